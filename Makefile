@@ -1,0 +1,24 @@
+# pmtiqa: set up, test and run the demo. Every target installs what it needs into .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# Always install with the constraints: an unpinned torch or torchvision pulls several GB of CUDA wheels.
+PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
+
+.PHONY: setup test demo bench clean-venv
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -e '.[dev]'
+	@touch $@
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/bench_train.py
+
+clean-venv:
+	rm -rf $(VENV)

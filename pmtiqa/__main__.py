@@ -1,0 +1,3 @@
+from pmtiqa.cli import main
+
+raise SystemExit(main())

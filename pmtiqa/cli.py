@@ -1,0 +1,149 @@
+"""The `pmtiqa` command line: one subcommand per stage of the graph, plus `predict`.
+
+Every subcommand takes ``--params FILE`` (default params.yaml) after its name. The handlers
+only translate arguments into calls of the package's functions; heavy modules are imported
+inside the handlers so that `pmtiqa --help` is quick and `train`/`predict` run where optuna,
+dvc or snakemake are not installed.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pmtiqa import paths
+from pmtiqa.config import KNOWN_DATASETS, Params, image_size, load_params
+from pmtiqa.errors import UserError
+from pmtiqa.variants import VARIANTS
+
+log = logging.getLogger("pmtiqa")
+
+
+def cmd_download(args: argparse.Namespace, params: Params) -> int:
+    from pmtiqa.datasets.download import download
+
+    source = args.source or params.download.sources.get(args.dataset)
+    download(args.dataset, paths.raw_dir(args.dataset), source=source)
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace, params: Params) -> int:
+    from pmtiqa.datasets import prepare
+
+    prepare(args.dataset, paths.raw_dir(args.dataset), paths.labels_csv(args.dataset))
+    return 0
+
+
+def cmd_split(args: argparse.Namespace, params: Params) -> int:
+    from pmtiqa.splits import write_splits
+
+    write_splits(paths.labels_csv(args.dataset), paths.splits_json(args.dataset), params.split)
+    return 0
+
+
+def cmd_augment(args: argparse.Namespace, params: Params) -> int:
+    from pmtiqa.cache import build_cache
+
+    build_cache(
+        paths.labels_csv(args.dataset),
+        paths.raw_dir(args.dataset),
+        paths.cache_dir(args.dataset),
+        size=image_size(params, args.dataset),
+        workers=params.augment.workers,
+    )
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace, params: Params) -> int:
+    from pmtiqa.tune import tune
+
+    tune(params, args.dataset)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, params: Params) -> int:
+    from pmtiqa.train import train_splits
+
+    splits = range(params.split.n_splits) if args.split is None else [args.split]
+    train_splits(params, args.dataset, args.variant, list(splits))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
+    from pmtiqa.evaluate import evaluate_variant
+
+    evaluate_variant(params, args.dataset, args.variant)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, params: Params) -> int:
+    from pmtiqa.report import write_report
+
+    write_report(params)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace, params: Params | None) -> int:
+    from pmtiqa.predict import predict_paths
+
+    failures = predict_paths(args.checkpoint, args.inputs, output=args.output, batch_size=args.batch_size,
+                             device=args.device)
+    return 1 if failures else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pmtiqa", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func, help: str, dataset: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--params", default="params.yaml", type=Path, help="params file (default: params.yaml)")
+        if dataset:
+            p.add_argument("--dataset", required=True, choices=KNOWN_DATASETS)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("download", cmd_download, "fetch a dataset into data/raw/<dataset>/")
+    p.add_argument("--source", help="URL, local archive or local folder to take the dataset from")
+    command("prepare", cmd_prepare, "parse the score files into data/prepared/<dataset>/labels.csv")
+    command("split", cmd_split, "write seeded train/val/test splits to data/splits/<dataset>.json")
+    command("augment", cmd_augment, "decode and resize every image once into data/cache/<dataset>/")
+    command("tune", cmd_tune, "tune hyperparameters with Optuna on train/val images of one split")
+    p = command("train", cmd_train, "train one variant on one split (or on every split in turn)")
+    p.add_argument("--variant", required=True, choices=list(VARIANTS))
+    p.add_argument("--split", type=int, help="split index (default: every split)")
+    p = command("evaluate", cmd_evaluate, "aggregate a variant's metrics over its splits")
+    p.add_argument("--variant", required=True, choices=list(VARIANTS))
+    command("report", cmd_report, "write reports/report.md, figures and the metrics.json summary", dataset=False)
+
+    p = sub.add_parser("predict", help="score images with a trained model.pt",
+                       description="Score images with a trained model.pt. Exit status: 0 when every input "
+                                   "was scored, 1 when some inputs could not be read (each is named), "
+                                   "2 for bad arguments.")
+    p.add_argument("--checkpoint", required=True, type=Path, help="a model.pt written by `pmtiqa train`")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_DIR")
+    p.add_argument("--output", type=Path, help="CSV file to write (default: print to stdout)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_predict, params=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        params = load_params(args.params) if args.params is not None else None
+        if getattr(args, "split", None) is not None and not 0 <= args.split < params.split.n_splits:
+            raise UserError(f"--split {args.split}: must lie in 0..{params.split.n_splits - 1} "
+                            f"(split.n_splits in {params.source})")
+        return args.func(args, params)
+    except UserError as err:
+        print(f"pmtiqa {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"pmtiqa {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,73 @@
+"""The progressive multi-task loss (paper eq. 3, 6 and 7).
+
+    L(t) = lambda1(t) * L1(g1(h(x)), y) + gamma * lambda2(t) * CE(g2(h(x)), level(y))
+
+y is the quality score normalised to [0, 1] (higher is better), so L1 and CE have comparable
+scales on every dataset; gamma is the paper's trade-off factor between the two terms.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from pmtiqa.variants import SCHEDULES
+
+
+def quality_level(score: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Cut [0, 1] into num_classes equal bins: class i holds [i/K, (i+1)/K), the top class also holds 1.0.
+
+    The authors' code can emit class K for the top score; here 1.0 falls in class K-1.
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    if not torch.is_floating_point(score):
+        raise TypeError(f"scores must be a float tensor, got {score.dtype}")
+    bad = ~((score >= 0) & (score <= 1))  # also catches NaN
+    if bad.any():
+        raise ValueError(f"scores must lie in [0, 1]; got {score[bad][:5].tolist()}")
+    # Scores are usually float32, where a decimal edge such as 0.7 is stored a hair below itself;
+    # the small tolerance puts such a score in the class the edge opens, as the user means it.
+    return torch.floor(score.double() * num_classes + 1e-6).long().clamp_(max=num_classes - 1)
+
+
+def task_weights(schedule: str, epoch: int, epochs: int) -> tuple[float, float]:
+    """(lambda1, lambda2): the weights of regression and classification at epoch t of T (t = 0..T-1).
+
+    progressive: lambda1 = t / (T - 1), easy task (classification) first, hard task (regression) last.
+    reverse:     lambda1 = 1 - t / (T - 1), hard to easy (our reading of the paper's "type2").
+    fixed:       0.5 and 0.5 (the paper's "type1").
+    regression:  1 and 0 (the single-task baselines).
+    With T = 1 every schedule trains regression alone: the score head is the model's output, and a
+    single epoch has no room for a progression.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r} (known: {', '.join(SCHEDULES)})")
+    if not 0 <= epoch < epochs:
+        raise ValueError(f"epoch {epoch} outside 0..{epochs - 1}")
+    if schedule == "regression" or epochs == 1:
+        return 1.0, 0.0
+    if schedule == "fixed":
+        return 0.5, 0.5
+    progress = epoch / (epochs - 1)
+    lambda1 = progress if schedule == "progressive" else 1.0 - progress
+    return lambda1, 1.0 - lambda1
+
+
+@dataclass
+class LossParts:
+    total: torch.Tensor
+    l1: torch.Tensor
+    ce: torch.Tensor
+
+
+def pmt_loss(score: torch.Tensor, logits: torch.Tensor, target: torch.Tensor, level: torch.Tensor,
+             lambda1: float, lambda2: float, gamma: float = 1.0) -> LossParts:
+    """lambda1 * L1 + gamma * lambda2 * CE, with the parts (both always computed, for the history).
+
+    level is quality_level(target), computed once per dataset rather than on every step.
+    """
+    l1 = F.l1_loss(score.float(), target.float())
+    ce = F.cross_entropy(logits.float(), level)
+    return LossParts(total=lambda1 * l1 + gamma * lambda2 * ce, l1=l1, ce=ce)

@@ -1,0 +1,71 @@
+import textwrap
+
+import pytest
+
+from pmtiqa.config import ParamsError, fingerprint, load_params, params_from_dict
+
+MINIMAL = {"datasets": ["synthetic"], "variants": ["ms_pmt"]}
+
+
+def test_defaults_follow_the_paper():
+    p = params_from_dict(MINIMAL)
+    assert p.model.backbone == "resnet50"
+    assert p.model.num_classes == 10
+    assert p.train.weight_decay == 5e-4
+    assert p.train.crop_size == 224
+    assert p.split.n_splits == 10
+
+
+def test_yaml_is_loaded_into_typed_sections(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(textwrap.dedent("""
+        datasets: [livec, synthetic]
+        variants: [baseline, ms_pmt]
+        model: {backbone: resnet18, weights: none}
+        train: {epochs: 3, lr: 1e-4}
+        augment: {sizes: {livec: [500, 500]}}
+    """))
+    p = load_params(path)
+    assert p.train.lr == 1e-4 and isinstance(p.train.lr, float)
+    assert p.augment.sizes["livec"] == [500, 500]
+    assert p.source == str(path)
+
+
+@pytest.mark.parametrize(
+    "raw, key",
+    [
+        ({**MINIMAL, "train": {"epochz": 3}}, "train.epochz"),
+        ({**MINIMAL, "train": {"epochs": "three"}}, "train.epochs"),
+        ({**MINIMAL, "train": {"epochs": 2.5}}, "train.epochs"),
+        ({**MINIMAL, "train": {"use_tuned": "yes"}}, "train.use_tuned"),
+        ({**MINIMAL, "model": {"backbone": "vgg16"}}, "model.backbone"),
+        ({**MINIMAL, "datasets": ["tid2013"]}, "datasets[0]"),
+        ({**MINIMAL, "variants": ["ms", "fancy"]}, "variants[1]"),
+        ({"variants": ["ms"]}, "datasets"),
+        ({**MINIMAL, "loss": {"gamma": -1}}, "loss.gamma"),
+        ({**MINIMAL, "augment": {"sizes": {"livec": [500]}}}, "augment.sizes.livec"),
+        ({**MINIMAL, "tune": {"lr": [1e-3, 1e-4]}}, "tune.lr"),
+        ({**MINIMAL, "surprise": 1}, "surprise"),
+    ],
+)
+def test_bad_params_name_the_key(raw, key):
+    with pytest.raises(ParamsError) as err:
+        params_from_dict(raw, source="p.yaml")
+    assert f"p.yaml: {key}:" in str(err.value)
+
+
+def test_missing_and_malformed_files_are_named(tmp_path):
+    with pytest.raises(ParamsError, match="nope.yaml: params file not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("datasets: [unclosed\n")
+    with pytest.raises(ParamsError, match="bad.yaml: not valid YAML"):
+        load_params(bad)
+
+
+def test_fingerprint_is_stable_and_sensitive():
+    a = params_from_dict(MINIMAL)
+    b = params_from_dict({**MINIMAL, "train": {"epochs": 31}})
+    assert fingerprint(a.train) == fingerprint(params_from_dict(MINIMAL).train)
+    assert fingerprint(a.train) != fingerprint(b.train)
+    assert fingerprint(a.model) == fingerprint(b.model)

@@ -1,0 +1,87 @@
+import pytest
+import torch
+from urllib.error import URLError
+
+from pmtiqa.errors import UserError
+from pmtiqa.model import build_model, count_parameters, imagenet_weights_file
+from pmtiqa.variants import VARIANTS
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("size", [224, 64, 32])
+def test_forward_shapes_any_crop_size(variant, size):
+    model = build_model(variant, backbone="resnet18", num_classes=7).eval()
+    with torch.no_grad():
+        score, logits = model(torch.randn(3, 3, size, size))
+    assert score.shape == (3,)
+    assert logits.shape == (3, 7)
+    assert torch.isfinite(score).all() and torch.isfinite(logits).all()
+
+
+def test_resnet50_variants_have_similar_parameter_counts():
+    counts = {v: count_parameters(build_model(v, backbone="resnet50")) for v in VARIANTS}
+    assert max(counts.values()) / min(counts.values()) < 1.05
+    # The MS module really is different from the pooled head, not a renamed copy.
+    assert counts["ms"] != counts["baseline"]
+
+
+def test_variants_share_features_per_their_definition():
+    ms = build_model("ms_pmt", backbone="resnet18")
+    pooled = build_model("pmt", backbone="resnet18")
+    assert type(ms.features).__name__ == "MultiScaleFeatures"
+    assert type(pooled.features).__name__ == "PooledFeatures"
+
+
+def test_state_dict_weights_are_loaded(tmp_path):
+    from pmtiqa.tv import import_torchvision
+
+    resnet = import_torchvision().models.resnet18(weights=None)
+    with torch.no_grad():
+        resnet.conv1.weight.fill_(0.125)
+    path = tmp_path / "r18.pt"
+    torch.save(resnet.state_dict(), path)
+    model = build_model("ms_pmt", backbone="resnet18", weights=str(path))
+    assert torch.all(model.stem[0].weight == 0.125)
+
+
+def test_state_dict_of_wrong_backbone_is_refused(tmp_path):
+    from pmtiqa.tv import import_torchvision
+
+    path = tmp_path / "r18.pt"
+    torch.save(import_torchvision().models.resnet18(weights=None).state_dict(), path)
+    with pytest.raises(UserError, match="does not fit a resnet50"):
+        build_model("ms_pmt", backbone="resnet50", weights=str(path))
+
+
+def test_missing_weights_file_is_named(tmp_path):
+    with pytest.raises(UserError, match="nope.pt"):
+        build_model("ms", backbone="resnet18", weights=str(tmp_path / "nope.pt"))
+
+
+def test_imagenet_offline_says_where_to_put_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def offline(url, dst, *args, **kwargs):
+        raise URLError("Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    url, file = imagenet_weights_file("resnet50")
+    assert str(file).startswith(str(tmp_path))
+    with pytest.raises(UserError) as err:
+        build_model("ms_pmt", backbone="resnet50", weights="imagenet")
+    message = str(err.value)
+    assert url in message and str(file) in message and "none" in message
+
+
+def test_imagenet_weights_from_the_hub_cache(tmp_path, monkeypatch):
+    from pmtiqa.tv import import_torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    _, file = imagenet_weights_file("resnet18")
+    file.parent.mkdir(parents=True)
+    resnet = import_torchvision().models.resnet18(weights=None)
+    with torch.no_grad():
+        resnet.bn1.weight.fill_(3.0)
+    torch.save(resnet.state_dict(), file)
+    model = build_model("baseline", backbone="resnet18", weights="imagenet")
+    assert torch.all(model.stem[1].weight == 3.0)
