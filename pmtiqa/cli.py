@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         params = load_params(args.params) if args.params is not None else None
+        if getattr(args, "dataset", None):
+            params = params.for_dataset(args.dataset)  # the stage sees its dataset's overrides
         if getattr(args, "split", None) is not None and not 0 <= args.split < params.split.n_splits:
             raise UserError(f"--split {args.split}: must lie in 0..{params.split.n_splits - 1} "
                             f"(split.n_splits in {params.source})")

@@ -23,7 +23,7 @@ from pmtiqa.variants import VARIANTS
 
 KNOWN_DATASETS = ("synthetic", "bid", "livec", "live", "csiq", "koniq")
 BACKBONES = ("resnet18", "resnet34", "resnet50")
-PRECISIONS = ("bf16", "fp32")
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 class ParamsError(UserError):
@@ -75,7 +75,7 @@ class TrainParams:
     crop_size: int = 224
     crops_per_image: int = 4
     test_crops: int = 10
-    precision: str = "bf16"
+    precision: str = "auto"  # auto: bf16 where the hardware computes it natively, else fp32
     seed: int = 0
     threads: int = 0  # torch CPU threads; 0 = every available core
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
@@ -114,10 +114,33 @@ class Params:
     train: TrainParams = field(default_factory=TrainParams)
     tune: TuneParams = field(default_factory=TuneParams)
     report: ReportParams = field(default_factory=ReportParams)
+    # Per-dataset settings that differ from the sections above, e.g.
+    #   overrides: {synthetic: {model: {backbone: resnet18}, train: {epochs: 8}}}
+    # Stage commands that take --dataset see the sections with that dataset's overrides applied.
+    overrides: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # the file these params came from, for messages
 
     def section(self, name: str) -> dict[str, Any]:
         return dataclasses.asdict(getattr(self, name))
+
+    def for_dataset(self, dataset: str) -> "Params":
+        """These params as a stage of `dataset` sees them: its overrides applied."""
+        changes = self.overrides.get(dataset, {})
+        return dataclasses.replace(self, **{
+            name: _override_section(getattr(self, name), values, self.source, f"overrides.{dataset}.{name}")
+            for name, values in changes.items()
+        })
+
+
+OVERRIDABLE = ("split", "augment", "model", "loss", "train", "tune")
+
+
+def _override_section(section: Any, values: Any, source: str, key: str) -> Any:
+    """A section with some of its keys replaced, type-checked like the section itself."""
+    if not isinstance(values, dict):
+        _fail(source, key, f"expected a mapping, got {values!r}")
+    merged = {**dataclasses.asdict(section), **values}
+    return _build(type(section), merged, source, key)
 
 
 def fingerprint(*sections: Any) -> str:
@@ -144,6 +167,21 @@ def params_from_dict(raw: Any, source: str = "<params>") -> Params:
     params = _build(Params, raw, source, "")
     params = dataclasses.replace(params, source=source)
     _check_values(params)
+    for dataset, sections in params.overrides.items():
+        if dataset not in KNOWN_DATASETS:
+            _fail(source, f"overrides.{dataset}", f"unknown dataset (known: {', '.join(KNOWN_DATASETS)})")
+        if not isinstance(sections, dict):
+            _fail(source, f"overrides.{dataset}", f"expected a mapping of sections, got {sections!r}")
+        for name in sections:
+            if name not in OVERRIDABLE:
+                _fail(source, f"overrides.{dataset}.{name}", f"not a section that can be overridden "
+                      f"(can: {', '.join(OVERRIDABLE)})")
+        _check_values(params.for_dataset(dataset))
+    for dataset in {*params.datasets, *params.augment.sizes}:
+        seen = params.for_dataset(dataset)
+        if min(image_size(seen, dataset)) < seen.train.crop_size:
+            _fail(source, f"augment.sizes.{dataset}", f"{list(image_size(seen, dataset))} is smaller than the "
+                  f"train.crop_size {seen.train.crop_size} that {dataset} trains with")
     return params
 
 
@@ -175,6 +213,8 @@ def _join(prefix: str, name: str) -> str:
 
 
 def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
+    if tp is Any:
+        return value
     if dataclasses.is_dataclass(tp):
         return _build(tp, {} if value is None else value, source, key)
     origin = typing.get_origin(tp)
@@ -251,9 +291,6 @@ def _check_values(p: Params) -> None:
     need(t.threads >= 0, "train.threads", "must be >= 0")
     need(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"), "train.device",
          "expected auto, cpu or cuda[:N]")
-    for name in p.augment.sizes:
-        w, h = p.augment.sizes[name]
-        need(min(w, h) >= t.crop_size, f"augment.sizes.{name}", f"smaller than train.crop_size {t.crop_size}")
     u = p.tune
     need(u.n_trials >= 1, "tune.n_trials", "must be at least 1")
     need(u.epochs >= 1, "tune.epochs", "must be at least 1")

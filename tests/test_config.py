@@ -69,3 +69,31 @@ def test_fingerprint_is_stable_and_sensitive():
     assert fingerprint(a.train) == fingerprint(params_from_dict(MINIMAL).train)
     assert fingerprint(a.train) != fingerprint(b.train)
     assert fingerprint(a.model) == fingerprint(b.model)
+
+
+def test_per_dataset_overrides_apply_only_to_their_dataset():
+    p = params_from_dict({
+        **MINIMAL,
+        "augment": {"sizes": {"synthetic": [96, 96]}},
+        "overrides": {"synthetic": {"model": {"backbone": "resnet18"}, "train": {"epochs": 3, "crop_size": 64}}},
+    })
+    demo = p.for_dataset("synthetic")
+    assert demo.model.backbone == "resnet18" and demo.train.epochs == 3 and demo.train.crop_size == 64
+    assert demo.train.batch_size == p.train.batch_size  # untouched keys keep the section's value
+    assert p.for_dataset("livec").model.backbone == "resnet50"
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        ({"synthetic": {"train": {"epochz": 3}}}, "overrides.synthetic.train.epochz"),
+        ({"synthetic": {"train": {"epochs": "x"}}}, "overrides.synthetic.train.epochs"),
+        ({"synthetic": {"datasets": ["bid"]}}, "overrides.synthetic.datasets"),
+        ({"tid2013": {"train": {"epochs": 3}}}, "overrides.tid2013"),
+        ({"synthetic": {"train": {"crop_size": 600}}}, "augment.sizes.synthetic"),
+    ],
+)
+def test_bad_overrides_name_the_key(overrides, key):
+    with pytest.raises(ParamsError) as err:
+        params_from_dict({**MINIMAL, "overrides": overrides}, source="p.yaml")
+    assert f"p.yaml: {key}:" in str(err.value)
