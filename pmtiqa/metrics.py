@@ -83,12 +83,15 @@ def plcc_logistic(predictions, targets) -> float:
     guess = [hi, lo, float(np.median(p)), float(np.std(p)) or 1.0]
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # exp overflow while exploring is harmless
+            # exp overflow while exploring, and an unestimable covariance, are harmless here:
+            # only the fitted curve is used.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", optimize.OptimizeWarning)
             coeffs, _ = optimize.curve_fit(logistic4, p, t, p0=guess, maxfev=20000)
         fitted = logistic4(p, *coeffs)
         if not np.isfinite(fitted).all() or np.ptp(fitted) == 0:
             raise RuntimeError("degenerate fit")
-    except (RuntimeError, optimize.OptimizeWarning, ValueError) as err:
+    except (RuntimeError, ValueError) as err:
         warnings.warn(f"plcc_logistic: logistic fit failed ({err}); returning raw PLCC", MetricWarning, stacklevel=2)
         return float(stats.pearsonr(p, t).statistic)
     return float(stats.pearsonr(fitted, t).statistic)

@@ -1,0 +1,188 @@
+"""Training-step throughput of pmtiqa against its ceiling and against a conventional pipeline.
+
+Four ways to run the same training step (same model, batch and crop size), measured in one run:
+  (a) ceiling:      pre-made normalised crops already on the device, our precision and layout
+  (b) pmtiqa:       the uint8 cache on the device, crops/flips/normalisation as batched tensor ops
+                    (exactly Trainer.train_epoch's step), our precision and layout
+  (c) conventional: JPEG files -> PIL decode -> torchvision transforms -> DataLoader with one
+                    worker per core, our precision and layout (so c differs from b by the data path alone)
+  (d) authors:      the same conventional pipeline in fp32 and the default (NCHW) layout, as the
+                    authors' code runs it
+It prints images per second and the ratios b/a (how close to the ceiling), b/c (the data path)
+and b/d (what a user gains end to end). It imports nothing that the GPU machine lacks.
+
+    python bench/bench_train.py                       # CPU: resnet18 and resnet50
+    python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96   # on a GPU machine
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pmtiqa.crops import IMAGENET_MEAN, IMAGENET_STD, random_crops  # noqa: E402
+from pmtiqa.losses import pmt_loss, quality_level  # noqa: E402
+from pmtiqa.model import build_model  # noqa: E402
+from pmtiqa.runtime import Runtime, resolve_runtime  # noqa: E402
+from pmtiqa.tv import import_torchvision  # noqa: E402
+
+
+def make_jpegs(folder: Path, count: int, size: int, seed: int = 0) -> list[Path]:
+    """Photo-like JPEGs (smooth gradients plus texture), so decoding costs what real photos cost."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for i in range(count):
+        base = np.stack([np.sin(6 * xx * (c + 1) + i) * 60 + 128 + 40 * yy * c for c in range(3)], axis=-1)
+        pixels = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+        path = folder / f"img{i:04d}.jpg"
+        Image.fromarray(pixels).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+class JpegDataset(torch.utils.data.Dataset):
+    """The authors' style of data path: decode a file per sample and transform it with torchvision."""
+
+    def __init__(self, paths, scores, crop):
+        tv = import_torchvision()
+        t = tv.transforms
+        self.paths, self.scores = paths, scores
+        self.transform = t.Compose([t.RandomCrop(crop), t.RandomHorizontalFlip(), t.ToTensor(),
+                                    t.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        with Image.open(self.paths[i]) as img:
+            return self.transform(img.convert("RGB")), self.scores[i]
+
+
+def make_step(model, optimizer, runtime: Runtime):
+    def step(x, target):
+        with runtime.autocast():
+            score, logits = model(x)
+        loss = pmt_loss(score, logits, target, quality_level(target, 10), 0.5, 0.5).total
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def timed(step_fn, batches, warmup: int, device) -> float:
+    """Images per second over the batches after `warmup` of them."""
+    count, started = 0, None
+    for i, (x, target) in enumerate(batches):
+        if i == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            started, count = time.perf_counter(), 0
+        step_fn(x, target)
+        count += len(target)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return count / (time.perf_counter() - started)
+
+
+def bench_one(backbone: str, batch: int, steps: int, warmup: int, crop: int, jpegs: list[Path],
+              cache: torch.Tensor, runtime: Runtime) -> dict:
+    device = runtime.device
+    n = len(jpegs)
+    scores = torch.rand(n, generator=torch.Generator().manual_seed(0))
+    total = steps + warmup
+
+    def fresh(layout_last: bool, rt: Runtime):
+        torch.manual_seed(0)
+        model = build_model("ms_pmt", backbone).to(device).train()
+        if layout_last:
+            model = model.to(memory_format=torch.channels_last)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=5e-4, fused=device.type == "cuda")
+        return make_step(model, opt, rt)
+
+    results = {}
+    # (a) ceiling: crops made in advance, already on the device
+    premade = [random_crops(cache, torch.randint(0, n, (batch,), device=device), crop,
+                            torch.Generator(device).manual_seed(i)) for i in range(min(total, 4))]
+    target = scores[:batch].to(device)
+    results["a"] = timed(fresh(True, runtime), ((premade[i % len(premade)], target) for i in range(total)),
+                         warmup, device)
+
+    # (b) pmtiqa: gather crops from the on-device uint8 cache inside the step
+    gen = torch.Generator(device).manual_seed(1)
+    dev_scores = scores.to(device)
+
+    def pmtiqa_batches():
+        for _ in range(total):
+            index = torch.randint(0, n, (batch,), device=device, generator=gen)
+            yield random_crops(cache, index, crop, gen), dev_scores[index]
+
+    results["b"] = timed(fresh(True, runtime), pmtiqa_batches(), warmup, device)
+
+    # (c) and (d): the conventional pipeline
+    workers = os.cpu_count() or 1
+    dataset = JpegDataset(jpegs, scores, crop)
+
+    def loader_batches(last: bool):
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers,
+                                             pin_memory=device.type == "cuda", drop_last=True,
+                                             persistent_workers=False)
+        produced = 0
+        while produced < total:
+            for x, y in loader:
+                x = x.to(device, non_blocking=True)
+                yield (x.contiguous(memory_format=torch.channels_last) if last else x), y.to(device).float()
+                produced += 1
+                if produced == total:
+                    return
+
+    results["c"] = timed(fresh(True, runtime), loader_batches(True), warmup, device)
+    fp32 = Runtime(device=device, precision="fp32")
+    results["d"] = timed(fresh(False, fp32), loader_batches(False), warmup, device)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbones", nargs="+", default=["resnet18", "resnet50"])
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[12])
+    parser.add_argument("--steps", type=int, default=None, help="measured steps (default: 4 on CPU, 30 on GPU)")
+    parser.add_argument("--warmup", type=int, default=None)
+    parser.add_argument("--images", type=int, default=None, help="number of 500x500 JPEGs (default 96 CPU, 600 GPU)")
+    parser.add_argument("--crop", type=int, default=224)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+
+    runtime = resolve_runtime(args.device, "auto", 0)
+    gpu = runtime.device.type == "cuda"
+    steps = args.steps or (30 if gpu else 4)
+    warmup = args.warmup or (5 if gpu else 1)
+    count = args.images or (600 if gpu else 96)
+    name = torch.cuda.get_device_name() if gpu else f"CPU, {os.cpu_count()} cores"
+    print(f"device: {name}; our precision: {runtime.precision}; torch {torch.__version__}; "
+          f"{count} JPEGs 500x500, crop {args.crop}, {steps} measured steps after {warmup} warm-up")
+    with tempfile.TemporaryDirectory() as tmp:
+        jpegs = make_jpegs(Path(tmp), count, 500)
+        cache = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB")) for p in jpegs])).to(runtime.device)
+        header = f"{'backbone':<9} {'batch':>5} | {'a ceiling':>9} {'b pmtiqa':>9} {'c conv':>9} {'d authors':>9} | " \
+                 f"{'b/a':>5} {'b/c':>5} {'b/d':>5}   (images/s)"
+        print(header)
+        print("-" * len(header))
+        for backbone in args.backbones:
+            for batch in args.batch_sizes:
+                r = bench_one(backbone, batch, steps, warmup, args.crop, jpegs, cache, runtime)
+                print(f"{backbone:<9} {batch:>5} | {r['a']:>9.1f} {r['b']:>9.1f} {r['c']:>9.1f} {r['d']:>9.1f} | "
+                      f"{r['b'] / r['a']:>5.2f} {r['b'] / r['c']:>5.2f} {r['b'] / r['d']:>5.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Crops, flips and normalisation as batched tensor ops on the training device.
+
+The dataset lives on the device as one uint8 tensor (N, H, W, 3). A batch of crops is a single
+gather: row and column index grids per sample pick the pixels, and a horizontal flip is just a
+reversed column grid, so cropping and flipping cost one kernel and no copies of whole images.
+The gathered (B, c, c, 3) block viewed as (B, 3, c, c) is already in channels_last layout.
+"""
+from __future__ import annotations
+
+import torch
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TEST_CROP_SEED = 20230103  # fixes the test-crop positions once and for all
+
+
+def gather_crops(images: torch.Tensor, index: torch.Tensor, top: torch.Tensor, left: torch.Tensor,
+                 crop: int, flip: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 (N, H, W, 3) images -> normalised float (B, 3, crop, crop) crops, channels_last.
+
+    index, top, left (and flip) are (B,) tensors on the images' device.
+    """
+    steps = torch.arange(crop, device=images.device)
+    rows = top[:, None] + steps  # (B, c)
+    cols = left[:, None] + steps
+    if flip is not None:
+        cols = torch.where(flip[:, None], left[:, None] + (crop - 1) - steps, cols)
+    pixels = images[index[:, None, None], rows[:, :, None], cols[:, None, :]]  # (B, c, c, 3)
+    return normalize(pixels.permute(0, 3, 1, 2))
+
+
+def normalize(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, h, w) -> float, ImageNet mean/std, as one multiply-add per pixel."""
+    scale = torch.tensor([1 / (255 * s) for s in IMAGENET_STD], device=pixels.device).view(1, 3, 1, 1)
+    shift = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)], device=pixels.device).view(1, 3, 1, 1)
+    return torch.addcmul(shift, pixels.float(), scale).contiguous(memory_format=torch.channels_last)
+
+
+def random_crops(images: torch.Tensor, index: torch.Tensor, crop: int, generator: torch.Generator) -> torch.Tensor:
+    """A random crop of each indexed image, flipped left-right with probability 1/2 (training)."""
+    n, height, width, _ = images.shape
+    b = index.shape[0]
+    device = images.device
+    top = torch.randint(0, height - crop + 1, (b,), device=device, generator=generator)
+    left = torch.randint(0, width - crop + 1, (b,), device=device, generator=generator)
+    flip = torch.rand(b, device=device, generator=generator) < 0.5
+    return gather_crops(images, index, top, left, crop, flip)
+
+
+def eval_crop_offsets(height: int, width: int, crop: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed (top, left) offsets of the test crops: the same for every image, run and machine.
+
+    The first crop is the centre; the others are drawn once from a fixed seed (the authors drew
+    fresh random crops at every evaluation, which made the metric jitter).
+    """
+    g = torch.Generator().manual_seed(TEST_CROP_SEED)
+    top = torch.randint(0, height - crop + 1, (count,), generator=g)
+    left = torch.randint(0, width - crop + 1, (count,), generator=g)
+    top[0], left[0] = (height - crop) // 2, (width - crop) // 2
+    return top, left
+
+
+def eval_crops(images: torch.Tensor, index: torch.Tensor, crop: int, count: int) -> torch.Tensor:
+    """count fixed crops of each indexed image, as (B * count, 3, crop, crop), image-major."""
+    _, height, width, _ = images.shape
+    top, left = (t.to(images.device) for t in eval_crop_offsets(height, width, crop, count))
+    b = index.shape[0]
+    return gather_crops(images, index.repeat_interleave(count), top.repeat(b), left.repeat(b), crop)

@@ -1,0 +1,77 @@
+"""Test-time scoring with fixed crops, and aggregation of a variant's metrics over its splits."""
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import torch
+
+from pmtiqa import paths
+from pmtiqa.atomic import write_json
+from pmtiqa.config import Params
+from pmtiqa.crops import eval_crops
+from pmtiqa.errors import UserError
+from pmtiqa.metrics import aggregate
+from pmtiqa.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+SELECTIONS = ("final", "val", "best_test")
+SELECTION_NOTES = {
+    "final": "the last epoch",
+    "val": "the epoch with the best SRCC on the validation part (carved from train)",
+    "best_test": "the epoch with the best SRCC on the TEST part: the authors' optimistic protocol, for comparison only",
+}
+
+
+@torch.no_grad()
+def score_images(model: torch.nn.Module, images: torch.Tensor, index: torch.Tensor, crop: int, crops: int,
+                 batch_size: int, runtime: Runtime) -> np.ndarray:
+    """The model's normalised score of each indexed image: the mean over its fixed test crops."""
+    was_training = model.training
+    model.eval()
+    per_batch = max(1, batch_size * 4 // crops)  # images per forward pass; inference holds no activations
+    out = []
+    for start in range(0, len(index), per_batch):
+        part = index[start:start + per_batch]
+        with runtime.autocast():
+            score, _ = model(eval_crops(images, part, crop, crops))
+        out.append(score.float().view(len(part), crops).mean(dim=1))
+    model.train(was_training)
+    return torch.cat(out).cpu().numpy() if out else np.zeros(0)
+
+
+def to_native(score: np.ndarray, bounds: tuple[float, float, bool]) -> np.ndarray:
+    """A normalised score (0..1, higher is better) on the dataset's published scale."""
+    lo, hi, higher_is_better = bounds
+    score = np.asarray(score, dtype=np.float64)
+    return lo + score * (hi - lo) if higher_is_better else hi - score * (hi - lo)
+
+
+def evaluate_variant(params: Params, dataset: str, variant: str) -> dict:
+    """metrics/<ds>/<variant>.json: every split's metrics and their median, mean, std and IQR."""
+    per_split = []
+    for k in range(params.split.n_splits):
+        path = paths.train_dir(dataset, variant, k) / "metrics.json"
+        if not path.is_file():
+            raise UserError(f"{path}: missing; run `pmtiqa train --dataset {dataset} --variant {variant} --split {k}`")
+        per_split.append(json.loads(path.read_text()))
+    summary = {}
+    for sel in SELECTIONS:
+        names = [m for m in per_split[0][sel] if m != "epoch"]
+        summary[sel] = {name: aggregate(s[sel][name] for s in per_split) for name in names}
+    result = {
+        "dataset": dataset,
+        "variant": variant,
+        "n_splits": len(per_split),
+        "selections": SELECTION_NOTES,
+        "summary": summary,
+        "splits": per_split,
+    }
+    out = paths.metrics_json(dataset, variant)
+    write_json(out, result)
+    med = summary["val"]
+    log.info("%s/%s over %d splits (val selection): median SRCC %.4f (IQR %.4f), PLCC %.4f -> %s", dataset, variant,
+             len(per_split), med["srcc"]["median"], med["srcc"]["iqr"], med["plcc"]["median"], out)
+    return result

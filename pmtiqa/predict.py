@@ -1,0 +1,85 @@
+"""`pmtiqa predict`: score any images with a trained model.pt.
+
+Each image is decoded and resized exactly as the augment stage prepared the training images, then
+scored as the test images were: the mean over the same fixed crops. Scores come out on the scale of
+the dataset the model was trained on (`prediction`) and normalised to 0..1, higher better (`score`).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from pmtiqa.atomic import write_text
+from pmtiqa.errors import UserError
+from pmtiqa.evaluate import score_images, to_native
+from pmtiqa.model import build_model
+from pmtiqa.runtime import resolve_runtime
+
+log = logging.getLogger(__name__)
+
+
+def load_trained(checkpoint: Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
+    if not checkpoint.is_file():
+        raise UserError(f"{checkpoint}: no such model file (train one with `pmtiqa train`)")
+    try:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        model = build_model(saved["variant"], saved["backbone"], "none", saved["num_classes"])
+        model.load_state_dict(saved["state_dict"])
+    except (KeyError, RuntimeError, OSError) as err:
+        raise UserError(f"{checkpoint}: not a model.pt written by `pmtiqa train` ({err})") from None
+    model.to(device, memory_format=torch.channels_last).eval()
+    return model, saved
+
+
+def expand_inputs(inputs: list[Path]) -> list[Path]:
+    """Files as given; folders as their files (recursively, sorted). A missing path is an error."""
+    files = []
+    for path in inputs:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"{path}: no such file or folder")
+    return files
+
+
+def predict_paths(checkpoint: Path, inputs: list[Path], output: Path | None = None, batch_size: int = 16,
+                  device: str = "auto") -> list[tuple[Path, str]]:
+    """Score every image; returns the (path, reason) of each input that could not be scored."""
+    from pmtiqa.cache import decode_image
+
+    runtime = resolve_runtime(device, "auto", 0)
+    model, saved = load_trained(checkpoint, runtime.device)
+    width, height = saved["image_size"]
+    files = expand_inputs(inputs)
+    rows, failures = [], []
+    for start in tqdm(range(0, len(files), batch_size), desc="predict", unit="batch", disable=len(files) <= batch_size):
+        batch, names = [], []
+        for path in files[start:start + batch_size]:
+            try:
+                batch.append(decode_image(path, (width, height)))
+                names.append(path)
+            except UserError as err:
+                failures.append((path, str(err)))
+                print(f"pmtiqa predict: skipped {err}", file=sys.stderr)
+        if not batch:
+            continue
+        images = torch.from_numpy(np.stack(batch)).to(runtime.device)
+        index = torch.arange(len(batch), device=runtime.device)
+        score = score_images(model, images, index, saved["crop_size"], saved["test_crops"], batch_size, runtime)
+        native = to_native(score, tuple(saved["score_bounds"]))
+        rows += [{"image": str(p), "prediction": n, "score": s} for p, n, s in zip(names, native, score)]
+    table = pd.DataFrame(rows, columns=["image", "prediction", "score"])
+    if output is None:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        write_text(output, table.to_csv(index=False))
+        log.info("scored %d images (%d skipped) -> %s", len(rows), len(failures), output)
+    return failures

@@ -1,0 +1,322 @@
+"""Training one variant on one split: the fast engine and its honest bookkeeping.
+
+The dataset's uint8 cache sits on the training device; each step gathers random crops of a batch
+of images there (crops.py), runs the model under the resolved precision and steps one Adam with a
+step learning-rate schedule (the authors rebuilt Adam every epoch, resetting its moments; we do
+not). After every epoch the validation and test parts are scored with fixed crops, a row goes to
+history.csv and the whole state goes to checkpoint.pt, so a killed run resumes where it was and
+ends with the same numbers. Three selections are reported (evaluate.SELECTION_NOTES); only the
+validation part ever chooses anything.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from pmtiqa import paths
+from pmtiqa.atomic import atomic_path, write_json, write_text
+from pmtiqa.crops import random_crops
+from pmtiqa.config import LossParams, ModelParams, Params, TrainParams, fingerprint
+from pmtiqa.errors import UserError
+from pmtiqa.evaluate import score_images, to_native
+from pmtiqa.losses import pmt_loss, quality_level, task_weights
+from pmtiqa.metrics import all_metrics
+from pmtiqa.model import build_model
+from pmtiqa.runtime import Runtime, resolve_runtime, seed_everything
+from pmtiqa.variants import get_variant
+
+log = logging.getLogger(__name__)
+
+TUNABLE = ("lr", "batch_size", "weight_decay", "gamma")  # what best.json may set
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite."""
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides a split's result. Its fingerprint decides reuse and resume."""
+
+    dataset: str
+    variant: str
+    split: int
+    model: ModelParams
+    loss: LossParams
+    train: TrainParams
+    data_id: str  # identity of the labels and splits the run reads
+
+    def fingerprint(self) -> str:
+        # device, threads and use_tuned change where or how fast, not what is computed
+        train = dataclasses.replace(self.train, device="", threads=0, use_tuned=False)
+        return fingerprint(self.dataset, self.variant, self.split, self.model, self.loss, train, self.data_id)
+
+
+def tuned_values(params: Params, dataset: str) -> dict:
+    """The tuned hyperparameters of runs/tune/<ds>/best.json, when present and allowed."""
+    path = paths.tune_dir(dataset) / "best.json"
+    if not params.train.use_tuned or not path.is_file():
+        return {}
+    try:
+        best = json.loads(path.read_text())["params"]
+    except (ValueError, KeyError) as err:
+        raise UserError(f"{path}: not a best.json written by `pmtiqa tune` ({err})") from None
+    return {k: best[k] for k in TUNABLE if k in best}
+
+
+def settings_for(params: Params, dataset: str, variant: str, split: int, data_id: str) -> Settings:
+    tuned = tuned_values(params, dataset)
+    train = dataclasses.replace(params.train, **{k: v for k, v in tuned.items() if k != "gamma"})
+    loss = dataclasses.replace(params.loss, gamma=tuned.get("gamma", params.loss.gamma))
+    return Settings(dataset, get_variant(variant).name, split, params.model, loss, train, data_id)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass
+class DeviceData:
+    """A dataset's images and targets on the training device, with its split ids."""
+
+    images: torch.Tensor  # uint8 (N, H, W, 3)
+    score: torch.Tensor  # float (N,), normalised 0..1, higher is better
+    level: torch.Tensor  # long (N,), quality classes
+    mos: np.ndarray  # the published scores, for metrics on the native scale
+    names: list[str]
+    bounds: tuple[float, float, bool]  # (lo, hi, higher_is_better) of the native scale
+    splits: list[dict[str, torch.Tensor]]
+    data_id: str
+
+
+def load_device_data(dataset: str, device: torch.device, num_classes: int) -> DeviceData:
+    from pmtiqa.cache import load_cache
+    from pmtiqa.datasets import score_bounds
+
+    cache = load_cache(paths.cache_dir(dataset))
+    split_path = paths.splits_json(dataset)
+    if not split_path.is_file():
+        raise UserError(f"{split_path}: missing; run `pmtiqa split --dataset {dataset}` first")
+    split_text = split_path.read_text()
+    raw_splits = json.loads(split_text)["splits"]
+    labels = cache.labels
+    images = torch.from_numpy(np.ascontiguousarray(cache.images)).to(device)
+    score = torch.tensor(labels["score"].to_numpy(np.float32), device=device)
+    return DeviceData(
+        images=images,
+        score=score,
+        level=quality_level(score, num_classes),
+        mos=labels["mos"].to_numpy(np.float64),
+        names=labels["image"].astype(str).tolist(),
+        bounds=score_bounds(dataset),
+        splits=[{part: torch.tensor(ids, dtype=torch.long, device=device) for part, ids in s.items()}
+                for s in raw_splits],
+        data_id=fingerprint(labels[["image", "mos", "score"]].to_csv(index=False), split_text),
+    )
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+@dataclass
+class Trainer:
+    settings: Settings
+    data: DeviceData
+    runtime: Runtime
+    epoch: int = 0  # the next epoch to run
+    history: list[dict] = field(default_factory=list)
+
+    def __post_init__(self):
+        s, t, device = self.settings, self.settings.train, self.runtime.device
+        seed = t.seed * 1000 + s.split
+        seed_everything(seed)
+        self.model = build_model(s.variant, s.model.backbone, s.model.weights, s.model.num_classes)
+        self.model.to(device, memory_format=torch.channels_last).train()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
+                                          fused=device.type == "cuda")
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=t.lr_step, gamma=t.lr_decay)
+        self.generator = torch.Generator(device).manual_seed(seed)
+        self.schedule = get_variant(s.variant).schedule
+
+    def train_epoch(self, train_ids: torch.Tensor, progress: bool = True) -> dict:
+        """One pass in which every training image gives crops_per_image random crops."""
+        t = self.settings.train
+        lambda1, lambda2 = task_weights(self.schedule, self.epoch, t.epochs)
+        lr = self.optimizer.param_groups[0]["lr"]
+        order = train_ids.repeat(t.crops_per_image)
+        order = order[torch.randperm(len(order), device=order.device, generator=self.generator)]
+        sums = torch.zeros(3, device=self.runtime.device)  # total, l1, ce: summed on the device, read once
+        batches = range(0, len(order), t.batch_size)
+        desc = f"{self.settings.dataset}/{self.settings.variant}/split{self.settings.split} epoch {self.epoch + 1}/{t.epochs}"
+        for start in tqdm(batches, desc=desc, leave=False, disable=not progress, unit="batch"):
+            index = order[start:start + t.batch_size]
+            x = random_crops(self.data.images, index, t.crop_size, self.generator)
+            with self.runtime.autocast():
+                score, logits = self.model(x)
+            loss = pmt_loss(score, logits, self.data.score[index], self.data.level[index], lambda1, lambda2,
+                            self.settings.loss.gamma)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.total.backward()
+            self.optimizer.step()
+            sums += torch.stack([loss.total, loss.l1, loss.ce]).detach() * len(index)
+        total, l1, ce = (sums / len(order)).tolist()
+        if not np.isfinite([total, l1, ce]).all():
+            raise TrainingDiverged(
+                f"{self.settings.dataset}/{self.settings.variant}/split{self.settings.split}: the loss became "
+                f"{total} at epoch {self.epoch} (lr {lr:g}); lower train.lr or check the data. The last good "
+                f"checkpoint is kept.")
+        self.scheduler.step()
+        self.epoch += 1
+        return {"epoch": self.epoch - 1, "lambda1": lambda1, "lambda2": lambda2, "lr": lr,
+                "loss": total, "l1": l1, "ce": ce}
+
+    def predict(self, ids: torch.Tensor) -> np.ndarray:
+        t = self.settings.train
+        return score_images(self.model, self.data.images, ids, t.crop_size, t.test_crops, t.batch_size, self.runtime)
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state(),
+                "torch_rng": torch.get_rng_state(), "epoch": self.epoch, "history": self.history}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.epoch, self.history = state["epoch"], state["history"]
+
+
+# ----------------------------------------------------------------------------- one split, with its files
+
+
+def native_metrics(pred01: np.ndarray, data: DeviceData, ids: torch.Tensor) -> dict[str, float]:
+    return all_metrics(to_native(pred01, data.bounds), data.mos[ids.cpu().numpy()])
+
+
+def is_finished(out: Path, fp: str) -> bool:
+    run = out / "run.json"
+    return (out / "metrics.json").is_file() and run.is_file() and json.loads(run.read_text()).get("fingerprint") == fp
+
+
+def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Path, progress: bool = True) -> dict:
+    """Train, evaluate every epoch, checkpoint, and write the split's files. Returns metrics.json's content."""
+    fp = settings.fingerprint()
+    if is_finished(out, fp):
+        log.info("%s: finished with the same params; reusing it", out)
+        return json.loads((out / "metrics.json").read_text())
+    ids = data.splits[settings.split]
+    trainer = Trainer(settings, data, runtime)
+    best = resume(trainer, out / "checkpoint.pt", fp)
+    t = settings.train
+    while trainer.epoch < t.epochs:
+        started = time.perf_counter()
+        row = trainer.train_epoch(ids["train"], progress)
+        val_pred, test_pred = trainer.predict(ids["val"]), trainer.predict(ids["test"])
+        val = native_metrics(val_pred, data, ids["val"])
+        test = native_metrics(test_pred, data, ids["test"])
+        row.update(val_srcc=val["srcc"], val_plcc=val["plcc"], test_srcc=test["srcc"], test_plcc=test["plcc"],
+                   seconds=time.perf_counter() - started)
+        trainer.history.append({**row, "test": test})
+        if best is None or _better(val["srcc"], best["val_srcc"]):
+            best = {"epoch": row["epoch"], "val_srcc": val["srcc"], "test_pred": torch.from_numpy(test_pred),
+                    "model": {k: v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}}
+        log.info("%s epoch %d/%d: loss %.4f (l1 %.4f, ce %.4f, lambda1 %.2f) val SRCC %.4f test SRCC %.4f (%.1fs)",
+                 out, row["epoch"] + 1, t.epochs, row["loss"], row["l1"], row["ce"], row["lambda1"], val["srcc"],
+                 test["srcc"], row["seconds"])
+        with atomic_path(out / "checkpoint.pt") as tmp:
+            torch.save({"fingerprint": fp, "trainer": trainer.state_dict(), "best": best}, tmp)
+        write_history(trainer.history, out / "history.csv")
+    metrics = finish(settings, data, trainer, best, out, fp)
+    (out / "checkpoint.pt").unlink(missing_ok=True)
+    return metrics
+
+
+def _better(new: float, old: float) -> bool:
+    return np.isfinite(new) and (not np.isfinite(old) or new > old)
+
+
+def resume(trainer: Trainer, checkpoint: Path, fp: str) -> dict | None:
+    """Load checkpoint.pt into the trainer when it belongs to these settings; returns the best-val record."""
+    if not checkpoint.is_file():
+        return None
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    if state.get("fingerprint") != fp:
+        log.warning("%s: written with other params; starting this split afresh", checkpoint)
+        return None
+    trainer.load_state_dict(state["trainer"])
+    log.info("%s: resuming at epoch %d/%d", checkpoint, trainer.epoch + 1, trainer.settings.train.epochs)
+    return state["best"]
+
+
+def write_history(history: list[dict], path: Path) -> None:
+    rows = [{k: v for k, v in row.items() if k != "test"} for row in history]
+    write_text(path, pd.DataFrame(rows).to_csv(index=False))
+
+
+def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, out: Path, fp: str) -> dict:
+    """metrics.json (three selections), predictions.csv (val-selected), model.pt and run.json."""
+    history = trainer.history
+    by_test = max(history, key=lambda r: r["test"]["srcc"] if np.isfinite(r["test"]["srcc"]) else -np.inf)
+    metrics = {
+        "final": {**history[-1]["test"], "epoch": history[-1]["epoch"]},
+        "val": {**history[best["epoch"]]["test"], "epoch": best["epoch"]},
+        "best_test": {**by_test["test"], "epoch": by_test["epoch"]},
+    }
+    test_ids = data.splits[settings.split]["test"].cpu().numpy()
+    pred01 = best["test_pred"].numpy()
+    predictions = pd.DataFrame({
+        "image": [data.names[i] for i in test_ids],
+        "mos": data.mos[test_ids],
+        "prediction": to_native(pred01, data.bounds),
+        "score": pred01,
+    })
+    write_text(out / "predictions.csv", predictions.to_csv(index=False))
+    with atomic_path(out / "model.pt") as tmp:
+        torch.save({
+            "state_dict": best["model"],
+            "variant": settings.variant,
+            "backbone": settings.model.backbone,
+            "num_classes": settings.model.num_classes,
+            "dataset": settings.dataset,
+            "score_bounds": list(data.bounds),
+            "crop_size": settings.train.crop_size,
+            "test_crops": settings.train.test_crops,
+            "image_size": [int(data.images.shape[2]), int(data.images.shape[1])],  # (width, height)
+            "epoch": best["epoch"],
+        }, tmp)
+    write_json(out / "run.json", {"fingerprint": fp, "settings": dataclasses.asdict(settings),
+                                   "precision": trainer.runtime.precision, "device": str(trainer.runtime.device)})
+    write_json(out / "metrics.json", metrics)  # last: its presence marks the split finished
+    log.info("%s: done. test SRCC final %.4f, val-selected %.4f (epoch %d), best-on-test %.4f", out,
+             metrics["final"]["srcc"], metrics["val"]["srcc"], best["epoch"], metrics["best_test"]["srcc"])
+    return metrics
+
+
+def train_splits(params: Params, dataset: str, variant: str, splits: list[int], progress: bool = True) -> list[dict]:
+    """`pmtiqa train`: each split in turn, reusing finished ones whose fingerprint matches."""
+    params = params.for_dataset(dataset)
+    t = params.train
+    runtime = resolve_runtime(t.device, t.precision, t.threads)
+    log.info("training %s/%s on %s at %s, splits %s", dataset, variant, runtime.device, runtime.precision, splits)
+    data = load_device_data(dataset, runtime.device, params.model.num_classes)
+    if len(data.splits) < params.split.n_splits:
+        raise UserError(f"{paths.splits_json(dataset)}: holds {len(data.splits)} splits, params ask for "
+                        f"{params.split.n_splits}; run `pmtiqa split --dataset {dataset}` again")
+    results = []
+    for k in splits:
+        settings = settings_for(params, dataset, variant, k, data.data_id)
+        results.append(train_split(settings, data, runtime, paths.train_dir(dataset, variant, k), progress))
+    return results

@@ -1,0 +1,104 @@
+"""`pmtiqa tune`: Optuna search of lr, batch size, weight decay and gamma on ONE split's train and
+validation parts. Test images are never loaded into a trial's evaluation.
+
+The study lives in SQLite (runs/tune/<ds>/study.db), so a killed study resumes from its trials and a
+rerun with the same n_trials does no new work; the same code accepts any RDB URL, which is how many
+workers tune together. Trials are pruned by a median rule on the per-epoch validation SRCC; a
+failing trial is recorded as failed and the study goes on. Note the subtler overlap the report
+states: split k's train part holds test images of other splits (tuning once per dataset on one
+split is the common practice).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+import optuna
+
+from pmtiqa import paths
+from pmtiqa.atomic import write_json
+from pmtiqa.config import Params, fingerprint
+from pmtiqa.metrics import srcc
+from pmtiqa.runtime import resolve_runtime
+from pmtiqa.evaluate import to_native
+from pmtiqa.train import Settings, Trainer, TrainingDiverged, load_device_data
+
+log = logging.getLogger(__name__)
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+
+
+def suggest(trial: optuna.Trial, params: Params) -> dict:
+    u = params.tune
+    return {
+        "lr": trial.suggest_float("lr", *u.lr, log=True),
+        "batch_size": trial.suggest_int("batch_size", *u.batch_size),
+        "weight_decay": trial.suggest_float("weight_decay", *u.weight_decay, log=True),
+        "gamma": trial.suggest_float("gamma", *u.gamma, log=True),
+    }
+
+
+def objective(trial: optuna.Trial, params: Params, dataset: str, data, runtime) -> float:
+    """Train the tuned variant for tune.epochs on the train part; the best validation SRCC over epochs."""
+    u = params.tune
+    values = suggest(trial, params)
+    train = dataclasses.replace(params.train, epochs=u.epochs, lr=values["lr"], batch_size=values["batch_size"],
+                                weight_decay=values["weight_decay"])
+    loss = dataclasses.replace(params.loss, gamma=values["gamma"])
+    settings = Settings(dataset, u.variant, u.split, params.model, loss, train, data.data_id)
+    trainer = Trainer(settings, data, runtime)
+    ids = data.splits[u.split]
+    val_mos = data.mos[ids["val"].cpu().numpy()]
+    best = -np.inf
+    for epoch in range(u.epochs):
+        trainer.train_epoch(ids["train"], progress=False)
+        value = srcc(to_native(trainer.predict(ids["val"]), data.bounds), val_mos)
+        value = value if np.isfinite(value) else -1.0
+        best = max(best, value)
+        trial.report(value, epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return best
+
+
+def tune(params: Params, dataset: str) -> dict:
+    params = params.for_dataset(dataset)
+    u = params.tune
+    out = paths.tune_dir(dataset)
+    out.mkdir(parents=True, exist_ok=True)
+    runtime = resolve_runtime(params.train.device, params.train.precision, params.train.threads)
+    data = load_device_data(dataset, runtime.device, params.model.num_classes)
+    # A new search (space, budget per trial, variant, split or data) is a new study in the same file.
+    train_fixed = dataclasses.replace(params.train, lr=0, batch_size=0, weight_decay=0, device="", threads=0)
+    name = f"{dataset}-{fingerprint(dataclasses.replace(u, n_trials=0), params.model, train_fixed, data.data_id)}"
+    study = optuna.create_study(
+        study_name=name,
+        storage=f"sqlite:///{out / 'study.db'}",
+        load_if_exists=True,
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=u.seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+    )
+    done = len(study.get_trials(deepcopy=False, states=FINISHED))
+    remaining = max(0, u.n_trials - done)
+    log.info("study %s: %d of %d trials finished, running %d more", name, done, u.n_trials, remaining)
+    if remaining:
+        study.optimize(lambda trial: objective(trial, params, dataset, data, runtime), n_trials=remaining,
+                       catch=(RuntimeError, TrainingDiverged, ValueError), show_progress_bar=True)
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        raise RuntimeError(f"{out / 'study.db'}: study {name} has no completed trial; see the log of failed trials")
+    best = study.best_trial
+    result = {
+        "params": best.params,
+        "value": best.value,
+        "metric": f"best validation SRCC over {u.epochs} epochs of {u.variant} on split {u.split} (never test)",
+        "trial": best.number,
+        "study": name,
+        "n_trials": len(study.get_trials(deepcopy=False, states=FINISHED)),
+        "states": {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,))) for s in FINISHED},
+    }
+    write_json(out / "best.json", result)
+    log.info("best trial %d: val SRCC %.4f with %s -> %s", best.number, best.value, best.params, out / "best.json")
+    return result

@@ -1,0 +1,131 @@
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from pmtiqa import train as train_mod
+from pmtiqa.train import Trainer, TrainingDiverged, train_split
+from train_fixtures import tiny_data, tiny_settings
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "split0"
+    settings, runtime = tiny_settings()
+    data = tiny_data()
+    return out, train_split(settings, data, runtime, out, progress=False), data
+
+
+def test_split_files_follow_the_contract(finished):
+    out, metrics, data = finished
+    assert set(metrics) == {"final", "val", "best_test"}
+    for sel in metrics.values():
+        assert set(sel) == {"srcc", "plcc", "plcc_logistic", "krcc", "rmse", "epoch"}
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert not (out / "checkpoint.pt").exists()  # only while the split is unfinished
+    history = pd.read_csv(out / "history.csv")
+    assert list(history["epoch"]) == [0, 1, 2]
+    assert list(history["lambda1"]) == [0.0, 0.5, 1.0]  # ms_pmt: progressive
+    for col in ("loss", "l1", "ce", "lambda2", "lr", "val_srcc", "val_plcc", "test_srcc", "test_plcc"):
+        assert col in history
+    predictions = pd.read_csv(out / "predictions.csv")
+    test_ids = data.splits[0]["test"].numpy()
+    assert list(predictions["image"]) == [data.names[i] for i in test_ids]
+    assert set(predictions.columns) == {"image", "mos", "prediction", "score"}
+
+
+def test_selections_pick_the_right_epochs(finished):
+    out, metrics, _ = finished
+    history = pd.read_csv(out / "history.csv")
+    assert metrics["final"]["epoch"] == 2
+    assert metrics["val"]["epoch"] == int(history["val_srcc"].idxmax())
+    assert metrics["best_test"]["epoch"] == int(history["test_srcc"].idxmax())
+    assert metrics["best_test"]["srcc"] == pytest.approx(history["test_srcc"].max())
+
+
+def test_model_pt_loads_with_weights_only(finished):
+    out, metrics, _ = finished
+    saved = torch.load(out / "model.pt", weights_only=True)
+    assert saved["variant"] == "ms_pmt" and saved["backbone"] == "resnet18"
+    assert saved["epoch"] == metrics["val"]["epoch"]
+    assert saved["score_bounds"] == [0.0, 100.0, True]
+    assert saved["image_size"] == [40, 40]
+
+
+def test_finished_split_is_reused_only_with_the_same_params(finished, monkeypatch):
+    out, metrics, data = finished
+    settings, runtime = tiny_settings()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished split was trained again")
+
+    monkeypatch.setattr(Trainer, "train_epoch", no_training)
+    assert train_split(settings, data, runtime, out, progress=False) == metrics
+    changed, _ = tiny_settings(lr=2e-3)
+    with pytest.raises(AssertionError, match="trained again"):
+        train_split(changed, data, runtime, out, progress=False)
+
+
+def test_resume_after_an_interruption_gives_the_same_result(tmp_path, finished, monkeypatch):
+    _, uninterrupted, _ = finished
+    settings, runtime = tiny_settings()
+    real_epoch = Trainer.train_epoch
+    calls = {"n": 0}
+
+    def dies_in_epoch_two(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed in the middle of the second epoch
+        return real_epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "train_epoch", dies_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        train_split(settings, tiny_data(), runtime, tmp_path, progress=False)
+    assert (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "metrics.json").exists()
+    monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
+    assert train_split(settings, tiny_data(), runtime, tmp_path, progress=False) == uninterrupted
+
+
+def test_checkpoint_of_other_params_is_not_resumed(tmp_path, monkeypatch):
+    settings, runtime = tiny_settings(epochs=2)
+    real_epoch = Trainer.train_epoch
+    monkeypatch.setattr(Trainer, "train_epoch",
+                        lambda self, *a, **k: (_ for _ in ()).throw(KeyboardInterrupt) if self.epoch == 1
+                        else real_epoch(self, *a, **k))
+    with pytest.raises(KeyboardInterrupt):
+        train_split(settings, tiny_data(), runtime, tmp_path, progress=False)
+    monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
+    other, _ = tiny_settings(epochs=2, lr=5e-4)
+    assert train_split(other, tiny_data(), runtime, tmp_path, progress=False)["final"]["epoch"] == 1
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert list(history["epoch"]) == [0, 1]
+
+
+def test_nan_loss_stops_with_a_clear_error(tmp_path, monkeypatch):
+    settings, runtime = tiny_settings()
+    real_loss = train_mod.pmt_loss
+
+    def nan_loss(*args, **kwargs):
+        parts = real_loss(*args, **kwargs)
+        parts.total = parts.total * float("nan")
+        return parts
+
+    monkeypatch.setattr(train_mod, "pmt_loss", nan_loss)
+    with pytest.raises(TrainingDiverged, match="loss became nan at epoch 0"):
+        train_split(settings, tiny_data(), runtime, tmp_path, progress=False)
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_tuned_values_are_used(tmp_path, monkeypatch):
+    from pmtiqa.train import settings_for
+    from train_fixtures import tiny_params
+
+    monkeypatch.chdir(tmp_path)
+    best = tmp_path / "runs/tune/synthetic/best.json"
+    best.parent.mkdir(parents=True)
+    best.write_text(json.dumps({"params": {"lr": 3e-4, "batch_size": 5, "gamma": 0.5, "weight_decay": 1e-4}}))
+    s = settings_for(tiny_params(), "synthetic", "ms_pmt", 0, "x")
+    assert (s.train.lr, s.train.batch_size, s.train.weight_decay, s.loss.gamma) == (3e-4, 5, 1e-4, 0.5)
+    s = settings_for(tiny_params(use_tuned=False), "synthetic", "ms_pmt", 0, "x")
+    assert s.train.lr == 1e-3

@@ -1,0 +1,51 @@
+"""Small in-memory datasets for training tests: no cache files, no dataset stages."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pmtiqa.config import params_from_dict
+from pmtiqa.runtime import resolve_runtime
+from pmtiqa.train import DeviceData, settings_for
+
+
+def tiny_data(n: int = 24, size: int = 40, seed: int = 0) -> DeviceData:
+    """Images whose noise level sets their score, so a few steps already move the metrics."""
+    rng = np.random.default_rng(seed)
+    score = np.linspace(0.05, 0.95, n)
+    rng.shuffle(score)
+    base = np.full((n, size, size, 3), 128.0)
+    noise = rng.normal(0, 1, base.shape) * (1 - score)[:, None, None, None] * 80
+    images = np.clip(base + noise, 0, 255).astype(np.uint8)
+    ids = np.arange(n)
+    splits = [{"train": ids[: n // 2], "val": ids[n // 2: 3 * n // 4], "test": ids[3 * n // 4:]},
+              {"train": ids[n // 4:], "val": ids[: n // 8], "test": ids[n // 8: n // 4]}]
+    score_t = torch.tensor(score, dtype=torch.float32)
+    from pmtiqa.losses import quality_level
+
+    return DeviceData(
+        images=torch.from_numpy(images),
+        score=score_t,
+        level=quality_level(score_t, 10),
+        mos=score * 100,
+        names=[f"img{i}.png" for i in range(n)],
+        bounds=(0.0, 100.0, True),
+        splits=[{k: torch.tensor(v) for k, v in s.items()} for s in splits],
+        data_id="tiny",
+    )
+
+
+def tiny_params(**train):
+    return params_from_dict({
+        "datasets": ["synthetic"],
+        "variants": ["ms_pmt"],
+        "model": {"backbone": "resnet18", "weights": "none"},
+        "train": {"epochs": 3, "batch_size": 8, "crop_size": 32, "crops_per_image": 1, "test_crops": 2,
+                  "lr": 1e-3, "threads": 1, "device": "cpu", **train},
+        "augment": {"sizes": {"synthetic": [40, 40]}},
+    })
+
+
+def tiny_settings(variant="ms_pmt", split=0, **train):
+    params = tiny_params(**train)
+    return settings_for(params, "synthetic", variant, split, "tiny"), resolve_runtime("cpu", "fp32", 1)
