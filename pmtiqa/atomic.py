@@ -15,6 +15,17 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish_mode(path: Path, mode: int) -> None:
+    """mkstemp and mkdtemp create private (0600/0700) entries; give the result the usual permissions."""
+    os.chmod(path, mode & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary file path beside ``dest``; rename it onto ``dest`` on success."""
@@ -25,6 +36,7 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        _publish_mode(tmp, 0o666)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -41,6 +53,7 @@ def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
         yield tmp
+        _publish_mode(tmp, 0o777)
         if dest.exists():
             old = dest.with_name(f".{dest.name}.old")
             shutil.rmtree(old, ignore_errors=True)

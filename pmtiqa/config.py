@@ -80,7 +80,6 @@ class TrainParams:
     threads: int = 0  # torch CPU threads; 0 = every available core
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     use_tuned: bool = True  # read runs/tune/<ds>/best.json when it exists
-    eval_every: int = 1
 
 
 @dataclass(frozen=True)
@@ -281,7 +280,7 @@ def _check_values(p: Params) -> None:
     need(p.model.num_classes >= 2, "model.num_classes", "must be at least 2")
     need(p.loss.gamma >= 0, "loss.gamma", "must be >= 0")
     t = p.train
-    for key in ("epochs", "batch_size", "lr_step", "crops_per_image", "test_crops", "eval_every"):
+    for key in ("epochs", "batch_size", "lr_step", "crops_per_image", "test_crops"):
         need(getattr(t, key) >= 1, f"train.{key}", "must be at least 1")
     need(t.crop_size >= 32, "train.crop_size", "must be at least 32")
     need(t.lr > 0, "train.lr", "must be > 0")

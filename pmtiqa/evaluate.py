@@ -31,7 +31,9 @@ def score_images(model: torch.nn.Module, images: torch.Tensor, index: torch.Tens
     """The model's normalised score of each indexed image: the mean over its fixed test crops."""
     was_training = model.training
     model.eval()
-    per_batch = max(1, batch_size * 4 // crops)  # images per forward pass; inference holds no activations
+    # Inference keeps no activations for a backward pass, so far larger batches than training's fit;
+    # large ones keep a GPU busy (at training's batch of 12 it waits on kernel launches).
+    per_batch = max(1, max(256, batch_size * 4) // crops)
     out = []
     for start in range(0, len(index), per_batch):
         part = index[start:start + per_batch]

@@ -53,7 +53,7 @@ def expand_inputs(inputs: list[Path]) -> list[Path]:
 def predict_paths(checkpoint: Path, inputs: list[Path], output: Path | None = None, batch_size: int = 16,
                   device: str = "auto") -> list[tuple[Path, str]]:
     """Score every image; returns the (path, reason) of each input that could not be scored."""
-    from pmtiqa.cache import decode_image
+    from pmtiqa.cache import decode
 
     runtime = resolve_runtime(device, "auto", 0)
     model, saved = load_trained(checkpoint, runtime.device)
@@ -64,11 +64,15 @@ def predict_paths(checkpoint: Path, inputs: list[Path], output: Path | None = No
         batch, names = [], []
         for path in files[start:start + batch_size]:
             try:
-                batch.append(decode_image(path, (width, height)))
-                names.append(path)
-            except UserError as err:
+                pixels, warning = decode(path, (width, height))
+            except Exception as err:  # Pillow raises many types for a file it cannot read
                 failures.append((path, str(err)))
-                print(f"pmtiqa predict: skipped {err}", file=sys.stderr)
+                print(f"pmtiqa predict: skipped {path}: not a readable image ({err})", file=sys.stderr)
+                continue
+            if warning:
+                log.warning("%s: %s", path, warning)
+            batch.append(pixels)
+            names.append(path)
         if not batch:
             continue
         images = torch.from_numpy(np.stack(batch)).to(runtime.device)

@@ -1,0 +1,83 @@
+"""Wall time of one paper-protocol training split, and from it the whole paper grid.
+
+Trains ResNet-50 (ms_pmt) with the paper's protocol from params.yaml (epochs, lr schedule, batch,
+crops per image, test crops, per-epoch validation and test scoring) on a LIVEC-sized set held in
+memory: 1162 random 500x500 images with random scores. The numbers it learns are meaningless; the
+compute is the real one (weights are random because the GPU machine cannot download ImageNet's,
+which costs nothing in time). The grid estimate scales the split's time by each dataset's image
+count (bid 586, livec 1162, live 779, csiq 866) for 6 variants x 10 splits.
+
+    python bench/bench_paper_run.py [--epochs 30] [--images 1162]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pmtiqa.config import load_params  # noqa: E402
+from pmtiqa.losses import quality_level  # noqa: E402
+from pmtiqa.runtime import resolve_runtime  # noqa: E402
+from pmtiqa.train import DeviceData, Settings, train_split  # noqa: E402
+
+PAPER_SIZES = {"bid": 586, "livec": 1162, "live": 779, "csiq": 866}
+
+
+def livec_sized(n: int, device: torch.device, seed: int = 0) -> DeviceData:
+    rng = np.random.default_rng(seed)
+    images = torch.from_numpy(rng.integers(0, 256, (n, 500, 500, 3), dtype=np.uint8)).to(device)
+    score = torch.tensor(rng.uniform(0, 1, n), dtype=torch.float32, device=device)
+    order = rng.permutation(n)
+    n_test = n // 5
+    n_val = (n - n_test) // 5
+    parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+    return DeviceData(
+        images=images, score=score, level=quality_level(score, 10), mos=score.cpu().numpy() * 100,
+        names=[f"img{i}" for i in range(n)], bounds=(0.0, 100.0, True),
+        splits=[{k: torch.tensor(np.sort(v), device=device) for k, v in parts.items()}], data_id="bench",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--epochs", type=int, help="override train.epochs (the estimate scales to the params')")
+    parser.add_argument("--images", type=int, default=PAPER_SIZES["livec"])
+    args = parser.parse_args()
+    params = load_params(args.params).for_dataset("livec")
+    t = params.train
+    runtime = resolve_runtime(t.device, t.precision, t.threads)
+    train = dataclasses.replace(t, epochs=args.epochs or t.epochs, use_tuned=False)
+    model = dataclasses.replace(params.model, weights="none")
+    data = livec_sized(args.images, runtime.device)
+    settings = Settings("livec", "ms_pmt", 0, model, params.loss, train, data.data_id)
+    name = torch.cuda.get_device_name() if runtime.device.type == "cuda" else "CPU"
+    print(f"device: {name}, precision {runtime.precision}; {model.backbone}, {train.epochs} epochs, batch "
+          f"{train.batch_size}, {train.crops_per_image} crops/image, crop {train.crop_size}, "
+          f"{train.test_crops} test crops; {args.images} images ({len(data.splits[0]['train'])} train)")
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        train_split(settings, data, runtime, Path(tmp) / "split0", progress=False)
+        seconds = time.perf_counter() - started
+    per_split = seconds * t.epochs / train.epochs  # the params' epoch count, if --epochs shortened the run
+    samples = len(data.splits[0]["train"]) * train.crops_per_image * train.epochs
+    print(f"one split: {seconds:.1f} s for {train.epochs} epochs ({samples / seconds:.0f} training crops/s "
+          f"including per-epoch evaluation); at {t.epochs} epochs: {per_split:.1f} s")
+    total = 0.0
+    for ds, n in PAPER_SIZES.items():
+        grid = per_split * n / args.images * 6 * 10
+        total += grid
+        print(f"  {ds:<6} {n:>5} images: 6 variants x 10 splits = {grid / 3600:.2f} h")
+    print(f"whole paper grid (4 datasets x 6 variants x 10 splits): {total / 3600:.2f} h on this device")
+
+
+if __name__ == "__main__":
+    main()

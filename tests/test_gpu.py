@@ -1,0 +1,34 @@
+"""The CUDA path: the same code on the device (skipped without one)."""
+import pytest
+import torch
+
+from pmtiqa.crops import eval_crops, random_crops
+from pmtiqa.runtime import resolve_runtime
+from pmtiqa.train import train_split
+from train_fixtures import tiny_data, tiny_settings
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+
+def to_cuda(data):
+    data.images, data.score, data.level = data.images.cuda(), data.score.cuda(), data.level.cuda()
+    data.splits = [{k: v.cuda() for k, v in s.items()} for s in data.splits]
+    return data
+
+
+def test_crops_on_cuda_equal_crops_on_cpu():
+    images = torch.randint(0, 256, (5, 50, 60, 3), dtype=torch.uint8)
+    index = torch.tensor([4, 0, 2])
+    assert torch.allclose(eval_crops(images, index, 32, 3), eval_crops(images.cuda(), index.cuda(), 32, 3).cpu())
+    gen = torch.Generator("cuda").manual_seed(0)
+    crops = random_crops(images.cuda(), index.cuda(), 32, gen)
+    assert crops.shape == (3, 3, 32, 32) and crops.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_training_on_cuda_in_bf16(tmp_path):
+    settings, _ = tiny_settings()
+    runtime = resolve_runtime("cuda", "auto", 0)
+    assert runtime.precision == "bf16"
+    metrics = train_split(settings, to_cuda(tiny_data()), runtime, tmp_path, progress=False)
+    assert all(torch.isfinite(torch.tensor(m["srcc"])) for m in metrics.values())
+    assert torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]["regress.weight"].device.type == "cpu"

@@ -1,0 +1,48 @@
+"""SIGKILL a training process in the middle of an epoch; the rerun resumes and ends identically."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+SCRIPT = """
+import sys
+sys.path[:0] = [{tests!r}, {root!r}]
+from pathlib import Path
+from pmtiqa.train import train_split
+from train_fixtures import tiny_data, tiny_settings
+settings, runtime = tiny_settings(epochs=4, crops_per_image=3)
+train_split(settings, tiny_data(n=96), runtime, Path(sys.argv[1]), progress=False)
+"""
+
+
+def run_training(out: Path) -> subprocess.Popen:
+    code = SCRIPT.format(tests=str(TESTS), root=str(TESTS.parent))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", code, str(out)], env=env)
+
+
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    proc = run_training(killed)
+    deadline = time.monotonic() + 240
+    while not (killed / "checkpoint.pt").exists():  # the first epoch is done
+        assert proc.poll() is None, "training ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)  # well inside the second epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (killed / "metrics.json").exists()
+    history_before = (killed / "history.csv").read_text().splitlines()
+    assert len(history_before) == 2  # header + the epoch that finished
+
+    assert run_training(killed).wait() == 0
+    assert run_training(clean).wait() == 0
+    assert json.loads((killed / "metrics.json").read_text()) == json.loads((clean / "metrics.json").read_text())
+    assert (killed / "history.csv").read_text().splitlines()[:2] == history_before
+    assert not (killed / "checkpoint.pt").exists()

@@ -1,0 +1,52 @@
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from pmtiqa.cli import main
+from pmtiqa.train import train_split
+from train_fixtures import tiny_data, tiny_settings
+
+
+@pytest.fixture(scope="module")
+def model_pt(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    settings, runtime = tiny_settings(epochs=1)
+    train_split(settings, tiny_data(), runtime, out, progress=False)
+    return out / "model.pt"
+
+
+@pytest.fixture
+def folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for i, size in enumerate([(40, 40), (80, 60), (33, 50)]):  # any size: resized as in training
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(tmp_path / f"im{i}.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+def test_predict_scores_images_and_names_the_text_file(model_pt, folder, capsys):
+    out = folder / "scores.csv"
+    status = main(["predict", "--checkpoint", str(model_pt), str(folder), "--output", str(out)])
+    assert status == 1  # some inputs could not be scored
+    assert "notes.txt: not a readable image" in capsys.readouterr().err
+    table = pd.read_csv(out)
+    assert [p.rsplit("/", 1)[-1] for p in table["image"]] == ["im0.png", "im1.png", "im2.png"]
+    assert table["score"].between(-1, 2).all()
+    assert np.allclose(table["prediction"], table["score"] * 100)  # bounds (0, 100), higher better
+
+
+def test_predict_all_good_exits_zero_and_is_deterministic(model_pt, folder, capsys):
+    images = [str(folder / f"im{i}.png") for i in range(3)]
+    assert main(["predict", "--checkpoint", str(model_pt), *images]) == 0
+    first = capsys.readouterr().out
+    assert main(["predict", "--checkpoint", str(model_pt), *images]) == 0
+    assert capsys.readouterr().out == first
+    assert len(first.strip().splitlines()) == 4  # header + 3 images
+
+
+def test_predict_bad_arguments_exit_two(model_pt, tmp_path, capsys):
+    assert main(["predict", "--checkpoint", str(tmp_path / "missing.pt"), str(tmp_path)]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+    assert main(["predict", "--checkpoint", str(model_pt), str(tmp_path / "nothing")]) == 2
+    assert "nothing: no such file or folder" in capsys.readouterr().err
