@@ -5,6 +5,9 @@ PY     := $(VENV)/bin/python
 # Always install with the constraints: an unpinned torch or torchvision pulls several GB of CUDA wheels.
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 
+# The graph's commands (pmtiqa, dvc, snakemake) run from the environment.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
 .PHONY: setup test demo bench clean-venv
 
 setup: $(VENV)/.installed
@@ -16,6 +19,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 test: setup
 	$(PY) -m pytest
+
+# The whole graph on the embedded synthetic dataset, selected as a DVC experiment (README).
+demo: setup
+	dvc exp run -S 'datasets=[synthetic]'
 
 bench: setup
 	$(PY) bench/bench_train.py

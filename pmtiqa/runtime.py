@@ -41,12 +41,21 @@ def bf16_is_native(device: torch.device) -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def default_threads() -> int:
+    """train.threads 0: what the scheduler granted (Snakemake exports a job's threads as
+    OMP_NUM_THREADS), else the cores this process may run on (a SLURM job's share)."""
+    granted = os.environ.get("OMP_NUM_THREADS", "")
+    if granted.isdigit() and int(granted) > 0:
+        return int(granted)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def resolve_runtime(device: str, precision: str, threads: int) -> Runtime:
     dev = resolve_device(device)
     if precision == "auto":
         precision = "bf16" if bf16_is_native(dev) else "fp32"
     # A fixed thread count makes CPU reductions, and so a resumed run, compute the same way.
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    torch.set_num_threads(threads or default_threads())
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True

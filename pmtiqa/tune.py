@@ -70,7 +70,8 @@ def tune(params: Params, dataset: str) -> dict:
     runtime = resolve_runtime(params.train.device, params.train.precision, params.train.threads)
     data = load_device_data(dataset, runtime.device, params.model.num_classes)
     # A new search (space, budget per trial, variant, split or data) is a new study in the same file.
-    train_fixed = dataclasses.replace(params.train, lr=0, batch_size=0, weight_decay=0, device="", threads=0)
+    train_fixed = dataclasses.replace(params.train, lr=0, batch_size=0, weight_decay=0, device="", threads=0,
+                                      epochs=0, use_tuned=False)
     name = f"{dataset}-{fingerprint(dataclasses.replace(u, n_trials=0), params.model, train_fixed, data.data_id)}"
     study = optuna.create_study(
         study_name=name,

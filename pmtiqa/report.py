@@ -1,0 +1,408 @@
+"""`pmtiqa report`: the results of the datasets and variants params.yaml selects, in one place.
+
+Reads metrics/<ds>/<variant>.json (evaluate), every split's history.csv and predictions.csv, and
+runs/tune/<ds>/best.json when present. Writes, atomically:
+
+- reports/report.md: median SRCC/PLCC with IQR per selection, the paper's table beside ours, a
+  Wilcoxon signed-rank test (Holm-corrected) of the reference variant against every other one,
+  the tuned hyperparameters, and the figures below;
+- reports/figures/*.png: the ablation, training curves, predictions against MOS;
+- reports/curves/<group>/<ds>-<variant>.csv: the median over splits of each epoch's history
+  row (what `dvc plots` draws);
+- metrics.json: the small summary `dvc metrics diff` and `dvc exp diff` compare.
+
+The whole reports/ folder is replaced in one step, so it always describes the last run only.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pmtiqa import paths
+from pmtiqa.atomic import atomic_dir, write_json
+from pmtiqa.config import Params
+from pmtiqa.errors import UserError
+from pmtiqa.evaluate import SELECTION_NOTES
+from pmtiqa.variants import VARIANTS
+
+# PAPER.md, "Target numbers": median over 10 splits, (SRCC, PLCC); None where the paper has none.
+PAPER_TABLE = {
+    "ResNet50": {"bid": (0.583, 0.599), "livec": (0.824, 0.868), "koniq": None, "live": (0.947, 0.913),
+                 "csiq": (0.823, 0.876)},
+    "DB-CNN": {"bid": (0.845, 0.859), "livec": (0.851, 0.869), "koniq": (0.875, 0.884), "live": (0.968, 0.971),
+               "csiq": (0.946, 0.959)},
+    "HyperIQA": {"bid": (0.869, 0.878), "livec": (0.859, 0.882), "koniq": (0.906, 0.917), "live": (0.962, 0.966),
+                 "csiq": (0.923, 0.942)},
+    "PMT-IQA": {"bid": (0.874, 0.894), "livec": (0.866, 0.893), "koniq": (0.902, 0.916), "live": (0.969, 0.971),
+                "csiq": (0.949, 0.951)},
+}
+# Our variants that have a row in that table.
+PAPER_ROW = {"baseline": "ResNet50", "ms_pmt": "PMT-IQA"}
+CURVE_COLUMNS = ("loss", "l1", "ce", "lambda1", "lambda2", "lr", "val_srcc", "val_plcc", "test_srcc", "test_plcc")
+TEST_SELECTION = "val"  # the only honest selection: the Wilcoxon test compares it
+
+
+def focus_variant(params: Params) -> str:
+    """The variant the scatter and loss curves show: the reference one when it ran."""
+    ref = params.report.reference_variant
+    return ref if ref in params.variants else params.variants[0]
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"{path}: missing; run the stages before the report (`dvc repro` or `snakemake`)")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise UserError(f"{path}: missing; run the stages before the report (`dvc repro` or `snakemake`)")
+    return pd.read_csv(path)
+
+
+def load_results(params: Params) -> dict:
+    """{ds: {"n_splits", "tuned", "variants": {v: {"metrics", "histories", "predictions"}}}}."""
+    results = {}
+    for ds in params.datasets:
+        seen = params.for_dataset(ds)
+        n = seen.split.n_splits
+        tuned_path = paths.tune_dir(ds) / "best.json"
+        variants = {}
+        for v in params.variants:
+            metrics = _read_json(paths.metrics_json(ds, v))
+            # paired tests need every variant over the same splits, in order
+            if any(sel not in metrics.get("summary", {}) for sel in SELECTION_NOTES) or \
+                    len(metrics.get("splits", [])) != n:
+                raise UserError(f"{paths.metrics_json(ds, v)}: not the summary of {n} splits that params ask "
+                                f"for; run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
+            runs = [paths.train_dir(ds, v, k) for k in range(n)]
+            variants[v] = {
+                "metrics": metrics,
+                "histories": [_read_csv(r / "history.csv") for r in runs],
+                "predictions": [_read_csv(r / "predictions.csv") for r in runs],
+            }
+        results[ds] = {
+            "n_splits": n,
+            "model": seen.model,
+            "train": seen.train,
+            "tuned": _read_json(tuned_path) if tuned_path.is_file() else None,
+            "variants": variants,
+        }
+    return results
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def holm(pvalues) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order (NaN stays NaN and is not counted)."""
+    p = np.asarray(pvalues, dtype=float)
+    adjusted = np.full(p.shape, np.nan)
+    valid = np.flatnonzero(np.isfinite(p))
+    m, running = len(valid), 0.0
+    for rank, i in enumerate(valid[np.argsort(p[valid], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[i]))  # monotone: never below an earlier step
+        adjusted[i] = running
+    return adjusted.tolist()
+
+
+def split_values(metrics: dict, selection: str, name: str) -> np.ndarray:
+    return np.array([s[selection][name] for s in metrics["splits"]], dtype=float)
+
+
+def wilcoxon_vs_reference(variants: dict, reference: str, selection: str = TEST_SELECTION) -> list[dict]:
+    """The reference variant against every other one on per-split SRCC, paired by split, Holm-adjusted."""
+    ref = split_values(variants[reference]["metrics"], selection, "srcc")
+    rows = []
+    for v, data in variants.items():
+        if v == reference:
+            continue
+        other = split_values(data["metrics"], selection, "srcc")
+        keep = np.isfinite(ref) & np.isfinite(other)
+        diff = ref[keep] - other[keep]
+        if diff.size == 0:
+            p = math.nan
+        elif not np.any(diff):
+            p = 1.0  # identical on every split: no evidence of a difference
+        else:
+            p = float(stats.wilcoxon(ref[keep], other[keep], alternative="two-sided").pvalue)
+        rows.append({"variant": v, "n": int(diff.size), "median_diff": float(np.median(diff)) if diff.size else math.nan,
+                     "wins": int((diff > 0).sum()), "p": p})
+    for row, adjusted in zip(rows, holm([r["p"] for r in rows])):
+        row["p_holm"] = adjusted
+    return rows
+
+
+def smallest_exact_p(n: int) -> float:
+    """The smallest two-sided p an exact Wilcoxon signed-rank test can give with n pairs: 2 / 2^n."""
+    return 2.0 / 2**n if n > 0 else math.nan
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _f(x, digits: int = 3) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _med_iqr(summary: dict, sel: str, name: str) -> str:
+    s = summary[sel][name]
+    return f"{_f(s['median'])} ({_f(s['iqr'])})"
+
+
+def results_table(ds: str, variants: dict, selections: list[str]) -> list[str]:
+    head = "| variant | paper name | " + " | ".join(f"SRCC {s} | PLCC {s}" for s in selections) + " |"
+    lines = [head, "|" + "---|" * (2 + 2 * len(selections))]
+    for v, data in variants.items():
+        summary = data["metrics"]["summary"]
+        cells = " | ".join(f"{_med_iqr(summary, s, 'srcc')} | {_med_iqr(summary, s, 'plcc')}" for s in selections)
+        lines.append(f"| `{v}` | {VARIANTS[v].paper_name} | {cells} |")
+    return lines
+
+
+def paper_table(results: dict) -> list[str]:
+    lines = ["| dataset | method | paper SRCC / PLCC | ours, val | ours, best_test (authors' protocol) "
+             "| best_test - paper |", "|---|---|---|---|---|---|"]
+    for ds, r in results.items():
+        for v, method in PAPER_ROW.items():
+            if v not in r["variants"]:
+                continue
+            summary = r["variants"][v]["metrics"]["summary"]
+            ours = {sel: (summary[sel]["srcc"]["median"], summary[sel]["plcc"]["median"]) for sel in ("val", "best_test")}
+            paper = PAPER_TABLE[method].get(ds)
+            if ds == "synthetic":
+                ref, delta = "none: synthetic is a stand-in", "-"
+            elif paper is None:
+                ref, delta = "not reported", "-"
+            else:
+                ref = f"{paper[0]:.3f} / {paper[1]:.3f}"
+                delta = f"{ours['best_test'][0] - paper[0]:+.3f} / {ours['best_test'][1] - paper[1]:+.3f}"
+            pair = {sel: f"{_f(s)} / {_f(p)}" for sel, (s, p) in ours.items()}
+            lines.append(f"| {ds} | {method} (`{v}`) | {ref} | {pair['val']} | {pair['best_test']} | {delta} |")
+    return lines
+
+
+def wilcoxon_table(rows: list[dict], reference: str) -> list[str]:
+    lines = [f"| `{reference}` vs | splits | {reference} better on | median SRCC difference | p | p (Holm) |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| `{r['variant']}` | {r['n']} | {r['wins']} of {r['n']} | {_f(r['median_diff'], 4)} "
+                     f"| {_f(r['p'], 4)} | {_f(r['p_holm'], 4)} |")
+    return lines
+
+
+def tuned_table(results: dict) -> list[str]:
+    lines = ["| dataset | lr | batch size | weight decay | gamma | best val SRCC | trials (complete/pruned/failed) |",
+             "|---|---|---|---|---|---|---|"]
+    for ds, r in results.items():
+        t = r["tuned"]
+        if t is None:
+            lines.append(f"| {ds} | not tuned: the train section's values apply | | | | | |")
+            continue
+        p, states = t.get("params", {}), t.get("states", {})
+        counts = "/".join(str(states.get(s, 0)) for s in ("complete", "pruned", "fail"))
+        lines.append(f"| {ds} | {p.get('lr', math.nan):.3g} | {p.get('batch_size', 'n/a')} "
+                     f"| {p.get('weight_decay', math.nan):.3g} | {p.get('gamma', math.nan):.3g} "
+                     f"| {_f(t.get('value'))} | {counts} |")
+    return lines
+
+
+# ----------------------------------------------------------------------------- curves and figures
+
+
+def median_curve(histories: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per epoch, the median over splits of each history column."""
+    columns = [c for c in CURVE_COLUMNS if all(c in h for h in histories)]
+    stacked = pd.concat([h[["epoch", *columns]] for h in histories], ignore_index=True)
+    return stacked.groupby("epoch", as_index=False)[columns].median()
+
+
+# reports/curves/<group>/<ds>-<variant>.csv: one folder per `dvc plots` plot (dvc.yaml), whose
+# lines are the files in it and the columns named here.
+CURVE_GROUPS = {"srcc": ("val_srcc", "test_srcc"), "loss": ("loss", "l1", "ce"), "weights": ("lambda1", "lambda2")}
+
+
+def write_curves(curve: pd.DataFrame, folder: Path, name: str) -> None:
+    for group, columns in CURVE_GROUPS.items():
+        (folder / group).mkdir(parents=True, exist_ok=True)
+        curve[["epoch", *[c for c in columns if c in curve]]].to_csv(folder / group / name, index=False)
+
+
+def _save(fig, dest: Path) -> None:
+    fig.savefig(dest, format="png", dpi=110, bbox_inches="tight")
+
+
+def ablation_figure(results: dict, variants: list[str], selection: str, dest: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(results) * max(1, len(variants)) / 4, 3.6))
+    width = 0.8 / len(variants)
+    for j, v in enumerate(variants):
+        med, lo, hi = [], [], []
+        for r in results.values():
+            values = split_values(r["variants"][v]["metrics"], selection, "srcc")
+            values = values[np.isfinite(values)]
+            q1, m, q3 = np.percentile(values, [25, 50, 75]) if values.size else (np.nan,) * 3
+            med.append(m), lo.append(m - q1), hi.append(q3 - m)
+        x = np.arange(len(results)) + (j - (len(variants) - 1) / 2) * width
+        ax.bar(x, med, width, yerr=[lo, hi], capsize=2, label=f"{v} ({VARIANTS[v].paper_name})")
+    ax.set_xticks(np.arange(len(results)), list(results))
+    ax.set_ylabel(f"median test SRCC ({selection} selection)")
+    ax.set_title("Ablation: median over splits, bars = interquartile range")
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    _save(fig, dest)
+    plt.close(fig)
+
+
+def curves_figure(ds: str, curves: dict[str, pd.DataFrame], focus: str, dest: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    ref = curves[focus]
+    for col in ("l1", "ce"):
+        axes[0].plot(ref["epoch"], ref[col], marker="o", label=col)
+    axes[0].set_title(f"{focus}: loss parts", fontsize=9)
+    for j, (v, c) in enumerate(curves.items()):
+        if VARIANTS[v].schedule in ("progressive", "fixed", "reverse"):  # the multi-task ones
+            color = f"C{j}"
+            axes[1].plot(c["epoch"], c["lambda1"], color=color, marker="o", label=f"lambda1 {v}")
+            axes[1].plot(c["epoch"], c["lambda2"], color=color, marker="x", linestyle="--", label=f"lambda2 {v}")
+    axes[1].set_title("task weights: lambda1 regression, lambda2 classes", fontsize=9)
+    for j, (v, c) in enumerate(curves.items()):
+        axes[2].plot(c["epoch"], c["val_srcc"], color=f"C{j}", marker="o", label=f"{v} val")
+    axes[2].plot(ref["epoch"], ref["test_srcc"], color="black", linestyle=":", label=f"{focus} test")
+    axes[2].set_title("SRCC per epoch", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{ds}: median over splits", y=1.02)
+    _save(fig, dest)
+    plt.close(fig)
+
+
+def scatter_figure(ds: str, predictions: list[pd.DataFrame], variant: str, dest: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.4, 4.2))
+    for k, p in enumerate(predictions):
+        ax.scatter(p["mos"], p["prediction"], s=6, alpha=0.5, label=f"split {k}")
+    lo, hi = ax.get_xlim()
+    ax.plot([lo, hi], [lo, hi], color="gray", linewidth=0.8, linestyle="--", label="prediction = score")
+    ax.set_xlabel("MOS / DMOS as published")
+    ax.set_ylabel("prediction (same scale)")
+    ax.set_title(f"{ds}, {variant}: test images of every split\n(val-selected epoch)", fontsize=9)
+    ax.legend(fontsize=6, markerscale=2)
+    _save(fig, dest)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def summary_metrics(results: dict, selections: list[str]) -> dict:
+    """metrics.json: {ds: {variant: {selection: {srcc_median, plcc_median}}}}; NaN becomes null."""
+    def clean(x):
+        return float(x) if x is not None and np.isfinite(x) else None
+
+    return {ds: {v: {sel: {"srcc_median": clean(d["metrics"]["summary"][sel]["srcc"]["median"]),
+                           "plcc_median": clean(d["metrics"]["summary"][sel]["plcc"]["median"])}
+                     for sel in selections}
+                 for v, d in r["variants"].items()}
+            for ds, r in results.items()}
+
+
+def render(params: Params, results: dict, tests: dict) -> str:
+    sel = params.report.selections
+    ref, focus = params.report.reference_variant, focus_variant(params)
+    out = ["# pmtiqa report", ""]
+    out += ["Datasets: " + ", ".join(f"{ds} ({r['n_splits']} splits, {r['model'].backbone}, weights "
+                                     f"{r['model'].weights}, {r['train'].epochs} epochs)" for ds, r in results.items()),
+            "", "Variants: " + ", ".join(f"`{v}` ({VARIANTS[v].paper_name})" for v in params.variants), ""]
+    if "synthetic" in results:
+        out += ["**synthetic is a stand-in** generated from bundled photos: its numbers show that the "
+                "pipeline works, not how PMT-IQA performs.", ""]
+    out += ["Selections (the epoch whose test metrics are reported; one training run gives all three):", ""]
+    out += [f"- `{s}`: {SELECTION_NOTES[s]}" for s in sel] + [""]
+    out += ["## Results", "", "Median over splits, interquartile range in brackets; test part of each split.", ""]
+    for ds, r in results.items():
+        out += [f"### {ds}", ""] + results_table(ds, r["variants"], sel) + [""]
+    out += ["## Against the paper", "",
+            "The paper reports the median over 10 splits of the epoch chosen ON THE TEST SET, which our "
+            "`best_test` selection reproduces; `val` is the honest number. Other methods of the paper's "
+            "table, for context: " + "; ".join(
+                f"{m}: " + ", ".join(f"{ds} {v[0]:.3f}/{v[1]:.3f}" for ds, v in row.items() if v)
+                for m, row in PAPER_TABLE.items() if m not in PAPER_ROW.values()) + ".", ""]
+    out += paper_table(results) + [""]
+    out += ["## Does each module help? (Wilcoxon signed-rank test over splits)", "",
+            f"`{ref}` against each other variant on the test SRCC of the `{TEST_SELECTION}` selection, "
+            "paired by split (same split, same images), two-sided, p-values adjusted for the comparisons "
+            "within a dataset with Holm's method. Read a small adjusted p (below 0.05) as: the difference "
+            "holds consistently across splits; a large one as: these splits cannot tell the two apart "
+            "(not: they are equal). The splits share training images, so the p-values are, if anything, "
+            "optimistic.", ""]
+    for ds, rows in tests.items():
+        out += [f"### {ds}", ""]
+        if rows is None:
+            out += [f"`{ref}` is not among the variants run: no test.", ""]
+            continue
+        out += wilcoxon_table(rows, ref) + [""]
+        n = min((r["n"] for r in rows), default=0)
+        if n and smallest_exact_p(n) > 0.05:
+            out += [f"With {n} splits the smallest two-sided p an exact test can give is 2/2^{n} = "
+                    f"{smallest_exact_p(n):.4f}, above 0.05 before any correction: no difference can be "
+                    "called significant here, however large. Read the wins and the median differences; "
+                    "the paper protocol's 10 splits allow p down to 0.002.", ""]
+    out += ["## Figures", "", "Ablation: median test SRCC per variant and dataset (`val` selection), "
+            "interquartile range as bars.", "", "![ablation](figures/ablation.png)", ""]
+    for ds in results:
+        out += [f"### {ds}", "", f"Training curves (median over splits): the loss parts of `{focus}`, the task "
+                "weights of each multi-task variant, and validation SRCC per variant.", "",
+                f"![curves {ds}](figures/curves_{ds}.png)", "",
+                f"Predictions of `{focus}` against the published scores, pooled over the test parts of every split.",
+                "", f"![scatter {ds}](figures/scatter_{ds}.png)", ""]
+    out += ["## Tuned hyperparameters", "",
+            "`pmtiqa tune` searched on the train and validation parts of one split (never its test part); "
+            "every variant then trains with these values. Note: that split's train part holds test "
+            "images of other splits, as in the usual practice of tuning once per dataset.", ""]
+    out += tuned_table(results) + [""]
+    out += ["## Notes", "",
+            "- `ms_reverse` (type2) is our reading of the paper: the same two tasks in the reverse order "
+            "(regression first, classification last); the paper does not define it further.",
+            "- PLCC is computed on the raw predictions, as the authors do; `plcc_logistic` (after a "
+            "4-parameter logistic fit) is in metrics/<dataset>/<variant>.json.",
+            "- Per-split numbers: metrics/<dataset>/<variant>.json; per-epoch curves: reports/curves/.", ""]
+    return "\n".join(out)
+
+
+def write_report(params: Params) -> None:
+    """reports/ (report.md, figures/, curves/) and metrics.json for the selected datasets and variants."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a display
+    results = load_results(params)
+    ref, focus = params.report.reference_variant, focus_variant(params)
+    tests = {ds: wilcoxon_vs_reference(r["variants"], ref) if ref in r["variants"] else None
+             for ds, r in results.items()}
+    with atomic_dir(paths.REPORTS_DIR) as tmp:
+        (tmp / "figures").mkdir()
+        ablation_figure(results, params.variants, TEST_SELECTION, tmp / "figures" / "ablation.png")
+        for ds, r in results.items():
+            curves = {v: median_curve(d["histories"]) for v, d in r["variants"].items()}
+            for v, c in curves.items():
+                write_curves(c, tmp / "curves", f"{ds}-{v}.csv")
+            curves_figure(ds, curves, focus, tmp / "figures" / f"curves_{ds}.png")
+            scatter_figure(ds, r["variants"][focus]["predictions"], focus, tmp / "figures" / f"scatter_{ds}.png")
+        (tmp / "report.md").write_text(render(params, results, tests))
+    write_json(paths.SUMMARY_JSON, summary_metrics(results, params.report.selections))

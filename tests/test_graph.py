@@ -1,0 +1,187 @@
+"""DVC and Snakemake describe the same graph: the same outputs and the same pmtiqa commands.
+
+Both engines are asked for their plan in a temporary copy of the project files (nothing runs):
+DVC through its Python API (dvc.yaml with its templating resolved), Snakemake through
+`--summary` and a dry run. Snakemake's per-split files and DVC's per-pair folders are brought to
+one form: a training run is its split folder, tuning is its folder.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pmtiqa.config import load_params
+
+# The GPU machine runs the package without the engines: these tests need both.
+pytest.importorskip("dvc")
+pytest.importorskip("snakemake")
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_FILES = ("Snakefile", "workflow", "profiles", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore")
+PAPER_DATASETS = ["bid", "livec", "live", "csiq"]
+
+
+def make_project(dest: Path, with_code: bool = False, **changes) -> Path:
+    """A copy of the graph's files in dest (and of pmtiqa/, the stages' code deps, when asked), a git
+    and DVC repository, params.yaml changed at top level."""
+    for name in PROJECT_FILES + (("pmtiqa",) if with_code else ()):
+        src, dst = ROOT / name, dest / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, dst)
+    if changes:
+        params = yaml.safe_load((dest / "params.yaml").read_text())
+        params.update(changes)
+        (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest
+
+
+def engine_env() -> dict:
+    """Snakemake imports pmtiqa in the Snakefile: make this checkout importable."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def snakemake(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=project, env=engine_env(),
+                          capture_output=True, text=True, timeout=300)
+
+
+def dvc_plan(project: Path) -> tuple[set[str], set[str]]:
+    """(outputs, commands) of every stage of dvc.yaml, templating resolved by DVC itself."""
+    from dvc.repo import Repo
+
+    with Repo(str(project)) as repo:
+        stages = list(repo.index.stages)
+        return {str(out.def_path) for s in stages for out in s.outs}, {s.cmd for s in stages}
+
+
+def snakemake_plan(project: Path) -> tuple[set[str], set[str]]:
+    """(output files, shell commands) of every job the default target needs."""
+    summary = snakemake(project, "--summary")
+    assert summary.returncode == 0, summary.stderr
+    lines = summary.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("output_file\t"))
+    outputs = {line.split("\t")[0] for line in lines[header + 1:] if line.strip()}
+    dry = snakemake(project, "-n", "--printshellcmds")
+    assert dry.returncode == 0, dry.stderr
+    commands = set(re.findall(r"^\s*(?:Shell command: )?(pmtiqa .+)$", dry.stdout + dry.stderr, re.M))
+    return outputs, commands
+
+
+def per_split_outputs(project: Path, dvc_outputs: set[str]) -> set[str]:
+    """DVC's outputs with each runs/train/<ds>/<variant> folder expanded to its split folders."""
+    params = load_params(project / "params.yaml")
+    result = set()
+    for out in dvc_outputs:
+        parts = Path(out).parts
+        if parts[:2] == ("runs", "train"):
+            n = params.for_dataset(parts[2]).split.n_splits
+            result |= {f"{out}/split{k}" for k in range(n)}
+        else:
+            result.add(out)
+    return result
+
+
+def to_folders(snakemake_outputs: set[str]) -> set[str]:
+    """Snakemake's per-file outputs of train and tune as the folders DVC tracks."""
+    result = set()
+    for out in snakemake_outputs:
+        parts = Path(out).parts
+        if parts[:2] == ("runs", "train"):
+            out = str(Path(*parts[:5]))  # runs/train/<ds>/<variant>/split<k>
+        elif parts[:2] == ("runs", "tune"):
+            out = str(Path(*parts[:3]))  # runs/tune/<ds>
+        result.add(out)
+    return result
+
+
+def same_command(command: str) -> str:
+    """A Snakemake shell command as DVC spells it: no log redirection, no --split (DVC runs them all)."""
+    command = command.split(" > ")[0]
+    return re.sub(r" --split \d+", "", command).strip()
+
+
+def test_dvc_and_snakemake_plan_the_same_outputs_and_commands_for_the_demo(tmp_path):
+    project = make_project(tmp_path, datasets=["synthetic"])
+    dvc_outputs, dvc_commands = dvc_plan(project)
+    snake_outputs, snake_commands = snakemake_plan(project)
+
+    dvc_side = per_split_outputs(project, dvc_outputs)
+    assert dvc_side == to_folders(snake_outputs)
+    assert {same_command(c) for c in snake_commands} == dvc_commands
+
+    # and it is the demo: 6 variants x 5 splits of synthetic, nothing of the paper's datasets
+    splits = {o for o in dvc_side if o.startswith("runs/train/")}
+    assert len(splits) == 6 * 5 and all(o.startswith("runs/train/synthetic/") for o in splits)
+    assert {"reports", "metrics.json", "data/cache/synthetic", "runs/tune/synthetic"} <= dvc_side
+    # every file the training contract names is a Snakemake output of each split
+    split0 = {o for o in snake_outputs if o.startswith("runs/train/synthetic/ms_pmt/split0/")}
+    assert {Path(o).name for o in split0} == {"metrics.json", "history.csv", "predictions.csv", "model.pt", "run.json"}
+
+
+def test_paper_configuration_plans_240_training_jobs_without_data(tmp_path):
+    project = make_project(tmp_path, datasets=PAPER_DATASETS)
+    dry = snakemake(project, "-n", "--quiet", "rules")
+    assert dry.returncode == 0, dry.stderr
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, re.M))
+    assert counts["train"] == "240" and counts["evaluate"] == "24" and counts["tune"] == "4"
+    dvc_outputs, _ = dvc_plan(project)
+    assert len([o for o in per_split_outputs(project, dvc_outputs) if o.startswith("runs/train/")]) == 240
+
+
+def test_snakemake_lint_passes(tmp_path):
+    result = snakemake(make_project(tmp_path), "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_snakemake_refuses_config_that_pmtiqa_would_not_see(tmp_path):
+    result = snakemake(make_project(tmp_path), "-n", "--config", "datasets=[synthetic]")
+    assert result.returncode != 0
+    assert "read params.yaml" in result.stdout + result.stderr
+
+
+def test_dvc_tracks_each_stage_s_own_params(tmp_path):
+    """Per-stage params resolve (a missing key would make DVC fail here) and name the dataset's overrides."""
+    from dvc.repo import Repo
+
+    project = make_project(tmp_path, datasets=["synthetic", "livec"])
+    with Repo(str(project)) as repo:
+        params = {s.name: {p for dep in s.deps if hasattr(dep, "params") for p in dep.params}
+                  for s in repo.index.stages}
+        repo.status()  # resolves every params key against params.yaml
+    assert {"model", "train", "loss", "split"} <= params["train@synthetic-baseline"]
+    assert {f"overrides.livec.{s}" for s in ("model", "loss", "train", "split")} <= params["train@livec-ms_pmt"]
+    assert not any(p.startswith("overrides.synthetic") for p in params["train@livec-ms_pmt"])
+    # a change of a training setting reruns no split or augment stage
+    assert params["split@synthetic"] == {"split", "overrides.synthetic.split"}
+    assert params["augment@synthetic"] == {"augment", "overrides.synthetic.augment"}
+    assert {"datasets", "variants", "report"} <= params["report"]
+
+
+def test_dvc_set_param_changes_only_the_lines_it_sets(tmp_path):
+    """`dvc exp run -S` writes params.yaml back through its own YAML dumper; the file's layout
+    (block lists, no comment right after a list) keeps that rewrite to the lines -S sets."""
+    import difflib
+
+    from dvc.utils.hydra import apply_overrides
+
+    params = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params)
+    before = params.read_text().splitlines()
+    epochs = yaml.safe_load(params.read_text())["overrides"]["synthetic"]["train"]["epochs"]
+    apply_overrides(str(params), ["datasets=[synthetic]", f"overrides.synthetic.train.epochs={epochs + 1}"])
+    changed = [line.split("#")[0].rstrip()  # inline comments stay
+               for line in difflib.unified_diff(before, params.read_text().splitlines(), n=0, lineterm="")
+               if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert sorted(changed) == sorted(["-- bid", "-- livec", "-- live", "-- csiq", "+- synthetic",
+                                      f"-      epochs: {epochs}", f"+      epochs: {epochs + 1}"])

@@ -1,0 +1,167 @@
+"""pmtiqa report on fabricated evaluate/train/tune outputs in a temporary working folder."""
+import json
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+pytest.importorskip("matplotlib")  # the report's figures (absent on the GPU machine)
+
+from pmtiqa import paths  # noqa: E402
+from pmtiqa.config import params_from_dict  # noqa: E402
+from pmtiqa.errors import UserError  # noqa: E402
+from pmtiqa.metrics import aggregate  # noqa: E402
+from pmtiqa.report import holm, smallest_exact_p, wilcoxon_vs_reference, write_report  # noqa: E402
+
+VARIANTS = ["baseline", "ms", "ms_pmt"]
+SELECTIONS = ("final", "val", "best_test")
+EPOCHS = 3
+
+
+def make_params(datasets=("synthetic", "livec"), n_splits=5):
+    return params_from_dict({
+        "datasets": list(datasets),
+        "variants": VARIANTS,
+        "split": {"n_splits": n_splits},
+        "model": {"backbone": "resnet18", "weights": "none"},
+        "train": {"epochs": EPOCHS, "crop_size": 64},
+        "augment": {"sizes": {"synthetic": [96, 96]}, "default_size": [96, 96]},
+    })
+
+
+def split_metrics(srcc: float) -> dict:
+    one = {"srcc": srcc, "plcc": srcc - 0.01, "plcc_logistic": srcc, "krcc": srcc - 0.1, "rmse": 5.0}
+    return {sel: {**one, "srcc": one["srcc"] + 0.01 * i, "epoch": 2} for i, sel in enumerate(SELECTIONS)}
+
+
+def fabricate(params, tuned=True, seed=0):
+    """The files evaluate, train and tune leave, with ms_pmt better than the others on every split."""
+    rng = np.random.default_rng(seed)
+    quality = {"baseline": 0.70, "ms": 0.75, "ms_pmt": 0.85}
+    for ds in params.datasets:
+        n = params.for_dataset(ds).split.n_splits
+        for v in VARIANTS:
+            splits = [split_metrics(quality[v] + 0.02 * k)
+                      for k in range(n)]
+            summary = {sel: {m: aggregate(s[sel][m] for s in splits) for m in splits[0][sel] if m != "epoch"}
+                       for sel in SELECTIONS}
+            path = paths.metrics_json(ds, v)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"dataset": ds, "variant": v, "n_splits": n, "summary": summary,
+                                        "splits": splits}))
+            for k in range(n):
+                run = paths.train_dir(ds, v, k)
+                run.mkdir(parents=True, exist_ok=True)
+                t = np.arange(EPOCHS)
+                pd.DataFrame({"epoch": t, "lambda1": t / (EPOCHS - 1), "lambda2": 1 - t / (EPOCHS - 1),
+                              "lr": 1e-3, "loss": 1.0 / (t + 1), "l1": 0.5 / (t + 1), "ce": 2.0 / (t + 1),
+                              "val_srcc": 0.5 + 0.1 * t, "val_plcc": 0.5, "test_srcc": 0.4 + 0.1 * t,
+                              "test_plcc": 0.4, "seconds": 1.0}).to_csv(run / "history.csv", index=False)
+                mos = rng.uniform(0, 100, 20)
+                pd.DataFrame({"image": [f"i{i}.png" for i in range(20)], "mos": mos,
+                              "prediction": mos + rng.normal(0, 10, 20), "score": mos / 100}).to_csv(
+                    run / "predictions.csv", index=False)
+        if tuned:
+            best = paths.tune_dir(ds) / "best.json"
+            best.parent.mkdir(parents=True, exist_ok=True)
+            best.write_text(json.dumps({"params": {"lr": 2e-4, "batch_size": 11, "weight_decay": 1e-4, "gamma": 0.5},
+                                        "value": 0.8, "states": {"complete": 3, "pruned": 1, "fail": 0}}))
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_report_writes_tables_figures_and_summary(workdir):
+    params = make_params()
+    fabricate(params)
+    write_report(params)
+
+    text = (workdir / "reports/report.md").read_text()
+    for ds in ("synthetic", "livec"):
+        assert f"### {ds}" in text
+    for sel in SELECTIONS:
+        assert f"SRCC {sel} | PLCC {sel}" in text
+    assert "authors' optimistic protocol" in text  # best_test is labelled as such
+    assert "0.866 / 0.893" in text  # the paper's LIVEC PMT-IQA numbers sit beside ours
+    assert "none: synthetic is a stand-in" in text
+    assert "Holm" in text and "p (Holm)" in text
+    assert "2/2^5 = 0.0625" in text  # the note on what 5 splits can show
+    assert "our reading" in text  # ms_reverse / type2
+    assert "| synthetic | 0.0002 | 11 | 0.0001 | 0.5 | 0.800 | 3/1/0 |" in text  # tuned hyperparameters
+    # ms_pmt vs baseline: median 0.85+0.04 vs 0.70+0.04 on the val selection
+    assert "| `baseline` | 5 | 5 of 5 | 0.1500 |" in text
+
+    figures = {p.name for p in (workdir / "reports/figures").iterdir()}
+    assert figures == {"ablation.png", "curves_synthetic.png", "curves_livec.png", "scatter_synthetic.png",
+                       "scatter_livec.png"}
+    for name in figures:
+        assert (workdir / "reports/figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    curves = pd.read_csv(workdir / "reports/curves/srcc/livec-ms_pmt.csv")
+    assert list(curves.columns) == ["epoch", "val_srcc", "test_srcc"]
+    assert list(curves["epoch"]) == [0, 1, 2] and curves["val_srcc"].tolist() == pytest.approx([0.5, 0.6, 0.7])
+    assert {p.parent.name for p in (workdir / "reports/curves").rglob("*.csv")} == {"srcc", "loss", "weights"}
+
+    summary = json.loads((workdir / "metrics.json").read_text())
+    assert set(summary) == {"synthetic", "livec"}
+    assert set(summary["livec"]) == set(VARIANTS)
+    assert set(summary["livec"]["ms_pmt"]) == set(SELECTIONS)
+    assert summary["livec"]["ms_pmt"]["val"] == {"srcc_median": pytest.approx(0.86 + 0.04),
+                                                 "plcc_median": pytest.approx(0.84 + 0.04)}
+    assert not list(workdir.glob("reports/.*")) and not list(workdir.glob(".metrics.json*"))  # no temporaries
+
+
+def test_report_describes_only_the_last_run(workdir):
+    fabricate(make_params(datasets=("livec",)))
+    write_report(make_params(datasets=("livec",)))
+    fabricate(make_params(datasets=("synthetic",)))
+    write_report(make_params(datasets=("synthetic",)))
+    assert not (workdir / "reports/figures/curves_livec.png").exists()
+    assert "### livec" not in (workdir / "reports/report.md").read_text()
+    assert set(json.loads((workdir / "metrics.json").read_text())) == {"synthetic"}
+
+
+def test_untuned_dataset_is_said_so(workdir):
+    params = make_params(datasets=("synthetic",))
+    fabricate(params, tuned=False)
+    write_report(params)
+    assert "not tuned" in (workdir / "reports/report.md").read_text()
+
+
+@pytest.mark.parametrize("missing", ["metrics/livec/ms.json", "runs/train/livec/ms_pmt/split2/history.csv",
+                                     "runs/train/synthetic/baseline/split4/predictions.csv"])
+def test_missing_input_is_named(workdir, missing):
+    params = make_params()
+    fabricate(params)
+    (workdir / missing).unlink()
+    with pytest.raises(UserError, match=re.escape(missing)):
+        write_report(params)
+    assert not (workdir / "reports").exists()  # nothing half-written
+
+
+def test_holm_on_a_known_example():
+    # Holm (1979): sorted p 0.01, 0.02, 0.03, 0.04 with m = 4 -> 0.04, 0.06, 0.06 (monotone), 0.06
+    assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    adjusted = holm([0.01, math.nan, 0.04])
+    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.04)
+
+
+def test_wilcoxon_pairs_by_split():
+    def variant(values):
+        return {"metrics": {"splits": [{"val": {"srcc": v}} for v in values]}}
+
+    ref = [0.80, 0.82, 0.85, 0.79, 0.90, 0.88]
+    other = [0.70, 0.83, 0.75, 0.78, 0.80, 0.88]  # one tie, one loss
+    rows = wilcoxon_vs_reference({"ms_pmt": variant(ref), "ms": variant(other), "pmt": variant(ref)}, "ms_pmt")
+    by = {r["variant"]: r for r in rows}
+    assert by["ms"]["p"] == pytest.approx(stats.wilcoxon(ref, other).pvalue)
+    assert by["ms"]["wins"] == 4 and by["ms"]["n"] == 6
+    assert by["pmt"]["p"] == 1.0  # identical on every split
+    assert by["ms"]["p_holm"] == pytest.approx(min(1.0, 2 * by["ms"]["p"]))
+    assert smallest_exact_p(5) == pytest.approx(0.0625)

@@ -1,0 +1,62 @@
+# Shared by the .smk files: the validated params and per-dataset helpers.
+import dataclasses
+from pathlib import Path
+
+import yaml
+
+from pmtiqa.config import KNOWN_DATASETS, fingerprint, params_from_dict
+from pmtiqa.variants import VARIANTS
+
+# Every pmtiqa command reads params.yaml itself, so a value given only to Snakemake (--config,
+# --configfile) would plan one graph and run another. Refuse it; edit params.yaml instead (or use
+# `dvc exp run -S`, which edits it and records the run).
+if config != yaml.safe_load(Path("params.yaml").read_text()):
+    raise WorkflowError(
+        "pmtiqa's commands read params.yaml, not Snakemake's --config/--configfile: "
+        "put the change in params.yaml (or run `dvc exp run -S key=value`)"
+    )
+
+# Validated once, before any job: a bad key stops here with its path (config.py).
+PARAMS = params_from_dict(config, source="params.yaml")
+ENV = "../envs/pmtiqa.yaml"  # relative to this folder, as Snakemake resolves conda: paths
+
+
+def n_splits(dataset):
+    """The dataset's split count, its overrides applied (the demo has fewer splits)."""
+    return PARAMS.for_dataset(dataset).split.n_splits
+
+
+def params_of(*sections):
+    """A rule's `params:` entry: a fingerprint of the sections its command reads for the dataset,
+    so that Snakemake reruns a job when one of them changes (its `params` rerun trigger), as DVC
+    does from its per-stage params lists. train.device and train.threads are left out, as in
+    train.py's own fingerprint: they change where and how fast, not what is computed, and a
+    rerun deletes the job's outputs first."""
+
+    def value(wildcards):
+        seen = PARAMS.for_dataset(wildcards.dataset)
+        seen = dataclasses.replace(seen, train=dataclasses.replace(seen.train, device="", threads=0))
+        return fingerprint(*(getattr(seen, name) for name in sections))
+
+    return value
+
+
+def split_files(dataset, variant, name):
+    return expand(
+        "runs/train/{dataset}/{variant}/split{k}/{name}",
+        dataset=dataset,
+        variant=variant,
+        k=range(n_splits(dataset)),
+        name=name,
+    )
+
+
+def report_inputs(wildcards):
+    """Everything `pmtiqa report` reads, so that `snakemake reports` alone is complete."""
+    files = []
+    for dataset in PARAMS.datasets:
+        files.append(f"runs/tune/{dataset}/best.json")
+        for variant in PARAMS.variants:
+            files.append(f"metrics/{dataset}/{variant}.json")
+            files += split_files(dataset, variant, ["history.csv", "predictions.csv"])
+    return files

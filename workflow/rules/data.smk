@@ -1,0 +1,66 @@
+# The dataset stages: download -> prepare -> split, and augment (the decoded, resized cache).
+
+# Light jobs, and downloads need the network that cluster nodes often lack: run them where
+# Snakemake runs.
+localrules:
+    download,
+    prepare,
+    split,
+
+
+# No params trigger here: rerunning download would delete data/raw/<ds> first (Snakemake clears a
+# job's outputs), and that may hold an archive's contents a user placed by hand.
+rule download:
+    output:
+        directory("data/raw/{dataset}"),
+    log:
+        "logs/download/{dataset}.log",
+    conda:
+        ENV
+    shell:
+        "pmtiqa download --dataset {wildcards.dataset} > {log} 2>&1"
+
+
+rule prepare:
+    input:
+        "data/raw/{dataset}",
+    output:
+        "data/prepared/{dataset}/labels.csv",
+    log:
+        "logs/prepare/{dataset}.log",
+    conda:
+        ENV
+    shell:
+        "pmtiqa prepare --dataset {wildcards.dataset} > {log} 2>&1"
+
+
+rule split:
+    input:
+        "data/prepared/{dataset}/labels.csv",
+    output:
+        "data/splits/{dataset}.json",
+    params:
+        fp=params_of("split"),
+    log:
+        "logs/split/{dataset}.log",
+    conda:
+        ENV
+    shell:
+        "pmtiqa split --dataset {wildcards.dataset} > {log} 2>&1"
+
+
+rule augment:
+    input:
+        labels="data/prepared/{dataset}/labels.csv",
+        raw="data/raw/{dataset}",
+    output:
+        directory("data/cache/{dataset}"),
+    params:
+        fp=params_of("augment"),
+    threads: 8  # decoding processes (augment.workers 0 = the cores it is given); capped at --cores
+    log:
+        "logs/augment/{dataset}.log",
+    conda:
+        ENV
+    shell:
+        "pmtiqa augment --dataset {wildcards.dataset} > {log} 2>&1"

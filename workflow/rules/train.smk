@@ -1,0 +1,45 @@
+# Training, one job per (dataset, variant, split), and the aggregation of a pair's splits.
+
+localrules:
+    evaluate,
+
+
+# checkpoint.pt is not an output, so a killed job resumes from its last epoch when rerun.
+rule train:
+    input:
+        cache="data/cache/{dataset}",
+        splits="data/splits/{dataset}.json",
+        tuned="runs/tune/{dataset}/best.json",
+    output:
+        metrics="runs/train/{dataset}/{variant}/split{k}/metrics.json",
+        history="runs/train/{dataset}/{variant}/split{k}/history.csv",
+        predictions="runs/train/{dataset}/{variant}/split{k}/predictions.csv",
+        model="runs/train/{dataset}/{variant}/split{k}/model.pt",
+        run="runs/train/{dataset}/{variant}/split{k}/run.json",
+    params:
+        fp=params_of("model", "loss", "train", "split"),
+    threads: 8  # torch CPU threads (via OMP_NUM_THREADS); capped at --cores
+    resources:
+        gpu=1,
+    log:
+        "logs/train/{dataset}/{variant}/split{k}.log",
+    conda:
+        ENV
+    shell:
+        "pmtiqa train --dataset {wildcards.dataset} --variant {wildcards.variant} --split {wildcards.k}"
+        " > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        lambda w: split_files(w.dataset, w.variant, "metrics.json"),
+    output:
+        "metrics/{dataset}/{variant}.json",
+    params:
+        fp=params_of("split"),
+    log:
+        "logs/evaluate/{dataset}/{variant}.log",
+    conda:
+        ENV
+    shell:
+        "pmtiqa evaluate --dataset {wildcards.dataset} --variant {wildcards.variant} > {log} 2>&1"

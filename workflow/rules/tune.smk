@@ -1,0 +1,22 @@
+# Optuna on the train/val parts of one split (tune.split), once per dataset.
+
+
+# Only best.json is an output: Snakemake deletes a job's outputs before it reruns, and study.db
+# must survive a kill so that the study resumes from its recorded trials (like DVC's persist).
+rule tune:
+    input:
+        cache="data/cache/{dataset}",
+        splits="data/splits/{dataset}.json",
+    output:
+        "runs/tune/{dataset}/best.json",
+    params:
+        fp=params_of("tune", "train", "model", "loss"),
+    threads: 8
+    resources:
+        gpu=1,  # trials train models: one device-bound job at a time (profiles set the limit)
+    log:
+        "logs/tune/{dataset}.log",
+    conda:
+        ENV
+    shell:
+        "pmtiqa tune --dataset {wildcards.dataset} > {log} 2>&1"
