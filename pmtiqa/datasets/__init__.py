@@ -1,0 +1,88 @@
+"""The datasets: one module each, plus ``prepare`` and the score scales the trainer needs.
+
+``prepare`` turns a dataset's published label file into ``labels.csv`` (the contract in
+DESIGN.md): ``image`` (relative to ``data/raw/<name>/``), ``mos`` (as published), ``score``
+(in [0, 1], higher always better, from the module's fixed LOW/HIGH bounds), ``group``, and what
+else the source gives (``std``, ``distortion``, ``level``). No image is dropped for its score.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+
+from pmtiqa.atomic import atomic_path
+from pmtiqa.datasets import bid, csiq, koniq, live, livec, synthetic
+from pmtiqa.errors import UserError
+
+log = logging.getLogger(__name__)
+
+MODULES: dict[str, ModuleType] = {
+    "synthetic": synthetic,
+    "bid": bid,
+    "livec": livec,
+    "live": live,
+    "csiq": csiq,
+    "koniq": koniq,
+}
+COLUMNS = ("image", "mos", "score", "group", "std", "distortion", "level")
+
+
+def module(name: str) -> ModuleType:
+    try:
+        return MODULES[name]
+    except KeyError:
+        raise UserError(f"unknown dataset {name!r} (known: {', '.join(MODULES)})") from None
+
+
+def score_bounds(name: str) -> tuple[float, float, bool]:
+    """(low, high, higher_is_better) of the dataset's published scale."""
+    m = module(name)
+    return float(m.LOW), float(m.HIGH), bool(m.HIGHER_IS_BETTER)
+
+
+def to_score(name: str, mos):
+    """Published score -> [0, 1], higher is better. Works on floats, numpy arrays and tensors."""
+    low, high, higher_is_better = score_bounds(name)
+    unit = (mos - low) / (high - low)
+    return unit if higher_is_better else 1.0 - unit
+
+
+def to_native(name: str, score01):
+    """Normalised score in [0, 1] (higher is better) -> the published scale (MOS or DMOS)."""
+    low, high, higher_is_better = score_bounds(name)
+    unit = score01 if higher_is_better else 1.0 - score01
+    return low + unit * (high - low)
+
+
+def prepare(name: str, raw_dir: Path, out_csv: Path) -> pd.DataFrame:
+    """Parse ``raw_dir`` and write ``out_csv`` atomically; return the table written."""
+    raw_dir, out_csv = Path(raw_dir), Path(out_csv)
+    m = module(name)
+    if not raw_dir.is_dir():
+        raise UserError(f"{raw_dir}: not found; run `pmtiqa download --dataset {name}` first")
+    df = m.parse(raw_dir)
+    df = df.assign(score=_scores(name, df["mos"].to_numpy(dtype=np.float64)), group=df["group"].astype(str))
+    df = df[[c for c in COLUMNS if c in df.columns]]
+    with atomic_path(out_csv) as tmp:
+        df.to_csv(tmp, index=False)
+    log.info("%s: %d images in %d groups -> %s", name, len(df), df["group"].nunique(), out_csv)
+    return df
+
+
+def _scores(name: str, mos: np.ndarray) -> np.ndarray:
+    """Normalised scores; values outside the published scale are clamped, with a warning.
+
+    The bounds are chosen so that no released value falls outside them; a clamp therefore means an
+    unexpected copy of the labels, worth a warning but not worth dropping images for.
+    """
+    score = to_score(name, mos)
+    outside = (score < 0) | (score > 1)
+    if outside.any():
+        low, high, _ = score_bounds(name)
+        log.warning("%s: %d score(s) outside the published scale %g..%g (e.g. %g): clamped to it",
+                    name, int(outside.sum()), low, high, float(mos[outside][0]))
+    return np.clip(score, 0.0, 1.0)

@@ -1,0 +1,339 @@
+"""synthetic: the embedded stand-in dataset, generated offline in seconds (not a real IQA dataset).
+
+Why it exists: the whole graph must run on a 2-core CPU with no network, and a test trains a small
+network on it from scratch, so it is small, deterministic and learnable from local texture.
+
+Sources: 15 photos that ship inside registry wheels, read straight from the installed package
+folders (never through scikit-image's pooch download): 14 of scikit-image's bundled images
+(``skimage/data``) and matplotlib's ``grace_hopper.jpg`` (``cbook.get_sample_data``). The photo
+is the ``group``: tiles of one photo never sit on both sides of a split. The bundled cell, moon
+and retina images are left out: so smooth that blur hardly changes them. The scans (page, text)
+and the star field (hubble) stay although they are odd photos: a network trained from scratch on
+fewer sources generalised worse to the photos it had not seen (measured, see the report of issue 3).
+
+References: each photo is resized (Lanczos) so that its shorter side is PHOTO_SIDE tiles, cut into a grid
+of non-overlapping TILE x TILE tiles, and the TILES_PER_PHOTO tiles with the most texture (mean
+absolute luminance gradient) become references, so that every distortion is visible on them.
+
+Distortions: six types at five levels (DISTORTIONS), all visible in local texture, so that a
+random crop of a tile carries the signal: Gaussian blur (sigma in pixels), white Gaussian noise
+(sigma in 8-bit units, per channel), JPEG (Pillow quality), JPEG 2000 (compression ratio), motion
+blur (a line kernel of that length at a random angle) and pixelation (block size). Random draws
+come from ``numpy.random.default_rng([SEED, photo, tile, type])``: the same noise pattern and the
+same motion angle at every level of one tile, so that only the strength changes along a row.
+
+Score (the ``mos`` column, 0..100, higher is better):
+
+    score = 100 * clip(SSIM_RGB(reference, distorted), 0, 1)
+
+where SSIM_RGB is the mean over the R, G and B channels of SSIM as in Wang et al. 2004 (Gaussian
+window sigma 1.5, population statistics, data range 255; skimage.metrics.structural_similarity)
+on the 8-bit images as saved. The colour channels count because JPEG's chroma blocks and colour
+noise are plain to see but invisible to a luminance-only SSIM. Each reference is in the set too,
+with distortion "none", level 0 and score 100.
+
+Layout of ``data/raw/synthetic/``:
+``reference/<photo>_<k>.png``, ``distorted/<type>/<photo>_<k>_<type><level>.png``,
+``synthetic_labels.csv`` (image, photo, reference, distortion, level, ssim, mos) and
+``synthetic.json`` (the generator's settings and the image count, which ``parse`` checks).
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageFilter, features
+from scipy import ndimage
+
+from pmtiqa.datasets.base import Part, check_table, require_file
+from pmtiqa.errors import UserError
+
+log = logging.getLogger(__name__)
+
+LOW, HIGH, HIGHER_IS_BETTER = 0.0, 100.0, True
+EXPECTED_ROWS = None  # decided by the generator; parse checks the count in synthetic.json
+MARKERS = ("synthetic_labels.csv",)
+PARTS: tuple[Part, ...] = ()  # generated, never fetched
+LABELS = "synthetic_labels.csv"
+META = "synthetic.json"
+
+TILE = 96  # reference tile side in pixels
+TILES_PER_PHOTO = 4
+PHOTO_SIDE = 3  # each photo is resized so that its shorter side is this many tiles
+SEED = 20230103
+# What to put in params.yaml for this dataset: the augment size keeps the whole tile, and a
+# training crop of 64 leaves room for random crops while a ResNet-18 step stays cheap on a CPU.
+TRAIN_SIZE = (TILE, TILE)  # augment.sizes.synthetic: [96, 96]
+CROP_SIZE = 64  # train.crop_size
+
+# (group name, package, file name inside that package's bundled data)
+PHOTOS: tuple[tuple[str, str, str], ...] = (
+    ("astronaut", "skimage", "astronaut.png"),
+    ("brick", "skimage", "brick.png"),
+    ("camera", "skimage", "camera.png"),
+    ("chelsea", "skimage", "chelsea.png"),
+    ("coffee", "skimage", "coffee.png"),
+    ("coins", "skimage", "coins.png"),
+    ("grass", "skimage", "grass.png"),
+    ("gravel", "skimage", "gravel.png"),
+    ("hubble", "skimage", "hubble_deep_field.jpg"),
+    ("ihc", "skimage", "ihc.png"),
+    ("motorcycle", "skimage", "motorcycle_left.png"),
+    ("page", "skimage", "page.png"),
+    ("rocket", "skimage", "rocket.jpg"),
+    ("text", "skimage", "text.png"),
+    ("grace_hopper", "matplotlib", "grace_hopper.jpg"),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Distortions: each takes (uint8 H x W x 3 tile, strength, rng) and returns a uint8 tile.
+
+def _gaussian_blur(tile: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    return np.asarray(Image.fromarray(tile).filter(ImageFilter.GaussianBlur(sigma)))
+
+
+def _white_noise(tile: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    noisy = tile.astype(np.float64) + rng.normal(0.0, sigma, tile.shape)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+def _encode_decode(tile: np.ndarray, fmt: str, **options) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(tile).save(buffer, fmt, **options)
+    buffer.seek(0)
+    with Image.open(buffer) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _jpeg(tile: np.ndarray, quality: float, rng: np.random.Generator) -> np.ndarray:
+    return _encode_decode(tile, "JPEG", quality=int(quality))
+
+
+def _jpeg2000(tile: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    return _encode_decode(tile, "JPEG2000", quality_mode="rates", quality_layers=[float(ratio)])
+
+
+def _motion_kernel(length: int, angle: float) -> np.ndarray:
+    """A normalised line of ``length`` pixels through the centre, at ``angle`` radians."""
+    kernel = np.zeros((length, length))
+    centre = (length - 1) / 2
+    for t in np.linspace(-centre, centre, 4 * length):
+        kernel[int(round(centre - t * np.sin(angle))), int(round(centre + t * np.cos(angle)))] = 1.0
+    return kernel / kernel.sum()
+
+
+def _motion_blur(tile: np.ndarray, length: float, rng: np.random.Generator) -> np.ndarray:
+    kernel = _motion_kernel(int(length), rng.uniform(0.0, np.pi))
+    channels = [ndimage.convolve(tile[..., c].astype(np.float64), kernel, mode="reflect") for c in range(3)]
+    return np.clip(np.rint(np.stack(channels, axis=-1)), 0, 255).astype(np.uint8)
+
+
+def _pixelate(tile: np.ndarray, block: float, rng: np.random.Generator) -> np.ndarray:
+    h, w = tile.shape[:2]
+    small = Image.fromarray(tile).resize((max(1, round(w / block)), max(1, round(h / block))), Image.Resampling.BOX)
+    return np.asarray(small.resize((w, h), Image.Resampling.NEAREST))
+
+
+def _posterize(tile: np.ndarray, bits: float, rng: np.random.Generator) -> np.ndarray:
+    """Stand-in for JPEG 2000 where Pillow lacks OpenJPEG: fewer bits per channel (banding)."""
+    step = 2 ** (8 - int(bits))
+    return (tile // step * step + step // 2).astype(np.uint8)
+
+
+Distortion = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
+
+# Levels chosen so that the mean score falls in even steps from about 90 to about 20-50 per type
+# (beyond a ratio of about 100, JPEG 2000 on a 96-pixel tile stops getting worse).
+DISTORTIONS: dict[str, tuple[Distortion, tuple[float, ...]]] = {
+    "blur": (_gaussian_blur, (0.7, 1.2, 1.8, 2.8, 4.5)),
+    "noise": (_white_noise, (6.0, 12.0, 22.0, 38.0, 64.0)),
+    "jpeg": (_jpeg, (30, 15, 8, 5, 3)),
+    "jp2k": (_jpeg2000, (8.0, 16.0, 32.0, 64.0, 100.0)),
+    "motion": (_motion_blur, (3, 5, 8, 12, 18)),
+    "pixelate": (_pixelate, (2, 3, 4, 6, 8)),
+}
+if not features.check("jpg_2000"):  # pragma: no cover - every PyPI Pillow wheel has OpenJPEG
+    del DISTORTIONS["jp2k"]  # generate() warns: the dataset then differs from the usual one
+    DISTORTIONS["posterize"] = (_posterize, (6, 5, 4, 3, 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources, tiles and scores.
+
+def photo_path(package: str, filename: str) -> Path:
+    """The bundled file inside an installed package (no download, ever)."""
+    if package == "skimage":
+        import skimage
+
+        path = Path(skimage.__file__).parent / "data" / filename
+    else:
+        from matplotlib import cbook
+
+        path = Path(cbook.get_sample_data(filename, asfileobj=False))
+    if not path.is_file():
+        raise UserError(f"{path}: bundled sample image missing from the installed {package} "
+                        f"(needed by the synthetic dataset; reinstall {package})")
+    return path
+
+
+def load_photo(path: Path) -> Image.Image:
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def cut_tiles(photo: Image.Image, tile: int, count: int) -> list[np.ndarray]:
+    """The ``count`` most textured non-overlapping tiles of the photo scaled to PHOTO_SIDE tiles high."""
+    w, h = photo.size
+    scale = PHOTO_SIDE * tile / min(w, h)
+    size = (max(tile, round(w * scale)), max(tile, round(h * scale)))
+    pixels = np.asarray(photo.resize(size, Image.Resampling.LANCZOS))
+    candidates = []
+    for y in range(0, size[1] - tile + 1, tile):
+        for x in range(0, size[0] - tile + 1, tile):
+            candidates.append(pixels[y:y + tile, x:x + tile])
+    texture = [_texture(c) for c in candidates]
+    order = sorted(range(len(candidates)), key=lambda i: -texture[i])  # stable: ties keep grid order
+    return [candidates[i] for i in order[:count]]
+
+
+def _texture(tile: np.ndarray) -> float:
+    y = luminance(tile)
+    return float(np.abs(np.diff(y, axis=0)).mean() + np.abs(np.diff(y, axis=1)).mean())
+
+
+def ssim(reference: np.ndarray, distorted: np.ndarray) -> float:
+    """Mean SSIM over the RGB channels, Wang et al. 2004 settings.
+
+    The same numbers as ``skimage.metrics.structural_similarity(..., channel_axis=2,
+    data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)`` (a test
+    checks it), computed with one filtering pass over the five local statistics: about five
+    times faster, and SSIM is most of the generator's time.
+    """
+    x, y = reference.astype(np.float64), distorted.astype(np.float64)
+    stats = ndimage.gaussian_filter(np.stack([x, y, x * x, y * y, x * y]), sigma=(0, 1.5, 1.5, 0),
+                                    truncate=3.5, mode="reflect")
+    mu_x, mu_y, xx, yy, xy = stats
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    var_x, var_y, cov = xx - mu_x ** 2, yy - mu_y ** 2, xy - mu_x * mu_y
+    index = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    pad = 5  # half the 11-pixel window that truncate=3.5 gives sigma=1.5; the border is left out
+    return float(index[pad:-pad, pad:-pad].mean())
+
+
+def quality(ssim_value: float) -> float:
+    """The documented formula: score = 100 * clip(SSIM, 0, 1)."""
+    return 100.0 * min(max(ssim_value, 0.0), 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Generation and parsing.
+
+def generate(dest: Path, *, photos: Sequence[str] | None = None, tiles_per_photo: int = TILES_PER_PHOTO,
+             tile: int = TILE, seed: int = SEED, workers: int = 0) -> pd.DataFrame:
+    """Write the dataset into the (new or empty) folder ``dest``; return its label table.
+
+    ``photos`` picks a subset of PHOTOS by name (tests use a reduced set); the default is all.
+    Photos are independent, so ``workers`` processes (0 = every core) share them; the rows come
+    back in photo order whatever the scheduling. ``download("synthetic", ...)`` calls this inside
+    an atomic folder.
+    """
+    started = time.perf_counter()
+    if "posterize" in DISTORTIONS:
+        log.warning("Pillow here lacks JPEG 2000: synthetic uses posterize (6..2 bits) instead of jp2k")
+    chosen = _choose_photos(photos)
+    jobs = [(dest, p_index, photo, tile, tiles_per_photo, seed) for p_index, photo in chosen]
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            families = list(pool.map(_photo_rows, jobs))
+    else:
+        families = [_photo_rows(job) for job in jobs]
+    table = pd.DataFrame([row for family in families for row in family])
+    table.to_csv(dest / LABELS, index=False)
+    meta = {"generator": __name__, "seed": seed, "tile": tile, "tiles_per_photo": tiles_per_photo,
+            "photos": [name for _, (name, _, _) in chosen],
+            "distortions": {k: list(levels) for k, (_, levels) in DISTORTIONS.items()},
+            "formula": "score = 100 * clip(mean SSIM over RGB channels, 0, 1)", "n_images": len(table)}
+    (dest / META).write_text(json.dumps(meta, indent=2) + "\n")
+    log.info("synthetic: %d images from %d photos in %.1f s", len(table), len(chosen), time.perf_counter() - started)
+    return table
+
+
+def _photo_rows(job: tuple) -> list[dict]:
+    """Every image of one photo: its reference tiles and their distorted versions."""
+    dest, p_index, (name, package, filename), tile, tiles_per_photo, seed = job
+    rows = []
+    for t_index, reference in enumerate(cut_tiles(load_photo(photo_path(package, filename)), tile, tiles_per_photo)):
+        rows += _write_tile_family(dest, name, t_index, reference, (seed, p_index, t_index))
+    return rows
+
+
+def _choose_photos(photos: Sequence[str] | None) -> list[tuple[int, tuple[str, str, str]]]:
+    indexed = list(enumerate(PHOTOS))  # the index seeds the random draws: keep it per photo
+    if photos is None:
+        return indexed
+    known = {p[0] for p in PHOTOS}
+    unknown = sorted(set(photos) - known)
+    if unknown:
+        raise UserError(f"synthetic: unknown photo(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    return [(i, p) for i, p in indexed if p[0] in set(photos)]
+
+
+def _write_tile_family(dest: Path, photo: str, t_index: int, reference: np.ndarray,
+                       seed: tuple[int, int, int]) -> list[dict]:
+    """Save the reference and its distorted versions; return their label rows."""
+    ref_name = f"reference/{photo}_{t_index}.png"
+    _save(dest / ref_name, reference)
+    rows = [_row(ref_name, photo, ref_name, "none", 0, 1.0)]
+    for d_index, (kind, (distort, levels)) in enumerate(DISTORTIONS.items()):
+        for level, strength in enumerate(levels, start=1):
+            rng = np.random.default_rng([*seed, d_index])  # the same draws at every level
+            image = distort(reference, strength, rng)
+            name = f"distorted/{kind}/{photo}_{t_index}_{kind}{level}.png"
+            _save(dest / name, image)
+            rows.append(_row(name, photo, ref_name, kind, level, ssim(reference, image)))
+    return rows
+
+
+def _row(image: str, photo: str, reference: str, kind: str, level: int, ssim_value: float) -> dict:
+    return {"image": image, "photo": photo, "reference": reference, "distortion": kind, "level": level,
+            "ssim": round(ssim_value, 6), "mos": round(quality(ssim_value), 4)}
+
+
+def _save(path: Path, pixels: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, "PNG", compress_level=1)  # lossless either way; 1 is quick
+
+
+def parse(raw_dir: Path) -> pd.DataFrame:
+    labels = require_file(raw_dir / LABELS, "the synthetic label file; run `pmtiqa download --dataset synthetic`")
+    meta_file = require_file(raw_dir / META, "the synthetic generator's settings")
+    try:
+        expected = int(json.loads(meta_file.read_text())["n_images"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise UserError(f"{meta_file}: malformed ({err})") from None
+    try:
+        table = pd.read_csv(labels, dtype={"image": str, "photo": str, "distortion": str})
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise UserError(f"{labels}: malformed label file ({err})") from None
+    missing = {"image", "photo", "distortion", "level", "mos"} - set(table.columns)
+    if missing:
+        raise UserError(f"{labels}: malformed label file, missing column(s) {', '.join(sorted(missing))}")
+    df = pd.DataFrame({"image": table["image"], "mos": table["mos"], "group": table["photo"],
+                       "distortion": table["distortion"], "level": table["level"]})
+    if len(df) != expected:
+        raise UserError(f"{labels}: {len(df)} entries, but {meta_file.name} says {expected}: truncated?")
+    return check_table(df, raw_dir, labels, None)

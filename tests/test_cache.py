@@ -1,0 +1,106 @@
+"""The augment stage: one decode per image into a memory-mapped uint8 array, written atomically."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from pmtiqa.cache import build_cache, load_cache
+from pmtiqa.errors import UserError
+
+COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (128, 128, 128)]
+SIZES = [(64, 48), (40, 90), (300, 200), (2000, 1500), (17, 23), (100, 100)]
+
+
+def make_dataset(tmp_path: Path) -> tuple[Path, Path]:
+    """Solid-colour images of differing sizes and formats, and their labels.csv."""
+    raw = tmp_path / "raw"
+    (raw / "sub").mkdir(parents=True)
+    names = []
+    for i, (colour, size) in enumerate(zip(COLOURS, SIZES)):
+        name = f"sub/img{i}.png" if i % 2 else f"img{i}.jpg"
+        Image.new("RGB", size, colour).save(raw / name, quality=95)
+        names.append(name)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"image": names, "mos": range(len(names)), "score": np.linspace(0, 1, len(names)),
+                  "group": names}).to_csv(labels, index=False)
+    return labels, raw
+
+
+def test_shapes_dtype_and_row_order(tmp_path: Path) -> None:
+    labels, raw = make_dataset(tmp_path)
+    build_cache(labels, raw, tmp_path / "cache", size=(32, 24), workers=2)
+    cache = load_cache(tmp_path / "cache")
+    assert cache.images.shape == (6, 24, 32, 3) and cache.images.dtype == np.uint8
+    assert isinstance(cache.images, np.memmap)
+    assert cache.labels["image"].tolist() == pd.read_csv(labels)["image"].tolist()
+    for row, colour in zip(cache.images, COLOURS):  # each row is the image of that labels.csv row
+        assert np.abs(row.reshape(-1, 3).mean(0) - colour).max() < 4
+    assert cache.size == (32, 24)
+    assert len(cache.meta["labels_sha256"]) == 64
+
+
+def test_one_worker_and_many_give_the_same_array(tmp_path: Path) -> None:
+    labels, raw = make_dataset(tmp_path)
+    build_cache(labels, raw, tmp_path / "a", size=(20, 20), workers=1)
+    build_cache(labels, raw, tmp_path / "b", size=(20, 20), workers=0)
+    assert np.array_equal(load_cache(tmp_path / "a").images, load_cache(tmp_path / "b").images)
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    stored = Image.new("RGB", (80, 40), (255, 0, 0))  # stored landscape: left red, right blue
+    stored.paste((0, 0, 255), (40, 0, 80, 40))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display = stored rotated 90 degrees clockwise: left half goes on top
+    stored.save(raw / "rotated.jpg", quality=95, exif=exif)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"image": ["rotated.jpg"], "mos": [1.0], "score": [1.0], "group": ["g"]}).to_csv(labels, index=False)
+    build_cache(labels, raw, tmp_path / "cache", size=(20, 40), workers=1)
+    image = load_cache(tmp_path / "cache").images[0]
+    assert image[2, 10].tolist() == pytest.approx([255, 0, 0], abs=40)  # top: red
+    assert image[37, 10].tolist() == pytest.approx([0, 0, 255], abs=40)  # bottom: blue
+
+
+def test_corrupt_image_is_named_and_old_cache_survives(tmp_path: Path) -> None:
+    labels, raw = make_dataset(tmp_path)
+    build_cache(labels, raw, tmp_path / "cache", size=(16, 16), workers=2)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "cache").iterdir()}
+    (raw / "sub" / "img3.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(UserError, match=r"sub/img3\.png: cannot decode image"):
+        build_cache(labels, raw, tmp_path / "cache", size=(8, 8), workers=2)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "cache").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "labels.csv", "raw"]  # no temp folder left
+
+
+def test_missing_image_is_named(tmp_path: Path) -> None:
+    labels, raw = make_dataset(tmp_path)
+    (raw / "img0.jpg").unlink()
+    with pytest.raises(UserError, match=r"img0\.jpg: cannot decode image"):
+        build_cache(labels, raw, tmp_path / "cache", size=(8, 8), workers=1)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_truncated_jpeg_is_decoded_with_a_warning(tmp_path: Path) -> None:
+    labels, raw = make_dataset(tmp_path)
+    data = (raw / "img2.jpg").read_bytes()
+    (raw / "img2.jpg").write_bytes(data[: len(data) * 2 // 3])
+    build_cache(labels, raw, tmp_path / "cache", size=(8, 8), workers=1)
+    assert "img2.jpg" in load_cache(tmp_path / "cache").meta["warnings"]
+
+
+def test_load_cache_of_nothing(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"images\.npy: missing; run `pmtiqa augment`"):
+        load_cache(tmp_path / "cache")
+
+
+def test_meta_records_the_build(tmp_path: Path) -> None:
+    labels, raw = make_dataset(tmp_path)
+    build_cache(labels, raw, tmp_path / "cache", size=(12, 10), workers=1)
+    meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
+    assert meta["size"] == [12, 10] and meta["count"] == 6 and meta["warnings"] == {}
