@@ -83,12 +83,12 @@ def plcc_logistic(predictions, targets) -> float:
     guess = [hi, lo, float(np.median(p)), float(np.std(p)) or 1.0]
     try:
         with warnings.catch_warnings():
-            # exp overflow while exploring, and an unestimable covariance, are harmless here:
-            # only the fitted curve is used.
+            # exp overflow (a steep curve saturating to its ends), and an unestimable covariance,
+            # are harmless here: only the fitted values are used, and they are checked below.
             warnings.simplefilter("ignore", RuntimeWarning)
             warnings.simplefilter("ignore", optimize.OptimizeWarning)
             coeffs, _ = optimize.curve_fit(logistic4, p, t, p0=guess, maxfev=20000)
-        fitted = logistic4(p, *coeffs)
+            fitted = logistic4(p, *coeffs)
         if not np.isfinite(fitted).all() or np.ptp(fitted) == 0:
             raise RuntimeError("degenerate fit")
     except (RuntimeError, ValueError) as err:
