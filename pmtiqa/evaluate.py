@@ -41,14 +41,7 @@ def score_images(model: torch.nn.Module, images: torch.Tensor, index: torch.Tens
             score, _ = model(eval_crops(images, part, crop, crops))
         out.append(score.float().view(len(part), crops).mean(dim=1))
     model.train(was_training)
-    return torch.cat(out).cpu().numpy() if out else np.zeros(0)
-
-
-def to_native(score: np.ndarray, bounds: tuple[float, float, bool]) -> np.ndarray:
-    """A normalised score (0..1, higher is better) on the dataset's published scale."""
-    lo, hi, higher_is_better = bounds
-    score = np.asarray(score, dtype=np.float64)
-    return lo + score * (hi - lo) if higher_is_better else hi - score * (hi - lo)
+    return torch.cat(out).cpu().double().numpy() if out else np.zeros(0)
 
 
 def evaluate_variant(params: Params, dataset: str, variant: str) -> dict:

@@ -17,9 +17,10 @@ from tqdm import tqdm
 
 from pmtiqa.atomic import write_text
 from pmtiqa.errors import UserError
-from pmtiqa.evaluate import score_images, to_native
+from pmtiqa.evaluate import score_images
 from pmtiqa.model import build_model
 from pmtiqa.runtime import resolve_runtime
+from pmtiqa.scores import to_native
 
 log = logging.getLogger(__name__)
 

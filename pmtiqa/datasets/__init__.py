@@ -14,6 +14,7 @@ from types import ModuleType
 import numpy as np
 import pandas as pd
 
+from pmtiqa import scores
 from pmtiqa.atomic import atomic_path
 from pmtiqa.datasets import bid, csiq, koniq, live, livec, synthetic
 from pmtiqa.errors import UserError
@@ -45,17 +46,13 @@ def score_bounds(name: str) -> tuple[float, float, bool]:
 
 
 def to_score(name: str, mos):
-    """Published score -> [0, 1], higher is better. Works on floats, numpy arrays and tensors."""
-    low, high, higher_is_better = score_bounds(name)
-    unit = (mos - low) / (high - low)
-    return unit if higher_is_better else 1.0 - unit
+    """Published score -> [0, 1], higher is better (scores.to_unit with the dataset's bounds)."""
+    return scores.to_unit(mos, score_bounds(name))
 
 
 def to_native(name: str, score01):
     """Normalised score in [0, 1] (higher is better) -> the published scale (MOS or DMOS)."""
-    low, high, higher_is_better = score_bounds(name)
-    unit = score01 if higher_is_better else 1.0 - score01
-    return low + unit * (high - low)
+    return scores.to_native(score01, score_bounds(name))
 
 
 def prepare(name: str, raw_dir: Path, out_csv: Path) -> pd.DataFrame:
