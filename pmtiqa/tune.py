@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 
 import numpy as np
 import optuna
@@ -21,11 +22,12 @@ from pmtiqa.atomic import write_json
 from pmtiqa.config import Params, fingerprint
 from pmtiqa.metrics import srcc
 from pmtiqa.runtime import resolve_runtime
-from pmtiqa.evaluate import to_native
+from pmtiqa.scores import to_native
 from pmtiqa.train import Settings, Trainer, TrainingDiverged, load_device_data
 
 log = logging.getLogger(__name__)
 
+HEARTBEAT_S = 60  # a trial silent for twice this long belonged to a killed worker
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
@@ -73,9 +75,14 @@ def tune(params: Params, dataset: str) -> dict:
     train_fixed = dataclasses.replace(params.train, lr=0, batch_size=0, weight_decay=0, device="", threads=0,
                                       epochs=0, use_tuned=False)
     name = f"{dataset}-{fingerprint(dataclasses.replace(u, n_trials=0), params.model, train_fixed, data.data_id)}"
+    # Heartbeats let a later run mark a killed worker's trial failed instead of running forever
+    # (optuna still labels the argument experimental: its warning is not news to our users).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'study.db'}", heartbeat_interval=HEARTBEAT_S)
     study = optuna.create_study(
         study_name=name,
-        storage=f"sqlite:///{out / 'study.db'}",
+        storage=storage,
         load_if_exists=True,
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=u.seed),
@@ -85,8 +92,10 @@ def tune(params: Params, dataset: str) -> dict:
     remaining = max(0, u.n_trials - done)
     log.info("study %s: %d of %d trials finished, running %d more", name, done, u.n_trials, remaining)
     if remaining:
+        # The callback stops this worker once n_trials are finished by all workers of the study together.
         study.optimize(lambda trial: objective(trial, params, dataset, data, runtime), n_trials=remaining,
-                       catch=(RuntimeError, TrainingDiverged, ValueError), show_progress_bar=True)
+                       catch=(RuntimeError, TrainingDiverged, ValueError), show_progress_bar=True,
+                       callbacks=[optuna.study.MaxTrialsCallback(u.n_trials, states=FINISHED)])
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise RuntimeError(f"{out / 'study.db'}: study {name} has no completed trial; see the log of failed trials")
