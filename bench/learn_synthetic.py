@@ -22,12 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pmtiqa import paths  # noqa: E402
 from pmtiqa.config import image_size, load_params  # noqa: E402
-from pmtiqa.evaluate import to_native  # noqa: E402
 from pmtiqa.metrics import srcc  # noqa: E402
 from pmtiqa.runtime import resolve_runtime  # noqa: E402
+from pmtiqa.scores import to_native  # noqa: E402
 from pmtiqa.train import Trainer, load_device_data, settings_for, train_split  # noqa: E402
 
 DATASET = "synthetic"
+# train params the command line may replace, and their types
+TRAIN_OPTIONS = {"epochs": int, "batch_size": int, "crops_per_image": int, "test_crops": int, "crop_size": int,
+                 "threads": int, "lr_step": int, "lr": float, "lr_decay": float, "weight_decay": float}
 
 
 def ensure_dataset(params) -> None:
@@ -50,21 +53,20 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--variant", default="ms_pmt")
     parser.add_argument("--splits", nargs="+", type=int, default=[0, 1, 2])
-    for key in ("epochs", "batch_size", "crops_per_image", "test_crops", "crop_size"):
-        parser.add_argument(f"--{key.replace('_', '-')}", type=int)
-    parser.add_argument("--lr", type=float)
+    for key, kind in TRAIN_OPTIONS.items():
+        parser.add_argument(f"--{key.replace('_', '-')}", type=kind, help=f"replace train.{key}")
     args = parser.parse_args()
 
     params = load_params(args.params).for_dataset(DATASET)
-    changes = {k: getattr(args, k) for k in ("epochs", "batch_size", "crops_per_image", "test_crops", "crop_size", "lr")
-               if getattr(args, k) is not None}
+    changes = {key: getattr(args, key) for key in TRAIN_OPTIONS if getattr(args, key) is not None}
     params = dataclasses.replace(params, train=dataclasses.replace(params.train, use_tuned=False, **changes))
     ensure_dataset(params)
     t = params.train
     runtime = resolve_runtime(t.device, t.precision, t.threads)
     data = load_device_data(DATASET, runtime.device, params.model.num_classes)
     print(f"{args.variant} on {DATASET}, {params.model.backbone} weights={params.model.weights}, {runtime.device} "
-          f"{runtime.precision}: epochs {t.epochs}, batch {t.batch_size}, lr {t.lr:g}, crop {t.crop_size}, "
+          f"{runtime.precision}: epochs {t.epochs}, batch {t.batch_size}, lr {t.lr:g} x {t.lr_decay:g} every {t.lr_step} "
+          f"epochs, weight decay {t.weight_decay:g}, gamma {params.loss.gamma:g}, crop {t.crop_size}, "
           f"{t.crops_per_image} crops/image, {t.test_crops} test crops")
     print(f"{'split':>5} {'train':>6} {'test':>5} | {'untrained':>9} {'final':>7} {'val-sel':>7} | {'minutes':>7}")
     finals, floors = [], []

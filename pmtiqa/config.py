@@ -42,6 +42,7 @@ class SplitParams:
     test_fraction: float = 0.2
     val_fraction: float = 0.2  # share of the train part carved out for validation
     seed: int = 20230103
+    subset: float = 1.0  # share of the dataset's groups used at all (quick runs); 1 = every image
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,7 @@ def _check_values(p: Params) -> None:
     need(p.split.n_splits >= 1, "split.n_splits", "must be at least 1")
     need(0 < p.split.test_fraction < 1, "split.test_fraction", "must lie strictly between 0 and 1")
     need(0 < p.split.val_fraction < 1, "split.val_fraction", "must lie strictly between 0 and 1")
+    need(0 < p.split.subset <= 1, "split.subset", "must lie in (0, 1]")
     for name, size in {**p.augment.sizes, "default_size": p.augment.default_size}.items():
         key = "augment.default_size" if name == "default_size" else f"augment.sizes.{name}"
         need(len(size) == 2 and all(v >= 32 for v in size), key, f"expected [width, height], each >= 32, got {size}")

@@ -27,11 +27,12 @@ from pmtiqa.atomic import atomic_path, write_json, write_text
 from pmtiqa.crops import random_crops
 from pmtiqa.config import LossParams, ModelParams, Params, TrainParams, fingerprint
 from pmtiqa.errors import UserError
-from pmtiqa.evaluate import score_images, to_native
+from pmtiqa.evaluate import score_images
 from pmtiqa.losses import pmt_loss, quality_level, task_weights
 from pmtiqa.metrics import all_metrics
 from pmtiqa.model import build_model
 from pmtiqa.runtime import Runtime, resolve_runtime, seed_everything
+from pmtiqa.scores import to_native
 from pmtiqa.variants import get_variant
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ def load_device_data(dataset: str, device: torch.device, num_classes: int) -> De
     split_text = split_path.read_text()
     raw_splits = json.loads(split_text)["splits"]
     labels = cache.labels
-    images = torch.from_numpy(np.ascontiguousarray(cache.images)).to(device)
+    images = torch.from_numpy(np.array(cache.images)).to(device)  # read the memory-mapped cache once
     score = torch.tensor(labels["score"].to_numpy(np.float32), device=device)
     return DeviceData(
         images=images,

@@ -45,6 +45,7 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({**MINIMAL, "loss": {"gamma": -1}}, "loss.gamma"),
         ({**MINIMAL, "augment": {"sizes": {"livec": [500]}}}, "augment.sizes.livec"),
         ({**MINIMAL, "tune": {"lr": [1e-3, 1e-4]}}, "tune.lr"),
+        ({**MINIMAL, "split": {"subset": 0}}, "split.subset"),
         ({**MINIMAL, "surprise": 1}, "surprise"),
     ],
 )

@@ -102,3 +102,23 @@ def test_write_splits_reads_labels_and_writes_json(tmp_path: Path) -> None:
 def test_write_splits_without_labels(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"labels\.csv: not found; run `pmtiqa prepare`"):
         write_splits(tmp_path / "labels.csv", tmp_path / "x.json", SplitParams())
+
+
+def test_subset_keeps_the_same_share_of_groups_in_every_split() -> None:
+    groups = [f"ref{i // 3}" for i in range(300)]  # 100 groups of 3 rows
+    full = make_splits(groups, 4, 0.2, 0.5, seed=7)
+    half = make_splits(groups, 4, 0.2, 0.5, seed=7, subset=0.5)
+    used = [set(s["train"]) | set(s["val"]) | set(s["test"]) for s in half["splits"]]
+    assert all(u == used[0] for u in used) and len(used[0]) == 150  # one subset for every split
+    assert {groups[i] for i in used[0]} | {groups[i] for i in range(300) if i not in used[0]} == set(groups)
+    for s in half["splits"]:
+        assert not set(s["train"]) & set(s["test"]) and not set(s["val"]) & set(s["test"])
+        assert len({groups[i] for i in s["test"]}) == 10  # 20 % of the 50 groups kept
+        assert not {groups[i] for i in s["test"]} & {groups[i] for i in s["train"] + s["val"]}
+    assert half["subset"] == 0.5 and full["subset"] == 1.0
+    assert make_splits(groups, 4, 0.2, 0.5, seed=7, subset=1.0) == full
+
+
+def test_subset_too_small_names_it() -> None:
+    with pytest.raises(ValueError, match=r"got 2 \(subset 0.02 of 100\)"):
+        make_splits([f"g{i}" for i in range(100)], 1, 0.2, 0.2, seed=0, subset=0.02)

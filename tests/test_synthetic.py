@@ -74,15 +74,15 @@ def test_generation_is_deterministic_and_matches_the_full_set(full, tmp_path: Pa
     assert np.array_equal(same, a["mos"].to_numpy())  # a photo's images do not depend on the others
 
 
-def test_prepare_groups_by_photo(full, tmp_path: Path) -> None:
+def test_prepare_groups_by_reference(full, tmp_path: Path) -> None:
     dest, table, _ = full
     df = prepare("synthetic", dest, tmp_path / "labels.csv")
     assert len(df) == len(table)
-    assert set(df["group"]) == set(table["photo"])
+    assert set(df["group"]) == set(table["reference"])
     assert np.allclose(df["score"], df["mos"] / 100)
     for split in make_splits(df["group"], 3, 0.2, 0.2, seed=0)["splits"]:
-        test_photos = set(df["group"].iloc[split["test"]])
-        assert not test_photos & set(df["group"].iloc[split["train"] + split["val"]])
+        test_references = set(df["group"].iloc[split["test"]])
+        assert not test_references & set(df["group"].iloc[split["train"] + split["val"]])
 
 
 def test_truncated_labels_are_refused(tmp_path: Path) -> None:
