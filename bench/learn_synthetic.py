@@ -1,11 +1,14 @@
 """Does the recipe learn? ms_pmt from scratch on the synthetic dataset, on this machine's CPU.
 
-Trains the variant on the first splits of the synthetic dataset with the params.yaml settings of
+Trains the variant on splits of the synthetic dataset with the model and train settings of
 `overrides.synthetic` (optionally changed on the command line), and prints per split the test
 SRCC of the final epoch, the wall time, and the SRCC of the same network untrained (its initial
-weights, same seed) as the floor. The dataset stages run first if data/cache/synthetic is missing.
+weights, same seed) as the floor. The splits are the protocol's, not the demo's: the top-level
+`split` section of params.yaml (80/20, a fifth of train for validation) over every reference
+(`--subset` to use fewer), made in memory so that the graph's data/splits file is left alone. The
+dataset stages run first if data/cache/synthetic is missing.
 
-    python bench/learn_synthetic.py --splits 0 1 2 --epochs 12
+    python bench/learn_synthetic.py --splits 0 1 2 --epochs 12 --crop-size 64 --threads 2
 """
 from __future__ import annotations
 
@@ -17,15 +20,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pmtiqa import paths  # noqa: E402
-from pmtiqa.config import image_size, load_params  # noqa: E402
+from pmtiqa.config import SplitParams, fingerprint, image_size, load_params  # noqa: E402
 from pmtiqa.metrics import srcc  # noqa: E402
 from pmtiqa.runtime import resolve_runtime  # noqa: E402
 from pmtiqa.scores import to_native  # noqa: E402
-from pmtiqa.train import Trainer, load_device_data, settings_for, train_split  # noqa: E402
+from pmtiqa.splits import make_splits  # noqa: E402
+from pmtiqa.train import DeviceData, Trainer, load_device_data, settings_for, train_split  # noqa: E402
 
 DATASET = "synthetic"
 # train params the command line may replace, and their types
@@ -48,11 +54,24 @@ def ensure_dataset(params) -> None:
                 size=image_size(params, DATASET), workers=params.augment.workers)
 
 
+def protocol_splits(data: DeviceData, split: SplitParams, n_splits: int) -> DeviceData:
+    """``data`` with the splits of ``split`` instead of those of data/splits/synthetic.json."""
+    labels = pd.read_csv(paths.labels_csv(DATASET), dtype={"image": str, "group": str})
+    if labels["image"].tolist() != data.names:
+        raise SystemExit(f"{paths.labels_csv(DATASET)} and data/cache/{DATASET} disagree: rerun the dataset stages")
+    made = make_splits(labels["group"].tolist(), n_splits, split.test_fraction, split.val_fraction, split.seed,
+                       split.subset)["splits"]
+    device = data.images.device
+    splits = [{part: torch.tensor(ids, dtype=torch.long, device=device) for part, ids in s.items()} for s in made]
+    return dataclasses.replace(data, splits=splits, data_id=f"{data.data_id}-{fingerprint(split, n_splits)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--variant", default="ms_pmt")
     parser.add_argument("--splits", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--subset", type=float, default=1.0, help="share of the references used (split.subset)")
     for key, kind in TRAIN_OPTIONS.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=kind, help=f"replace train.{key}")
     args = parser.parse_args()
@@ -63,7 +82,9 @@ def main() -> None:
     ensure_dataset(params)
     t = params.train
     runtime = resolve_runtime(t.device, t.precision, t.threads)
-    data = load_device_data(DATASET, runtime.device, params.model.num_classes)
+    protocol = dataclasses.replace(load_params(args.params).split, subset=args.subset)
+    data = protocol_splits(load_device_data(DATASET, runtime.device, params.model.num_classes), protocol,
+                           max(args.splits) + 1)
     print(f"{args.variant} on {DATASET}, {params.model.backbone} weights={params.model.weights}, {runtime.device} "
           f"{runtime.precision}: epochs {t.epochs}, batch {t.batch_size}, lr {t.lr:g} x {t.lr_decay:g} every {t.lr_step} "
           f"epochs, weight decay {t.weight_decay:g}, gamma {params.loss.gamma:g}, crop {t.crop_size}, "
