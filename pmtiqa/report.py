@@ -296,8 +296,20 @@ def scatter_figure(ds: str, predictions: list[pd.DataFrame], variant: str, dest:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(4.4, 4.2))
+    # A network whose regression head was never trained (a val-selected first epoch of a
+    # progressive schedule, where lambda1 = 0) can predict far off the scale: such points are
+    # drawn at the edge of the plot, and counted, so that the others stay readable.
+    mos = pd.concat([p["mos"] for p in predictions])
+    margin = 0.25 * float(mos.max() - mos.min())
+    lo, hi = float(mos.min()) - margin, float(mos.max()) + margin
+    off = 0
     for k, p in enumerate(predictions):
-        ax.scatter(p["mos"], p["prediction"], s=6, alpha=0.5, label=f"split {k}")
+        off += int(((p["prediction"] < lo) | (p["prediction"] > hi)).sum())
+        ax.scatter(p["mos"], p["prediction"].clip(lo, hi), s=6, alpha=0.5, label=f"split {k}")
+    ax.set_ylim(lo - 0.02 * margin, hi + 0.02 * margin)
+    if off:
+        ax.text(0.02, 0.98, f"{off} of {len(mos)} predictions off the scale, drawn at the edge",
+                transform=ax.transAxes, fontsize=6, va="top")
     lo, hi = ax.get_xlim()
     ax.plot([lo, hi], [lo, hi], color="gray", linewidth=0.8, linestyle="--", label="prediction = score")
     ax.set_xlabel("MOS / DMOS as published")
