@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -31,7 +30,7 @@ from pmtiqa.metrics import srcc  # noqa: E402
 from pmtiqa.runtime import resolve_runtime  # noqa: E402
 from pmtiqa.scores import to_native  # noqa: E402
 from pmtiqa.splits import make_splits  # noqa: E402
-from pmtiqa.train import DeviceData, Trainer, load_device_data, settings_for, train_split  # noqa: E402
+from pmtiqa.train import DeviceData, Trainer, load_device_data, settings_for, split_tensors, train_split  # noqa: E402
 
 DATASET = "synthetic"
 # train params the command line may replace, and their types
@@ -61,9 +60,8 @@ def protocol_splits(data: DeviceData, split: SplitParams, n_splits: int) -> Devi
         raise SystemExit(f"{paths.labels_csv(DATASET)} and data/cache/{DATASET} disagree: rerun the dataset stages")
     made = make_splits(labels["group"].tolist(), n_splits, split.test_fraction, split.val_fraction, split.seed,
                        split.subset)["splits"]
-    device = data.images.device
-    splits = [{part: torch.tensor(ids, dtype=torch.long, device=device) for part, ids in s.items()} for s in made]
-    return dataclasses.replace(data, splits=splits, data_id=f"{data.data_id}-{fingerprint(split, n_splits)}")
+    return dataclasses.replace(data, splits=split_tensors(made, data.images.device),
+                               data_id=f"{data.data_id}-{fingerprint(split, n_splits)}")
 
 
 def main() -> None:

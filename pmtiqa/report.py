@@ -301,12 +301,12 @@ def scatter_figure(ds: str, predictions: list[pd.DataFrame], variant: str, dest:
     # drawn at the edge of the plot, and counted, so that the others stay readable.
     mos = pd.concat([p["mos"] for p in predictions])
     margin = 0.25 * float(mos.max() - mos.min())
-    lo, hi = float(mos.min()) - margin, float(mos.max()) + margin
+    y_lo, y_hi = float(mos.min()) - margin, float(mos.max()) + margin
     off = 0
     for k, p in enumerate(predictions):
-        off += int(((p["prediction"] < lo) | (p["prediction"] > hi)).sum())
-        ax.scatter(p["mos"], p["prediction"].clip(lo, hi), s=6, alpha=0.5, label=f"split {k}")
-    ax.set_ylim(lo - 0.02 * margin, hi + 0.02 * margin)
+        off += int(((p["prediction"] < y_lo) | (p["prediction"] > y_hi)).sum())
+        ax.scatter(p["mos"], p["prediction"].clip(y_lo, y_hi), s=6, alpha=0.5, label=f"split {k}")
+    ax.set_ylim(y_lo - 0.02 * margin, y_hi + 0.02 * margin)
     if off:
         ax.text(0.02, 0.98, f"{off} of {len(mos)} predictions off the scale, drawn at the edge",
                 transform=ax.transAxes, fontsize=6, va="top")

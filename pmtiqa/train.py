@@ -101,6 +101,11 @@ class DeviceData:
     data_id: str
 
 
+def split_tensors(raw_splits: list[dict], device: torch.device) -> list[dict[str, torch.Tensor]]:
+    """The row ids of each split's parts (as in data/splits/<ds>.json) as index tensors on the device."""
+    return [{part: torch.tensor(ids, dtype=torch.long, device=device) for part, ids in s.items()} for s in raw_splits]
+
+
 def load_device_data(dataset: str, device: torch.device, num_classes: int) -> DeviceData:
     from pmtiqa.cache import load_cache
     from pmtiqa.datasets import score_bounds
@@ -121,8 +126,7 @@ def load_device_data(dataset: str, device: torch.device, num_classes: int) -> De
         mos=labels["mos"].to_numpy(np.float64),
         names=labels["image"].astype(str).tolist(),
         bounds=score_bounds(dataset),
-        splits=[{part: torch.tensor(ids, dtype=torch.long, device=device) for part, ids in s.items()}
-                for s in raw_splits],
+        splits=split_tensors(raw_splits, device),
         data_id=fingerprint(labels[["image", "mos", "score"]].to_csv(index=False), split_text),
     )
 
