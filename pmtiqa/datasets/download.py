@@ -71,7 +71,7 @@ def download(name: str, dest: Path, source: str | None = None) -> None:
     elif source:
         _from_local(name, module, Path(source).expanduser(), dest)
     elif module.PARTS:
-        _from_urls(name, module, module.PARTS, dest, "default")
+        _from_urls(name, module, module.PARTS, dest, ", ".join(part.url for part in module.PARTS))
     else:
         raise UserError(module.INSTRUCTIONS)
 
