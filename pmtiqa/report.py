@@ -68,12 +68,15 @@ def _read_json(path: Path) -> dict:
 def _read_csv(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise UserError(f"{path}: missing; run the stages before the report (`dvc repro` or `snakemake`)")
-    return pd.read_csv(path)
+    try:
+        return pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise UserError(f"{path}: cannot read ({err}); rerun the stage that writes it") from None
 
 
 def load_results(params: Params) -> dict:
-    """{ds: {"n_splits", "tuned", "variants": {v: {"metrics", "histories", "predictions"}}}}."""
-    results = {}
+    """{ds: {"n_splits", "tuned", "variants": {v: {"metrics", "histories"[, "predictions" of the focus variant]}}}}."""
+    results, focus = {}, focus_variant(params)
     for ds in params.datasets:
         seen = params.for_dataset(ds)
         n = seen.split.n_splits
@@ -87,11 +90,9 @@ def load_results(params: Params) -> dict:
                 raise UserError(f"{paths.metrics_json(ds, v)}: not the summary of {n} splits that params ask "
                                 f"for; run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
             runs = [paths.train_dir(ds, v, k) for k in range(n)]
-            variants[v] = {
-                "metrics": metrics,
-                "histories": [_read_csv(r / "history.csv") for r in runs],
-                "predictions": [_read_csv(r / "predictions.csv") for r in runs],
-            }
+            variants[v] = {"metrics": metrics, "histories": [_read_csv(r / "history.csv") for r in runs]}
+            if v == focus:  # only the scatter reads predictions, and only the focus variant's
+                variants[v]["predictions"] = [_read_csv(r / "predictions.csv") for r in runs]
         results[ds] = {
             "n_splits": n,
             "model": seen.model,

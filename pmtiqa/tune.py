@@ -100,14 +100,15 @@ def tune(params: Params, dataset: str) -> dict:
     if not complete:
         raise RuntimeError(f"{out / 'study.db'}: study {name} has no completed trial; see the log of failed trials")
     best = study.best_trial
+    states = {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,))) for s in FINISHED}
     result = {
         "params": best.params,
         "value": best.value,
         "metric": f"best validation SRCC over {u.epochs} epochs of {u.variant} on split {u.split} (never test)",
         "trial": best.number,
         "study": name,
-        "n_trials": len(study.get_trials(deepcopy=False, states=FINISHED)),
-        "states": {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,))) for s in FINISHED},
+        "n_trials": sum(states.values()),
+        "states": states,
     }
     write_json(out / "best.json", result)
     log.info("best trial %d: val SRCC %.4f with %s -> %s", best.number, best.value, best.params, out / "best.json")

@@ -134,7 +134,7 @@ def test_untuned_dataset_is_said_so(workdir):
 
 
 @pytest.mark.parametrize("missing", ["metrics/livec/ms.json", "runs/train/livec/ms_pmt/split2/history.csv",
-                                     "runs/train/synthetic/baseline/split4/predictions.csv"])
+                                     "runs/train/synthetic/ms_pmt/split4/predictions.csv"])  # the scatter's
 def test_missing_input_is_named(workdir, missing):
     params = make_params()
     fabricate(params)
@@ -142,6 +142,16 @@ def test_missing_input_is_named(workdir, missing):
     with pytest.raises(UserError, match=re.escape(missing)):
         write_report(params)
     assert not (workdir / "reports").exists()  # nothing half-written
+
+
+def test_unreadable_csv_is_named(workdir):
+    params = make_params()
+    fabricate(params)
+    broken = "runs/train/livec/ms/split1/history.csv"
+    (workdir / broken).write_text("")
+    with pytest.raises(UserError, match=re.escape(broken) + ": cannot read"):
+        write_report(params)
+    assert not (workdir / "reports").exists()
 
 
 def test_holm_on_a_known_example():
