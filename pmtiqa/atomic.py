@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pmtiqa.errors import UserError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -73,3 +75,13 @@ def write_text(dest: str | os.PathLike, text: str) -> None:
 
 def write_json(dest: str | os.PathLike, data: Any) -> None:
     write_text(dest, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path, missing: str) -> Any:
+    """The JSON at ``path``; a missing or unreadable file stops with its path (``missing`` says what to run)."""
+    if not path.is_file():
+        raise UserError(f"{path}: missing; {missing}")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None

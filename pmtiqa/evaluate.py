@@ -1,17 +1,15 @@
 """Test-time scoring with fixed crops, and aggregation of a variant's metrics over its splits."""
 from __future__ import annotations
 
-import json
 import logging
 
 import numpy as np
 import torch
 
 from pmtiqa import paths
-from pmtiqa.atomic import write_json
+from pmtiqa.atomic import read_json, write_json
 from pmtiqa.config import Params
 from pmtiqa.crops import eval_crops
-from pmtiqa.errors import UserError
 from pmtiqa.metrics import aggregate
 from pmtiqa.runtime import Runtime
 
@@ -49,9 +47,7 @@ def evaluate_variant(params: Params, dataset: str, variant: str) -> dict:
     per_split = []
     for k in range(params.split.n_splits):
         path = paths.train_dir(dataset, variant, k) / "metrics.json"
-        if not path.is_file():
-            raise UserError(f"{path}: missing; run `pmtiqa train --dataset {dataset} --variant {variant} --split {k}`")
-        per_split.append(json.loads(path.read_text()))
+        per_split.append(read_json(path, f"run `pmtiqa train --dataset {dataset} --variant {variant} --split {k}`"))
     summary = {}
     for sel in SELECTIONS:
         names = [m for m in per_split[0][sel] if m != "epoch"]

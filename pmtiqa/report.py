@@ -15,7 +15,6 @@ The whole reports/ folder is replaced in one step, so it always describes the la
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from pmtiqa import paths
-from pmtiqa.atomic import atomic_dir, write_json
+from pmtiqa.atomic import atomic_dir, read_json, write_json
 from pmtiqa.config import Params
 from pmtiqa.errors import UserError
 from pmtiqa.evaluate import SELECTION_NOTES
@@ -57,12 +56,7 @@ def focus_variant(params: Params) -> str:
 
 
 def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise UserError(f"{path}: missing; run the stages before the report (`dvc repro` or `snakemake`)")
-    try:
-        return json.loads(path.read_text())
-    except ValueError as err:
-        raise UserError(f"{path}: not valid JSON ({err})") from None
+    return read_json(path, "run the stages before the report (`dvc repro` or `snakemake`)")
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

@@ -175,3 +175,14 @@ def test_wilcoxon_pairs_by_split():
     assert by["pmt"]["p"] == 1.0  # identical on every split
     assert by["ms"]["p_holm"] == pytest.approx(min(1.0, 2 * by["ms"]["p"]))
     assert smallest_exact_p(5) == pytest.approx(0.0625)
+
+
+def test_evaluate_names_a_split_metrics_file_that_is_not_json(workdir):
+    from pmtiqa.evaluate import evaluate_variant
+
+    params = make_params()
+    fabricate(params)
+    broken = "runs/train/livec/ms/split0/metrics.json"
+    (workdir / broken).write_text('{"final": ')
+    with pytest.raises(UserError, match=re.escape(broken) + ": not valid JSON"):
+        evaluate_variant(params.for_dataset("livec"), "livec", "ms")
