@@ -310,7 +310,7 @@ def scatter_figure(ds: str, predictions: list[pd.DataFrame], variant: str, dest:
     ax.set_xlabel("MOS / DMOS as published")
     ax.set_ylabel("prediction (same scale)")
     ax.set_title(f"{ds}, {variant}: test images of every split\n(val-selected epoch)", fontsize=9)
-    ax.legend(fontsize=6, markerscale=2)
+    ax.legend(fontsize=6, markerscale=2, loc="lower right")  # the top left holds the off-scale count
     _save(fig, dest)
     plt.close(fig)
 
