@@ -26,6 +26,12 @@ PROJECT_FILES = ("Snakefile", "workflow", "profiles", "dvc.yaml", "params.yaml",
 PAPER_DATASETS = ["bid", "livec", "live", "csiq"]
 
 
+def committed_params() -> str:
+    """params.yaml as committed: `make demo` (dvc exp run -S) edits the workspace's copy."""
+    shown = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=ROOT, capture_output=True, text=True)
+    return shown.stdout if shown.returncode == 0 else (ROOT / "params.yaml").read_text()
+
+
 def make_project(dest: Path, with_code: bool = False, **changes) -> Path:
     """A copy of the graph's files in dest (and of pmtiqa/, the stages' code deps, when asked), a git
     and DVC repository, params.yaml changed at top level."""
@@ -36,6 +42,7 @@ def make_project(dest: Path, with_code: bool = False, **changes) -> Path:
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(src, dst)
+    (dest / "params.yaml").write_text(committed_params())
     if changes:
         params = yaml.safe_load((dest / "params.yaml").read_text())
         params.update(changes)
@@ -176,7 +183,7 @@ def test_dvc_set_param_changes_only_the_lines_it_sets(tmp_path):
     from dvc.utils.hydra import apply_overrides
 
     params = tmp_path / "params.yaml"
-    shutil.copy(ROOT / "params.yaml", params)
+    params.write_text(committed_params())
     before = params.read_text().splitlines()
     epochs = yaml.safe_load(params.read_text())["overrides"]["synthetic"]["train"]["epochs"]
     apply_overrides(str(params), ["datasets=[synthetic]", f"overrides.synthetic.train.epochs={epochs + 1}"])

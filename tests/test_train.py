@@ -125,7 +125,7 @@ def test_tuned_values_are_used(tmp_path, monkeypatch):
     best = tmp_path / "runs/tune/synthetic/best.json"
     best.parent.mkdir(parents=True)
     best.write_text(json.dumps({"params": {"lr": 3e-4, "batch_size": 5, "gamma": 0.5, "weight_decay": 1e-4}}))
-    s = settings_for(tiny_params(), "synthetic", "ms_pmt", 0, "x")
+    s = settings_for(tiny_params(use_tuned=True), "synthetic", "ms_pmt", 0, "x")
     assert (s.train.lr, s.train.batch_size, s.train.weight_decay, s.loss.gamma) == (3e-4, 5, 1e-4, 0.5)
     s = settings_for(tiny_params(use_tuned=False), "synthetic", "ms_pmt", 0, "x")
     assert s.train.lr == 1e-3

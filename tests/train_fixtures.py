@@ -41,7 +41,9 @@ def tiny_params(**train):
         "variants": ["ms_pmt"],
         "model": {"backbone": "resnet18", "weights": "none"},
         "train": {"epochs": 3, "batch_size": 8, "crop_size": 32, "crops_per_image": 1, "test_crops": 2,
-                  "lr": 1e-3, "threads": 1, "device": "cpu", **train},
+                  "lr": 1e-3, "threads": 1, "device": "cpu",
+                  # never the workspace's runs/tune/<ds>/best.json (`make demo` leaves one there)
+                  "use_tuned": False, **train},
         "augment": {"sizes": {"synthetic": [40, 40]}},
     })
 
