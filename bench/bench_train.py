@@ -1,24 +1,30 @@
 """Training-step throughput of pmtiqa against its ceiling and against a conventional pipeline.
 
 Four ways to run the same training step (same model, batch and crop size), measured in one run:
-  (a) ceiling:      pre-made normalised crops already on the device, our precision and layout
+  (a) ceiling:      pre-made normalised crops already on the device, our precision, layout and
+                    compilation (train.compile, --compile)
   (b) pmtiqa:       the uint8 cache on the device, crops/flips/normalisation as batched tensor ops
-                    (exactly Trainer.train_epoch's step), our precision and layout
+                    (exactly Trainer.train_epoch's step), our precision, layout and compilation
   (c) conventional: JPEG files -> PIL decode -> torchvision transforms -> DataLoader with one
-                    worker per core, our precision and layout (so c differs from b by the data path alone)
-  (d) authors:      the same conventional pipeline in fp32 and the default (NCHW) layout, as the
-                    authors' code runs it
+                    worker per core, our step as in (a) (so c differs from b by the data path alone)
+  (d) authors:      the same conventional pipeline, eager, in fp32 and the default (NCHW) layout,
+                    as the authors' code runs it
 It prints images per second and the ratios b/a (how close to the ceiling), b/c (the data path)
-and b/d (what a user gains end to end). The four are measured in turn for --rounds rounds and each
-keeps its best round, so that a burst of other work on a shared machine does not decide a ratio.
-It imports nothing that the GPU machine lacks.
+and b/d (what a user gains end to end). On a CPU it also prints (e), the convolutions' bound: the
+images per second of a step that did nothing but its convolutions (PyTorch's oneDNN kernels at our
+precision, in the faster layout, timed by the profiler), and e/d, the most that ANY engine built
+on these kernels could gain over d on this machine. The ways are measured in turn for --rounds
+rounds and each keeps its best round, so that a burst of other work on a shared machine does not
+decide a ratio. It imports nothing that the GPU machine lacks.
 
     python bench/bench_train.py                       # CPU: resnet18 and resnet50
     python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96   # on a GPU machine
+    python bench/bench_train.py --compile reduce-overhead   # another torch.compile mode (or none)
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -70,15 +76,44 @@ class JpegDataset(torch.utils.data.Dataset):
             return self.transform(img.convert("RGB")), self.scores[i]
 
 
-def make_step(model, optimizer, runtime: Runtime):
+def make_step(backbone: str, runtime: Runtime, channels_last: bool):
+    """A fresh model and its Adam, and the training step as Trainer.train_epoch runs it."""
+    device = runtime.device
+    torch.manual_seed(0)
+    model = build_model("ms_pmt", backbone).to(device).train()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=5e-4, fused=device.type == "cuda")
+    forward = runtime.compiled(model)
+
     def step(x, target):
         with runtime.autocast():
-            score, logits = model(x)
+            score, logits = forward(x)
         loss = pmt_loss(score, logits, target, quality_level(target, 10), 0.5, 0.5).total
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
     return step
+
+
+def conv_bound(backbone: str, batch: int, crop: int, runtime: Runtime) -> float:
+    """(e) Images per second if a training step cost only its convolutions (CPU): the profiler's
+    self time of the convolution ops, forward and backward, in the faster of the two layouts."""
+    from torch.profiler import ProfilerActivity, profile
+
+    x = torch.randn(batch, 3, crop, crop)
+    target = torch.rand(batch)
+    seconds = []
+    for channels_last in (True, False):
+        step = make_step(backbone, dataclasses.replace(runtime, compile="none"), channels_last)
+        inputs = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+        step(inputs, target)  # oneDNN builds its kernels on the first call
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(2):
+                step(inputs, target)
+        conv_us = sum(e.self_cpu_time_total for e in prof.key_averages() if "convolution" in e.key)
+        seconds.append(conv_us / 1e6 / 2)
+    return batch / min(seconds)
 
 
 def timed(step_fn, batches, warmup: int, device) -> float:
@@ -98,35 +133,28 @@ def timed(step_fn, batches, warmup: int, device) -> float:
 
 def bench_one(backbone: str, batch: int, steps: int, warmup: int, crop: int, jpegs: list[Path],
               cache: torch.Tensor, runtime: Runtime, rounds: int) -> dict:
+    ours = make_step(backbone, runtime, channels_last=True)  # compiled once, then shared by a, b and c
+    authors = make_step(backbone, Runtime(device=runtime.device, precision="fp32"), channels_last=False)
     best: dict[str, float] = {}
     for _ in range(rounds):
-        for way, rate in bench_round(backbone, batch, steps, warmup, crop, jpegs, cache, runtime).items():
+        for way, rate in bench_round(ours, authors, batch, steps, warmup, crop, jpegs, cache, runtime.device).items():
             best[way] = max(best.get(way, 0.0), rate)
+    if runtime.device.type == "cpu":
+        best["e"] = conv_bound(backbone, batch, crop, runtime)
     return best
 
 
-def bench_round(backbone: str, batch: int, steps: int, warmup: int, crop: int, jpegs: list[Path],
-                cache: torch.Tensor, runtime: Runtime) -> dict:
-    device = runtime.device
+def bench_round(ours, authors, batch: int, steps: int, warmup: int, crop: int, jpegs: list[Path],
+                cache: torch.Tensor, device: torch.device) -> dict:
     n = len(jpegs)
     scores = torch.rand(n, generator=torch.Generator().manual_seed(0))
     total = steps + warmup
-
-    def fresh(layout_last: bool, rt: Runtime):
-        torch.manual_seed(0)
-        model = build_model("ms_pmt", backbone).to(device).train()
-        if layout_last:
-            model = model.to(memory_format=torch.channels_last)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=5e-4, fused=device.type == "cuda")
-        return make_step(model, opt, rt)
-
     results = {}
     # (a) ceiling: crops made in advance, already on the device
     premade = [random_crops(cache, torch.randint(0, n, (batch,), device=device), crop,
                             torch.Generator(device).manual_seed(i)) for i in range(min(total, 4))]
     target = scores[:batch].to(device)
-    results["a"] = timed(fresh(True, runtime), ((premade[i % len(premade)], target) for i in range(total)),
-                         warmup, device)
+    results["a"] = timed(ours, ((premade[i % len(premade)], target) for i in range(total)), warmup, device)
 
     # (b) pmtiqa: gather crops from the on-device uint8 cache inside the step
     gen = torch.Generator(device).manual_seed(1)
@@ -137,7 +165,7 @@ def bench_round(backbone: str, batch: int, steps: int, warmup: int, crop: int, j
             index = torch.randint(0, n, (batch,), device=device, generator=gen)
             yield random_crops(cache, index, crop, gen), dev_scores[index]
 
-    results["b"] = timed(fresh(True, runtime), pmtiqa_batches(), warmup, device)
+    results["b"] = timed(ours, pmtiqa_batches(), warmup, device)
 
     # (c) and (d): the conventional pipeline
     workers = os.cpu_count() or 1
@@ -156,9 +184,8 @@ def bench_round(backbone: str, batch: int, steps: int, warmup: int, crop: int, j
                 if produced == total:
                     return
 
-    results["c"] = timed(fresh(True, runtime), loader_batches(True), warmup, device)
-    fp32 = Runtime(device=device, precision="fp32")
-    results["d"] = timed(fresh(False, fp32), loader_batches(False), warmup, device)
+    results["c"] = timed(ours, loader_batches(True), warmup, device)
+    results["d"] = timed(authors, loader_batches(False), warmup, device)
     return results
 
 
@@ -172,29 +199,34 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=224)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--compile", default="none", help="torch.compile mode of a, b and c (train.compile)")
     args = parser.parse_args()
 
-    runtime = resolve_runtime(args.device, "auto", 0)
+    runtime = resolve_runtime(args.device, "auto", 0, args.compile)
     gpu = runtime.device.type == "cuda"
     steps = args.steps or (30 if gpu else 5)
     warmup = args.warmup or (5 if gpu else 1)
     count = args.images or (600 if gpu else 96)
     name = torch.cuda.get_device_name() if gpu else f"CPU, {os.cpu_count()} cores"
-    print(f"device: {name}; our precision: {runtime.precision}; torch {torch.__version__}; "
+    print(f"device: {name}; our precision: {runtime.precision}, compile: {runtime.compile}; torch {torch.__version__}; "
           f"{count} JPEGs 500x500, crop {args.crop}, {steps} measured steps after {warmup} warm-up, "
           f"best of {args.rounds} rounds")
     with tempfile.TemporaryDirectory() as tmp:
         jpegs = make_jpegs(Path(tmp), count, 500)
         cache = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB")) for p in jpegs])).to(runtime.device)
+        bound = runtime.device.type == "cpu"
         header = f"{'backbone':<9} {'batch':>5} | {'a ceiling':>9} {'b pmtiqa':>9} {'c conv':>9} {'d authors':>9} | " \
-                 f"{'b/a':>5} {'b/c':>5} {'b/d':>5}   (images/s)"
+                 f"{'b/a':>5} {'b/c':>5} {'b/d':>5}" + (f" | {'e convs':>8} {'e/d':>5}" if bound else "") + "   (images/s)"
         print(header)
         print("-" * len(header))
         for backbone in args.backbones:
             for batch in args.batch_sizes:
                 r = bench_one(backbone, batch, steps, warmup, args.crop, jpegs, cache, runtime, args.rounds)
-                print(f"{backbone:<9} {batch:>5} | {r['a']:>9.1f} {r['b']:>9.1f} {r['c']:>9.1f} {r['d']:>9.1f} | "
-                      f"{r['b'] / r['a']:>5.2f} {r['b'] / r['c']:>5.2f} {r['b'] / r['d']:>5.2f}", flush=True)
+                line = f"{backbone:<9} {batch:>5} | {r['a']:>9.1f} {r['b']:>9.1f} {r['c']:>9.1f} {r['d']:>9.1f} | " \
+                       f"{r['b'] / r['a']:>5.2f} {r['b'] / r['c']:>5.2f} {r['b'] / r['d']:>5.2f}"
+                if bound:
+                    line += f" | {r['e']:>8.1f} {r['e'] / r['d']:>5.2f}"
+                print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ from pmtiqa.variants import VARIANTS
 KNOWN_DATASETS = ("synthetic", "bid", "livec", "live", "csiq", "koniq")
 BACKBONES = ("resnet18", "resnet34", "resnet50")
 PRECISIONS = ("auto", "bf16", "fp32")
+# train.compile: "none" (eager PyTorch) or a torch.compile mode (runtime.Runtime.compiled).
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class ParamsError(UserError):
@@ -77,6 +79,7 @@ class TrainParams:
     crops_per_image: int = 4
     test_crops: int = 10
     precision: str = "auto"  # auto: bf16 where the hardware computes it natively, else fp32
+    compile: str = "none"  # "none" (eager) or a torch.compile mode for the training step
     seed: int = 0
     threads: int = 0  # torch CPU threads; 0 = every available core
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
@@ -249,6 +252,9 @@ def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
             _fail(source, key, f"expected a number, got {value!r}")
         return float(value)
     if tp is str:
+        if isinstance(value, bool):  # YAML 1.1 reads off, no, on, yes as booleans
+            _fail(source, key, f"expected a string, got the boolean {value!r} (YAML reads off/no/on/yes "
+                               f"as booleans: quote the word)")
         if not isinstance(value, str):
             _fail(source, key, f"expected a string, got {value!r}")
         return value
@@ -289,6 +295,7 @@ def _check_values(p: Params) -> None:
     need(0 < t.lr_decay <= 1, "train.lr_decay", "must lie in (0, 1]")
     need(t.weight_decay >= 0, "train.weight_decay", "must be >= 0")
     need(t.precision in PRECISIONS, "train.precision", f"expected one of {', '.join(PRECISIONS)}")
+    need(t.compile in COMPILE_MODES, "train.compile", f"expected one of {', '.join(COMPILE_MODES)}")
     need(t.threads >= 0, "train.threads", "must be >= 0")
     need(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"), "train.device",
          "expected auto, cpu or cuda[:N]")

@@ -60,8 +60,8 @@ class Settings:
     data_id: str  # identity of the labels and splits the run reads
 
     def fingerprint(self) -> str:
-        # device, threads and use_tuned change where or how fast, not what is computed
-        train = dataclasses.replace(self.train, device="", threads=0, use_tuned=False)
+        # device, threads, compile and use_tuned change where or how fast, not what is computed
+        train = dataclasses.replace(self.train, device="", threads=0, compile="", use_tuned=False)
         return fingerprint(self.dataset, self.variant, self.split, self.model, self.loss, train, self.data_id)
 
 
@@ -148,6 +148,7 @@ class Trainer:
         seed_everything(seed)
         self.model = build_model(s.variant, s.model.backbone, s.model.weights, s.model.num_classes)
         self.model.to(device, memory_format=torch.channels_last).train()
+        self.step_model = self.runtime.compiled(self.model)  # the same parameters, maybe compiled
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
                                           fused=device.type == "cuda")
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=t.lr_step, gamma=t.lr_decay)
@@ -167,8 +168,10 @@ class Trainer:
         for start in tqdm(batches, desc=desc, leave=False, disable=not progress, unit="batch"):
             index = order[start:start + t.batch_size]
             x = random_crops(self.data.images, index, t.crop_size, self.generator)
+            # An epoch's last batch is usually smaller: it runs eagerly rather than compiling a second graph.
+            model = self.step_model if len(index) == t.batch_size else self.model
             with self.runtime.autocast():
-                score, logits = self.model(x)
+                score, logits = model(x)
             loss = pmt_loss(score, logits, self.data.score[index], self.data.level[index], lambda1, lambda2,
                             self.settings.loss.gamma)
             self.optimizer.zero_grad(set_to_none=True)
@@ -314,8 +317,9 @@ def train_splits(params: Params, dataset: str, variant: str, splits: list[int], 
     """`pmtiqa train`: each split in turn, reusing finished ones whose fingerprint matches."""
     params = params.for_dataset(dataset)
     t = params.train
-    runtime = resolve_runtime(t.device, t.precision, t.threads)
-    log.info("training %s/%s on %s at %s, splits %s", dataset, variant, runtime.device, runtime.precision, splits)
+    runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
+    log.info("training %s/%s on %s at %s (compile: %s), splits %s", dataset, variant, runtime.device,
+             runtime.precision, runtime.compile, splits)
     data = load_device_data(dataset, runtime.device, params.model.num_classes)
     if len(data.splits) < params.split.n_splits:
         raise UserError(f"{paths.splits_json(dataset)}: holds {len(data.splits)} splits, params ask for "

@@ -46,6 +46,7 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({**MINIMAL, "augment": {"sizes": {"livec": [500]}}}, "augment.sizes.livec"),
         ({**MINIMAL, "tune": {"lr": [1e-3, 1e-4]}}, "tune.lr"),
         ({**MINIMAL, "split": {"subset": 0}}, "split.subset"),
+        ({**MINIMAL, "train": {"compile": "fastest"}}, "train.compile"),
         ({**MINIMAL, "surprise": 1}, "surprise"),
     ],
 )
@@ -53,6 +54,13 @@ def test_bad_params_name_the_key(raw, key):
     with pytest.raises(ParamsError) as err:
         params_from_dict(raw, source="p.yaml")
     assert f"p.yaml: {key}:" in str(err.value)
+
+
+def test_a_yaml_boolean_where_a_word_is_meant_says_to_quote_it(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("datasets: [synthetic]\nvariants: [ms_pmt]\ntrain: {compile: off}\n")
+    with pytest.raises(ParamsError, match="train.compile: expected a string, got the boolean False .*quote"):
+        load_params(path)
 
 
 def test_missing_and_malformed_files_are_named(tmp_path):

@@ -32,3 +32,11 @@ def test_training_on_cuda_in_bf16(tmp_path):
     metrics = train_split(settings, to_cuda(tiny_data()), runtime, tmp_path, progress=False)
     assert all(torch.isfinite(torch.tensor(m["srcc"])) for m in metrics.values())
     assert torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]["regress.weight"].device.type == "cpu"
+
+
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_compiled_training_on_cuda(tmp_path, mode):
+    settings, _ = tiny_settings(compile=mode)
+    runtime = resolve_runtime("cuda", "auto", 0, mode)
+    metrics = train_split(settings, to_cuda(tiny_data()), runtime, tmp_path, progress=False)
+    assert all(torch.isfinite(torch.tensor(m["srcc"])) for m in metrics.values())

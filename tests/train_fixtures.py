@@ -50,4 +50,5 @@ def tiny_params(**train):
 
 def tiny_settings(variant="ms_pmt", split=0, **train):
     params = tiny_params(**train)
-    return settings_for(params, "synthetic", variant, split, "tiny"), resolve_runtime("cpu", "fp32", 1)
+    runtime = resolve_runtime("cpu", "fp32", 1, params.train.compile)
+    return settings_for(params, "synthetic", variant, split, "tiny"), runtime
