@@ -66,6 +66,22 @@ def metrics_of(project: Path) -> dict:
     return {v: json.loads((project / "metrics" / "synthetic" / f"{v}.json").read_text()) for v in VARIANTS}
 
 
+def edited_plan(project: Path, env: dict, train: dict, selections: list[str] | None) -> str:
+    """The jobs `snakemake -n` would run after an edit of params.yaml; the file is restored after."""
+    path = project / "params.yaml"
+    original = path.read_text()
+    params = yaml.safe_load(original)
+    params["overrides"]["synthetic"]["train"].update(train)
+    if selections:
+        params["report"]["selections"] = selections
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        out = run([sys.executable, "-m", "snakemake", "-n"], project, env)
+    finally:
+        path.write_text(original)
+    return out.split("Job stats:")[-1].split("Reasons:")[0] if "Job stats:" in out else out
+
+
 def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
     env = environment(tmp_path)
     dvc = [sys.executable, "-m", "dvc"]
@@ -82,6 +98,11 @@ def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
     by_snakemake = tiny_project(tmp_path / "snakemake", datasets=["synthetic"])
     run([*snakemake, "--cores", "2"], by_snakemake, env)
     assert "Nothing to be done" in run([*snakemake, "-n"], by_snakemake, env)
+    # Settings of how fast a job runs rerun nothing; a report setting reruns the report alone.
+    planned = edited_plan(by_snakemake, env, {"threads": 2, "compile": "default", "device": "auto"}, None)
+    assert "Nothing to be done" in planned
+    planned = edited_plan(by_snakemake, env, {}, ["final", "val"])
+    assert "report" in planned and not any(rule in planned for rule in ("train", "evaluate", "tune"))
 
     for project in (by_dvc, by_snakemake):
         assert (project / "reports" / "report.md").is_file()

@@ -26,16 +26,21 @@ def n_splits(dataset):
     return PARAMS.for_dataset(dataset).split.n_splits
 
 
+def computed_params(dataset):
+    """The dataset's params, overrides applied, without the settings that change where and how fast
+    a job runs but not what it computes (train.device, threads and compile, as in train.py's own
+    fingerprint): a rerun deletes a job's outputs first, so those must never trigger one."""
+    seen = PARAMS.for_dataset(dataset)
+    return dataclasses.replace(seen, train=dataclasses.replace(seen.train, device="", threads=0, compile=""))
+
+
 def params_of(*sections):
     """A rule's `params:` entry: a fingerprint of the sections its command reads for the dataset,
     so that Snakemake reruns a job when one of them changes (its `params` rerun trigger), as DVC
-    does from its per-stage params lists. train.device and train.threads are left out, as in
-    train.py's own fingerprint: they change where and how fast, not what is computed, and a
-    rerun deletes the job's outputs first."""
+    does from its per-stage params lists."""
 
     def value(wildcards):
-        seen = PARAMS.for_dataset(wildcards.dataset)
-        seen = dataclasses.replace(seen, train=dataclasses.replace(seen.train, device="", threads=0))
+        seen = computed_params(wildcards.dataset)
         return fingerprint(*(getattr(seen, name) for name in sections))
 
     return value
