@@ -15,28 +15,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout, installed or not
 
+from bench.photos import write_jpegs  # noqa: E402
 from pmtiqa.cache import build_cache  # noqa: E402
 
 
-def make_jpegs(folder: Path, count: int, size: tuple[int, int], seed: int) -> Path:
-    """``count`` textured JPEGs (smooth gradients plus noise, so they compress like photos)."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    yy, xx = np.mgrid[0:h, 0:w]
-    folder.mkdir(parents=True)
-    names = []
-    for i in range(count):
-        base = (np.sin(xx / rng.uniform(20, 80)) + np.cos(yy / rng.uniform(20, 80))) * 60 + 128
-        pixels = np.clip(base[..., None] + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
-        name = f"img{i:04d}.jpg"
-        Image.fromarray(pixels).save(folder / name, quality=90)
-        names.append(name)
+def make_labelled_jpegs(folder: Path, count: int, size: tuple[int, int], seed: int) -> Path:
+    """Photo-like JPEGs and the labels.csv that build_cache reads; returns the labels' path."""
+    names = [p.name for p in write_jpegs(folder, count, size, seed)]
     labels = folder / "labels.csv"
     pd.DataFrame({"image": names, "mos": 0.0, "score": 0.0, "group": names}).to_csv(labels, index=False)
     return labels
@@ -60,7 +49,7 @@ def main() -> None:
         tmp = Path(tmp)
         for label, source_size in (("500x500", (500, 500)), ("2000x1500", (2000, 1500))):
             raw = tmp / label
-            labels = make_jpegs(raw, args.count, source_size, seed=len(label))
+            labels = make_labelled_jpegs(raw, args.count, source_size, seed=len(label))
             for workers in (0, 1):
                 ips = rate(labels, raw, tmp / f"cache-{label}-{workers}", size, workers)
                 shown = f"{os.cpu_count()} (all)" if workers == 0 else "1"

@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params).for_dataset("livec")
     t = params.train
-    runtime = resolve_runtime(t.device, t.precision, t.threads)
+    runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
     train = dataclasses.replace(t, epochs=args.epochs or t.epochs, use_tuned=False)
     model = dataclasses.replace(params.model, weights="none")
     data = livec_sized(args.images, runtime.device)

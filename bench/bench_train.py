@@ -13,9 +13,11 @@ It prints images per second and the ratios b/a (how close to the ceiling), b/c (
 and b/d (what a user gains end to end). On a CPU it also prints (e), the convolutions' bound: the
 images per second of a step that did nothing but its convolutions (PyTorch's oneDNN kernels at our
 precision, in the faster layout, timed by the profiler), and e/d, the most that ANY engine built
-on these kernels could gain over d on this machine. The ways are measured in turn for --rounds
-rounds and each keeps its best round, so that a burst of other work on a shared machine does not
-decide a ratio. It imports nothing that the GPU machine lacks.
+on these kernels could gain over d on this machine. The ways take turns, round after round
+(--rounds): a ratio is the median over rounds of the ratio within a round, and a rate the median
+over rounds, because a shared machine's speed drifts by 15 % and more from minute to minute
+(measured here) and two ways timed minutes apart would compare the machine, not the ways.
+It imports nothing that the GPU machine lacks.
 
     python bench/bench_train.py                       # CPU: resnet18 and resnet50
     python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96   # on a GPU machine
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -37,25 +40,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.photos import write_jpegs  # noqa: E402
 from pmtiqa.crops import IMAGENET_MEAN, IMAGENET_STD, random_crops  # noqa: E402
 from pmtiqa.losses import pmt_loss, quality_level  # noqa: E402
 from pmtiqa.model import build_model  # noqa: E402
 from pmtiqa.runtime import Runtime, resolve_runtime  # noqa: E402
 from pmtiqa.tv import import_torchvision  # noqa: E402
-
-
-def make_jpegs(folder: Path, count: int, size: int, seed: int = 0) -> list[Path]:
-    """Photo-like JPEGs (smooth gradients plus texture), so decoding costs what real photos cost."""
-    rng = np.random.default_rng(seed)
-    paths = []
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    for i in range(count):
-        base = np.stack([np.sin(6 * xx * (c + 1) + i) * 60 + 128 + 40 * yy * c for c in range(3)], axis=-1)
-        pixels = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
-        path = folder / f"img{i:04d}.jpg"
-        Image.fromarray(pixels).save(path, quality=90)
-        paths.append(path)
-    return paths
 
 
 class JpegDataset(torch.utils.data.Dataset):
@@ -96,24 +86,28 @@ def make_step(backbone: str, runtime: Runtime, channels_last: bool):
     return step
 
 
-def conv_bound(backbone: str, batch: int, crop: int, runtime: Runtime) -> float:
-    """(e) Images per second if a training step cost only its convolutions (CPU): the profiler's
-    self time of the convolution ops, forward and backward, in the faster of the two layouts."""
+def conv_probe(backbone: str, batch: int, crop: int, runtime: Runtime):
+    """(e) A function measuring the images per second of a step that cost only its convolutions (CPU):
+    the profiler's self time of the convolution ops, forward and backward, in the faster layout."""
     from torch.profiler import ProfilerActivity, profile
 
-    x = torch.randn(batch, 3, crop, crop)
-    target = torch.rand(batch)
-    seconds = []
-    for channels_last in (True, False):
-        step = make_step(backbone, dataclasses.replace(runtime, compile="none"), channels_last)
-        inputs = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    eager = dataclasses.replace(runtime, compile="none")
+    x, target = torch.randn(batch, 3, crop, crop), torch.rand(batch)
+    layouts = [(make_step(backbone, eager, last), x.contiguous(memory_format=torch.channels_last) if last else x)
+               for last in (True, False)]
+    for step, inputs in layouts:
         step(inputs, target)  # oneDNN builds its kernels on the first call
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            for _ in range(2):
-                step(inputs, target)
-        conv_us = sum(e.self_cpu_time_total for e in prof.key_averages() if "convolution" in e.key)
-        seconds.append(conv_us / 1e6 / 2)
-    return batch / min(seconds)
+
+    def measure() -> float:
+        seconds = []
+        for step, inputs in layouts:
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                for _ in range(2):
+                    step(inputs, target)
+            conv_us = sum(e.self_cpu_time_total for e in prof.key_averages() if "convolution" in e.key)
+            seconds.append(conv_us / 1e6 / 2)
+        return batch / min(seconds)
+    return measure
 
 
 def timed(step_fn, batches, warmup: int, device) -> float:
@@ -131,17 +125,25 @@ def timed(step_fn, batches, warmup: int, device) -> float:
     return count / (time.perf_counter() - started)
 
 
+RATIOS = (("b", "a"), ("b", "c"), ("b", "d"), ("e", "d"))
+
+
 def bench_one(backbone: str, batch: int, steps: int, warmup: int, crop: int, jpegs: list[Path],
-              cache: torch.Tensor, runtime: Runtime, rounds: int) -> dict:
+              cache: torch.Tensor, runtime: Runtime, rounds: int) -> tuple[dict, dict]:
+    """(median images/s of each way, median over rounds of each ratio within its round)."""
     ours = make_step(backbone, runtime, channels_last=True)  # compiled once, then shared by a, b and c
     authors = make_step(backbone, Runtime(device=runtime.device, precision="fp32"), channels_last=False)
-    best: dict[str, float] = {}
+    probe = conv_probe(backbone, batch, crop, runtime) if runtime.device.type == "cpu" else None
+    per_round = []
     for _ in range(rounds):
-        for way, rate in bench_round(ours, authors, batch, steps, warmup, crop, jpegs, cache, runtime.device).items():
-            best[way] = max(best.get(way, 0.0), rate)
-    if runtime.device.type == "cpu":
-        best["e"] = conv_bound(backbone, batch, crop, runtime)
-    return best
+        rates = bench_round(ours, authors, batch, steps, warmup, crop, jpegs, cache, runtime.device)
+        if probe:
+            rates["e"] = probe()
+        per_round.append(rates)
+    ways = per_round[0].keys()
+    rates = {w: statistics.median(r[w] for r in per_round) for w in ways}
+    ratios = {f"{x}/{y}": statistics.median(r[x] / r[y] for r in per_round) for x, y in RATIOS if x in ways}
+    return rates, ratios
 
 
 def bench_round(ours, authors, batch: int, steps: int, warmup: int, crop: int, jpegs: list[Path],
@@ -198,7 +200,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=None, help="number of 500x500 JPEGs (default 96 CPU, 600 GPU)")
     parser.add_argument("--crop", type=int, default=224)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--compile", default="none", help="torch.compile mode of a, b and c (train.compile)")
     args = parser.parse_args()
 
@@ -210,24 +212,24 @@ def main() -> None:
     name = torch.cuda.get_device_name() if gpu else f"CPU, {os.cpu_count()} cores"
     print(f"device: {name}; our precision: {runtime.precision}, compile: {runtime.compile}; torch {torch.__version__}; "
           f"{count} JPEGs 500x500, crop {args.crop}, {steps} measured steps after {warmup} warm-up, "
-          f"best of {args.rounds} rounds")
+          f"medians over {args.rounds} rounds")
     with tempfile.TemporaryDirectory() as tmp:
-        jpegs = make_jpegs(Path(tmp), count, 500)
+        jpegs = write_jpegs(Path(tmp), count, (500, 500))
         cache = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB")) for p in jpegs])).to(runtime.device)
         bound = runtime.device.type == "cpu"
         header = f"{'backbone':<9} {'batch':>5} | {'a ceiling':>9} {'b pmtiqa':>9} {'c conv':>9} {'d authors':>9} | " \
-                 f"{'b/a':>5} {'b/c':>5} {'b/d':>5}" + (f" | {'e convs':>8} {'e/d':>5}" if bound else "") + "   (images/s)"
+                 f"{'b/a':>5} {'b/c':>5} {'b/d':>5}"
+        header += (f" | {'e convs':>8} {'e/d':>5}" if bound else "") + "   (images/s)"
         print(header)
         print("-" * len(header))
         for backbone in args.backbones:
             for batch in args.batch_sizes:
-                r = bench_one(backbone, batch, steps, warmup, args.crop, jpegs, cache, runtime, args.rounds)
+                r, q = bench_one(backbone, batch, steps, warmup, args.crop, jpegs, cache, runtime, args.rounds)
                 line = f"{backbone:<9} {batch:>5} | {r['a']:>9.1f} {r['b']:>9.1f} {r['c']:>9.1f} {r['d']:>9.1f} | " \
-                       f"{r['b'] / r['a']:>5.2f} {r['b'] / r['c']:>5.2f} {r['b'] / r['d']:>5.2f}"
+                       f"{q['b/a']:>5.2f} {q['b/c']:>5.2f} {q['b/d']:>5.2f}"
                 if bound:
-                    line += f" | {r['e']:>8.1f} {r['e'] / r['d']:>5.2f}"
+                    line += f" | {r['e']:>8.1f} {q['e/d']:>5.2f}"
                 print(line, flush=True)
-
 
 if __name__ == "__main__":
     main()

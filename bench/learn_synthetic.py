@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +26,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pmtiqa import paths  # noqa: E402
-from pmtiqa.config import SplitParams, fingerprint, image_size, load_params  # noqa: E402
+from pmtiqa.config import SplitParams, fingerprint, load_params  # noqa: E402
 from pmtiqa.metrics import srcc  # noqa: E402
 from pmtiqa.runtime import resolve_runtime  # noqa: E402
 from pmtiqa.scores import to_native  # noqa: E402
@@ -38,19 +39,14 @@ TRAIN_OPTIONS = {"epochs": int, "batch_size": int, "crops_per_image": int, "test
                  "threads": int, "lr_step": int, "lr": float, "lr_decay": float, "weight_decay": float}
 
 
-def ensure_dataset(params) -> None:
+def ensure_dataset(params_file: str) -> None:
+    """The synthetic set's stages, through the CLI as DVC and Snakemake run them, unless its cache exists."""
     if paths.cache_dir(DATASET).is_dir():
         return
-    from pmtiqa.cache import build_cache
-    from pmtiqa.datasets import prepare
-    from pmtiqa.datasets.download import download
-    from pmtiqa.splits import write_splits
-
-    download(DATASET, paths.raw_dir(DATASET))
-    prepare(DATASET, paths.raw_dir(DATASET), paths.labels_csv(DATASET))
-    write_splits(paths.labels_csv(DATASET), paths.splits_json(DATASET), params.split)
-    build_cache(paths.labels_csv(DATASET), paths.raw_dir(DATASET), paths.cache_dir(DATASET),
-                size=image_size(params, DATASET), workers=params.augment.workers)
+    for stage in ("download", "prepare", "split", "augment"):
+        command = [sys.executable, "-m", "pmtiqa", stage, "--dataset", DATASET, "--params", params_file]
+        if subprocess.run(command).returncode:
+            raise SystemExit(f"`pmtiqa {stage} --dataset {DATASET}` failed (its message is above)")
 
 
 def protocol_splits(data: DeviceData, split: SplitParams, n_splits: int) -> DeviceData:
@@ -77,9 +73,9 @@ def main() -> None:
     params = load_params(args.params).for_dataset(DATASET)
     changes = {key: getattr(args, key) for key in TRAIN_OPTIONS if getattr(args, key) is not None}
     params = dataclasses.replace(params, train=dataclasses.replace(params.train, use_tuned=False, **changes))
-    ensure_dataset(params)
+    ensure_dataset(args.params)
     t = params.train
-    runtime = resolve_runtime(t.device, t.precision, t.threads)
+    runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
     protocol = dataclasses.replace(load_params(args.params).split, subset=args.subset)
     data = protocol_splits(load_device_data(DATASET, runtime.device, params.model.num_classes), protocol,
                            max(args.splits) + 1)
