@@ -1,4 +1,5 @@
-"""Atomic writes: a killed stage never leaves a file or folder that looks finished.
+"""Atomic writes: a killed stage never leaves a file or folder that looks finished; and the
+readers of what stages write, which name a missing or malformed file and say what to run.
 
 Everything is written under a temporary name in the destination's folder and then renamed,
 which is atomic on POSIX file systems.
@@ -10,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +86,20 @@ def read_json(path: Path, missing: str) -> Any:
         return json.loads(path.read_text())
     except ValueError as err:
         raise UserError(f"{path}: not valid JSON ({err})") from None
+
+
+def read_csv(path: Path, fix: str, columns: Iterable[str] = (), **read_options: Any):
+    """The CSV at ``path`` as a DataFrame with at least ``columns``; a missing or unreadable file,
+    or one without them, stops with its path (``fix`` says what to run)."""
+    import pandas as pd  # here, not at the top: the graph engines import this package's light modules
+
+    if not path.is_file():
+        raise UserError(f"{path}: missing; {fix}")
+    try:
+        table = pd.read_csv(path, **read_options)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise UserError(f"{path}: cannot read ({err}); {fix}") from None
+    lacking = [c for c in columns if c not in table.columns]
+    if lacking:
+        raise UserError(f"{path}: lacks column(s) {', '.join(lacking)}; {fix}")
+    return table

@@ -10,7 +10,6 @@ cache untouched.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import multiprocessing
@@ -23,7 +22,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFile, ImageOps
 
-from pmtiqa.atomic import atomic_dir
+from pmtiqa.atomic import atomic_dir, read_csv, write_json
+from pmtiqa.checksum import sha256_file
 from pmtiqa.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -84,15 +84,15 @@ def _init_worker(array_path: str, raw_dir: str, size: tuple[int, int]) -> None:
     _worker.update(images=np.load(array_path, mmap_mode="r+"), raw_dir=Path(raw_dir), size=size)
 
 
-def _work(task: tuple[int, str]) -> tuple[int, str, str | None, str | None]:
-    """Decode row ``index`` into the memmap; return (index, image, error, warning)."""
+def _work(task: tuple[int, str]) -> tuple[str, str | None, str | None]:
+    """Decode row ``index`` into the memmap; return (image, error, warning)."""
     index, image = task
     try:
         pixels, warning = decode(_worker["raw_dir"] / image, _worker["size"])
     except Exception as err:  # Pillow raises many types for damaged files; report them all by name
-        return index, image, f"{type(err).__name__}: {err}", None
+        return image, f"{type(err).__name__}: {err}", None
     _worker["images"][index] = pixels
-    return index, image, None, warning
+    return image, None, warning
 
 
 def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int, int], workers: int) -> None:
@@ -107,21 +107,18 @@ def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int,
         del images  # workers open it themselves; the header is on disk now
         warnings = _decode_all(labels["image"].tolist(), tmp / IMAGES, raw_dir, (width, height), workers)
         shutil.copyfile(labels_csv, tmp / LABELS)
-        meta = {"size": [width, height], "count": len(labels), "labels_sha256": _sha256(labels_csv),
+        meta = {"size": [width, height], "count": len(labels), "labels_sha256": sha256_file(labels_csv),
                 "labels_csv": str(labels_csv), "raw_dir": str(raw_dir), "warnings": warnings}
-        (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
+        write_json(tmp / META, meta)
     log.info("%s: %d images at %dx%d -> %s", labels_csv, len(labels), width, height, out_dir)
 
 
 def _read_labels(labels_csv: Path) -> pd.DataFrame:
-    if not labels_csv.is_file():
-        raise UserError(f"{labels_csv}: not found; run `pmtiqa prepare` for this dataset first")
-    try:
-        labels = pd.read_csv(labels_csv, dtype={"image": str, "group": str})
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise UserError(f"{labels_csv}: malformed ({err})") from None
-    if "image" not in labels.columns or labels["image"].isna().any():
-        raise UserError(f"{labels_csv}: no 'image' column, or an empty image name")
+    labels = read_csv(labels_csv, "run `pmtiqa prepare` for this dataset", ["image"],
+                      dtype={"image": str, "group": str})
+    empty = labels["image"].isna().to_numpy()
+    if empty.any():
+        raise UserError(f"{labels_csv}: an empty image name in row {int(empty.argmax()) + 1}")
     return labels
 
 
@@ -140,7 +137,7 @@ def _decode_all(images: list[str], array_path: Path, raw_dir: Path, size: tuple[
         pool = multiprocessing.get_context().Pool(min(workers, len(tasks)), _init_worker, init)
         results = pool.imap_unordered(_work, tasks, chunksize=max(1, min(64, len(tasks) // (8 * workers))))
     try:
-        for _, image, error, warning in results:
+        for image, error, warning in results:
             if error:
                 errors[image] = error
             if warning:
@@ -160,14 +157,6 @@ def _decode_all(images: list[str], array_path: Path, raw_dir: Path, size: tuple[
     return warnings
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_cache(cache_dir: Path) -> Cache:
     """Open a cache written by ``build_cache``: images memory-mapped read-only, labels, meta."""
     cache_dir = Path(cache_dir)
@@ -183,4 +172,8 @@ def load_cache(cache_dir: Path) -> Cache:
     if images.ndim != 4 or images.shape[0] != len(labels) or images.dtype != np.uint8:
         raise UserError(f"{cache_dir / IMAGES}: shape {images.shape} {images.dtype} does not match "
                         f"{len(labels)} labels; run `pmtiqa augment` again")
+    n, height, width, _ = images.shape
+    if meta.get("size") != [width, height] or meta.get("count") != n:
+        raise UserError(f"{cache_dir / META}: says {meta.get('count')} images of {meta.get('size')}, "
+                        f"{IMAGES} holds {n} of {[width, height]}; run `pmtiqa augment` again")
     return Cache(images=images, labels=labels, meta=meta)

@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from pmtiqa.atomic import write_json
+from pmtiqa.atomic import read_csv, write_json
 from pmtiqa.config import SplitParams
 from pmtiqa.errors import UserError
 
@@ -72,12 +71,7 @@ def _assign_groups(n_groups: int, test_fraction: float, val_fraction: float, rng
 def write_splits(labels_csv: Path, out_json: Path, split_params: SplitParams) -> dict:
     """Read labels.csv, split it by ``group`` and write the splits JSON atomically."""
     labels_csv = Path(labels_csv)
-    if not labels_csv.is_file():
-        raise UserError(f"{labels_csv}: not found; run `pmtiqa prepare` for this dataset first")
-    try:
-        groups = pd.read_csv(labels_csv, usecols=["group"], dtype={"group": str})["group"]
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise UserError(f"{labels_csv}: cannot read the group column ({err})") from None
+    groups = read_csv(labels_csv, "run `pmtiqa prepare` for this dataset", ["group"], dtype={"group": str})["group"]
     if groups.isna().any():
         raise UserError(f"{labels_csv}: empty group in row {int(groups.isna().to_numpy().argmax()) + 1}")
     try:

@@ -104,3 +104,13 @@ def test_meta_records_the_build(tmp_path: Path) -> None:
     build_cache(labels, raw, tmp_path / "cache", size=(12, 10), workers=1)
     meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
     assert meta["size"] == [12, 10] and meta["count"] == 6 and meta["warnings"] == {}
+
+
+def test_a_cache_whose_meta_disagrees_with_its_images_is_refused(tmp_path: Path) -> None:
+    labels, raw = make_dataset(tmp_path)
+    build_cache(labels, raw, tmp_path / "cache", size=(12, 10), workers=1)
+    meta_file = tmp_path / "cache" / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**meta, "size": [10, 12]}))
+    with pytest.raises(UserError, match=r"meta\.json: says 6 images of \[10, 12\], images\.npy holds 6 of \[12, 10\]"):
+        load_cache(tmp_path / "cache")

@@ -100,7 +100,7 @@ def test_write_splits_reads_labels_and_writes_json(tmp_path: Path) -> None:
 
 
 def test_write_splits_without_labels(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match=r"labels\.csv: not found; run `pmtiqa prepare`"):
+    with pytest.raises(UserError, match=r"labels\.csv: missing; run `pmtiqa prepare`"):
         write_splits(tmp_path / "labels.csv", tmp_path / "x.json", SplitParams())
 
 

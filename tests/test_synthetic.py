@@ -67,6 +67,7 @@ def test_generation_is_deterministic_and_matches_the_full_set(full, tmp_path: Pa
     (tmp_path / "b").mkdir()
     a = synthetic.generate(tmp_path / "a", **SMALL)
     b = synthetic.generate(tmp_path / "b", **SMALL)
+    assert a.equals(b)
     assert (tmp_path / "a" / synthetic.LABELS).read_bytes() == (tmp_path / "b" / synthetic.LABELS).read_bytes()
     for image in a["image"].iloc[::7]:
         assert (tmp_path / "a" / image).read_bytes() == (tmp_path / "b" / image).read_bytes()

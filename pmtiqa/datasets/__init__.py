@@ -50,11 +50,6 @@ def to_score(name: str, mos):
     return scores.to_unit(mos, score_bounds(name))
 
 
-def to_native(name: str, score01):
-    """Normalised score in [0, 1] (higher is better) -> the published scale (MOS or DMOS)."""
-    return scores.to_native(score01, score_bounds(name))
-
-
 def prepare(name: str, raw_dir: Path, out_csv: Path) -> pd.DataFrame:
     """Parse ``raw_dir`` and write ``out_csv`` atomically; return the table written."""
     raw_dir, out_csv = Path(raw_dir), Path(out_csv)

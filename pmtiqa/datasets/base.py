@@ -14,6 +14,7 @@ Every dataset module (bid.py, livec.py, ...) is a plain module with the same nam
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,19 @@ def require_file(path: Path, what: str) -> Path:
     if not path.is_file():
         raise UserError(f"{path}: missing ({what})")
     return path
+
+
+def read_sheet(workbook: Path, sheet: str, **read_options) -> pd.DataFrame:
+    """One sheet of an Excel workbook; an unreadable workbook or a missing sheet stops with the path."""
+    try:
+        with warnings.catch_warnings():
+            # pandas 3 deprecates its xlrd engine, which is still the only reader of .xls originals (BID)
+            warnings.filterwarnings("ignore", message=".*xlrd engine is deprecated")
+            return pd.read_excel(workbook, sheet_name=sheet, **read_options)
+    except ValueError as err:  # also raised for a missing sheet
+        raise UserError(f"{workbook}: cannot read sheet {sheet} ({err})") from None
+    except Exception as err:  # xlrd/openpyxl/zipfile raise their own types for truncated or corrupt files
+        raise UserError(f"{workbook}: not a readable workbook ({type(err).__name__}: {err})") from None
 
 
 def first_existing(raw_dir: Path, names: Iterable[str], what: str) -> Path:

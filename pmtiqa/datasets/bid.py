@@ -11,12 +11,11 @@ Layout of ``data/raw/bid/`` (any wrapping folder of an archive is stripped): the
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import pandas as pd
 
-from pmtiqa.datasets.base import Part, check_table, first_existing
+from pmtiqa.datasets.base import Part, check_table, first_existing, read_sheet
 from pmtiqa.errors import UserError
 
 LOW, HIGH, HIGHER_IS_BETTER = 0.0, 5.0, True
@@ -51,15 +50,7 @@ def parse(raw_dir: Path) -> pd.DataFrame:
 
 
 def _read_sheet(workbook: Path) -> pd.DataFrame:
-    try:
-        with warnings.catch_warnings():
-            # pandas 3 deprecates its xlrd engine, which is still the only reader of the .xls original
-            warnings.filterwarnings("ignore", message=".*xlrd engine is deprecated")
-            sheet = pd.read_excel(workbook, sheet_name=SHEET)
-    except ValueError as err:  # also raised for a missing sheet
-        raise UserError(f"{workbook}: cannot read sheet {SHEET} ({err})") from None
-    except Exception as err:  # xlrd/openpyxl raise their own types for truncated or corrupt files
-        raise UserError(f"{workbook}: not a readable workbook ({type(err).__name__}: {err})") from None
+    sheet = read_sheet(workbook, SHEET)
     missing = [c for c in (NUMBER, GRADE) if c not in sheet.columns]
     if missing:
         raise UserError(f"{workbook}: sheet {SHEET} lacks column(s) {', '.join(missing)}")

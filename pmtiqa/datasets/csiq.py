@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pmtiqa.datasets.base import Part, check_table, first_existing
+from pmtiqa.datasets.base import Part, check_table, first_existing, read_sheet
 from pmtiqa.errors import UserError
 
 LOW, HIGH, HIGHER_IS_BETTER = 0.0, 1.0, False
@@ -47,7 +47,7 @@ def parse(raw_dir: Path) -> pd.DataFrame:
 
 
 def _from_workbook(path: Path) -> pd.DataFrame:
-    sheet = _read_sheet(path)
+    sheet = read_sheet(path, SHEET, header=None)
     header = _header_row(sheet, path)
     table = sheet.iloc[header + 1:].dropna(how="all")
     cols = {str(v).strip(): c for c, v in sheet.iloc[header].items() if isinstance(v, str)}
@@ -55,15 +55,6 @@ def _from_workbook(path: Path) -> pd.DataFrame:
     for number, (_, line) in enumerate(table.iterrows(), start=header + 2):
         rows.append(_workbook_row(line, cols, path, number))
     return pd.DataFrame(rows, columns=["image", "mos", "group", "std", "distortion", "level"])
-
-
-def _read_sheet(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_excel(path, sheet_name=SHEET, header=None)
-    except ValueError as err:
-        raise UserError(f"{path}: cannot read sheet {SHEET} ({err})") from None
-    except Exception as err:  # openpyxl/zipfile errors for a truncated or corrupt workbook
-        raise UserError(f"{path}: not a readable workbook ({type(err).__name__}: {err})") from None
 
 
 def _header_row(sheet: pd.DataFrame, path: Path) -> int:

@@ -24,7 +24,6 @@ How each promise is kept:
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import logging
@@ -43,6 +42,7 @@ from pathlib import Path, PurePosixPath
 from types import ModuleType
 
 from pmtiqa.atomic import atomic_dir, write_json
+from pmtiqa.checksum import sha256_file
 from pmtiqa.datasets import module as dataset_module
 from pmtiqa.datasets import synthetic
 from pmtiqa.datasets.base import Part
@@ -130,7 +130,7 @@ def _from_local(name: str, module: ModuleType, source: Path, dest: Path) -> None
         raise UserError(f"{source}: no {' or '.join(module.MARKERS)} inside (looked {MAX_DEPTH} folders deep): "
                         f"not a copy of the {name} dataset")
     if source.is_file() and _is_archive(source):
-        entry = {"path": str(source), "file": source.name, "sha256": _sha256(source)}
+        entry = {"path": str(source), "file": source.name, "sha256": sha256_file(source)}
         _assemble(name, module, [(Part(str(source), markers=module.MARKERS), source, entry)], dest, str(source))
         return
     if not source.exists():
@@ -143,7 +143,7 @@ def _local_parts(module: ModuleType, folder: Path) -> list:
     found = [(part, folder / _file_name(part.url)) for part in module.PARTS]
     if not found or not all(path.is_file() for _, path in found):
         return []
-    return [(part, path, {"path": str(path), "file": path.name, "sha256": _sha256(path)}) for part, path in found]
+    return [(part, path, {"path": str(path), "file": path.name, "sha256": sha256_file(path)}) for part, path in found]
 
 
 # -- assembling data/raw/<name>/ -----------------------------------------------------------------
@@ -198,7 +198,7 @@ def _find_root(tree: Path, markers: tuple[str, ...], max_depth: int = MAX_DEPTH)
 def _write_record(tmp: Path, name: str, source: str, files: list[dict], **extra) -> None:
     record = {"dataset": name, "source": source, "files": files,
               "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra}
-    (tmp / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    write_json(tmp / RECORD, record)
 
 
 def _read_json(path: Path) -> dict:
@@ -281,25 +281,17 @@ def _file_name(url: str) -> str:
     return PurePosixPath(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name or "download"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fetch_verified(url: str, target: Path, expected: str | None) -> str:
     """Fetch ``url`` to ``target`` unless a verified copy is there; return its sha256."""
     if target.is_file():
-        digest = _sha256(target)
+        digest = sha256_file(target)
         if expected is None or digest == expected:
             log.info("%s: reusing %s (sha256 %s)", url, target, digest[:12])
             return digest
         log.warning("%s: sha256 %s, expected %s: fetching it again", target, digest, expected)
         target.unlink()
     fetch(url, target)
-    digest = _sha256(target)
+    digest = sha256_file(target)
     if expected is not None and digest != expected:
         target.unlink()
         raise UserError(f"{url}: checksum mismatch: sha256 {digest}, expected {expected}; "

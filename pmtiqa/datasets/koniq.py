@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pmtiqa.datasets.base import Part, check_table, require_file
-from pmtiqa.errors import UserError
+from pmtiqa.atomic import read_csv
+from pmtiqa.datasets.base import Part, check_table
 
 LOW, HIGH, HIGHER_IS_BETTER = 0.0, 100.0, True
 EXPECTED_ROWS = 10073
@@ -33,14 +33,9 @@ COLUMNS = ("image_name", "MOS", "SD", "MOS_zscore")
 
 
 def parse(raw_dir: Path) -> pd.DataFrame:
-    scores = require_file(raw_dir / SCORES, "the KonIQ-10k score file")
-    try:
-        table = pd.read_csv(scores, dtype={"image_name": str})
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise UserError(f"{scores}: malformed score file ({err})") from None
-    missing = [c for c in COLUMNS if c not in table.columns]
-    if missing:
-        raise UserError(f"{scores}: missing column(s) {', '.join(missing)}")
+    scores = raw_dir / SCORES
+    table = read_csv(scores, "the KonIQ-10k score file; run `pmtiqa download --dataset koniq`", COLUMNS,
+                     dtype={"image_name": str})
     folder = next((f for f in IMAGE_FOLDERS if (raw_dir / f).is_dir()), IMAGE_FOLDERS[0])
     images = [f"{folder}/{name}" if isinstance(name, str) else None for name in table["image_name"]]
     df = pd.DataFrame({"image": images, "mos": pd.to_numeric(table["MOS_zscore"], errors="coerce"),

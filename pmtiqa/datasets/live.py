@@ -62,12 +62,11 @@ def parse(raw_dir: Path) -> pd.DataFrame:
             raise UserError(f"{path}: {name} has {len(values)} entries, the release has {len(entries)}")
     if not np.isin(orgs, (0, 1)).all():
         raise UserError(f"{dmos_file}: orgs should hold only 0 and 1")
-    keep = orgs == 0
     df = pd.DataFrame({
-        "image": [e[0] for e, k in zip(entries, keep) if k],
-        "mos": dmos[keep],
-        "group": [r for r, k in zip(refs, keep) if k],
-        "std": std[keep],
-        "distortion": [e[1] for e, k in zip(entries, keep) if k],
+        "image": [image for image, _ in entries],
+        "mos": dmos,
+        "group": refs,
+        "std": std,
+        "distortion": [distortion for _, distortion in entries],
     })
-    return check_table(df, raw_dir, dmos_file, EXPECTED_ROWS)
+    return check_table(df[orgs == 0], raw_dir, dmos_file, EXPECTED_ROWS)  # orgs 1: a reference's own row

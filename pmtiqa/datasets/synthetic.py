@@ -60,6 +60,7 @@ import pandas as pd
 from PIL import Image, ImageFilter, features
 from scipy import ndimage
 
+from pmtiqa.atomic import read_csv, write_json
 from pmtiqa.datasets.base import Part, check_table, require_file
 from pmtiqa.errors import UserError
 
@@ -278,7 +279,7 @@ def generate(dest: Path, *, photos: Sequence[str] | None = None, tiles_per_photo
             "photos": [name for _, (name, _, _) in chosen],
             "distortions": {k: list(levels) for k, (_, levels) in DISTORTIONS.items()},
             "formula": "score = 100 * clip(mean SSIM over RGB channels, 0, 1)", "n_images": len(table)}
-    (dest / META).write_text(json.dumps(meta, indent=2) + "\n")
+    write_json(dest / META, meta)
     log.info("synthetic: %d images from %d photos in %.1f s", len(table), len(chosen), time.perf_counter() - started)
     return table
 
@@ -336,13 +337,9 @@ def parse(raw_dir: Path) -> pd.DataFrame:
         expected = int(json.loads(meta_file.read_text())["n_images"])
     except (ValueError, KeyError, TypeError) as err:
         raise UserError(f"{meta_file}: malformed ({err})") from None
-    try:
-        table = pd.read_csv(labels, dtype={"image": str, "photo": str, "reference": str, "distortion": str})
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise UserError(f"{labels}: malformed label file ({err})") from None
-    missing = {"image", "photo", "reference", "distortion", "level", "mos"} - set(table.columns)
-    if missing:
-        raise UserError(f"{labels}: malformed label file, missing column(s) {', '.join(sorted(missing))}")
+    table = read_csv(labels, "run `pmtiqa download --dataset synthetic` again",
+                     ["image", "photo", "reference", "distortion", "level", "mos"],
+                     dtype={"image": str, "photo": str, "reference": str, "distortion": str})
     df = pd.DataFrame({"image": table["image"], "mos": table["mos"], "group": table["reference"],
                        "distortion": table["distortion"], "level": table["level"]})
     if len(df) != expected:
