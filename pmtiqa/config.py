@@ -127,7 +127,8 @@ class Params:
         return dataclasses.asdict(getattr(self, name))
 
     def for_dataset(self, dataset: str) -> "Params":
-        """These params as a stage of `dataset` sees them: its overrides applied."""
+        """These params as a stage of `dataset` sees them: its overrides applied. Idempotent (the
+        overrides stay, and set the same values again), so every engine function applies it itself."""
         changes = self.overrides.get(dataset, {})
         return dataclasses.replace(self, **{
             name: _override_section(getattr(self, name), values, self.source, f"overrides.{dataset}.{name}")

@@ -43,7 +43,8 @@ def score_images(model: torch.nn.Module, images: torch.Tensor, index: torch.Tens
 
 
 def evaluate_variant(params: Params, dataset: str, variant: str) -> dict:
-    """metrics/<ds>/<variant>.json: every split's metrics and their median, mean, std and IQR."""
+    """metrics/<ds>/<variant>.json: every split's metrics and their median, mean, std and quartiles."""
+    params = params.for_dataset(dataset)  # idempotent: as train, tune and report, whoever calls
     per_split = []
     for k in range(params.split.n_splits):
         path = paths.train_dir(dataset, variant, k) / "metrics.json"

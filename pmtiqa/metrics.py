@@ -105,18 +105,22 @@ def all_metrics(predictions, targets) -> dict[str, float]:
 
 
 def aggregate(values) -> dict[str, float]:
-    """Median, mean, std (sample, ddof=1), IQR (Q3 - Q1), min, max and n over splits; NaNs are skipped."""
+    """Median, mean, std (sample, ddof=1), IQR (Q3 - Q1) with Q1 and Q3, min, max and n over splits;
+    NaNs are skipped."""
     v = np.asarray(list(values), dtype=np.float64)
     v = v[np.isfinite(v)]
     if v.size == 0:
         nan = float("nan")
-        return {"median": nan, "mean": nan, "std": nan, "iqr": nan, "min": nan, "max": nan, "n": 0}
+        return {"median": nan, "mean": nan, "std": nan, "iqr": nan, "q1": nan, "q3": nan, "min": nan, "max": nan,
+                "n": 0}
     q1, q3 = np.percentile(v, [25, 75])
     return {
         "median": float(np.median(v)),
         "mean": float(v.mean()),
         "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
         "iqr": float(q3 - q1),
+        "q1": float(q1),
+        "q3": float(q3),
         "min": float(v.min()),
         "max": float(v.max()),
         "n": int(v.size),

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from pmtiqa import paths
-from pmtiqa.atomic import atomic_dir, read_json, write_json
+from pmtiqa.atomic import atomic_dir, read_csv, read_json, write_json
 from pmtiqa.config import Params
 from pmtiqa.errors import UserError
 from pmtiqa.evaluate import SELECTION_NOTES
@@ -55,17 +55,15 @@ def focus_variant(params: Params) -> str:
 # ----------------------------------------------------------------------------- inputs
 
 
+RUN_STAGES = "run the stages before the report (`dvc repro` or `snakemake`)"
+
+
 def _read_json(path: Path) -> dict:
-    return read_json(path, "run the stages before the report (`dvc repro` or `snakemake`)")
+    return read_json(path, RUN_STAGES)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise UserError(f"{path}: missing; run the stages before the report (`dvc repro` or `snakemake`)")
-    try:
-        return pd.read_csv(path)
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise UserError(f"{path}: cannot read ({err}); rerun the stage that writes it") from None
+    return read_csv(path, RUN_STAGES)
 
 
 def load_results(params: Params) -> dict:
@@ -156,7 +154,7 @@ def _med_iqr(summary: dict, sel: str, name: str) -> str:
     return f"{_f(s['median'])} ({_f(s['iqr'])})"
 
 
-def results_table(ds: str, variants: dict, selections: list[str]) -> list[str]:
+def results_table(variants: dict, selections: list[str]) -> list[str]:
     head = "| variant | paper name | " + " | ".join(f"SRCC {s} | PLCC {s}" for s in selections) + " |"
     lines = [head, "|" + "---|" * (2 + 2 * len(selections))]
     for v, data in variants.items():
@@ -167,14 +165,16 @@ def results_table(ds: str, variants: dict, selections: list[str]) -> list[str]:
 
 
 def paper_table(results: dict) -> list[str]:
-    lines = ["| dataset | method | paper SRCC / PLCC | ours, val | ours, best_test (authors' protocol) "
+    honest = TEST_SELECTION
+    lines = [f"| dataset | method | paper SRCC / PLCC | ours, {honest} | ours, best_test (authors' protocol) "
              "| best_test - paper |", "|---|---|---|---|---|---|"]
     for ds, r in results.items():
         for v, method in PAPER_ROW.items():
             if v not in r["variants"]:
                 continue
             summary = r["variants"][v]["metrics"]["summary"]
-            ours = {sel: (summary[sel]["srcc"]["median"], summary[sel]["plcc"]["median"]) for sel in ("val", "best_test")}
+            ours = {sel: (summary[sel]["srcc"]["median"], summary[sel]["plcc"]["median"])
+                    for sel in (honest, "best_test")}
             paper = PAPER_TABLE[method].get(ds)
             if ds == "synthetic":
                 ref, delta = "none: synthetic is a stand-in", "-"
@@ -184,7 +184,7 @@ def paper_table(results: dict) -> list[str]:
                 ref = f"{paper[0]:.3f} / {paper[1]:.3f}"
                 delta = f"{ours['best_test'][0] - paper[0]:+.3f} / {ours['best_test'][1] - paper[1]:+.3f}"
             pair = {sel: f"{_f(s)} / {_f(p)}" for sel, (s, p) in ours.items()}
-            lines.append(f"| {ds} | {method} (`{v}`) | {ref} | {pair['val']} | {pair['best_test']} | {delta} |")
+            lines.append(f"| {ds} | {method} (`{v}`) | {ref} | {pair[honest]} | {pair['best_test']} | {delta} |")
     return lines
 
 
@@ -246,10 +246,8 @@ def ablation_figure(results: dict, variants: list[str], selection: str, dest: Pa
     for j, v in enumerate(variants):
         med, lo, hi = [], [], []
         for r in results.values():
-            values = split_values(r["variants"][v]["metrics"], selection, "srcc")
-            values = values[np.isfinite(values)]
-            q1, m, q3 = np.percentile(values, [25, 50, 75]) if values.size else (np.nan,) * 3
-            med.append(m), lo.append(m - q1), hi.append(q3 - m)
+            s = r["variants"][v]["metrics"]["summary"][selection]["srcc"]  # evaluate's quartiles
+            med.append(s["median"]), lo.append(s["median"] - s["q1"]), hi.append(s["q3"] - s["median"])
         x = np.arange(len(results)) + (j - (len(variants) - 1) / 2) * width
         ax.bar(x, med, width, yerr=[lo, hi], capsize=2, label=f"{v} ({VARIANTS[v].paper_name})")
     ax.set_xticks(np.arange(len(results)), list(results))
@@ -270,7 +268,7 @@ def curves_figure(ds: str, curves: dict[str, pd.DataFrame], focus: str, dest: Pa
         axes[0].plot(ref["epoch"], ref[col], marker="o", label=col)
     axes[0].set_title(f"{focus}: loss parts", fontsize=9)
     for j, (v, c) in enumerate(curves.items()):
-        if VARIANTS[v].schedule in ("progressive", "fixed", "reverse"):  # the multi-task ones
+        if VARIANTS[v].multitask:
             color = f"C{j}"
             axes[1].plot(c["epoch"], c["lambda1"], color=color, marker="o", label=f"lambda1 {v}")
             axes[1].plot(c["epoch"], c["lambda2"], color=color, marker="x", linestyle="--", label=f"lambda2 {v}")
@@ -344,10 +342,10 @@ def render(params: Params, results: dict, tests: dict) -> str:
     out += [f"- `{s}`: {SELECTION_NOTES[s]}" for s in sel] + [""]
     out += ["## Results", "", "Median over splits, interquartile range in brackets; test part of each split.", ""]
     for ds, r in results.items():
-        out += [f"### {ds}", ""] + results_table(ds, r["variants"], sel) + [""]
+        out += [f"### {ds}", ""] + results_table(r["variants"], sel) + [""]
     out += ["## Against the paper", "",
             "The paper reports the median over 10 splits of the epoch chosen ON THE TEST SET, which our "
-            "`best_test` selection reproduces; `val` is the honest number. Other methods of the paper's "
+            f"`best_test` selection reproduces; `{TEST_SELECTION}` is the honest number. Other methods of the paper's "
             "table, for context: " + "; ".join(
                 f"{m}: " + ", ".join(f"{ds} {v[0]:.3f}/{v[1]:.3f}" for ds, v in row.items() if v)
                 for m, row in PAPER_TABLE.items() if m not in PAPER_ROW.values()) + ".", ""]
@@ -371,7 +369,7 @@ def render(params: Params, results: dict, tests: dict) -> str:
                     f"{smallest_exact_p(n):.4f}, above 0.05 before any correction: no difference can be "
                     "called significant here, however large. Read the wins and the median differences; "
                     "the paper protocol's 10 splits allow p down to 0.002.", ""]
-    out += ["## Figures", "", "Ablation: median test SRCC per variant and dataset (`val` selection), "
+    out += ["## Figures", "", f"Ablation: median test SRCC per variant and dataset (`{TEST_SELECTION}` selection), "
             "interquartile range as bars.", "", "![ablation](figures/ablation.png)", ""]
     for ds in results:
         out += [f"### {ds}", "", f"Training curves (median over splits): the loss parts of `{focus}`, the task "

@@ -24,6 +24,11 @@ class Variant:
     schedule: str  # how lambda1 (regression) and lambda2 (classification) move over epochs
     paper_name: str
 
+    @property
+    def multitask(self) -> bool:
+        """Does the loss use the classification head at all (lambda2 > 0 in some epoch)?"""
+        return self.schedule != "regression"
+
 
 VARIANTS: dict[str, Variant] = {
     v.name: v
