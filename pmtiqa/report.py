@@ -375,7 +375,10 @@ def render(params: Params, results: dict, tests: dict) -> str:
         out += [f"### {ds}", "", f"Training curves (median over splits): the loss parts of `{focus}`, the task "
                 "weights of each multi-task variant, and validation SRCC per variant.", "",
                 f"![curves {ds}](figures/curves_{ds}.png)", "",
-                f"Predictions of `{focus}` against the published scores, pooled over the test parts of every split.",
+                f"Predictions of `{focus}` against the published scores, pooled over the test parts of every split. "
+                "Predictions beyond the published scale are drawn at its edge and counted on the figure: many of "
+                "them mean that a split's validation-selected epoch came before its regression head was trained "
+                "(the progressive schedule gives the regression loss no weight in its first epochs).",
                 "", f"![scatter {ds}](figures/scatter_{ds}.png)", ""]
     out += ["## Tuned hyperparameters", "",
             "`pmtiqa tune` searched on the train and validation parts of one split (never its test part); "
