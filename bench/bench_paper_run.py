@@ -7,7 +7,7 @@ compute is the real one (weights are random because the GPU machine cannot downl
 which costs nothing in time). The grid estimate scales the split's time by each dataset's image
 count (bid 586, livec 1162, live 779, csiq 866) for 6 variants x 10 splits.
 
-    python bench/bench_paper_run.py [--epochs 30] [--images 1162]
+    python bench/bench_paper_run.py [--epochs 30] [--images 1162] [--compile reduce-overhead]
 """
 from __future__ import annotations
 
@@ -51,16 +51,18 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--epochs", type=int, help="override train.epochs (the estimate scales to the params')")
     parser.add_argument("--images", type=int, default=PAPER_SIZES["livec"])
+    parser.add_argument("--compile", help="override train.compile (a short --epochs run then overstates the "
+                                          "one-off compile time in the estimate)")
     args = parser.parse_args()
     params = load_params(args.params).for_dataset("livec")
-    t = params.train
+    t = dataclasses.replace(params.train, compile=args.compile or params.train.compile)
     runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
     train = dataclasses.replace(t, epochs=args.epochs or t.epochs, use_tuned=False)
     model = dataclasses.replace(params.model, weights="none")
     data = livec_sized(args.images, runtime.device)
     settings = Settings("livec", "ms_pmt", 0, model, params.loss, train, data.data_id)
     name = torch.cuda.get_device_name() if runtime.device.type == "cuda" else "CPU"
-    print(f"device: {name}, precision {runtime.precision}; {model.backbone}, {train.epochs} epochs, batch "
+    print(f"device: {name}, precision {runtime.precision}, compile {runtime.compile}; {model.backbone}, {train.epochs} epochs, batch "
           f"{train.batch_size}, {train.crops_per_image} crops/image, crop {train.crop_size}, "
           f"{train.test_crops} test crops; {args.images} images ({len(data.splits[0]['train'])} train)")
     with tempfile.TemporaryDirectory() as tmp:

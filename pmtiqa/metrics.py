@@ -1,8 +1,8 @@
 """IQA metrics: SRCC, PLCC (raw and after a 4-parameter logistic fit), KRCC, RMSE; aggregation over splits.
 
 Each metric takes (predictions, targets) as array-likes and returns a float. Inputs that leave a
-correlation undefined (fewer than 3 samples, constant predictions or targets) give NaN with a
-warning rather than an exception from deep inside scipy; inputs that are simply wrong (different
+correlation undefined (fewer than 3 samples, 5 for the logistic fit; constant predictions or
+targets) give NaN with a warning rather than an exception from deep inside scipy; inputs that are simply wrong (different
 lengths, non-finite values) raise ValueError.
 """
 from __future__ import annotations
@@ -63,6 +63,9 @@ def rmse(predictions, targets) -> float:
     return float(np.sqrt(np.mean((p - t) ** 2)))
 
 
+FIT_PARAMETERS = 4
+
+
 def logistic4(x, b1, b2, b3, b4):
     """The 4-parameter logistic of the VQEG protocol: from b2 (low end) to b1 (high end), centre b3, slope b4."""
     return (b1 - b2) / (1.0 + np.exp(-(x - b3) / np.abs(b4))) + b2
@@ -75,6 +78,10 @@ def plcc_logistic(predictions, targets) -> float:
     """
     p, t = _pair(predictions, targets)
     if _undefined(p, t, "plcc_logistic"):
+        return float("nan")
+    if p.size <= FIT_PARAMETERS:  # the curve would pass through every point: no fit to speak of
+        warnings.warn(f"plcc_logistic: a fit of {FIT_PARAMETERS} parameters needs more than {FIT_PARAMETERS} "
+                      f"samples, got {p.size}; returning NaN", MetricWarning, stacklevel=2)
         return float("nan")
     # Start from a curve that spans the targets, centred on the predictions, with a slope
     # of the predictions' spread, signed so it rises when predictions and targets rise together.

@@ -43,7 +43,7 @@ def test_logistic_fit_failure_falls_back_to_raw(monkeypatch):
         raise RuntimeError("no convergence")
 
     monkeypatch.setattr(metrics.optimize, "curve_fit", broken)
-    p, t = [1.0, 2.0, 3.0, 5.0], [1.0, 3.0, 2.0, 4.0]
+    p, t = [1.0, 2.0, 3.0, 5.0, 6.0], [1.0, 3.0, 2.0, 4.0, 7.0]
     with pytest.warns(MetricWarning, match="fit failed"):
         assert metrics.plcc_logistic(p, t) == pytest.approx(metrics.plcc(p, t))
 
@@ -60,6 +60,16 @@ def test_too_few_samples_give_nan_with_a_warning(name):
         assert np.isnan(getattr(metrics, name)([1.0, 2.0], [2.0, 1.0]))
 
 
+@pytest.mark.parametrize("n", [3, 4])
+def test_a_logistic_fit_on_too_few_samples_gives_nan_and_the_other_metrics_stand(n):
+    """A test part of 3 or 4 images (a tiny subset) once crashed training inside scipy's curve_fit."""
+    p, t = [1.0, 2.5, 2.0, 4.0][:n], [1.0, 2.0, 3.0, 4.0][:n]
+    with pytest.warns(MetricWarning, match=f"needs more than 4 samples, got {n}"):
+        values = metrics.all_metrics(p, t)
+    assert np.isnan(values["plcc_logistic"])
+    assert values["srcc"] == pytest.approx(stats.spearmanr(p, t).statistic)
+
+
 def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="differ in length"):
         metrics.srcc([1, 2, 3], [1, 2])
@@ -73,5 +83,6 @@ def test_aggregate():
     assert agg["mean"] == pytest.approx(0.25)
     assert agg["std"] == pytest.approx(np.std([0.1, 0.2, 0.3, 0.4], ddof=1))
     assert agg["iqr"] == pytest.approx(0.325 - 0.175)
+    assert (agg["q1"], agg["q3"]) == pytest.approx((0.175, 0.325))
     assert agg["n"] == 4
     assert metrics.aggregate([])["n"] == 0
