@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pmtiqa.config import load_params  # noqa: E402
+from pmtiqa.config import COMPILE_MODES, load_params  # noqa: E402
 from pmtiqa.losses import quality_level  # noqa: E402
 from pmtiqa.runtime import resolve_runtime  # noqa: E402
 from pmtiqa.train import DeviceData, Settings, train_split  # noqa: E402
@@ -51,8 +51,8 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--epochs", type=int, help="override train.epochs (the estimate scales to the params')")
     parser.add_argument("--images", type=int, default=PAPER_SIZES["livec"])
-    parser.add_argument("--compile", help="override train.compile (a short --epochs run then overstates the "
-                                          "one-off compile time in the estimate)")
+    parser.add_argument("--compile", choices=COMPILE_MODES, help="override train.compile (a short --epochs run "
+                                                                  "then overstates the one-off compile time)")
     args = parser.parse_args()
     params = load_params(args.params).for_dataset("livec")
     t = dataclasses.replace(params.train, compile=args.compile or params.train.compile)
@@ -62,9 +62,10 @@ def main() -> None:
     data = livec_sized(args.images, runtime.device)
     settings = Settings("livec", "ms_pmt", 0, model, params.loss, train, data.data_id)
     name = torch.cuda.get_device_name() if runtime.device.type == "cuda" else "CPU"
-    print(f"device: {name}, precision {runtime.precision}, compile {runtime.compile}; {model.backbone}, {train.epochs} epochs, batch "
-          f"{train.batch_size}, {train.crops_per_image} crops/image, crop {train.crop_size}, "
-          f"{train.test_crops} test crops; {args.images} images ({len(data.splits[0]['train'])} train)")
+    print(f"device: {name}, precision {runtime.precision}, compile {runtime.compile}; {model.backbone}, "
+          f"{train.epochs} epochs, batch {train.batch_size}, {train.crops_per_image} crops/image, "
+          f"crop {train.crop_size}, {train.test_crops} test crops; {args.images} images "
+          f"({len(data.splits[0]['train'])} train)")
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         train_split(settings, data, runtime, Path(tmp) / "split0", progress=False)

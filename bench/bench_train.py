@@ -41,6 +41,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.photos import write_jpegs  # noqa: E402
+from pmtiqa.config import COMPILE_MODES  # noqa: E402
 from pmtiqa.crops import IMAGENET_MEAN, IMAGENET_STD, random_crops  # noqa: E402
 from pmtiqa.losses import pmt_loss, quality_level  # noqa: E402
 from pmtiqa.model import build_model  # noqa: E402
@@ -201,7 +202,8 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=224)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--compile", default="none", help="torch.compile mode of a, b and c (train.compile)")
+    parser.add_argument("--compile", default="none", choices=COMPILE_MODES,
+                        help="torch.compile mode of a, b and c (train.compile)")
     args = parser.parse_args()
 
     runtime = resolve_runtime(args.device, "auto", 0, args.compile)

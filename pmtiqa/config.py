@@ -85,6 +85,11 @@ class TrainParams:
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     use_tuned: bool = True  # read runs/tune/<ds>/best.json when it exists
 
+    def without_runtime(self) -> "TrainParams":
+        """These settings with device, threads and compile blanked: those decide where and how fast a
+        run computes, not what, so no fingerprint (of a split, a study, a Snakemake job) includes them."""
+        return dataclasses.replace(self, device="", threads=0, compile="")
+
 
 @dataclass(frozen=True)
 class TuneParams:

@@ -62,16 +62,17 @@ def default_threads() -> int:
 
 def check_compiler(device: torch.device, mode: str) -> None:
     """torch.compile writes and builds native code: C++ on a CPU, Triton kernels (whose launchers
-    are C) on a GPU. Without a compiler it fails at the first step with a long trace; say it now."""
+    are C) on a GPU. Without a compiler it fails at the first step with a long trace; say it now.
+    The search is theirs: Inductor runs $CXX, else g++; Triton runs $CC, else gcc, else clang."""
     if mode == "none":
         return
     if device.type == "cpu":
-        kind, env, names = "C++", "CXX", ("c++", "g++", "clang++")
+        env, candidates = "CXX", [os.environ.get("CXX") or "g++"]
     else:
-        kind, env, names = "C", "CC", ("cc", "gcc", "clang")
-    if not any(shutil.which(n) for n in (os.environ.get(env, ""), *names) if n):
-        raise UserError(f"train.compile: {mode!r} needs a {kind} compiler on the {device.type.upper()} "
-                        f"(none of {', '.join(names)} is on PATH and ${env} is unset): install one, "
+        env, candidates = "CC", [os.environ["CC"]] if os.environ.get("CC") else ["gcc", "clang"]
+    if not any(shutil.which(c) for c in candidates):
+        raise UserError(f"train.compile: {mode!r} needs a compiler on this {device.type.upper()}: "
+                        f"{' or '.join(candidates)} (${env} names another) is not found; install one, "
                         f"or set train.compile: none")
 
 

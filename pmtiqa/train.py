@@ -60,8 +60,8 @@ class Settings:
     data_id: str  # identity of the labels and splits the run reads
 
     def fingerprint(self) -> str:
-        # device, threads, compile and use_tuned change where or how fast, not what is computed
-        train = dataclasses.replace(self.train, device="", threads=0, compile="", use_tuned=False)
+        # use_tuned only says where lr etc. came from; the values themselves are in self.train
+        train = dataclasses.replace(self.train.without_runtime(), use_tuned=False)
         return fingerprint(self.dataset, self.variant, self.split, self.model, self.loss, train, self.data_id)
 
 

@@ -73,8 +73,8 @@ def tune(params: Params, dataset: str) -> dict:
     runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
     data = load_device_data(dataset, runtime.device, params.model.num_classes)
     # A new search (space, budget per trial, variant, split or data) is a new study in the same file.
-    train_fixed = dataclasses.replace(t, lr=0, batch_size=0, weight_decay=0, device="", threads=0, compile="",
-                                      epochs=0, use_tuned=False)
+    train_fixed = dataclasses.replace(t.without_runtime(), lr=0, batch_size=0, weight_decay=0, epochs=0,
+                                      use_tuned=False)
     name = f"{dataset}-{fingerprint(dataclasses.replace(u, n_trials=0), params.model, train_fixed, data.data_id)}"
     # Heartbeats let a later run mark a killed worker's trial failed instead of running forever
     # (optuna still labels the argument experimental: its warning is not news to our users).

@@ -26,7 +26,7 @@ class Variant:
 
     @property
     def multitask(self) -> bool:
-        """Does the loss use the classification head at all (lambda2 > 0 in some epoch)?"""
+        """Is the variant trained on both tasks (any schedule but regression alone)?"""
         return self.schedule != "regression"
 
 

@@ -19,7 +19,7 @@ def run_bench(script: str, *args: str) -> str:
 
 
 def test_bench_train_prints_rates_ratios_and_the_convolutions_bound():
-    out = run_bench("bench_train.py", "--backbones", "resnet18", "--steps", "1", "--warmup", "1",
+    out = run_bench("bench_train.py", "--device", "cpu", "--backbones", "resnet18", "--steps", "1", "--warmup", "1",
                     "--rounds", "1", "--images", "12", "--crop", "32")
     row = re.search(rf"resnet18 +12 \|((?: +{NUMBER}){{4}}) \|((?: +{NUMBER}){{3}}) \|((?: +{NUMBER}){{2}})", out)
     assert row, out

@@ -154,6 +154,19 @@ def test_unreadable_csv_is_named(workdir):
     assert not (workdir / "reports").exists()
 
 
+def test_metrics_of_an_older_evaluate_are_refused_with_what_to_run(workdir):
+    """A summary without quartiles (evaluate before q1/q3): Snakemake does not rerun evaluate on code."""
+    params = make_params()
+    fabricate(params)
+    path = workdir / "metrics/livec/ms.json"
+    metrics = json.loads(path.read_text())
+    for sel in SELECTIONS:
+        del metrics["summary"][sel]["srcc"]["q1"]
+    path.write_text(json.dumps(metrics))
+    with pytest.raises(UserError, match=re.escape("metrics/livec/ms.json") + ".*run `pmtiqa evaluate"):
+        write_report(params)
+
+
 def test_holm_on_a_known_example():
     # Holm (1979): sorted p 0.01, 0.02, 0.03, 0.04 with m = 4 -> 0.04, 0.06, 0.06 (monotone), 0.06
     assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])

@@ -140,7 +140,10 @@ def test_compiled_training_matches_eager_training():
         settings, runtime = tiny_settings(compile=mode)
         trainer = Trainer(settings, data, runtime)
         assert (trainer.step_model is trainer.model) == (mode == "none")
+        compiled, sizes = trainer.step_model, []
+        trainer.step_model = lambda x: sizes.append(len(x)) or compiled(x)
         rows[mode] = trainer.train_epoch(data.splits[0]["train"], progress=False)
+        assert sizes == [8]  # the full batch took the compiled path, the remainder of 4 the eager one
         predictions[mode] = trainer.predict(data.splits[0]["test"])
     for key in ("loss", "l1", "ce"):
         assert rows["default"][key] == pytest.approx(rows["none"][key], rel=1e-5)
@@ -169,11 +172,21 @@ def test_a_compiled_step_computes_the_eager_gradients():
 
 
 def test_compile_without_a_compiler_is_refused_before_training(tmp_path, monkeypatch):
+    import os
+    import shutil
+
     from pmtiqa.errors import UserError
     from pmtiqa.runtime import resolve_runtime
 
-    monkeypatch.setenv("PATH", str(tmp_path))
+    path = os.environ["PATH"]
     monkeypatch.delenv("CXX", raising=False)
-    with pytest.raises(UserError, match="train.compile: 'default' needs a C\\+\\+ compiler .*train.compile: none"):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(UserError, match="train.compile: 'default' needs a compiler on this CPU: g\\+\\+ .*none"):
         resolve_runtime("cpu", "fp32", 1, "default")
+    monkeypatch.setenv("PATH", path)
+    if shutil.which("g++"):  # with g++ at hand, a $CXX naming a missing compiler still fails: Inductor runs $CXX
+        resolve_runtime("cpu", "fp32", 1, "default")
+        monkeypatch.setenv("CXX", "my-c++")
+        with pytest.raises(UserError, match="my-c\\+\\+ \\(\\$CXX names another\\) is not found"):
+            resolve_runtime("cpu", "fp32", 1, "default")
     assert resolve_runtime("cpu", "fp32", 1, "none").compile == "none"

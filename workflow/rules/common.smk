@@ -28,10 +28,10 @@ def n_splits(dataset):
 
 def computed_params(dataset):
     """The dataset's params, overrides applied, without the settings that change where and how fast
-    a job runs but not what it computes (train.device, threads and compile, as in train.py's own
-    fingerprint): a rerun deletes a job's outputs first, so those must never trigger one."""
+    a job runs but not what it computes (TrainParams.without_runtime): a rerun deletes a job's
+    outputs first, so those must never trigger one."""
     seen = PARAMS.for_dataset(dataset)
-    return dataclasses.replace(seen, train=dataclasses.replace(seen.train, device="", threads=0, compile=""))
+    return dataclasses.replace(seen, train=seen.train.without_runtime())
 
 
 def params_of(*sections):

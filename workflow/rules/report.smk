@@ -14,8 +14,8 @@ rule report:
         # what `pmtiqa report` reads, as dvc.yaml's report stage lists it: the selection, the report
         # section, and each dataset's split count, model and train settings (its overrides applied)
         fp=lambda w: fingerprint(PARAMS.datasets, PARAMS.variants, PARAMS.report,
-                                 [[getattr(computed_params(ds), s) for s in ("split", "model", "train")]
-                                  for ds in PARAMS.datasets]),
+                                 *(getattr(computed_params(ds), s) for ds in PARAMS.datasets
+                                   for s in ("split", "model", "train"))),
     log:
         "logs/report.log",
     conda:
