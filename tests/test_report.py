@@ -144,16 +144,6 @@ def test_missing_input_is_named(workdir, missing):
     assert not (workdir / "reports").exists()  # nothing half-written
 
 
-def test_unreadable_csv_is_named(workdir):
-    params = make_params()
-    fabricate(params)
-    broken = "runs/train/livec/ms/split1/history.csv"
-    (workdir / broken).write_text("")
-    with pytest.raises(UserError, match=re.escape(broken) + ": cannot read"):
-        write_report(params)
-    assert not (workdir / "reports").exists()
-
-
 def test_metrics_of_an_older_evaluate_are_refused_with_what_to_run(workdir):
     """A summary without quartiles (evaluate before q1/q3): Snakemake does not rerun evaluate on code."""
     params = make_params()
@@ -190,12 +180,20 @@ def test_wilcoxon_pairs_by_split():
     assert smallest_exact_p(5) == pytest.approx(0.0625)
 
 
-def test_evaluate_names_a_split_metrics_file_that_is_not_json(workdir):
+def _evaluate_livec_ms(params):
     from pmtiqa.evaluate import evaluate_variant
 
+    evaluate_variant(params, "livec", "ms")
+
+
+@pytest.mark.parametrize("broken, content, run, message", [
+    ("runs/train/livec/ms/split1/history.csv", "", write_report, "cannot read"),
+    ("runs/train/livec/ms/split0/metrics.json", '{"final": ', _evaluate_livec_ms, "not valid JSON"),
+])
+def test_a_damaged_input_is_named(workdir, broken, content, run, message):
     params = make_params()
     fabricate(params)
-    broken = "runs/train/livec/ms/split0/metrics.json"
-    (workdir / broken).write_text('{"final": ')
-    with pytest.raises(UserError, match=re.escape(broken) + ": not valid JSON"):
-        evaluate_variant(params.for_dataset("livec"), "livec", "ms")
+    (workdir / broken).write_text(content)
+    with pytest.raises(UserError, match=re.escape(broken) + ": " + message):
+        run(params)
+    assert not (workdir / "reports").exists()  # nothing half-written
