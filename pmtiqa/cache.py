@@ -10,7 +10,6 @@ cache untouched.
 """
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFile, ImageOps
 
-from pmtiqa.atomic import atomic_dir, read_csv, write_json
+from pmtiqa.atomic import atomic_dir, read_csv, read_json, write_json
 from pmtiqa.checksum import sha256_file
 from pmtiqa.errors import UserError
 
@@ -160,15 +159,15 @@ def _decode_all(images: list[str], array_path: Path, raw_dir: Path, size: tuple[
 def load_cache(cache_dir: Path) -> Cache:
     """Open a cache written by ``build_cache``: images memory-mapped read-only, labels, meta."""
     cache_dir = Path(cache_dir)
-    for name in (IMAGES, LABELS, META):
-        if not (cache_dir / name).is_file():
-            raise UserError(f"{cache_dir / name}: missing; run `pmtiqa augment` for this dataset")
+    rerun = "run `pmtiqa augment` for this dataset"
+    if not (cache_dir / IMAGES).is_file():
+        raise UserError(f"{cache_dir / IMAGES}: missing; {rerun}")
     try:
-        meta = json.loads((cache_dir / META).read_text())
         images = np.load(cache_dir / IMAGES, mmap_mode="r")
-        labels = pd.read_csv(cache_dir / LABELS, dtype={"image": str, "group": str})
-    except (ValueError, OSError, pd.errors.ParserError) as err:
-        raise UserError(f"{cache_dir}: damaged cache ({err}); run `pmtiqa augment` again") from None
+    except (ValueError, OSError) as err:
+        raise UserError(f"{cache_dir / IMAGES}: damaged ({err}); {rerun}") from None
+    labels = read_csv(cache_dir / LABELS, rerun, ["image"], dtype={"image": str, "group": str})
+    meta = read_json(cache_dir / META, rerun)
     if images.ndim != 4 or images.shape[0] != len(labels) or images.dtype != np.uint8:
         raise UserError(f"{cache_dir / IMAGES}: shape {images.shape} {images.dtype} does not match "
                         f"{len(labels)} labels; run `pmtiqa augment` again")

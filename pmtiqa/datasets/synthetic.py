@@ -47,7 +47,6 @@ Layout of ``data/raw/synthetic/``:
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import time
@@ -60,8 +59,8 @@ import pandas as pd
 from PIL import Image, ImageFilter, features
 from scipy import ndimage
 
-from pmtiqa.atomic import read_csv, write_json
-from pmtiqa.datasets.base import Part, check_table, require_file
+from pmtiqa.atomic import read_csv, read_json, write_json
+from pmtiqa.datasets.base import Part, check_table
 from pmtiqa.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -331,11 +330,10 @@ def _save(path: Path, pixels: np.ndarray) -> None:
 
 
 def parse(raw_dir: Path) -> pd.DataFrame:
-    labels = require_file(raw_dir / LABELS, "the synthetic label file; run `pmtiqa download --dataset synthetic`")
-    meta_file = require_file(raw_dir / META, "the synthetic generator's settings")
+    labels, meta_file = raw_dir / LABELS, raw_dir / META
     try:
-        expected = int(json.loads(meta_file.read_text())["n_images"])
-    except (ValueError, KeyError, TypeError) as err:
+        expected = int(read_json(meta_file, "run `pmtiqa download --dataset synthetic` again")["n_images"])
+    except (KeyError, TypeError, ValueError) as err:
         raise UserError(f"{meta_file}: malformed ({err})") from None
     table = read_csv(labels, "run `pmtiqa download --dataset synthetic` again",
                      ["image", "photo", "reference", "distortion", "level", "mos"],
