@@ -186,14 +186,17 @@ def _evaluate_livec_ms(params):
     evaluate_variant(params, "livec", "ms")
 
 
-@pytest.mark.parametrize("broken, content, run, message", [
-    ("runs/train/livec/ms/split1/history.csv", "", write_report, "cannot read"),
-    ("runs/train/livec/ms/split0/metrics.json", '{"final": ', _evaluate_livec_ms, "not valid JSON"),
+@pytest.mark.parametrize("broken, content, run, message, output", [
+    ("runs/train/livec/ms/split1/history.csv", "", write_report, "cannot read", "reports"),
+    ("runs/train/livec/ms/split0/metrics.json", '{"final": ', _evaluate_livec_ms, "not valid JSON",
+     "metrics/livec/ms.json"),
 ])
-def test_a_damaged_input_is_named(workdir, broken, content, run, message):
+def test_a_damaged_input_is_named_and_nothing_is_written(workdir, broken, content, run, message, output):
     params = make_params()
     fabricate(params)
+    before = (workdir / output).read_bytes() if (workdir / output).is_file() else None
     (workdir / broken).write_text(content)
     with pytest.raises(UserError, match=re.escape(broken) + ": " + message):
         run(params)
-    assert not (workdir / "reports").exists()  # nothing half-written
+    after = (workdir / output).read_bytes() if (workdir / output).is_file() else None
+    assert after == before and not (workdir / "reports").exists()  # nothing half-written, nothing lost
