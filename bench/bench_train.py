@@ -196,7 +196,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", nargs="+", default=["resnet18", "resnet50"])
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[12])
-    parser.add_argument("--steps", type=int, default=None, help="measured steps (default: 4 on CPU, 30 on GPU)")
+    parser.add_argument("--steps", type=int, default=None, help="measured steps (default: 5 on CPU, 30 on GPU)")
     parser.add_argument("--warmup", type=int, default=None)
     parser.add_argument("--images", type=int, default=None, help="number of 500x500 JPEGs (default 96 CPU, 600 GPU)")
     parser.add_argument("--crop", type=int, default=224)
