@@ -1,5 +1,4 @@
-"""Atomic writes: a killed stage never leaves a file or folder that looks finished; and the
-readers of what stages write, which name a missing or malformed file and say what to run.
+"""Atomic writes: a killed stage never leaves a file or folder that looks finished.
 
 Everything is written under a temporary name in the destination's folder and then renamed,
 which is atomic on POSIX file systems.
@@ -11,11 +10,10 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pmtiqa.errors import UserError
 
 
 def _umask() -> int:
@@ -76,30 +74,3 @@ def write_text(dest: str | os.PathLike, text: str) -> None:
 
 def write_json(dest: str | os.PathLike, data: Any) -> None:
     write_text(dest, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def read_json(path: Path, missing: str) -> Any:
-    """The JSON at ``path``; a missing or unreadable file stops with its path (``missing`` says what to run)."""
-    if not path.is_file():
-        raise UserError(f"{path}: missing; {missing}")
-    try:
-        return json.loads(path.read_text())
-    except ValueError as err:
-        raise UserError(f"{path}: not valid JSON ({err})") from None
-
-
-def read_csv(path: Path, fix: str, columns: Iterable[str] = (), **read_options: Any):
-    """The CSV at ``path`` as a DataFrame with at least ``columns``; a missing or unreadable file,
-    or one without them, stops with its path (``fix`` says what to run)."""
-    import pandas as pd  # here, not at the top: the graph engines import this package's light modules
-
-    if not path.is_file():
-        raise UserError(f"{path}: missing; {fix}")
-    try:
-        table = pd.read_csv(path, **read_options)
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise UserError(f"{path}: cannot read ({err}); {fix}") from None
-    lacking = [c for c in columns if c not in table.columns]
-    if lacking:
-        raise UserError(f"{path}: lacks column(s) {', '.join(lacking)}; {fix}")
-    return table

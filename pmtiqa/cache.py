@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFile, ImageOps
 
-from pmtiqa.atomic import atomic_dir, read_csv, read_json, write_json
+from pmtiqa.atomic import atomic_dir, write_json
 from pmtiqa.checksum import sha256_file
 from pmtiqa.errors import UserError
+from pmtiqa.readers import read_csv, read_json
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,11 @@ import numpy as np
 import torch
 
 from pmtiqa import paths
-from pmtiqa.atomic import read_json, write_json
+from pmtiqa.atomic import write_json
 from pmtiqa.config import Params
 from pmtiqa.crops import eval_crops
 from pmtiqa.metrics import aggregate
+from pmtiqa.readers import read_json
 from pmtiqa.runtime import Runtime
 
 log = logging.getLogger(__name__)

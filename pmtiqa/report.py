@@ -23,10 +23,11 @@ import pandas as pd
 from scipy import stats
 
 from pmtiqa import paths
-from pmtiqa.atomic import atomic_dir, read_csv, read_json, write_json
+from pmtiqa.atomic import atomic_dir, write_json
 from pmtiqa.config import Params
 from pmtiqa.errors import UserError
 from pmtiqa.evaluate import SELECTION_NOTES
+from pmtiqa.readers import read_csv, read_json
 from pmtiqa.variants import VARIANTS
 
 # PAPER.md, "Target numbers": median over 10 splits, (SRCC, PLCC); None where the paper has none.

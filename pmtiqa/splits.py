@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pmtiqa.atomic import read_csv, write_json
+from pmtiqa.atomic import write_json
 from pmtiqa.config import SplitParams
 from pmtiqa.errors import UserError
+from pmtiqa.readers import read_csv
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pmtiqa.atomic import read_csv
 from pmtiqa.datasets.base import Part, check_table
+from pmtiqa.readers import read_csv
 
 LOW, HIGH, HIGHER_IS_BETTER = 0.0, 100.0, True
 EXPECTED_ROWS = 10073

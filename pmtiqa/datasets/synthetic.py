@@ -59,9 +59,10 @@ import pandas as pd
 from PIL import Image, ImageFilter, features
 from scipy import ndimage
 
-from pmtiqa.atomic import read_csv, read_json, write_json
+from pmtiqa.atomic import write_json
 from pmtiqa.datasets.base import Part, check_table
 from pmtiqa.errors import UserError
+from pmtiqa.readers import read_csv, read_json
 
 log = logging.getLogger(__name__)
 
