@@ -4,7 +4,8 @@ Training then reads one memory-mapped ``images.npy`` (N x H x W x 3, uint8, the 
 labels.csv) and never touches a JPEG again; on a GPU the whole array can live in device memory.
 
 Layout of ``data/cache/<name>/``: ``images.npy``, ``labels.csv`` (a copy of the rows it was built
-from, same order) and ``meta.json`` (size, count, sha256 of the source labels.csv). The folder is
+from, same order) and ``meta.json`` (where it was built from: the source labels.csv and its sha256,
+the raw folder, and the images that decoded with a warning). The folder is
 written under a temporary name and swapped in at the end, so a failed build leaves an earlier
 cache untouched.
 """
@@ -37,12 +38,7 @@ SWAPS_AXES = {5, 6, 7, 8}
 class Cache:
     images: np.ndarray  # N x H x W x 3 uint8, memory-mapped read-only
     labels: pd.DataFrame  # the labels.csv rows, same order
-    meta: dict
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) the images were resized to."""
-        return tuple(self.meta["size"])
+    meta: dict  # provenance (build_cache); the array's shape says the size and count
 
 
 def decode(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, str | None]:
@@ -107,8 +103,8 @@ def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int,
         del images  # workers open it themselves; the header is on disk now
         warnings = _decode_all(labels["image"].tolist(), tmp / IMAGES, raw_dir, (width, height), workers)
         shutil.copyfile(labels_csv, tmp / LABELS)
-        meta = {"size": [width, height], "count": len(labels), "labels_sha256": sha256_file(labels_csv),
-                "labels_csv": str(labels_csv), "raw_dir": str(raw_dir), "warnings": warnings}
+        meta = {"labels_csv": str(labels_csv), "labels_sha256": sha256_file(labels_csv), "raw_dir": str(raw_dir),
+                "warnings": warnings}
         write_json(tmp / META, meta)
     log.info("%s: %d images at %dx%d -> %s", labels_csv, len(labels), width, height, out_dir)
 
@@ -172,8 +168,4 @@ def load_cache(cache_dir: Path) -> Cache:
     if images.ndim != 4 or images.shape[0] != len(labels) or images.dtype != np.uint8:
         raise UserError(f"{cache_dir / IMAGES}: shape {images.shape} {images.dtype} does not match "
                         f"{len(labels)} labels; run `pmtiqa augment` again")
-    n, height, width, _ = images.shape
-    if meta.get("size") != [width, height] or meta.get("count") != n:
-        raise UserError(f"{cache_dir / META}: says {meta.get('count')} images of {meta.get('size')}, "
-                        f"{IMAGES} holds {n} of {[width, height]}; run `pmtiqa augment` again")
     return Cache(images=images, labels=labels, meta=meta)

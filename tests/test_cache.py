@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from pmtiqa.cache import build_cache, load_cache
+from pmtiqa.checksum import sha256_file
 from pmtiqa.errors import UserError
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (128, 128, 128)]
@@ -40,8 +41,6 @@ def test_shapes_dtype_and_row_order(tmp_path: Path) -> None:
     assert cache.labels["image"].tolist() == pd.read_csv(labels)["image"].tolist()
     for row, colour in zip(cache.images, COLOURS):  # each row is the image of that labels.csv row
         assert np.abs(row.reshape(-1, 3).mean(0) - colour).max() < 4
-    assert cache.size == (32, 24)
-    assert len(cache.meta["labels_sha256"]) == 64
 
 
 def test_one_worker_and_many_give_the_same_array(tmp_path: Path) -> None:
@@ -103,14 +102,5 @@ def test_meta_records_the_build(tmp_path: Path) -> None:
     labels, raw = make_dataset(tmp_path)
     build_cache(labels, raw, tmp_path / "cache", size=(12, 10), workers=1)
     meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
-    assert meta["size"] == [12, 10] and meta["count"] == 6 and meta["warnings"] == {}
-
-
-def test_a_cache_whose_meta_disagrees_with_its_images_is_refused(tmp_path: Path) -> None:
-    labels, raw = make_dataset(tmp_path)
-    build_cache(labels, raw, tmp_path / "cache", size=(12, 10), workers=1)
-    meta_file = tmp_path / "cache" / "meta.json"
-    meta = json.loads(meta_file.read_text())
-    meta_file.write_text(json.dumps({**meta, "size": [10, 12]}))
-    with pytest.raises(UserError, match=r"meta\.json: says 6 images of \[10, 12\], images\.npy holds 6 of \[12, 10\]"):
-        load_cache(tmp_path / "cache")
+    assert meta == {"labels_csv": str(labels), "labels_sha256": sha256_file(labels), "raw_dir": str(raw),
+                    "warnings": {}}
