@@ -8,6 +8,7 @@ the file and the key path (``train.batch_size``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import types
@@ -26,6 +27,9 @@ BACKBONES = ("resnet18", "resnet34", "resnet50")
 PRECISIONS = ("auto", "bf16", "fp32")
 # train.compile: "none" (eager PyTorch) or a torch.compile mode (runtime.Runtime.compiled).
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+# The settings of each dataset that `pmtiqa report` reads (the split count its metrics must have, and
+# its header). dvc.yaml's report stage and the Snakefile's report rule track these and no other.
+REPORT_SETTINGS = ("split.n_splits", "model.backbone", "model.weights", "train.epochs")
 
 
 class ParamsError(UserError):
@@ -130,6 +134,10 @@ class Params:
 
     def section(self, name: str) -> dict[str, Any]:
         return dataclasses.asdict(getattr(self, name))
+
+    def setting(self, dotted: str) -> Any:
+        """The value of a dotted key, "train.epochs"."""
+        return functools.reduce(getattr, dotted.split("."), self)
 
     def for_dataset(self, dataset: str) -> "Params":
         """These params as a stage of `dataset` sees them: its overrides applied. Idempotent (the

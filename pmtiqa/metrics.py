@@ -111,15 +111,17 @@ def all_metrics(predictions, targets) -> dict[str, float]:
     return {name: fn(predictions, targets) for name, fn in METRICS.items()}
 
 
+# What aggregate gives for each metric over splits (the report relies on every one).
+STATISTICS = ("median", "mean", "std", "iqr", "q1", "q3", "min", "max", "n")
+
+
 def aggregate(values) -> dict[str, float]:
     """Median, mean, std (sample, ddof=1), IQR (Q3 - Q1) with Q1 and Q3, min, max and n over splits;
     NaNs are skipped."""
     v = np.asarray(list(values), dtype=np.float64)
     v = v[np.isfinite(v)]
     if v.size == 0:
-        nan = float("nan")
-        return {"median": nan, "mean": nan, "std": nan, "iqr": nan, "q1": nan, "q3": nan, "min": nan, "max": nan,
-                "n": 0}
+        return dict.fromkeys(STATISTICS, float("nan")) | {"n": 0}
     q1, q3 = np.percentile(v, [25, 75])
     return {
         "median": float(np.median(v)),

@@ -24,9 +24,10 @@ from scipy import stats
 
 from pmtiqa import paths
 from pmtiqa.atomic import atomic_dir, write_json
-from pmtiqa.config import Params
+from pmtiqa.config import REPORT_SETTINGS, Params
 from pmtiqa.errors import UserError
 from pmtiqa.evaluate import SELECTION_NOTES
+from pmtiqa.metrics import STATISTICS
 from pmtiqa.readers import read_csv, read_json
 from pmtiqa.variants import VARIANTS
 
@@ -68,7 +69,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def load_results(params: Params) -> dict:
-    """{ds: {"n_splits", "tuned", "variants": {v: {"metrics", "histories"[, "predictions" of the focus variant]}}}}."""
+    """{ds: {"settings" (REPORT_SETTINGS), "tuned", "variants": {v: {"metrics", "histories"[, "predictions" of the focus variant]}}}}."""
     results, focus = {}, focus_variant(params)
     for ds in params.datasets:
         seen = params.for_dataset(ds)
@@ -77,11 +78,11 @@ def load_results(params: Params) -> dict:
         variants = {}
         for v in params.variants:
             metrics = _read_json(paths.metrics_json(ds, v))
-            # paired tests need every variant over the same splits, in order
-            # (and one written before the summary carried quartiles: Snakemake does not rerun evaluate on code)
+            # paired tests need every variant over the same splits, in order; the figures need every
+            # statistic (a file that an older pmtiqa wrote may lack some)
             summary = metrics.get("summary", {})
-            if any("q1" not in summary.get(sel, {}).get("srcc", {}) for sel in SELECTION_NOTES) or \
-                    len(metrics.get("splits", [])) != n:
+            if any(not set(STATISTICS) <= set(summary.get(sel, {}).get("srcc", {})) for sel in SELECTION_NOTES) \
+                    or len(metrics.get("splits", [])) != n:
                 raise UserError(f"{paths.metrics_json(ds, v)}: not the summary of {n} splits that params ask "
                                 f"for; run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
             runs = [paths.train_dir(ds, v, k) for k in range(n)]
@@ -89,9 +90,7 @@ def load_results(params: Params) -> dict:
             if v == focus:  # only the scatter reads predictions, and only the focus variant's
                 variants[v]["predictions"] = [_read_csv(r / "predictions.csv") for r in runs]
         results[ds] = {
-            "n_splits": n,
-            "model": seen.model,
-            "train": seen.train,
+            "settings": {key: seen.setting(key) for key in REPORT_SETTINGS},
             "tuned": _read_json(tuned_path) if tuned_path.is_file() else None,
             "variants": variants,
         }
@@ -331,12 +330,16 @@ def summary_metrics(results: dict, selections: list[str]) -> dict:
             for ds, r in results.items()}
 
 
+def describe_dataset(dataset: str, settings: dict) -> str:
+    return (f"{dataset} ({settings['split.n_splits']} splits, {settings['model.backbone']}, "
+            f"weights {settings['model.weights']}, {settings['train.epochs']} epochs)")
+
+
 def render(params: Params, results: dict, tests: dict) -> str:
     sel = params.report.selections
     ref, focus = params.report.reference_variant, focus_variant(params)
     out = ["# pmtiqa report", ""]
-    out += ["Datasets: " + ", ".join(f"{ds} ({r['n_splits']} splits, {r['model'].backbone}, weights "
-                                     f"{r['model'].weights}, {r['train'].epochs} epochs)" for ds, r in results.items()),
+    out += ["Datasets: " + ", ".join(describe_dataset(ds, r["settings"]) for ds, r in results.items()),
             "", "Variants: " + ", ".join(f"`{v}` ({VARIANTS[v].paper_name})" for v in params.variants), ""]
     if "synthetic" in results:
         out += ["**synthetic is a stand-in** generated from bundled photos: its numbers show that the "

@@ -90,6 +90,7 @@ def test_per_dataset_overrides_apply_only_to_their_dataset():
     assert demo.model.backbone == "resnet18" and demo.train.epochs == 3 and demo.train.crop_size == 64
     assert demo.train.batch_size == p.train.batch_size  # untouched keys keep the section's value
     assert p.for_dataset("livec").model.backbone == "resnet50"
+    assert demo.setting("train.epochs") == 3 and demo.setting("model.backbone") == "resnet18"
 
 
 @pytest.mark.parametrize(

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -85,4 +87,6 @@ def test_aggregate():
     assert agg["iqr"] == pytest.approx(0.325 - 0.175)
     assert (agg["q1"], agg["q3"]) == pytest.approx((0.175, 0.325))
     assert agg["n"] == 4
-    assert metrics.aggregate([])["n"] == 0
+    empty = metrics.aggregate([])
+    assert empty["n"] == 0 and math.isnan(empty["median"])
+    assert tuple(agg) == tuple(empty) == metrics.STATISTICS  # what the report checks a metrics file for

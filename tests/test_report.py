@@ -145,7 +145,7 @@ def test_missing_input_is_named(workdir, missing):
 
 
 def test_metrics_of_an_older_evaluate_are_refused_with_what_to_run(workdir):
-    """A summary without quartiles (evaluate before q1/q3): Snakemake does not rerun evaluate on code."""
+    """A summary lacking a statistic the figures need (written by an older evaluate, before q1/q3)."""
     params = make_params()
     fabricate(params)
     path = workdir / "metrics/livec/ms.json"

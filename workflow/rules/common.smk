@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from pmtiqa.config import KNOWN_DATASETS, fingerprint, params_from_dict
+from pmtiqa.config import KNOWN_DATASETS, REPORT_SETTINGS, fingerprint, params_from_dict
 from pmtiqa.variants import VARIANTS
 
 # Every pmtiqa command reads params.yaml itself, so a value given only to Snakemake (--config,
@@ -19,6 +19,20 @@ if config != yaml.safe_load(Path("params.yaml").read_text()):
 # Validated once, before any job: a bad key stops here with its path (config.py).
 PARAMS = params_from_dict(config, source="params.yaml")
 ENV = "../envs/pmtiqa.yaml"  # relative to this folder, as Snakemake resolves conda: paths
+
+# Code inputs: the same files as these stages' dvc.yaml deps (tests/test_graph.py compares), so that
+# an edit of a stage's code reruns it in both engines. Snakemake reruns a job whose input file is
+# newer with other contents, and the jobs after it only where its outputs then differ; but a folder
+# counts as changed whenever it is rewritten, and a job's outputs are deleted before it runs. So
+# download (a rerun deletes what a user placed in data/raw/), augment (its new folder would retrain
+# every split), tune and train (every study and split would start over, where DVC's stages resume
+# and reuse finished splits whose fingerprint matches) leave their code out: after an edit, rerun
+# what should rerun by name, `snakemake -f data/cache/livec`.
+PREPARE_CODE = ["pmtiqa/datasets/__init__.py", "pmtiqa/datasets/base.py", "pmtiqa/datasets/matfile.py",
+                "pmtiqa/datasets/{dataset}.py"]
+SPLIT_CODE = ["pmtiqa/splits.py"]
+EVALUATE_CODE = ["pmtiqa/evaluate.py", "pmtiqa/metrics.py"]
+REPORT_CODE = ["pmtiqa/report.py"]
 
 
 def n_splits(dataset):

@@ -23,7 +23,8 @@ rule download:
 
 rule prepare:
     input:
-        "data/raw/{dataset}",
+        raw="data/raw/{dataset}",
+        code=PREPARE_CODE,
     output:
         "data/prepared/{dataset}/labels.csv",
     log:
@@ -36,7 +37,8 @@ rule prepare:
 
 rule split:
     input:
-        "data/prepared/{dataset}/labels.csv",
+        labels="data/prepared/{dataset}/labels.csv",
+        code=SPLIT_CODE,
     output:
         "data/splits/{dataset}.json",
     params:

@@ -6,16 +6,17 @@ localrules:
 
 rule report:
     input:
-        report_inputs,
+        runs=report_inputs,
+        code=REPORT_CODE,
     output:
         reports=directory("reports"),
         summary="metrics.json",
     params:
-        # what `pmtiqa report` reads, as dvc.yaml's report stage lists it: the selection, the report
-        # section, and each dataset's split count, model and train settings (its overrides applied)
+        # exactly what `pmtiqa report` reads, as dvc.yaml's report stage lists it: the selection, the
+        # report section, and each dataset's REPORT_SETTINGS (its overrides applied)
         fp=lambda w: fingerprint(PARAMS.datasets, PARAMS.variants, PARAMS.report,
-                                 *(getattr(computed_params(ds), s) for ds in PARAMS.datasets
-                                   for s in ("split", "model", "train"))),
+                                 [[PARAMS.for_dataset(ds).setting(key) for key in REPORT_SETTINGS]
+                                  for ds in PARAMS.datasets]),
     log:
         "logs/report.log",
     conda:

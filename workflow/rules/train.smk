@@ -32,7 +32,8 @@ rule train:
 
 rule evaluate:
     input:
-        lambda w: split_files(w.dataset, w.variant, "metrics.json"),
+        metrics=lambda w: split_files(w.dataset, w.variant, "metrics.json"),
+        code=EVALUATE_CODE,
     output:
         "metrics/{dataset}/{variant}.json",
     params:
