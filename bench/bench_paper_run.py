@@ -40,9 +40,9 @@ def livec_sized(n: int, device: torch.device, seed: int = 0) -> DeviceData:
     n_val = (n - n_test) // 5
     parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
     return DeviceData(
-        images=images, score=score, level=quality_level(score, 10), mos=score.cpu().numpy() * 100,
+        images=images, sizes=None, score=score, level=quality_level(score, 10), mos=score.cpu().numpy() * 100,
         names=[f"img{i}" for i in range(n)], bounds=(0.0, 100.0, True),
-        splits=[{k: torch.tensor(np.sort(v), device=device) for k, v in parts.items()}], data_id="bench",
+        splits=[{k: torch.tensor(np.sort(v), device=device) for k, v in parts.items()}], data_ids=["bench"],
     )
 
 
@@ -60,7 +60,7 @@ def main() -> None:
     train = dataclasses.replace(t, epochs=args.epochs or t.epochs, use_tuned=False)
     model = dataclasses.replace(params.model, weights="none")
     data = livec_sized(args.images, runtime.device)
-    settings = Settings("livec", "ms_pmt", 0, model, params.loss, train, data.data_id)
+    settings = Settings("livec", "ms_pmt", 0, model, params.loss, train, data.data_ids[0])
     name = torch.cuda.get_device_name() if runtime.device.type == "cuda" else "CPU"
     print(f"device: {name}, precision {runtime.precision}, compile {runtime.compile}; {model.backbone}, "
           f"{train.epochs} epochs, batch {train.batch_size}, {train.crops_per_image} crops/image, "

@@ -57,7 +57,7 @@ def protocol_splits(data: DeviceData, split: SplitParams, n_splits: int) -> Devi
     made = make_splits(labels["group"].tolist(), n_splits, split.test_fraction, split.val_fraction, split.seed,
                        split.subset)["splits"]
     return dataclasses.replace(data, splits=split_tensors(made, data.images.device),
-                               data_id=f"{data.data_id}-{fingerprint(split, n_splits)}")
+                               data_ids=[fingerprint(data.data_ids[0], part) for part in made])
 
 
 def main() -> None:
@@ -87,7 +87,7 @@ def main() -> None:
     finals, floors = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for k in args.splits:
-            settings = settings_for(params, DATASET, args.variant, k, data.data_id)
+            settings = settings_for(params, DATASET, args.variant, k, data.data_ids[k])
             ids = data.splits[k]
             untrained = Trainer(settings, data, runtime).predict(ids["test"])  # same seed: the starting point
             floor = srcc(to_native(untrained, data.bounds), data.mos[ids["test"].cpu().numpy()])

@@ -2,6 +2,9 @@
 
 Training then reads one memory-mapped ``images.npy`` (N x H x W x 3, uint8, the row order of
 labels.csv) and never touches a JPEG again; on a GPU the whole array can live in device memory.
+A dataset listed under ``augment.native`` keeps each image's own size: the images sit at the top
+left of a canvas as large as the largest, and ``sizes.npy`` (N x 2, width and height) says how much
+of its row each one fills, so that crops are drawn inside it.
 
 Layout of ``data/cache/<name>/``: ``images.npy``, ``labels.csv`` (a copy of the rows it was built
 from, same order) and ``meta.json`` (where it was built from: the source labels.csv and its sha256,
@@ -29,7 +32,7 @@ from pmtiqa.readers import read_csv, read_json
 
 log = logging.getLogger(__name__)
 
-IMAGES, LABELS, META = "images.npy", "labels.csv", "meta.json"
+IMAGES, LABELS, META, SIZES = "images.npy", "labels.csv", "meta.json", "sizes.npy"
 # EXIF orientations that swap width and height (transpose, rotate 90/270, transverse)
 SWAPS_AXES = {5, 6, 7, 8}
 
@@ -39,10 +42,12 @@ class Cache:
     images: np.ndarray  # N x H x W x 3 uint8, memory-mapped read-only
     labels: pd.DataFrame  # the labels.csv rows, same order
     meta: dict  # provenance (build_cache); the array's shape says the size and count
+    sizes: np.ndarray | None = None  # N x 2 (width, height) where images keep their own sizes
 
 
-def decode(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, str | None]:
-    """One image as H x W x 3 uint8 at ``size`` (width, height), upright, plus a warning or None.
+def decode(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, str | None]:
+    """One image as H x W x 3 uint8 at ``size`` (width, height; None: its own), upright, plus a
+    warning or None.
 
     A truncated file is decoded again as far as it goes, with a warning: some BID JPEGs are known
     to trouble strict decoders. Anything else that fails raises, and the caller names the file.
@@ -59,12 +64,14 @@ def decode(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, str | None]:
         ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
-def _decode(path: Path, size: tuple[int, int]) -> np.ndarray:
+def _decode(path: Path, size: tuple[int, int] | None) -> np.ndarray:
     """``draft`` lets the JPEG decoder scale by 1/2..1/8 while decoding, never below the target,
     so large photos cost little; Pillow's bilinear resize then filters over the whole footprint
     (antialiased). The draft size is asked in stored orientation, before the EXIF rotation."""
-    w, h = size
     with Image.open(path) as im:
+        if size is None:
+            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+        w, h = size
         orientation = im.getexif().get(0x0112, 1)
         im.draft("RGB", (h, w) if orientation in SWAPS_AXES else (w, h))
         im = ImageOps.exif_transpose(im).convert("RGB")
@@ -76,37 +83,55 @@ def _decode(path: Path, size: tuple[int, int]) -> np.ndarray:
 _worker: dict = {}
 
 
-def _init_worker(array_path: str, raw_dir: str, size: tuple[int, int]) -> None:
+def _init_worker(array_path: str, raw_dir: str, size: tuple[int, int] | None) -> None:
     _worker.update(images=np.load(array_path, mmap_mode="r+"), raw_dir=Path(raw_dir), size=size)
 
 
 def _work(task: tuple[int, str]) -> tuple[str, str | None, str | None]:
-    """Decode row ``index`` into the memmap; return (image, error, warning)."""
+    """Decode row ``index`` into the top left of its row of the memmap; return (image, error, warning)."""
     index, image = task
     try:
         pixels, warning = decode(_worker["raw_dir"] / image, _worker["size"])
+        height, width, _ = pixels.shape
+        _worker["images"][index, :height, :width] = pixels
     except Exception as err:  # Pillow raises many types for damaged files; report them all by name
         return image, f"{type(err).__name__}: {err}", None
-    _worker["images"][index] = pixels
     return image, None, warning
 
 
-def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int, int], workers: int) -> None:
-    """Decode and resize every image of labels.csv into ``out_dir`` (atomically)."""
+def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int, int] | None, workers: int) -> None:
+    """Decode every image of labels.csv into ``out_dir`` (atomically), resized to ``size`` (width,
+    height) or, with None, at its own size."""
     labels_csv, raw_dir, out_dir = Path(labels_csv), Path(raw_dir), Path(out_dir)
     labels = _read_labels(labels_csv)
-    width, height = int(size[0]), int(size[1])
+    names = labels["image"].tolist()
+    sizes = np.array([_upright_size(raw_dir / name) for name in names] if size is None else [size] * len(names),
+                     dtype=np.int64).reshape(-1, 2)
+    width, height = (int(v) for v in sizes.max(axis=0, initial=0))  # the canvas
     workers = workers or os.cpu_count() or 1
     with atomic_dir(out_dir) as tmp:
         images = np.lib.format.open_memmap(tmp / IMAGES, mode="w+", dtype=np.uint8,
                                            shape=(len(labels), height, width, 3))
         del images  # workers open it themselves; the header is on disk now
-        warnings = _decode_all(labels["image"].tolist(), tmp / IMAGES, raw_dir, (width, height), workers)
+        warnings = _decode_all(names, tmp / IMAGES, raw_dir, size, workers)
+        if (sizes != [width, height]).any():  # some images do not fill their row
+            np.save(tmp / SIZES, sizes)
         shutil.copyfile(labels_csv, tmp / LABELS)
         meta = {"labels_csv": str(labels_csv), "labels_sha256": sha256_file(labels_csv), "raw_dir": str(raw_dir),
                 "warnings": warnings}
         write_json(tmp / META, meta)
-    log.info("%s: %d images at %dx%d -> %s", labels_csv, len(labels), width, height, out_dir)
+    log.info("%s: %d images %s -> %s", labels_csv, len(labels),
+             f"at {width}x{height}" if size else f"at their own sizes, up to {width}x{height}", out_dir)
+
+
+def _upright_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image as decode returns it (EXIF rotation applied), from its header."""
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            return (height, width) if im.getexif().get(0x0112, 1) in SWAPS_AXES else (width, height)
+    except Exception as err:  # as in _work: name the file, whatever Pillow raised
+        raise UserError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
 
 
 def _read_labels(labels_csv: Path) -> pd.DataFrame:
@@ -118,7 +143,7 @@ def _read_labels(labels_csv: Path) -> pd.DataFrame:
     return labels
 
 
-def _decode_all(images: list[str], array_path: Path, raw_dir: Path, size: tuple[int, int], workers: int) -> dict:
+def _decode_all(images: list[str], array_path: Path, raw_dir: Path, size: tuple[int, int] | None, workers: int) -> dict:
     """Decode every image into the memmap with ``workers`` processes; raise naming any failure."""
     from tqdm import tqdm
 
@@ -168,4 +193,11 @@ def load_cache(cache_dir: Path) -> Cache:
     if images.ndim != 4 or images.shape[0] != len(labels) or images.dtype != np.uint8:
         raise UserError(f"{cache_dir / IMAGES}: shape {images.shape} {images.dtype} does not match "
                         f"{len(labels)} labels; run `pmtiqa augment` again")
-    return Cache(images=images, labels=labels, meta=meta)
+    n, height, width, _ = images.shape
+    sizes = None
+    if (cache_dir / SIZES).is_file():
+        sizes = np.load(cache_dir / SIZES)
+        if sizes.shape != (n, 2) or (sizes < 1).any() or (sizes > [width, height]).any():
+            raise UserError(f"{cache_dir / SIZES}: not the sizes of the {n} images of {IMAGES}; "
+                            f"run `pmtiqa augment` again")
+    return Cache(images=images, labels=labels, meta=meta, sizes=sizes)

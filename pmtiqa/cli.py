@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="URL, local archive or local folder to take the dataset from")
     command("prepare", cmd_prepare, "parse the score files into data/prepared/<dataset>/labels.csv")
     command("split", cmd_split, "write seeded train/val/test splits to data/splits/<dataset>.json")
-    command("augment", cmd_augment, "decode and resize every image once into data/cache/<dataset>/")
+    command("augment", cmd_augment, "decode every image once, resized (or not: augment.native), "
+                                    "into data/cache/<dataset>/")
     command("tune", cmd_tune, "tune hyperparameters with Optuna on train/val images of one split")
     p = command("train", cmd_train, "train one variant on one split (or on every split in turn)")
     p.add_argument("--variant", required=True, choices=list(VARIANTS))
@@ -120,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="score images with a trained model.pt",
                        description="Score images with a trained model.pt. Exit status: 0 when every input "
-                                   "was scored, 1 when some inputs could not be read (each is named), "
-                                   "2 for bad arguments.")
+                                   "was scored, 1 when some could not be (each is named: not an image, or one "
+                                   "smaller than the crops), 2 for bad arguments.")
     p.add_argument("--checkpoint", required=True, type=Path, help="a model.pt written by `pmtiqa train`")
     p.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_DIR")
     p.add_argument("--output", type=Path, help="CSV file to write (default: print to stdout)")

@@ -56,6 +56,8 @@ class AugmentParams:
     # Training size (width, height) per dataset; images are resized to it once.
     sizes: dict[str, list[int]] = field(default_factory=dict)
     default_size: list[int] = field(default_factory=lambda: [512, 512])
+    # Datasets whose images keep their own sizes (crops are drawn inside each image, unresized).
+    native: list[str] = field(default_factory=list)
     workers: int = 0  # 0 = every available core
 
 
@@ -103,7 +105,7 @@ class TuneParams:
     seed: int = 0
     lr: list[float] = field(default_factory=lambda: [1e-4, 1e-3])
     batch_size: list[int] = field(default_factory=lambda: [9, 13])
-    weight_decay: list[float] = field(default_factory=lambda: [1e-5, 1e-3])
+    weight_decay: list[float] = field(default_factory=lambda: [5e-4, 5e-4])  # the paper's, fixed
     gamma: list[float] = field(default_factory=lambda: [0.1, 10.0])
     variant: str = "ms_pmt"
 
@@ -196,7 +198,7 @@ def params_from_dict(raw: Any, source: str = "<params>") -> Params:
         _check_values(params.for_dataset(dataset))
     for dataset in {*params.datasets, *params.augment.sizes}:
         seen = params.for_dataset(dataset)
-        if min(image_size(seen, dataset)) < seen.train.crop_size:
+        if image_size(seen, dataset) and min(image_size(seen, dataset)) < seen.train.crop_size:
             _fail(source, f"augment.sizes.{dataset}", f"{list(image_size(seen, dataset))} is smaller than the "
                   f"train.crop_size {seen.train.crop_size} that {dataset} trains with")
     return params
@@ -297,6 +299,10 @@ def _check_values(p: Params) -> None:
         need(len(size) == 2 and all(v >= 32 for v in size), key, f"expected [width, height], each >= 32, got {size}")
         if name != "default_size":
             need(name in KNOWN_DATASETS, key, "unknown dataset")
+    for i, name in enumerate(p.augment.native):
+        need(name in KNOWN_DATASETS, f"augment.native[{i}]", f"unknown dataset {name!r}")
+        need(name not in p.augment.sizes, f"augment.native[{i}]", f"{name} also has a size under augment.sizes: "
+                                                                 f"keep one")
     need(p.augment.workers >= 0, "augment.workers", "must be >= 0")
     need(p.model.backbone in BACKBONES, "model.backbone", f"unknown backbone {p.model.backbone!r} (known: {', '.join(BACKBONES)})")
     need(p.model.num_classes >= 2, "model.num_classes", "must be at least 2")
@@ -321,12 +327,17 @@ def _check_values(p: Params) -> None:
     for key in ("lr", "batch_size", "weight_decay", "gamma"):
         lo_hi = getattr(u, key)
         need(len(lo_hi) == 2 and lo_hi[0] <= lo_hi[1], f"tune.{key}", f"expected [low, high], got {lo_hi}")
+        need(key == "batch_size" or lo_hi[0] > 0, f"tune.{key}", f"searched on a log scale: low must be above 0, "
+                                                              f"got {lo_hi}")
     for i, sel in enumerate(p.report.selections):
         need(sel in ("final", "val", "best_test"), f"report.selections[{i}]", f"unknown selection {sel!r}")
     need(p.report.reference_variant in VARIANTS, "report.reference_variant", "unknown variant")
 
 
-def image_size(params: Params, dataset: str) -> tuple[int, int]:
-    """(width, height) that the augment stage resizes this dataset's images to."""
+def image_size(params: Params, dataset: str) -> tuple[int, int] | None:
+    """(width, height) that the augment stage resizes this dataset's images to; None where they keep
+    their own sizes (augment.native)."""
+    if dataset in params.augment.native:
+        return None
     w, h = params.augment.sizes.get(dataset, params.augment.default_size)
     return int(w), int(h)

@@ -4,6 +4,9 @@ The dataset lives on the device as one uint8 tensor (N, H, W, 3). A batch of cro
 gather: row and column index grids per sample pick the pixels, and a horizontal flip is just a
 reversed column grid, so cropping and flipping cost one kernel and no copies of whole images.
 The gathered (B, c, c, 3) block viewed as (B, 3, c, c) is already in channels_last layout.
+
+Where a dataset keeps its images' own sizes (augment.native), each image fills the top left of its
+row and ``sizes`` (N, 2: width, height) bounds the crops drawn from it.
 """
 from __future__ import annotations
 
@@ -36,19 +39,26 @@ def normalize(pixels: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(shift, pixels.float(), scale).contiguous(memory_format=torch.channels_last)
 
 
-def random_crops(images: torch.Tensor, index: torch.Tensor, crop: int, generator: torch.Generator) -> torch.Tensor:
+def random_crops(images: torch.Tensor, index: torch.Tensor, crop: int, generator: torch.Generator,
+                 sizes: torch.Tensor | None = None) -> torch.Tensor:
     """A random crop of each indexed image, flipped left-right with probability 1/2 (training)."""
     n, height, width, _ = images.shape
     b = index.shape[0]
     device = images.device
-    top = torch.randint(0, height - crop + 1, (b,), device=device, generator=generator)
-    left = torch.randint(0, width - crop + 1, (b,), device=device, generator=generator)
+    if sizes is None:  # every image fills its row
+        top = torch.randint(0, height - crop + 1, (b,), device=device, generator=generator)
+        left = torch.randint(0, width - crop + 1, (b,), device=device, generator=generator)
+    else:  # each inside its own size: a uniform offset in 0..size - crop
+        w, h = sizes[index].unbind(dim=1)
+        top = (torch.rand(b, device=device, generator=generator) * (h - crop + 1)).long()
+        left = (torch.rand(b, device=device, generator=generator) * (w - crop + 1)).long()
     flip = torch.rand(b, device=device, generator=generator) < 0.5
     return gather_crops(images, index, top, left, crop, flip)
 
 
 def eval_crop_offsets(height: int, width: int, crop: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The fixed (top, left) offsets of the test crops: the same for every image, run and machine.
+    """The fixed (top, left) offsets of the test crops of an image of that size: the same for every
+    image of that size, run and machine.
 
     The first crop is the centre; the others are drawn once from a fixed seed (the authors drew
     fresh random crops at every evaluation, which made the metric jitter).
@@ -60,9 +70,12 @@ def eval_crop_offsets(height: int, width: int, crop: int, count: int) -> tuple[t
     return top, left
 
 
-def eval_crops(images: torch.Tensor, index: torch.Tensor, crop: int, count: int) -> torch.Tensor:
+def eval_crops(images: torch.Tensor, index: torch.Tensor, crop: int, count: int,
+               sizes: torch.Tensor | None = None) -> torch.Tensor:
     """count fixed crops of each indexed image, as (B * count, 3, crop, crop), image-major."""
     _, height, width, _ = images.shape
-    top, left = (t.to(images.device) for t in eval_crop_offsets(height, width, crop, count))
-    b = index.shape[0]
-    return gather_crops(images, index.repeat_interleave(count), top.repeat(b), left.repeat(b), crop)
+    shapes = [(height, width)] * len(index) if sizes is None else [(h, w) for w, h in sizes[index].tolist()]
+    offsets = {shape: eval_crop_offsets(*shape, crop, count) for shape in set(shapes)}
+    top = torch.cat([offsets[shape][0] for shape in shapes]).to(images.device)
+    left = torch.cat([offsets[shape][1] for shape in shapes]).to(images.device)
+    return gather_crops(images, index.repeat_interleave(count), top, left, crop)

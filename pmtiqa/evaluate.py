@@ -26,8 +26,9 @@ SELECTION_NOTES = {
 
 @torch.no_grad()
 def score_images(model: torch.nn.Module, images: torch.Tensor, index: torch.Tensor, crop: int, crops: int,
-                 batch_size: int, runtime: Runtime) -> np.ndarray:
-    """The model's normalised score of each indexed image: the mean over its fixed test crops."""
+                 batch_size: int, runtime: Runtime, sizes: torch.Tensor | None = None) -> np.ndarray:
+    """The model's normalised score of each indexed image: the mean over its fixed test crops
+    (``sizes``: each image's own width and height, where they differ; crops.py)."""
     was_training = model.training
     model.eval()
     # Inference keeps no activations for a backward pass, so far larger batches than training's fit;
@@ -37,7 +38,7 @@ def score_images(model: torch.nn.Module, images: torch.Tensor, index: torch.Tens
     for start in range(0, len(index), per_batch):
         part = index[start:start + per_batch]
         with runtime.autocast():
-            score, _ = model(eval_crops(images, part, crop, crops))
+            score, _ = model(eval_crops(images, part, crop, crops, sizes))
         out.append(score.float().view(len(part), crops).mean(dim=1))
     model.train(was_training)
     return torch.cat(out).cpu().double().numpy() if out else np.zeros(0)

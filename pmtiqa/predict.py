@@ -1,7 +1,8 @@
 """`pmtiqa predict`: score any images with a trained model.pt.
 
-Each image is decoded and resized exactly as the augment stage prepared the training images, then
-scored as the test images were: the mean over the same fixed crops. Scores come out on the scale of
+Each image is decoded and resized exactly as the augment stage prepared the training images (or
+kept at its own size, for a dataset under augment.native), then scored as the test images were: the
+mean over the same fixed crops. Scores come out on the scale of
 the dataset the model was trained on (`prediction`) and normalised to 0..1, higher better (`score`).
 """
 from __future__ import annotations
@@ -38,6 +39,19 @@ def load_trained(checkpoint: Path, device: torch.device) -> tuple[torch.nn.Modul
     return model, saved
 
 
+def on_canvas(pixels: list[np.ndarray], device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Images as one uint8 (N, H, W, 3) tensor, each at the top left, and their (width, height) where
+    they differ in size (as the cache of a dataset under augment.native holds them)."""
+    sizes = np.array([[p.shape[1], p.shape[0]] for p in pixels])
+    width, height = sizes.max(axis=0)
+    if (sizes == [width, height]).all():
+        return torch.from_numpy(np.stack(pixels)).to(device), None
+    canvas = np.zeros((len(pixels), height, width, 3), dtype=np.uint8)
+    for row, p in zip(canvas, pixels):
+        row[:p.shape[0], :p.shape[1]] = p
+    return torch.from_numpy(canvas).to(device), torch.from_numpy(sizes).to(device)
+
+
 def expand_inputs(inputs: list[Path]) -> list[Path]:
     """Files as given; folders as their files (recursively, sorted). A missing path is an error."""
     files = []
@@ -58,17 +72,23 @@ def predict_paths(checkpoint: Path, inputs: list[Path], output: Path | None = No
 
     runtime = resolve_runtime(device, "auto", 0)
     model, saved = load_trained(checkpoint, runtime.device)
-    width, height = saved["image_size"]
+    size = saved["image_size"]  # (width, height), or None: each image at its own size
+    crop = saved["crop_size"]
     files = expand_inputs(inputs)
     rows, failures = [], []
     for start in tqdm(range(0, len(files), batch_size), desc="predict", unit="batch", disable=len(files) <= batch_size):
         batch, names = [], []
         for path in files[start:start + batch_size]:
             try:
-                pixels, warning = decode(path, (width, height))
+                pixels, warning = decode(path, None if size is None else tuple(size))
             except Exception as err:  # Pillow raises many types for a file it cannot read
                 failures.append((path, str(err)))
                 print(f"pmtiqa predict: skipped {path}: not a readable image ({err})", file=sys.stderr)
+                continue
+            if min(pixels.shape[:2]) < crop:
+                failures.append((path, "smaller than the crops"))
+                print(f"pmtiqa predict: skipped {path}: {pixels.shape[1]}x{pixels.shape[0]} is smaller than the "
+                      f"model's {crop}x{crop} crops", file=sys.stderr)
                 continue
             if warning:
                 log.warning("%s: %s", path, warning)
@@ -76,9 +96,9 @@ def predict_paths(checkpoint: Path, inputs: list[Path], output: Path | None = No
             names.append(path)
         if not batch:
             continue
-        images = torch.from_numpy(np.stack(batch)).to(runtime.device)
+        images, sizes = on_canvas(batch, runtime.device)
         index = torch.arange(len(batch), device=runtime.device)
-        score = score_images(model, images, index, saved["crop_size"], saved["test_crops"], batch_size, runtime)
+        score = score_images(model, images, index, crop, saved["test_crops"], batch_size, runtime, sizes)
         native = to_native(score, tuple(saved["score_bounds"]))
         rows += [{"image": str(p), "prediction": n, "score": s} for p, n, s in zip(names, native, score)]
     table = pd.DataFrame(rows, columns=["image", "prediction", "score"])

@@ -11,7 +11,6 @@ validation part ever chooses anything.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from pmtiqa.evaluate import score_images
 from pmtiqa.losses import pmt_loss, quality_level, task_weights
 from pmtiqa.metrics import all_metrics
 from pmtiqa.model import build_model
+from pmtiqa.readers import read_json
 from pmtiqa.runtime import Runtime, resolve_runtime, seed_everything
 from pmtiqa.scores import to_native
 from pmtiqa.variants import get_variant
@@ -70,11 +70,11 @@ def tuned_values(params: Params, dataset: str) -> dict:
     path = paths.tune_dir(dataset) / "best.json"
     if not params.train.use_tuned or not path.is_file():
         return {}
-    try:
-        best = json.loads(path.read_text())["params"]
-    except (ValueError, KeyError) as err:
-        raise UserError(f"{path}: not a best.json written by `pmtiqa tune` ({err})") from None
-    return {k: best[k] for k in TUNABLE if k in best}
+    rerun = f"run `pmtiqa tune --dataset {dataset}` again"
+    best = read_json(path, rerun)
+    if not isinstance(best, dict) or not isinstance(best.get("params"), dict):
+        raise UserError(f"{path}: not a best.json written by `pmtiqa tune`; {rerun}")
+    return {k: best["params"][k] for k in TUNABLE if k in best["params"]}
 
 
 def settings_for(params: Params, dataset: str, variant: str, split: int, data_id: str) -> Settings:
@@ -92,13 +92,16 @@ class DeviceData:
     """A dataset's images and targets on the training device, with its split ids."""
 
     images: torch.Tensor  # uint8 (N, H, W, 3)
+    sizes: torch.Tensor | None  # long (N, 2): each image's (width, height) where not all fill (H, W)
     score: torch.Tensor  # float (N,), normalised 0..1, higher is better
     level: torch.Tensor  # long (N,), quality classes
     mos: np.ndarray  # the published scores, for metrics on the native scale
     names: list[str]
     bounds: tuple[float, float, bool]  # (lo, hi, higher_is_better) of the native scale
     splits: list[dict[str, torch.Tensor]]
-    data_id: str
+    # Per split, the identity of what its run reads: the labels, the images' sizes and its own parts
+    # (not the other splits': more splits leave the finished ones valid).
+    data_ids: list[str]
 
 
 def split_tensors(raw_splits: list[dict], device: torch.device) -> list[dict[str, torch.Tensor]]:
@@ -111,24 +114,41 @@ def load_device_data(dataset: str, device: torch.device, num_classes: int) -> De
     from pmtiqa.datasets import score_bounds
 
     cache = load_cache(paths.cache_dir(dataset))
-    split_path = paths.splits_json(dataset)
-    if not split_path.is_file():
-        raise UserError(f"{split_path}: missing; run `pmtiqa split --dataset {dataset}` first")
-    split_text = split_path.read_text()
-    raw_splits = json.loads(split_text)["splits"]
     labels = cache.labels
+    split_path = paths.splits_json(dataset)
+    rerun = f"run `pmtiqa split --dataset {dataset}`"
+    raw = read_json(split_path, rerun)
+    if not isinstance(raw, dict) or not isinstance(raw.get("splits"), list) or raw.get("n_rows") != len(labels):
+        raise UserError(f"{split_path}: not splits of the {len(labels)} rows of {paths.cache_dir(dataset)}; "
+                        f"{rerun} again")
+    raw_splits = raw["splits"]
     images = torch.from_numpy(np.array(cache.images)).to(device)  # read the memory-mapped cache once
+    sizes = None if cache.sizes is None else torch.from_numpy(cache.sizes).to(device)
     score = torch.tensor(labels["score"].to_numpy(np.float32), device=device)
+    read = fingerprint(labels[["image", "mos", "score"]].to_csv(index=False), list(cache.images.shape),
+                       None if cache.sizes is None else cache.sizes.tolist())
     return DeviceData(
         images=images,
+        sizes=sizes,
         score=score,
         level=quality_level(score, num_classes),
         mos=labels["mos"].to_numpy(np.float64),
         names=labels["image"].astype(str).tolist(),
         bounds=score_bounds(dataset),
         splits=split_tensors(raw_splits, device),
-        data_id=fingerprint(labels[["image", "mos", "score"]].to_csv(index=False), split_text),
+        data_ids=[fingerprint(read, split) for split in raw_splits],
     )
+
+
+def check_crops_fit(data: DeviceData, crop: int, dataset: str) -> None:
+    """Stop, naming the image, where one is smaller than the crops drawn from it."""
+    _, height, width, _ = data.images.shape
+    sizes = data.sizes.cpu() if data.sizes is not None else torch.tensor([[width, height]]).expand(len(data.names), 2)
+    small = (sizes.min(dim=1).values < crop).nonzero().flatten()
+    if len(small):
+        w, h = sizes[small[0]].tolist()
+        raise UserError(f"{paths.cache_dir(dataset)}: {data.names[int(small[0])]} is {w}x{h}, smaller than "
+                        f"train.crop_size {crop}" + (f" (and {len(small) - 1} more)" if len(small) > 1 else ""))
 
 
 # ----------------------------------------------------------------------------- the engine
@@ -167,7 +187,7 @@ class Trainer:
         desc = f"{self.settings.dataset}/{self.settings.variant}/split{self.settings.split} epoch {self.epoch + 1}/{t.epochs}"
         for start in tqdm(batches, desc=desc, leave=False, disable=not progress, unit="batch"):
             index = order[start:start + t.batch_size]
-            x = random_crops(self.data.images, index, t.crop_size, self.generator)
+            x = random_crops(self.data.images, index, t.crop_size, self.generator, self.data.sizes)
             # An epoch's last batch is usually smaller: it runs eagerly rather than compiling a second graph.
             model = self.step_model if len(index) == t.batch_size else self.model
             with self.runtime.autocast():
@@ -191,7 +211,8 @@ class Trainer:
 
     def predict(self, ids: torch.Tensor) -> np.ndarray:
         t = self.settings.train
-        return score_images(self.model, self.data.images, ids, t.crop_size, t.test_crops, t.batch_size, self.runtime)
+        return score_images(self.model, self.data.images, ids, t.crop_size, t.test_crops, t.batch_size, self.runtime,
+                            self.data.sizes)
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -216,7 +237,10 @@ def native_metrics(pred01: np.ndarray, data: DeviceData, ids: torch.Tensor) -> d
 
 def is_finished(out: Path, fp: str) -> bool:
     run = out / "run.json"
-    return (out / "metrics.json").is_file() and run.is_file() and json.loads(run.read_text()).get("fingerprint") == fp
+    if not (out / "metrics.json").is_file() or not run.is_file():
+        return False
+    recorded = read_json(run, "delete the split's folder to train it again")
+    return isinstance(recorded, dict) and recorded.get("fingerprint") == fp
 
 
 def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Path, progress: bool = True) -> dict:
@@ -224,7 +248,10 @@ def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Pat
     fp = settings.fingerprint()
     if is_finished(out, fp):
         log.info("%s: finished with the same params; reusing it", out)
-        return json.loads((out / "metrics.json").read_text())
+        return read_json(out / "metrics.json", "delete the split's folder to train it again")
+    # A run of other params may have finished here: its metrics.json must not pass for this run's
+    # (evaluate reads it) while this one trains or after a kill.
+    (out / "metrics.json").unlink(missing_ok=True)
     ids = data.splits[settings.split]
     trainer = Trainer(settings, data, runtime)
     best = resume(trainer, out / "checkpoint.pt", fp)
@@ -302,7 +329,8 @@ def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, o
             "score_bounds": list(data.bounds),
             "crop_size": settings.train.crop_size,
             "test_crops": settings.train.test_crops,
-            "image_size": [int(data.images.shape[2]), int(data.images.shape[1])],  # (width, height)
+            # (width, height) that predict resizes to, or None: images kept their own sizes
+            "image_size": None if data.sizes is not None else [int(data.images.shape[2]), int(data.images.shape[1])],
             "epoch": best["epoch"],
         }, tmp)
     write_json(out / "run.json", {"fingerprint": fp, "settings": dataclasses.asdict(settings),
@@ -321,11 +349,12 @@ def train_splits(params: Params, dataset: str, variant: str, splits: list[int], 
     log.info("training %s/%s on %s at %s (compile: %s), splits %s", dataset, variant, runtime.device,
              runtime.precision, runtime.compile, splits)
     data = load_device_data(dataset, runtime.device, params.model.num_classes)
+    check_crops_fit(data, t.crop_size, dataset)
     if len(data.splits) < params.split.n_splits:
         raise UserError(f"{paths.splits_json(dataset)}: holds {len(data.splits)} splits, params ask for "
                         f"{params.split.n_splits}; run `pmtiqa split --dataset {dataset}` again")
     results = []
     for k in splits:
-        settings = settings_for(params, dataset, variant, k, data.data_id)
+        settings = settings_for(params, dataset, variant, k, data.data_ids[k])
         results.append(train_split(settings, data, runtime, paths.train_dir(dataset, variant, k), progress))
     return results

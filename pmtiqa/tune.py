@@ -23,7 +23,7 @@ from pmtiqa.config import Params, fingerprint
 from pmtiqa.metrics import srcc
 from pmtiqa.runtime import resolve_runtime
 from pmtiqa.scores import to_native
-from pmtiqa.train import Settings, Trainer, TrainingDiverged, load_device_data
+from pmtiqa.train import Settings, Trainer, TrainingDiverged, check_crops_fit, load_device_data
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def objective(trial: optuna.Trial, params: Params, dataset: str, data, runtime) 
     train = dataclasses.replace(params.train, epochs=u.epochs, lr=values["lr"], batch_size=values["batch_size"],
                                 weight_decay=values["weight_decay"])
     loss = dataclasses.replace(params.loss, gamma=values["gamma"])
-    settings = Settings(dataset, u.variant, u.split, params.model, loss, train, data.data_id)
+    settings = Settings(dataset, u.variant, u.split, params.model, loss, train, data.data_ids[u.split])
     trainer = Trainer(settings, data, runtime)
     ids = data.splits[u.split]
     val_mos = data.mos[ids["val"].cpu().numpy()]
@@ -72,10 +72,12 @@ def tune(params: Params, dataset: str) -> dict:
     t = params.train
     runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
     data = load_device_data(dataset, runtime.device, params.model.num_classes)
+    check_crops_fit(data, t.crop_size, dataset)
     # A new search (space, budget per trial, variant, split or data) is a new study in the same file.
     train_fixed = dataclasses.replace(t.without_runtime(), lr=0, batch_size=0, weight_decay=0, epochs=0,
                                       use_tuned=False)
-    name = f"{dataset}-{fingerprint(dataclasses.replace(u, n_trials=0), params.model, train_fixed, data.data_id)}"
+    search = fingerprint(dataclasses.replace(u, n_trials=0), params.model, train_fixed, data.data_ids[u.split])
+    name = f"{dataset}-{search}"
     # Heartbeats let a later run mark a killed worker's trial failed instead of running forever
     # (optuna still labels the argument experimental: its warning is not news to our users).
     with warnings.catch_warnings():

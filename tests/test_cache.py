@@ -104,3 +104,36 @@ def test_meta_records_the_build(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
     assert meta == {"labels_csv": str(labels), "labels_sha256": sha256_file(labels), "raw_dir": str(raw),
                     "warnings": {}}
+
+
+def test_native_sizes_keep_every_image_whole_at_the_top_left_of_its_row(tmp_path: Path) -> None:
+    labels, raw = make_dataset(tmp_path)
+    build_cache(labels, raw, tmp_path / "cache", size=None, workers=2)
+    cache = load_cache(tmp_path / "cache")
+    assert cache.images.shape == (6, 1500, 2000, 3)  # the canvas: the widest and the tallest
+    assert cache.sizes.tolist() == [list(s) for s in SIZES]
+    for row, (w, h), colour in zip(cache.images, SIZES, COLOURS):
+        assert np.abs(row[:h, :w].reshape(-1, 3).mean(0) - colour).max() < 4  # unresized: no edge blending
+        assert not row[h:].any() and not row[:, w:].any()  # the rest of the row stays empty
+
+
+def test_native_sizes_of_equal_images_need_no_sizes_file(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(3):
+        Image.new("RGB", (50, 40), COLOURS[i]).save(raw / f"{i}.png")
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"image": [f"{i}.png" for i in range(3)], "mos": range(3), "score": range(3),
+                  "group": range(3)}).to_csv(labels, index=False)
+    build_cache(labels, raw, tmp_path / "cache", size=None, workers=1)
+    cache = load_cache(tmp_path / "cache")
+    assert cache.images.shape == (3, 40, 50, 3) and cache.sizes is None
+    assert not (tmp_path / "cache" / "sizes.npy").exists()
+
+
+def test_sizes_that_do_not_fit_the_canvas_are_refused(tmp_path: Path) -> None:
+    labels, raw = make_dataset(tmp_path)
+    build_cache(labels, raw, tmp_path / "cache", size=None, workers=1)
+    np.save(tmp_path / "cache" / "sizes.npy", np.array([[4000, 10]] * 6))
+    with pytest.raises(UserError, match=r"sizes\.npy: not the sizes of the 6 images"):
+        load_cache(tmp_path / "cache")

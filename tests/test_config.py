@@ -2,7 +2,7 @@ import textwrap
 
 import pytest
 
-from pmtiqa.config import ParamsError, fingerprint, load_params, params_from_dict
+from pmtiqa.config import ParamsError, fingerprint, image_size, load_params, params_from_dict
 
 MINIMAL = {"datasets": ["synthetic"], "variants": ["ms_pmt"]}
 
@@ -44,7 +44,10 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({"variants": ["ms"]}, "datasets"),
         ({**MINIMAL, "loss": {"gamma": -1}}, "loss.gamma"),
         ({**MINIMAL, "augment": {"sizes": {"livec": [500]}}}, "augment.sizes.livec"),
+        ({**MINIMAL, "augment": {"native": ["tid2013"]}}, "augment.native[0]"),
+        ({**MINIMAL, "augment": {"native": ["live"], "sizes": {"live": [768, 512]}}}, "augment.native[0]"),
         ({**MINIMAL, "tune": {"lr": [1e-3, 1e-4]}}, "tune.lr"),
+        ({**MINIMAL, "tune": {"weight_decay": [0, 0]}}, "tune.weight_decay"),
         ({**MINIMAL, "split": {"subset": 0}}, "split.subset"),
         ({**MINIMAL, "train": {"compile": "fastest"}}, "train.compile"),
         ({**MINIMAL, "surprise": 1}, "surprise"),
@@ -107,3 +110,12 @@ def test_bad_overrides_name_the_key(overrides, key):
     with pytest.raises(ParamsError) as err:
         params_from_dict({**MINIMAL, "overrides": overrides}, source="p.yaml")
     assert f"p.yaml: {key}:" in str(err.value)
+
+
+def test_native_datasets_have_no_training_size(tmp_path):
+    p = params_from_dict({**MINIMAL, "datasets": ["live"], "augment": {"native": ["live"]},
+                          "train": {"crop_size": 600}})
+    assert image_size(p, "live") is None  # its images keep their own sizes; train checks the crop
+    with pytest.raises(ParamsError, match="augment.sizes.livec"):  # others are checked here
+        params_from_dict({**MINIMAL, "datasets": ["livec"], "augment": {"sizes": {"livec": [500, 500]}},
+                          "train": {"crop_size": 600}})

@@ -12,6 +12,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 def to_cuda(data):
     data.images, data.score, data.level = data.images.cuda(), data.score.cuda(), data.level.cuda()
+    data.sizes = None if data.sizes is None else data.sizes.cuda()
     data.splits = [{k: v.cuda() for k, v in s.items()} for s in data.splits]
     return data
 
@@ -23,6 +24,10 @@ def test_crops_on_cuda_equal_crops_on_cpu():
     gen = torch.Generator("cuda").manual_seed(0)
     crops = random_crops(images.cuda(), index.cuda(), 32, gen)
     assert crops.shape == (3, 3, 32, 32) and crops.is_contiguous(memory_format=torch.channels_last)
+    sizes = torch.tensor([[40, 50], [60, 33], [32, 32], [60, 50], [45, 45]])  # augment.native
+    assert torch.allclose(eval_crops(images, index, 32, 3, sizes),
+                          eval_crops(images.cuda(), index.cuda(), 32, 3, sizes.cuda()).cpu())
+    assert random_crops(images.cuda(), index.cuda(), 32, gen, sizes.cuda()).shape == (3, 3, 32, 32)
 
 
 def test_training_on_cuda_in_bf16(tmp_path):

@@ -1,11 +1,12 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from pmtiqa.cli import main
 from pmtiqa.train import train_split
-from train_fixtures import tiny_data, tiny_settings
+from train_fixtures import tiny_data, tiny_native_data, tiny_settings
 
 
 @pytest.fixture(scope="module")
@@ -13,6 +14,15 @@ def model_pt(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     settings, runtime = tiny_settings(epochs=1)
     train_split(settings, tiny_data(), runtime, out, progress=False)
+    return out / "model.pt"
+
+
+@pytest.fixture(scope="module")
+def native_model_pt(tmp_path_factory):
+    """A model of a dataset whose images kept their own sizes (augment.native)."""
+    out = tmp_path_factory.mktemp("native")
+    settings, runtime = tiny_settings(epochs=1)
+    train_split(settings, tiny_native_data(), runtime, out, progress=False)
     return out / "model.pt"
 
 
@@ -50,3 +60,20 @@ def test_predict_bad_arguments_exit_two(model_pt, tmp_path, capsys):
     assert "missing.pt" in capsys.readouterr().err
     assert main(["predict", "--checkpoint", str(model_pt), str(tmp_path / "nothing")]) == 2
     assert "nothing: no such file or folder" in capsys.readouterr().err
+
+
+def test_a_native_size_model_scores_each_image_at_its_own_size(native_model_pt, folder, capsys):
+    """Not resized: crops come from inside each image, and one smaller than the crops is named."""
+    saved = torch.load(native_model_pt, weights_only=True)
+    assert saved["image_size"] is None
+    Image.new("RGB", (20, 60)).save(folder / "narrow.png")
+    out = folder / "scores.csv"
+    assert main(["predict", "--checkpoint", str(native_model_pt), str(folder), "--output", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "narrow.png: 20x60 is smaller than the model's 32x32 crops" in err and "notes.txt" in err
+    scored = pd.read_csv(out)
+    assert [p.rsplit("/", 1)[-1] for p in scored["image"]] == ["im0.png", "im1.png", "im2.png"]
+    # an image scores the same alone as beside larger ones (its crops do not depend on the batch)
+    alone = folder / "alone.csv"
+    main(["predict", "--checkpoint", str(native_model_pt), str(folder / "im2.png"), "--output", str(alone)])
+    assert pd.read_csv(alone)["score"][0] == pytest.approx(scored["score"][2], abs=1e-5)

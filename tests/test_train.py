@@ -5,10 +5,13 @@ import shutil
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
+from pmtiqa import paths
 from pmtiqa import train as train_mod
+from pmtiqa.errors import UserError
 from pmtiqa.train import Trainer, TrainingDiverged, train_split
-from train_fixtures import tiny_data, tiny_settings
+from train_fixtures import tiny_data, tiny_native_data, tiny_settings
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +183,6 @@ def test_a_compiled_step_computes_the_eager_gradients():
 
 
 def test_compile_without_its_compiler_is_refused_by_resolve_runtime(tmp_path, monkeypatch):
-    from pmtiqa.errors import UserError
     from pmtiqa.runtime import resolve_runtime
 
     path = os.environ["PATH"]
@@ -193,3 +195,53 @@ def test_compile_without_its_compiler_is_refused_by_resolve_runtime(tmp_path, mo
     with pytest.raises(UserError, match="my-c\\+\\+ \\(\\$CXX names another\\) is not found"):
         resolve_runtime("cpu", "fp32", 1, "default")
     assert resolve_runtime("cpu", "fp32", 1, "none").compile == "none"
+
+
+def test_a_retrain_with_other_params_first_removes_the_old_metrics(finished, tmp_path, monkeypatch):
+    """evaluate reads metrics.json: while (or after a kill of) a retrain, the old one must not pass for it."""
+    out, _, data = finished
+    shutil.copytree(out, tmp_path / "split0")
+    changed, runtime = tiny_settings(lr=2e-3)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "train_epoch", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train_split(changed, data, runtime, tmp_path / "split0", progress=False)
+    assert not (tmp_path / "split0" / "metrics.json").exists()
+
+
+def test_an_image_smaller_than_the_crops_is_named():
+    data = tiny_native_data()
+    small = int(data.sizes.min(dim=1).values.argmin())
+    with pytest.raises(UserError, match=f"{data.names[small]} is .* smaller than train.crop_size 40"):
+        train_mod.check_crops_fit(data, 40, "live")
+    train_mod.check_crops_fit(data, 32, "live")  # every image holds a 32 crop
+
+
+def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
+    """A split's run identity covers the labels, the images' sizes and its own parts, not the others."""
+    from pmtiqa.cache import build_cache
+    from pmtiqa.config import SplitParams
+    from pmtiqa.splits import write_splits
+
+    monkeypatch.chdir(tmp_path)
+    raw, labels = tmp_path / "raw", tmp_path / "labels.csv"
+    raw.mkdir()
+    for i in range(10):
+        Image.new("RGB", (40 + i, 40), (20 * i, 0, 0)).save(raw / f"{i}.png")
+    pd.DataFrame({"image": [f"{i}.png" for i in range(10)], "mos": range(10), "score": [i / 9 for i in range(10)],
+                  "group": range(10)}).to_csv(labels, index=False)
+
+    def ids(n_splits, size):
+        build_cache(labels, raw, paths.cache_dir("synthetic"), size=size, workers=1)
+        write_splits(labels, paths.splits_json("synthetic"), SplitParams(n_splits=n_splits))
+        return train_mod.load_device_data("synthetic", torch.device("cpu"), 10).data_ids
+
+    two, three = ids(2, (40, 40)), ids(3, (40, 40))
+    assert three[:2] == two and len(set(three)) == 3
+    assert ids(2, (48, 40)) != two and ids(2, None) != two  # other image sizes: other runs
+    paths.splits_json("synthetic").write_text('{"splits": [], "n_rows": 9}')
+    with pytest.raises(UserError, match="not splits of the 10 rows"):
+        train_mod.load_device_data("synthetic", torch.device("cpu"), 10)

@@ -1,6 +1,8 @@
 """Small in-memory datasets for training tests: no cache files, no dataset stages."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -25,14 +27,26 @@ def tiny_data(n: int = 24, size: int = 40, seed: int = 0) -> DeviceData:
 
     return DeviceData(
         images=torch.from_numpy(images),
+        sizes=None,
         score=score_t,
         level=quality_level(score_t, 10),
         mos=score * 100,
         names=[f"img{i}.png" for i in range(n)],
         bounds=(0.0, 100.0, True),
         splits=[{k: torch.tensor(v) for k, v in s.items()} for s in splits],
-        data_id="tiny",
+        data_ids=["tiny"] * len(splits),
     )
+
+
+def tiny_native_data(n: int = 24) -> DeviceData:
+    """tiny_data whose images differ in size (32..48 pixels a side), each at the top left of a 48x48
+    canvas, as the cache of a dataset under augment.native holds them."""
+    data = tiny_data(n, size=48)
+    sizes = torch.from_numpy(np.random.default_rng(1).integers(32, 49, (n, 2)))
+    images = data.images.clone()
+    for row, (w, h) in zip(images, sizes.tolist()):
+        row[h:], row[:, w:] = 0, 0
+    return dataclasses.replace(data, images=images, sizes=sizes)
 
 
 def tiny_params(**train):
