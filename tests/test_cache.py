@@ -137,3 +137,23 @@ def test_sizes_that_do_not_fit_the_canvas_are_refused(tmp_path: Path) -> None:
     np.save(tmp_path / "cache" / "sizes.npy", np.array([[4000, 10]] * 6))
     with pytest.raises(UserError, match=r"sizes\.npy: not the sizes of the 6 images"):
         load_cache(tmp_path / "cache")
+
+
+def test_augment_keeps_live_at_its_images_own_sizes(tmp_path: Path, monkeypatch) -> None:
+    """params.yaml's augment.native: [live], through the CLI: LIVE's portraits are not stretched."""
+    from pmtiqa.cli import main
+    from test_datasets_fixtures import build_live
+
+    monkeypatch.chdir(tmp_path)
+    raw = tmp_path / "data" / "raw" / "live"
+    build_live(raw)
+    for i, image in enumerate(sorted(p for p in raw.rglob("*.bmp"))):
+        Image.new("RGB", (48, 32) if i % 3 else (32, 48), COLOURS[i % 6]).save(image, format="BMP")
+    params = tmp_path / "params.yaml"
+    params.write_text("datasets: [live]\nvariants: [ms_pmt]\naugment: {native: [live], workers: 1}\n"
+                      "train: {crop_size: 32}\n")
+    assert main(["prepare", "--dataset", "live", "--params", str(params)]) == 0
+    assert main(["augment", "--dataset", "live", "--params", str(params)]) == 0
+    cache = load_cache(tmp_path / "data" / "cache" / "live")
+    assert cache.images.shape == (779, 48, 48, 3)
+    assert {tuple(s) for s in cache.sizes.tolist()} == {(48, 32), (32, 48)}
