@@ -9,21 +9,22 @@ from pmtiqa.train import train_split
 from train_fixtures import tiny_data, tiny_native_data, tiny_settings
 
 
-@pytest.fixture(scope="module")
-def model_pt(tmp_path_factory):
+def trained(tmp_path_factory, data):
     out = tmp_path_factory.mktemp("run")
     settings, runtime = tiny_settings(epochs=1)
-    train_split(settings, tiny_data(), runtime, out, progress=False)
+    train_split(settings, data, runtime, out, progress=False)
     return out / "model.pt"
+
+
+@pytest.fixture(scope="module")
+def model_pt(tmp_path_factory):
+    return trained(tmp_path_factory, tiny_data())
 
 
 @pytest.fixture(scope="module")
 def native_model_pt(tmp_path_factory):
     """A model of a dataset whose images kept their own sizes (augment.native)."""
-    out = tmp_path_factory.mktemp("native")
-    settings, runtime = tiny_settings(epochs=1)
-    train_split(settings, tiny_native_data(), runtime, out, progress=False)
-    return out / "model.pt"
+    return trained(tmp_path_factory, tiny_native_data())
 
 
 @pytest.fixture
