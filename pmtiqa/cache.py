@@ -3,8 +3,8 @@
 Training then reads one memory-mapped ``images.npy`` (N x H x W x 3, uint8, the row order of
 labels.csv) and never touches a JPEG again; on a GPU the whole array can live in device memory.
 A dataset listed under ``augment.native`` keeps each image's own size: the images sit at the top
-left of a canvas as large as the largest, and ``sizes.npy`` (N x 2, width and height) says how much
-of its row each one fills, so that crops are drawn inside it.
+left of a canvas as large as the largest, and ``sizes.npy`` (N x 2, width and height; written for
+such datasets only) says how much of its row each one fills, so that crops are drawn inside it.
 
 Layout of ``data/cache/<name>/``: ``images.npy``, ``labels.csv`` (a copy of the rows it was built
 from, same order) and ``meta.json`` (where it was built from: the source labels.csv and its sha256,
@@ -105,7 +105,7 @@ def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int,
     labels_csv, raw_dir, out_dir = Path(labels_csv), Path(raw_dir), Path(out_dir)
     labels = _read_labels(labels_csv)
     names = labels["image"].tolist()
-    sizes = np.array([_upright_size(raw_dir / name) for name in names] if size is None else [size] * len(names),
+    sizes = np.array([upright_size(raw_dir / name) for name in names] if size is None else [size] * len(names),
                      dtype=np.int64).reshape(-1, 2)
     width, height = (int(v) for v in sizes.max(axis=0, initial=0))  # the canvas
     workers = workers or os.cpu_count() or 1
@@ -114,7 +114,7 @@ def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int,
                                            shape=(len(labels), height, width, 3))
         del images  # workers open it themselves; the header is on disk now
         warnings = _decode_all(names, tmp / IMAGES, raw_dir, size, workers)
-        if (sizes != [width, height]).any():  # some images do not fill their row
+        if size is None:  # even where all are alike: a native dataset's model scores any image at its own size
             np.save(tmp / SIZES, sizes)
         shutil.copyfile(labels_csv, tmp / LABELS)
         meta = {"labels_csv": str(labels_csv), "labels_sha256": sha256_file(labels_csv), "raw_dir": str(raw_dir),
@@ -124,7 +124,7 @@ def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int,
              f"at {width}x{height}" if size else f"at their own sizes, up to {width}x{height}", out_dir)
 
 
-def _upright_size(path: Path) -> tuple[int, int]:
+def upright_size(path: Path) -> tuple[int, int]:
     """(width, height) of an image as decode returns it (EXIF rotation applied), from its header."""
     try:
         with Image.open(path) as im:

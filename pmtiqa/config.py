@@ -29,7 +29,7 @@ PRECISIONS = ("auto", "bf16", "fp32")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 # The settings of each dataset that `pmtiqa report` reads (the split count its metrics must have, and
 # its header). dvc.yaml's report stage and the Snakefile's report rule track these and no other.
-REPORT_SETTINGS = ("split.n_splits", "model.backbone", "model.weights", "train.epochs")
+REPORT_SETTINGS = ("split.n_splits", "model.backbone", "model.weights", "train.epochs", "train.use_tuned")
 
 
 class ParamsError(UserError):

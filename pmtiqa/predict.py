@@ -39,6 +39,13 @@ def load_trained(checkpoint: Path, device: torch.device) -> tuple[torch.nn.Modul
     return model, saved
 
 
+def within(size: tuple[int, int], largest: list[int]) -> tuple[int, int] | None:
+    """None (the image's own size) when it fits inside the largest training width and height; else
+    the size that shrinks it to fit, its aspect kept: the model never saw content at a finer scale."""
+    scale = min(largest[0] / size[0], largest[1] / size[1])
+    return None if scale >= 1 else (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+
+
 def on_canvas(pixels: list[np.ndarray], device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Images as one uint8 (N, H, W, 3) tensor, each at the top left, and their (width, height) where
     they differ in size (as the cache of a dataset under augment.native holds them)."""
@@ -68,11 +75,11 @@ def expand_inputs(inputs: list[Path]) -> list[Path]:
 def predict_paths(checkpoint: Path, inputs: list[Path], output: Path | None = None, batch_size: int = 16,
                   device: str = "auto") -> list[tuple[Path, str]]:
     """Score every image; returns the (path, reason) of each input that could not be scored."""
-    from pmtiqa.cache import decode
+    from pmtiqa.cache import decode, upright_size
 
     runtime = resolve_runtime(device, "auto", 0)
     model, saved = load_trained(checkpoint, runtime.device)
-    size = saved["image_size"]  # (width, height), or None: each image at its own size
+    size, largest = saved["image_size"], saved.get("max_image_size")  # (width, height); size None: native
     crop = saved["crop_size"]
     files = expand_inputs(inputs)
     rows, failures = [], []
@@ -80,7 +87,7 @@ def predict_paths(checkpoint: Path, inputs: list[Path], output: Path | None = No
         batch, names = [], []
         for path in files[start:start + batch_size]:
             try:
-                pixels, warning = decode(path, None if size is None else tuple(size))
+                pixels, warning = decode(path, tuple(size) if size else within(upright_size(path), largest))
             except Exception as err:  # Pillow raises many types for a file it cannot read
                 failures.append((path, str(err)))
                 print(f"pmtiqa predict: skipped {path}: not a readable image ({err})", file=sys.stderr)

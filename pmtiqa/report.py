@@ -91,7 +91,7 @@ def load_results(params: Params) -> dict:
                 variants[v]["predictions"] = [_read_csv(r / "predictions.csv") for r in runs]
         results[ds] = {
             "settings": {key: seen.setting(key) for key in REPORT_SETTINGS},
-            "tuned": _read_json(tuned_path) if tuned_path.is_file() else None,
+            "tuned": _read_json(tuned_path) if tuned_path.is_file() and seen.train.use_tuned else None,
             "variants": variants,
         }
     return results
@@ -205,13 +205,12 @@ def tuned_table(results: dict) -> list[str]:
     for ds, r in results.items():
         t = r["tuned"]
         if t is None:
-            lines.append(f"| {ds} | not tuned: the train section's values apply | | | | | |")
+            lines.append(f"| {ds} | not tuned, or train.use_tuned false: the train section's values apply | | | | | |")
             continue
         p, states = t.get("params", {}), t.get("states", {})
         counts = "/".join(str(states.get(s, 0)) for s in ("complete", "pruned", "fail"))
-        lines.append(f"| {ds} | {p.get('lr', math.nan):.3g} | {p.get('batch_size', 'n/a')} "
-                     f"| {p.get('weight_decay', math.nan):.3g} | {p.get('gamma', math.nan):.3g} "
-                     f"| {_f(t.get('value'))} | {counts} |")
+        shown = [f"{p[k]:.3g}" if k in p else "not searched" for k in ("lr", "batch_size", "weight_decay", "gamma")]
+        lines.append(f"| {ds} | {' | '.join(shown)} | {_f(t.get('value'))} | {counts} |")
     return lines
 
 

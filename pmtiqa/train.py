@@ -57,7 +57,7 @@ class Settings:
     model: ModelParams
     loss: LossParams
     train: TrainParams
-    data_id: str  # identity of the labels and splits the run reads
+    data_id: str  # identity of what the run reads (DeviceData.data_ids)
 
     def fingerprint(self) -> str:
         # use_tuned only says where lr etc. came from; the values themselves are in self.train
@@ -92,7 +92,7 @@ class DeviceData:
     """A dataset's images and targets on the training device, with its split ids."""
 
     images: torch.Tensor  # uint8 (N, H, W, 3)
-    sizes: torch.Tensor | None  # long (N, 2): each image's (width, height) where not all fill (H, W)
+    sizes: torch.Tensor | None  # long (N, 2): each image's (width, height), where they keep their own (augment.native)
     score: torch.Tensor  # float (N,), normalised 0..1, higher is better
     level: torch.Tensor  # long (N,), quality classes
     mos: np.ndarray  # the published scores, for metrics on the native scale
@@ -243,15 +243,20 @@ def is_finished(out: Path, fp: str) -> bool:
     return isinstance(recorded, dict) and recorded.get("fingerprint") == fp
 
 
+def forget_if_stale(out: Path, fp: str) -> None:
+    """Remove the metrics.json of a run of other params: evaluate reads it, and it must not pass for
+    this run's while this one trains or after a kill."""
+    if not is_finished(out, fp):
+        (out / "metrics.json").unlink(missing_ok=True)
+
+
 def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Path, progress: bool = True) -> dict:
     """Train, evaluate every epoch, checkpoint, and write the split's files. Returns metrics.json's content."""
     fp = settings.fingerprint()
     if is_finished(out, fp):
         log.info("%s: finished with the same params; reusing it", out)
         return read_json(out / "metrics.json", "delete the split's folder to train it again")
-    # A run of other params may have finished here: its metrics.json must not pass for this run's
-    # (evaluate reads it) while this one trains or after a kill.
-    (out / "metrics.json").unlink(missing_ok=True)
+    forget_if_stale(out, fp)
     ids = data.splits[settings.split]
     trainer = Trainer(settings, data, runtime)
     best = resume(trainer, out / "checkpoint.pt", fp)
@@ -329,8 +334,10 @@ def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, o
             "score_bounds": list(data.bounds),
             "crop_size": settings.train.crop_size,
             "test_crops": settings.train.test_crops,
-            # (width, height) that predict resizes to, or None: images kept their own sizes
+            # (width, height) that predict resizes to; or None where images kept their own sizes, and
+            # then the largest width and height of the training images, which predict shrinks larger ones to fit
             "image_size": None if data.sizes is not None else [int(data.images.shape[2]), int(data.images.shape[1])],
+            "max_image_size": [int(data.images.shape[2]), int(data.images.shape[1])],
             "epoch": best["epoch"],
         }, tmp)
     write_json(out / "run.json", {"fingerprint": fp, "settings": dataclasses.asdict(settings),
@@ -353,8 +360,8 @@ def train_splits(params: Params, dataset: str, variant: str, splits: list[int], 
     if len(data.splits) < params.split.n_splits:
         raise UserError(f"{paths.splits_json(dataset)}: holds {len(data.splits)} splits, params ask for "
                         f"{params.split.n_splits}; run `pmtiqa split --dataset {dataset}` again")
-    results = []
-    for k in splits:
-        settings = settings_for(params, dataset, variant, k, data.data_ids[k])
-        results.append(train_split(settings, data, runtime, paths.train_dir(dataset, variant, k), progress))
-    return results
+    runs = [(settings_for(params, dataset, variant, k, data.data_ids[k]), paths.train_dir(dataset, variant, k))
+            for k in splits]
+    for settings, out in runs:  # before any trains: a kill must leave no split of other params looking finished
+        forget_if_stale(out, settings.fingerprint())
+    return [train_split(settings, data, runtime, out, progress) for settings, out in runs]

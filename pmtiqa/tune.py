@@ -1,5 +1,5 @@
-"""`pmtiqa tune`: Optuna search of lr, batch size, weight decay and gamma on ONE split's train and
-validation parts. Test images are never loaded into a trial's evaluation.
+"""`pmtiqa tune`: Optuna search of lr, batch size and gamma (and weight decay, given a range) on ONE
+split's train and validation parts. Test images are never loaded into a trial's evaluation.
 
 The study lives in SQLite (runs/tune/<ds>/study.db), so a killed study resumes from its trials and a
 rerun with the same n_trials does no new work; the same code accepts any RDB URL, which is how many
@@ -23,7 +23,7 @@ from pmtiqa.config import Params, fingerprint
 from pmtiqa.metrics import srcc
 from pmtiqa.runtime import resolve_runtime
 from pmtiqa.scores import to_native
-from pmtiqa.train import Settings, Trainer, TrainingDiverged, check_crops_fit, load_device_data
+from pmtiqa.train import TUNABLE, Settings, Trainer, TrainingDiverged, check_crops_fit, load_device_data
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +32,27 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, op
 
 
 def suggest(trial: optuna.Trial, params: Params) -> dict:
-    u = params.tune
-    return {
-        "lr": trial.suggest_float("lr", *u.lr, log=True),
-        "batch_size": trial.suggest_int("batch_size", *u.batch_size),
-        "weight_decay": trial.suggest_float("weight_decay", *u.weight_decay, log=True),
-        "gamma": trial.suggest_float("gamma", *u.gamma, log=True),
-    }
+    """The trial's values of the searched settings. A range of one value is not searched: the train
+    or loss setting applies, and best.json leaves it out (so `pmtiqa train` keeps it too)."""
+    values = {}
+    for name in searched(params.tune):
+        low, high = getattr(params.tune, name)
+        values[name] = (trial.suggest_int(name, low, high) if name == "batch_size"
+                        else trial.suggest_float(name, low, high, log=True))
+    return values
+
+
+def searched(u) -> list[str]:
+    """The settings whose tune range holds more than one value."""
+    return [name for name in TUNABLE if getattr(u, name)[0] != getattr(u, name)[1]]
 
 
 def objective(trial: optuna.Trial, params: Params, dataset: str, data, runtime) -> float:
     """Train the tuned variant for tune.epochs on the train part; the best validation SRCC over epochs."""
     u = params.tune
     values = suggest(trial, params)
-    train = dataclasses.replace(params.train, epochs=u.epochs, lr=values["lr"], batch_size=values["batch_size"],
-                                weight_decay=values["weight_decay"])
-    loss = dataclasses.replace(params.loss, gamma=values["gamma"])
+    train = dataclasses.replace(params.train, epochs=u.epochs, **{k: v for k, v in values.items() if k != "gamma"})
+    loss = dataclasses.replace(params.loss, gamma=values.get("gamma", params.loss.gamma))
     settings = Settings(dataset, u.variant, u.split, params.model, loss, train, data.data_ids[u.split])
     trainer = Trainer(settings, data, runtime)
     ids = data.splits[u.split]
@@ -73,10 +78,14 @@ def tune(params: Params, dataset: str) -> dict:
     runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
     data = load_device_data(dataset, runtime.device, params.model.num_classes)
     check_crops_fit(data, t.crop_size, dataset)
-    # A new search (space, budget per trial, variant, split or data) is a new study in the same file.
-    train_fixed = dataclasses.replace(t.without_runtime(), lr=0, batch_size=0, weight_decay=0, epochs=0,
-                                      use_tuned=False)
-    search = fingerprint(dataclasses.replace(u, n_trials=0), params.model, train_fixed, data.data_ids[u.split])
+    # A new search (space, budget per trial, variant, split, data or a setting it does not search) is
+    # a new study in the same file.
+    found = searched(u)
+    train_fixed = dataclasses.replace(t.without_runtime(), epochs=0, use_tuned=False,
+                                      **{k: 0 for k in found if k != "gamma"})
+    loss_fixed = dataclasses.replace(params.loss, gamma=0) if "gamma" in found else params.loss
+    search = fingerprint(dataclasses.replace(u, n_trials=0), params.model, train_fixed, loss_fixed,
+                         data.data_ids[u.split])
     name = f"{dataset}-{search}"
     # Heartbeats let a later run mark a killed worker's trial failed instead of running forever
     # (optuna still labels the argument experimental: its warning is not news to our users).

@@ -117,7 +117,8 @@ def test_native_sizes_keep_every_image_whole_at_the_top_left_of_its_row(tmp_path
         assert not row[h:].any() and not row[:, w:].any()  # the rest of the row stays empty
 
 
-def test_native_sizes_of_equal_images_need_no_sizes_file(tmp_path: Path) -> None:
+def test_native_sizes_are_recorded_even_where_all_are_alike(tmp_path: Path) -> None:
+    """A model of a native dataset scores any image at its own size: training must know it is one."""
     raw = tmp_path / "raw"
     raw.mkdir()
     for i in range(3):
@@ -127,8 +128,9 @@ def test_native_sizes_of_equal_images_need_no_sizes_file(tmp_path: Path) -> None
                   "group": range(3)}).to_csv(labels, index=False)
     build_cache(labels, raw, tmp_path / "cache", size=None, workers=1)
     cache = load_cache(tmp_path / "cache")
-    assert cache.images.shape == (3, 40, 50, 3) and cache.sizes is None
-    assert not (tmp_path / "cache" / "sizes.npy").exists()
+    assert cache.images.shape == (3, 40, 50, 3) and cache.sizes.tolist() == [[50, 40]] * 3
+    build_cache(labels, raw, tmp_path / "resized", size=(50, 40), workers=1)
+    assert load_cache(tmp_path / "resized").sizes is None  # resized: every image fills its row
 
 
 def test_sizes_that_do_not_fit_the_canvas_are_refused(tmp_path: Path) -> None:

@@ -297,7 +297,11 @@ def test_local_archive_is_adopted(tmp_path: Path) -> None:
     assert (dest / "dmos_realigned.mat").read_bytes() == b"m" and (dest / "jp2k" / "img1.bmp").is_file()
     record = json.loads((dest / ".download.json").read_text())
     assert record["files"][0]["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
-    # `dvc repro` then runs the stage without a source: the adopted copy stays, no form is asked for
+    # `dvc repro` then runs the stage without a source: the adopted copy stays, no form is asked for,
+    # and so does a copy placed by hand
+    dl.download("live", dest)
+    assert (dest / "dmos_realigned.mat").read_bytes() == b"m"
+    (dest / ".download.json").unlink()
     dl.download("live", dest)
     assert (dest / "dmos_realigned.mat").read_bytes() == b"m"
 

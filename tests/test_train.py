@@ -245,3 +245,26 @@ def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
     paths.splits_json("synthetic").write_text('{"splits": [], "n_rows": 9}')
     with pytest.raises(UserError, match="not splits of the 10 rows"):
         train_mod.load_device_data("synthetic", torch.device("cpu"), 10)
+
+
+def test_train_splits_forgets_every_stale_split_before_training_one(finished, tmp_path, monkeypatch):
+    """Killed in its first split, a retrain leaves none of the later splits' old metrics for evaluate."""
+    import dataclasses
+
+    from train_fixtures import tiny_params
+
+    out, _, data = finished
+    monkeypatch.chdir(tmp_path)
+    for k in (0, 1):
+        shutil.copytree(out, paths.train_dir("synthetic", "ms_pmt", k))
+    params = tiny_params(lr=2e-3)
+    params = dataclasses.replace(params, split=dataclasses.replace(params.split, n_splits=2))
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "load_device_data", lambda *args: data)
+    monkeypatch.setattr(Trainer, "train_epoch", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train_mod.train_splits(params, "synthetic", "ms_pmt", [0, 1], progress=False)
+    assert not any((paths.train_dir("synthetic", "ms_pmt", k) / "metrics.json").exists() for k in (0, 1))

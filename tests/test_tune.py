@@ -68,7 +68,8 @@ def test_killed_study_resumes_from_its_trials(tmp_path: Path) -> None:
     assert [after[n] for n in kept] == [before[n] for n in kept]  # the finished trials are kept as they were
     assert sum(s in ("COMPLETE", "PRUNED", "FAIL") for s in after) == 4
     best = json.loads((tmp_path / "runs/tune/synthetic/best.json").read_text())
-    assert best["n_trials"] == 4 and set(best["params"]) == {"lr", "batch_size", "weight_decay", "gamma"}
+    # weight_decay's range is one value by default: not searched, so best.json leaves train's in force
+    assert best["n_trials"] == 4 and set(best["params"]) == {"lr", "batch_size", "gamma"}
 
     again = run_tune(tmp_path, n_trials=4)
     _, log = again.communicate()
@@ -97,3 +98,16 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path: Path, monke
     assert result["states"]["fail"] == 1 and result["states"]["complete"] == 2
     study = optuna.load_study(study_name=result["study"], storage=f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db")
     assert study.trials[1].state == optuna.trial.TrialState.FAIL
+
+
+def test_a_range_of_one_value_is_not_searched() -> None:
+    """FixedTrial refuses a name it was not given: only the ranges of more than one value are asked for."""
+    import pmtiqa.tune
+    from train_fixtures import tiny_params
+
+    params = tiny_params(weight_decay=1e-5)
+    trial = optuna.trial.FixedTrial({"lr": 2e-4, "batch_size": 12, "gamma": 2.0})
+    assert pmtiqa.tune.suggest(trial, params) == {"lr": 2e-4, "batch_size": 12, "gamma": 2.0}
+    wide = dataclasses.replace(params, tune=dataclasses.replace(params.tune, weight_decay=[1e-5, 1e-3]))
+    with pytest.raises(ValueError, match="weight_decay"):
+        pmtiqa.tune.suggest(trial, wide)

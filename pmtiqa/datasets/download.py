@@ -72,10 +72,11 @@ def download(name: str, dest: Path, source: str | None = None) -> None:
         _from_local(name, module, Path(source).expanduser(), dest)
     elif module.PARTS:
         _from_urls(name, module, module.PARTS, dest, ", ".join(part.url for part in module.PARTS))
-    elif (dest / RECORD).is_file():
-        # a form-gated dataset placed earlier with --source: a run without one (`dvc repro` runs
-        # this stage so after the README's manual step) keeps it
-        log.info("%s: holds %s from %s; nothing to do", dest, name, _read_json(dest / RECORD).get("source"))
+    elif any((dest / marker).exists() for marker in module.MARKERS):
+        # a form-gated dataset placed earlier, with --source or by hand: a run without a source
+        # (`dvc repro` runs this stage so after the README's manual step) keeps it
+        log.info("%s: holds %s (from %s); nothing to do", dest, name,
+                 _read_json(dest / RECORD).get("source", "a copy placed by hand"))
     else:
         raise UserError(module.INSTRUCTIONS)
 

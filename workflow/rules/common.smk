@@ -29,10 +29,10 @@ ENV = "../envs/pmtiqa.yaml"  # relative to this folder, as Snakemake resolves co
 # and reuse finished splits whose fingerprint matches) leave their code out: after an edit, rerun
 # what should rerun by name, `snakemake -f data/cache/livec`.
 PREPARE_CODE = ["pmtiqa/datasets/__init__.py", "pmtiqa/datasets/base.py", "pmtiqa/datasets/matfile.py",
-                "pmtiqa/datasets/{dataset}.py"]
-SPLIT_CODE = ["pmtiqa/splits.py"]
-EVALUATE_CODE = ["pmtiqa/evaluate.py", "pmtiqa/metrics.py"]
-REPORT_CODE = ["pmtiqa/report.py"]
+                "pmtiqa/datasets/{dataset}.py", "pmtiqa/scores.py", "pmtiqa/readers.py"]
+SPLIT_CODE = ["pmtiqa/splits.py", "pmtiqa/readers.py"]
+EVALUATE_CODE = ["pmtiqa/evaluate.py", "pmtiqa/metrics.py", "pmtiqa/readers.py"]
+REPORT_CODE = ["pmtiqa/report.py", "pmtiqa/readers.py"]
 
 
 def n_splits(dataset):
