@@ -8,7 +8,7 @@ such datasets only) says how much of its row each one fills, so that crops are d
 
 Layout of ``data/cache/<name>/``: ``images.npy``, ``labels.csv`` (a copy of the rows it was built
 from, same order) and ``meta.json`` (where it was built from: the source labels.csv and its sha256,
-the raw folder, and the images that decoded with a warning). The folder is
+the raw folder, the sha256 of images.npy, and the images that decoded with a warning). The folder is
 written under a temporary name and swapped in at the end, so a failed build leaves an earlier
 cache untouched.
 """
@@ -117,8 +117,10 @@ def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int,
         if size is None:  # even where all are alike: a native dataset's model scores any image at its own size
             np.save(tmp / SIZES, sizes)
         shutil.copyfile(labels_csv, tmp / LABELS)
+        # images_sha256: the pixels training reads, so that a run knows when they change (a corrected
+        # download, other decoding) even where the labels and sizes stay the same
         meta = {"labels_csv": str(labels_csv), "labels_sha256": sha256_file(labels_csv), "raw_dir": str(raw_dir),
-                "warnings": warnings}
+                "images_sha256": sha256_file(tmp / IMAGES), "warnings": warnings}
         write_json(tmp / META, meta)
     log.info("%s: %d images %s -> %s", labels_csv, len(labels),
              f"at {width}x{height}" if size else f"at their own sizes, up to {width}x{height}", out_dir)

@@ -99,8 +99,8 @@ class DeviceData:
     names: list[str]
     bounds: tuple[float, float, bool]  # (lo, hi, higher_is_better) of the native scale
     splits: list[dict[str, torch.Tensor]]
-    # Per split, the identity of what its run reads: the labels, the images' sizes and its own parts
-    # (not the other splits': more splits leave the finished ones valid).
+    # Per split, the identity of what its run reads: the labels, the images (their pixels' hash and
+    # sizes) and its own parts (not the other splits': more splits leave the finished ones valid).
     data_ids: list[str]
 
 
@@ -125,8 +125,8 @@ def load_device_data(dataset: str, device: torch.device, num_classes: int) -> De
     images = torch.from_numpy(np.array(cache.images)).to(device)  # read the memory-mapped cache once
     sizes = None if cache.sizes is None else torch.from_numpy(cache.sizes).to(device)
     score = torch.tensor(labels["score"].to_numpy(np.float32), device=device)
-    read = fingerprint(labels[["image", "mos", "score"]].to_csv(index=False), list(cache.images.shape),
-                       None if cache.sizes is None else cache.sizes.tolist())
+    read = fingerprint(labels[["image", "mos", "score"]].to_csv(index=False), cache.meta.get("images_sha256"),
+                       list(cache.images.shape), None if cache.sizes is None else cache.sizes.tolist())
     return DeviceData(
         images=images,
         sizes=sizes,

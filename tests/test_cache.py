@@ -103,7 +103,7 @@ def test_meta_records_the_build(tmp_path: Path) -> None:
     build_cache(labels, raw, tmp_path / "cache", size=(12, 10), workers=1)
     meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
     assert meta == {"labels_csv": str(labels), "labels_sha256": sha256_file(labels), "raw_dir": str(raw),
-                    "warnings": {}}
+                    "images_sha256": sha256_file(tmp_path / "cache" / "images.npy"), "warnings": {}}
 
 
 def test_native_sizes_keep_every_image_whole_at_the_top_left_of_its_row(tmp_path: Path) -> None:

@@ -221,7 +221,7 @@ def test_an_image_smaller_than_the_crops_is_named():
 
 
 def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
-    """A split's run identity covers the labels, the images' sizes and its own parts, not the others."""
+    """A split's run identity covers the labels, the images (pixels and sizes) and its own parts, not the others'."""
     from pmtiqa.cache import build_cache
     from pmtiqa.config import SplitParams
     from pmtiqa.splits import write_splits
@@ -242,6 +242,8 @@ def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
     two, three = ids(2, (40, 40)), ids(3, (40, 40))
     assert three[:2] == two and len(set(three)) == 3
     assert ids(2, (48, 40)) != two and ids(2, None) != two  # other image sizes: other runs
+    Image.new("RGB", (40, 40), (0, 0, 255)).save(raw / "3.png")  # a corrected image: other runs too
+    assert ids(2, (40, 40)) != two
     paths.splits_json("synthetic").write_text('{"splits": [], "n_rows": 9}')
     with pytest.raises(UserError, match="not splits of the 10 rows"):
         train_mod.load_device_data("synthetic", torch.device("cpu"), 10)
