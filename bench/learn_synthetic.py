@@ -77,8 +77,8 @@ def main() -> None:
     t = params.train
     runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
     protocol = dataclasses.replace(load_params(args.params).split, subset=args.subset)
-    data = protocol_splits(load_device_data(DATASET, runtime.device, params.model.num_classes), protocol,
-                           max(args.splits) + 1)
+    data = protocol_splits(load_device_data(DATASET, runtime.device, params.model.num_classes, t.crop_size),
+                           protocol, max(args.splits) + 1)
     print(f"{args.variant} on {DATASET}, {params.model.backbone} weights={params.model.weights}, {runtime.device} "
           f"{runtime.precision}: epochs {t.epochs}, batch {t.batch_size}, lr {t.lr:g} x {t.lr_decay:g} every {t.lr_step} "
           f"epochs, weight decay {t.weight_decay:g}, gamma {params.loss.gamma:g}, crop {t.crop_size}, "

@@ -77,10 +77,14 @@ def tuned_values(params: Params, dataset: str) -> dict:
     return {k: best["params"][k] for k in TUNABLE if k in best["params"]}
 
 
+def apply_tuned(train: TrainParams, loss: LossParams, values: dict) -> tuple[TrainParams, LossParams]:
+    """train and loss with tuned values in place: gamma is the loss's, the others train's."""
+    return (dataclasses.replace(train, **{k: v for k, v in values.items() if k != "gamma"}),
+            dataclasses.replace(loss, gamma=values.get("gamma", loss.gamma)))
+
+
 def settings_for(params: Params, dataset: str, variant: str, split: int, data_id: str) -> Settings:
-    tuned = tuned_values(params, dataset)
-    train = dataclasses.replace(params.train, **{k: v for k, v in tuned.items() if k != "gamma"})
-    loss = dataclasses.replace(params.loss, gamma=tuned.get("gamma", params.loss.gamma))
+    train, loss = apply_tuned(params.train, params.loss, tuned_values(params, dataset))
     return Settings(dataset, get_variant(variant).name, split, params.model, loss, train, data_id)
 
 
@@ -109,7 +113,8 @@ def split_tensors(raw_splits: list[dict], device: torch.device) -> list[dict[str
     return [{part: torch.tensor(ids, dtype=torch.long, device=device) for part, ids in s.items()} for s in raw_splits]
 
 
-def load_device_data(dataset: str, device: torch.device, num_classes: int) -> DeviceData:
+def load_device_data(dataset: str, device: torch.device, num_classes: int, crop: int) -> DeviceData:
+    """The dataset's cache and splits on the device; stops, naming the image, where one is smaller than crop."""
     from pmtiqa.cache import load_cache
     from pmtiqa.datasets import score_bounds
 
@@ -127,7 +132,7 @@ def load_device_data(dataset: str, device: torch.device, num_classes: int) -> De
     score = torch.tensor(labels["score"].to_numpy(np.float32), device=device)
     read = fingerprint(labels[["image", "mos", "score"]].to_csv(index=False), cache.meta.get("images_sha256"),
                        list(cache.images.shape), None if cache.sizes is None else cache.sizes.tolist())
-    return DeviceData(
+    data = DeviceData(
         images=images,
         sizes=sizes,
         score=score,
@@ -138,6 +143,8 @@ def load_device_data(dataset: str, device: torch.device, num_classes: int) -> De
         splits=split_tensors(raw_splits, device),
         data_ids=[fingerprint(read, split) for split in raw_splits],
     )
+    check_crops_fit(data, crop, dataset)
+    return data
 
 
 def check_crops_fit(data: DeviceData, crop: int, dataset: str) -> None:
@@ -256,7 +263,7 @@ def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Pat
     if is_finished(out, fp):
         log.info("%s: finished with the same params; reusing it", out)
         return read_json(out / "metrics.json", "delete the split's folder to train it again")
-    forget_if_stale(out, fp)
+    (out / "metrics.json").unlink(missing_ok=True)  # a run of other params: see forget_if_stale
     ids = data.splits[settings.split]
     trainer = Trainer(settings, data, runtime)
     best = resume(trainer, out / "checkpoint.pt", fp)
@@ -355,8 +362,7 @@ def train_splits(params: Params, dataset: str, variant: str, splits: list[int], 
     runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
     log.info("training %s/%s on %s at %s (compile: %s), splits %s", dataset, variant, runtime.device,
              runtime.precision, runtime.compile, splits)
-    data = load_device_data(dataset, runtime.device, params.model.num_classes)
-    check_crops_fit(data, t.crop_size, dataset)
+    data = load_device_data(dataset, runtime.device, params.model.num_classes, t.crop_size)
     if len(data.splits) < params.split.n_splits:
         raise UserError(f"{paths.splits_json(dataset)}: holds {len(data.splits)} splits, params ask for "
                         f"{params.split.n_splits}; run `pmtiqa split --dataset {dataset}` again")

@@ -23,7 +23,7 @@ from pmtiqa.config import Params, fingerprint
 from pmtiqa.metrics import srcc
 from pmtiqa.runtime import resolve_runtime
 from pmtiqa.scores import to_native
-from pmtiqa.train import TUNABLE, Settings, Trainer, TrainingDiverged, check_crops_fit, load_device_data
+from pmtiqa.train import TUNABLE, Settings, Trainer, TrainingDiverged, apply_tuned, load_device_data
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,7 @@ def objective(trial: optuna.Trial, params: Params, dataset: str, data, runtime) 
     """Train the tuned variant for tune.epochs on the train part; the best validation SRCC over epochs."""
     u = params.tune
     values = suggest(trial, params)
-    train = dataclasses.replace(params.train, epochs=u.epochs, **{k: v for k, v in values.items() if k != "gamma"})
-    loss = dataclasses.replace(params.loss, gamma=values.get("gamma", params.loss.gamma))
+    train, loss = apply_tuned(dataclasses.replace(params.train, epochs=u.epochs), params.loss, values)
     settings = Settings(dataset, u.variant, u.split, params.model, loss, train, data.data_ids[u.split])
     trainer = Trainer(settings, data, runtime)
     ids = data.splits[u.split]
@@ -76,14 +75,11 @@ def tune(params: Params, dataset: str) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     t = params.train
     runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
-    data = load_device_data(dataset, runtime.device, params.model.num_classes)
-    check_crops_fit(data, t.crop_size, dataset)
+    data = load_device_data(dataset, runtime.device, params.model.num_classes, t.crop_size)
     # A new search (space, budget per trial, variant, split, data or a setting it does not search) is
     # a new study in the same file.
-    found = searched(u)
-    train_fixed = dataclasses.replace(t.without_runtime(), epochs=0, use_tuned=False,
-                                      **{k: 0 for k in found if k != "gamma"})
-    loss_fixed = dataclasses.replace(params.loss, gamma=0) if "gamma" in found else params.loss
+    train_fixed, loss_fixed = apply_tuned(dataclasses.replace(t.without_runtime(), epochs=0, use_tuned=False),
+                                          params.loss, dict.fromkeys(searched(u), 0))
     search = fingerprint(dataclasses.replace(u, n_trials=0), params.model, train_fixed, loss_fixed,
                          data.data_ids[u.split])
     name = f"{dataset}-{search}"
