@@ -14,6 +14,7 @@ cache untouched.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -87,16 +88,17 @@ def _init_worker(array_path: str, raw_dir: str, size: tuple[int, int] | None) ->
     _worker.update(images=np.load(array_path, mmap_mode="r+"), raw_dir=Path(raw_dir), size=size)
 
 
-def _work(task: tuple[int, str]) -> tuple[str, str | None, str | None]:
-    """Decode row ``index`` into the top left of its row of the memmap; return (image, error, warning)."""
+def _work(task: tuple[int, str]) -> tuple[int, str, str | None, str | None, str | None]:
+    """Decode row ``index`` into the top left of its row of the memmap; return (index, image, error,
+    warning, sha256 of the pixels)."""
     index, image = task
     try:
         pixels, warning = decode(_worker["raw_dir"] / image, _worker["size"])
         height, width, _ = pixels.shape
         _worker["images"][index, :height, :width] = pixels
     except Exception as err:  # Pillow raises many types for damaged files; report them all by name
-        return image, f"{type(err).__name__}: {err}", None
-    return image, None, warning
+        return index, image, f"{type(err).__name__}: {err}", None, None
+    return index, image, None, warning, hashlib.sha256(pixels.tobytes()).hexdigest()
 
 
 def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int, int] | None, workers: int) -> None:
@@ -105,22 +107,23 @@ def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int,
     labels_csv, raw_dir, out_dir = Path(labels_csv), Path(raw_dir), Path(out_dir)
     labels = _read_labels(labels_csv)
     names = labels["image"].tolist()
-    sizes = np.array([upright_size(raw_dir / name) for name in names] if size is None else [size] * len(names),
-                     dtype=np.int64).reshape(-1, 2)
-    width, height = (int(v) for v in sizes.max(axis=0, initial=0))  # the canvas
+    sizes = np.array([upright_size(raw_dir / name) for name in names], dtype=np.int64).reshape(-1, 2) \
+        if size is None else None
+    width, height = (int(v) for v in (size or sizes.max(axis=0, initial=0)))  # the canvas
     workers = workers or os.cpu_count() or 1
     with atomic_dir(out_dir) as tmp:
         images = np.lib.format.open_memmap(tmp / IMAGES, mode="w+", dtype=np.uint8,
                                            shape=(len(labels), height, width, 3))
         del images  # workers open it themselves; the header is on disk now
-        warnings = _decode_all(names, tmp / IMAGES, raw_dir, size, workers)
-        if size is None:  # even where all are alike: a native dataset's model scores any image at its own size
+        warnings, digests = _decode_all(names, tmp / IMAGES, raw_dir, size, workers)
+        if sizes is not None:  # even where all are alike: a native dataset's model scores any image at its own size
             np.save(tmp / SIZES, sizes)
         shutil.copyfile(labels_csv, tmp / LABELS)
-        # images_sha256: the pixels training reads, so that a run knows when they change (a corrected
-        # download, other decoding) even where the labels and sizes stay the same
+        # images_sha256: of the pixels training reads (each row's, in row order, as the workers decode
+        # them), so that a run knows when they change (a corrected download, other decoding) even
+        # where the labels and sizes stay the same
         meta = {"labels_csv": str(labels_csv), "labels_sha256": sha256_file(labels_csv), "raw_dir": str(raw_dir),
-                "images_sha256": sha256_file(tmp / IMAGES), "warnings": warnings}
+                "images_sha256": hashlib.sha256("".join(digests).encode()).hexdigest(), "warnings": warnings}
         write_json(tmp / META, meta)
     log.info("%s: %d images %s -> %s", labels_csv, len(labels),
              f"at {width}x{height}" if size else f"at their own sizes, up to {width}x{height}", out_dir)
@@ -145,13 +148,15 @@ def _read_labels(labels_csv: Path) -> pd.DataFrame:
     return labels
 
 
-def _decode_all(images: list[str], array_path: Path, raw_dir: Path, size: tuple[int, int] | None, workers: int) -> dict:
-    """Decode every image into the memmap with ``workers`` processes; raise naming any failure."""
+def _decode_all(images: list[str], array_path: Path, raw_dir: Path, size: tuple[int, int] | None,
+                workers: int) -> tuple[dict, list[str]]:
+    """Decode every image into the memmap with ``workers`` processes; raise naming any failure.
+    Returns the decoding warnings and each row's pixel sha256, in row order."""
     from tqdm import tqdm
 
     tasks = list(enumerate(images))
     init = (str(array_path), str(raw_dir), size)
-    errors, warnings = {}, {}
+    errors, warnings, digests = {}, {}, [""] * len(images)
     progress = tqdm(total=len(tasks), desc=f"decode {raw_dir.name}", unit="img", mininterval=1.0)
     if workers == 1 or len(tasks) < 2:
         _init_worker(*init)
@@ -160,7 +165,8 @@ def _decode_all(images: list[str], array_path: Path, raw_dir: Path, size: tuple[
         pool = multiprocessing.get_context().Pool(min(workers, len(tasks)), _init_worker, init)
         results = pool.imap_unordered(_work, tasks, chunksize=max(1, min(64, len(tasks) // (8 * workers))))
     try:
-        for image, error, warning in results:
+        for index, image, error, warning, digest in results:
+            digests[index] = digest or ""
             if error:
                 errors[image] = error
             if warning:
@@ -177,7 +183,7 @@ def _decode_all(images: list[str], array_path: Path, raw_dir: Path, size: tuple[
         image, error = sorted(errors.items())[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise UserError(f"{raw_dir / image}: cannot decode image{more}: {error}")
-    return warnings
+    return warnings, digests
 
 
 def load_cache(cache_dir: Path) -> Cache:
