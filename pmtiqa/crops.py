@@ -73,9 +73,11 @@ def eval_crop_offsets(height: int, width: int, crop: int, count: int) -> tuple[t
 def eval_crops(images: torch.Tensor, index: torch.Tensor, crop: int, count: int,
                sizes: torch.Tensor | None = None) -> torch.Tensor:
     """count fixed crops of each indexed image, as (B * count, 3, crop, crop), image-major."""
-    _, height, width, _ = images.shape
-    shapes = [(height, width)] * len(index) if sizes is None else [(h, w) for w, h in sizes[index].tolist()]
-    offsets = {shape: eval_crop_offsets(*shape, crop, count) for shape in set(shapes)}
-    top = torch.cat([offsets[shape][0] for shape in shapes]).to(images.device)
-    left = torch.cat([offsets[shape][1] for shape in shapes]).to(images.device)
-    return gather_crops(images, index.repeat_interleave(count), top, left, crop)
+    if sizes is None:  # every image fills its row: one set of offsets for all
+        _, height, width, _ = images.shape
+        top, left = (t.repeat(len(index)) for t in eval_crop_offsets(height, width, crop, count))
+    else:  # the set of each image's size (evaluation only: the sizes come to the host once per batch)
+        shapes = [(h, w) for w, h in sizes[index].tolist()]
+        offsets = {shape: eval_crop_offsets(*shape, crop, count) for shape in set(shapes)}
+        top, left = (torch.cat([offsets[shape][i] for shape in shapes]) for i in (0, 1))
+    return gather_crops(images, index.repeat_interleave(count), top.to(images.device), left.to(images.device), crop)
