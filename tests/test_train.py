@@ -197,14 +197,16 @@ def test_compile_without_its_compiler_is_refused_by_resolve_runtime(tmp_path, mo
     assert resolve_runtime("cpu", "fp32", 1, "none").compile == "none"
 
 
+def killed(*args, **kwargs):
+    """A Trainer.train_epoch that stands for a kill in the middle of training."""
+    raise KeyboardInterrupt
+
+
 def test_a_retrain_with_other_params_first_removes_the_old_metrics(finished, tmp_path, monkeypatch):
     """evaluate reads metrics.json: while (or after a kill of) a retrain, the old one must not pass for it."""
     out, _, data = finished
     shutil.copytree(out, tmp_path / "split0")
     changed, runtime = tiny_settings(lr=2e-3)
-
-    def killed(*args, **kwargs):
-        raise KeyboardInterrupt
 
     monkeypatch.setattr(Trainer, "train_epoch", killed)
     with pytest.raises(KeyboardInterrupt):
@@ -214,8 +216,9 @@ def test_a_retrain_with_other_params_first_removes_the_old_metrics(finished, tmp
 
 def test_an_image_smaller_than_the_crops_is_named():
     data = tiny_native_data()
-    small = int(data.sizes.min(dim=1).values.argmin())
-    with pytest.raises(UserError, match=f"{data.names[small]} is .* smaller than train.crop_size 40"):
+    small = (data.sizes.min(dim=1).values < 40).nonzero().flatten()  # the first is named, the rest counted
+    match = f"{data.names[int(small[0])]} is .* smaller than train.crop_size 40 \\(and {len(small) - 1} more\\)"
+    with pytest.raises(UserError, match=match):
         train_mod.check_crops_fit(data, 40, "live")
     train_mod.check_crops_fit(data, 32, "live")  # every image holds a 32 crop
 
@@ -237,7 +240,7 @@ def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
     def ids(n_splits, size):
         build_cache(labels, raw, paths.cache_dir("synthetic"), size=size, workers=1)
         write_splits(labels, paths.splits_json("synthetic"), SplitParams(n_splits=n_splits))
-        return train_mod.load_device_data("synthetic", torch.device("cpu"), 10).data_ids
+        return train_mod.load_device_data("synthetic", torch.device("cpu"), 10, 32).data_ids
 
     two, three = ids(2, (40, 40)), ids(3, (40, 40))
     assert three[:2] == two and len(set(three)) == 3
@@ -246,7 +249,7 @@ def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
     assert ids(2, (40, 40)) != two
     paths.splits_json("synthetic").write_text('{"splits": [], "n_rows": 9}')
     with pytest.raises(UserError, match="not splits of the 10 rows"):
-        train_mod.load_device_data("synthetic", torch.device("cpu"), 10)
+        train_mod.load_device_data("synthetic", torch.device("cpu"), 10, 32)
 
 
 def test_train_splits_forgets_every_stale_split_before_training_one(finished, tmp_path, monkeypatch):
@@ -261,9 +264,6 @@ def test_train_splits_forgets_every_stale_split_before_training_one(finished, tm
         shutil.copytree(out, paths.train_dir("synthetic", "ms_pmt", k))
     params = tiny_params(lr=2e-3)
     params = dataclasses.replace(params, split=dataclasses.replace(params.split, n_splits=2))
-
-    def killed(*args, **kwargs):
-        raise KeyboardInterrupt
 
     monkeypatch.setattr(train_mod, "load_device_data", lambda *args: data)
     monkeypatch.setattr(Trainer, "train_epoch", killed)
