@@ -141,6 +141,12 @@ def bench_one(backbone: str, batch: int, steps: int, warmup: int, crop: int, jpe
         if probe:
             rates["e"] = probe()
         per_round.append(rates)
+    return summarise(per_round)
+
+
+def summarise(per_round: list[dict]) -> tuple[dict, dict]:
+    """(median rate of each way, median over rounds of each round's own ratio): a ratio within a round
+    compares the ways at one speed of the machine, which drifts from round to round."""
     ways = per_round[0].keys()
     rates = {w: statistics.median(r[w] for r in per_round) for w in ways}
     ratios = {f"{x}/{y}": statistics.median(r[x] / r[y] for r in per_round) for x, y in RATIOS if x in ways}
@@ -177,7 +183,7 @@ def bench_round(ours, authors, batch: int, steps: int, warmup: int, crop: int, j
     def loader_batches(last: bool):
         loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers,
                                              pin_memory=device.type == "cuda", drop_last=True,
-                                             persistent_workers=False)
+                                             persistent_workers=True)  # a new pass spawns no workers
         produced = 0
         while produced < total:
             for x, y in loader:
