@@ -4,11 +4,13 @@
           -> features: "multiscale" (the MS module) or "pooled" (layer4 global average)
           -> h: 112 values
           -> shared MLP 112 -> 112 -> 14
-          -> g1: regression head 14 -> 1          (the quality score, on the normalised 0..1 scale)
+          -> g1: regression head 14 -> 1          (the quality score, on the scale of loss.target)
           -> g2: classification head 14 -> 14 -> K (quality-level logits)
 
 The forward pass always returns both heads' outputs; the task schedule of a variant decides
-which of them the loss uses at each epoch (see losses.py).
+which of them the loss uses at each epoch (see schedule.py). Under bf16 autocast only the backbone
+computes in bf16: the feature module and the heads run in fp32, so that a score is not rounded to
+bf16's 8-bit mantissa (which left a few dozen distinct predictions for hundreds of images).
 """
 from __future__ import annotations
 
@@ -42,18 +44,23 @@ _IMAGENET_WEIGHTS = {  # torchvision's V1 weights, as the authors used
 class MultiScaleFeatures(nn.Module):
     """The MS module: each stage's map is reduced by a 1x1 conv (layer4 kept as is), average-pooled
     to a small grid (8x8, 4x4, 2x2, 1x1 at a 224 crop), flattened and projected to 28 values;
-    the four vectors are concatenated. Adaptive pooling makes any crop size from 32 up work."""
+    the four vectors are concatenated. Adaptive pooling makes any crop size from 32 up work.
+    As the authors': taps without bias, taps and projections kaiming-normal initialised."""
 
     def __init__(self, channels: tuple[int, int, int, int], reduced=(16, 32, 64, None), grids=(8, 4, 2, 1),
                  per_scale: int = FEATURE_DIM // 4):
         super().__init__()
         self.reduce = nn.ModuleList(
-            nn.Conv2d(c, r, kernel_size=1) if r is not None else nn.Identity() for c, r in zip(channels, reduced)
+            nn.Conv2d(c, r, kernel_size=1, bias=False) if r is not None else nn.Identity()
+            for c, r in zip(channels, reduced)
         )
         self.pool = nn.ModuleList(nn.AdaptiveAvgPool2d(g) for g in grids)
         self.project = nn.ModuleList(
             nn.Linear((r or c) * g * g, per_scale) for c, r, g in zip(channels, reduced, grids)
         )
+        for layer in [*self.reduce, *self.project]:
+            if not isinstance(layer, nn.Identity):
+                nn.init.kaiming_normal_(layer.weight)
 
     def forward(self, stages: list[torch.Tensor]) -> torch.Tensor:
         parts = [
@@ -96,8 +103,9 @@ class PMTIQA(nn.Module):
         for stage in self.stages:
             x = stage(x)
             stages.append(x)
-        z = self.shared(self.features(stages))
-        return self.regress(z).squeeze(1), self.classify(z)
+        with torch.autocast(x.device.type, enabled=False):  # fp32 from here on, whatever the backbone ran in
+            z = self.shared(self.features([s.float() for s in stages]))
+            return self.regress(z).squeeze(1), self.classify(z)
 
 
 def build_model(variant: str, backbone: str = "resnet50", weights: str = "none", num_classes: int = 10) -> PMTIQA:

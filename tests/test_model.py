@@ -25,6 +25,23 @@ def test_resnet50_variants_have_similar_parameter_counts():
     assert counts["ms"] != counts["baseline"]
 
 
+def test_ms_on_resnet50_has_the_authors_parameter_count():
+    """Taps without bias, as theirs: 23,716,293 parameters."""
+    model = build_model("ms", backbone="resnet50")
+    assert count_parameters(model) == 23_716_293
+    assert all(conv.bias is None for conv in model.features.reduce if isinstance(conv, torch.nn.Conv2d))
+
+
+def test_scores_are_computed_in_fp32_under_bf16_autocast():
+    """Only the backbone runs in bf16: 64 images get 64 distinct scores, not bf16's few dozen levels."""
+    torch.manual_seed(0)
+    model = build_model("ms_pmt", backbone="resnet18").eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        score, logits = model(torch.randn(64, 3, 32, 32))
+    assert score.dtype == logits.dtype == torch.float32
+    assert len(torch.unique(score)) == 64
+
+
 def test_variants_share_features_per_their_definition():
     ms = build_model("ms_pmt", backbone="resnet18")
     pooled = build_model("pmt", backbone="resnet18")
