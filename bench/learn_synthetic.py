@@ -2,13 +2,15 @@
 
 Trains the variant on splits of the synthetic dataset with the model and train settings of
 `overrides.synthetic` (optionally changed on the command line), and prints per split the test
-SRCC of the final epoch, the wall time, and the SRCC of the same network untrained (its initial
-weights, same seed) as the floor. The splits are the protocol's, not the demo's: the top-level
-`split` section of params.yaml (80/20, a fifth of train for validation) over every reference
-(`--subset` to use fewer), made in memory so that the graph's data/splits file is left alone. The
-dataset stages run first if data/cache/synthetic is missing.
+SRCC of the final epoch, the last epoch's loss parts (L1 on the scale of loss.target, CE), the wall
+time, and the SRCC of the same network untrained (its initial weights, same seed) as the floor. The
+splits are the protocol's, not the demo's: the top-level `split` section of params.yaml (80/20,
+and a validation part only where split.val_fraction asks for one) over every reference (`--subset`
+to use fewer), made in memory so that the graph's data/splits file is left alone. The dataset
+stages run first if data/cache/synthetic is missing.
 
     python bench/learn_synthetic.py --splits 0 1 2 --epochs 12 --crop-size 64 --threads 2
+    python bench/learn_synthetic.py --target unit      # the regression target on 0..1 (loss.target)
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pmtiqa import paths  # noqa: E402
-from pmtiqa.config import SplitParams, fingerprint, load_params  # noqa: E402
+from pmtiqa.config import TARGETS, SplitParams, fingerprint, load_params  # noqa: E402
 from pmtiqa.metrics import srcc  # noqa: E402
 from pmtiqa.runtime import resolve_runtime  # noqa: E402
 from pmtiqa.scores import to_native  # noqa: E402
@@ -68,11 +70,15 @@ def main() -> None:
     parser.add_argument("--subset", type=float, default=1.0, help="share of the references used (split.subset)")
     for key, kind in TRAIN_OPTIONS.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=kind, help=f"replace train.{key}")
+    parser.add_argument("--target", choices=TARGETS, help="replace loss.target")
+    parser.add_argument("--gamma", type=float, help="replace loss.gamma")
     args = parser.parse_args()
 
     params = load_params(args.params).for_dataset(DATASET)
     changes = {key: getattr(args, key) for key in TRAIN_OPTIONS if getattr(args, key) is not None}
-    params = dataclasses.replace(params, train=dataclasses.replace(params.train, use_tuned=False, **changes))
+    loss = {key: getattr(args, key) for key in ("target", "gamma") if getattr(args, key) is not None}
+    params = dataclasses.replace(params, train=dataclasses.replace(params.train, use_tuned=False, **changes),
+                                 loss=dataclasses.replace(params.loss, **loss))
     ensure_dataset(args.params)
     t = params.train
     runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
@@ -81,9 +87,11 @@ def main() -> None:
                            protocol, max(args.splits) + 1)
     print(f"{args.variant} on {DATASET}, {params.model.backbone} weights={params.model.weights}, {runtime.device} "
           f"{runtime.precision}: epochs {t.epochs}, batch {t.batch_size}, lr {t.lr:g} x {t.lr_decay:g} every {t.lr_step} "
-          f"epochs, weight decay {t.weight_decay:g}, gamma {params.loss.gamma:g}, crop {t.crop_size}, "
+          f"epochs, weight decay {t.weight_decay:g}, target {params.loss.target}, gamma {params.loss.gamma:g}, "
+          f"crop {t.crop_size}, "
           f"{t.crops_per_image} crops/image, {t.test_crops} test crops")
-    print(f"{'split':>5} {'train':>6} {'test':>5} | {'untrained':>9} {'final':>7} {'val-sel':>7} | {'minutes':>7}")
+    print(f"{'split':>5} {'train':>6} {'test':>5} | {'untrained':>9} {'final':>7} {'val-sel':>7} | {'last L1':>8} "
+          f"{'last CE':>7} | {'minutes':>7}")
     finals, floors = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for k in args.splits:
@@ -96,8 +104,10 @@ def main() -> None:
             minutes = (time.perf_counter() - started) / 60
             finals.append(metrics["final"]["srcc"])
             floors.append(floor)
+            last = pd.read_csv(Path(tmp) / f"split{k}" / "history.csv").iloc[-1]
+            val = f"{metrics['val']['srcc']:>7.3f}" if "val" in metrics else f"{'-':>7}"
             print(f"{k:>5} {len(ids['train']):>6} {len(ids['test']):>5} | {floor:>9.3f} {metrics['final']['srcc']:>7.3f} "
-                  f"{metrics['val']['srcc']:>7.3f} | {minutes:>7.2f}", flush=True)
+                  f"{val} | {last['l1']:>8.4f} {last['ce']:>7.4f} | {minutes:>7.2f}", flush=True)
     print(f"median test SRCC (final epoch): {np.median(finals):.3f}; untrained: {np.median(floors):.3f}")
 
 

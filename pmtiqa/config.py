@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from pmtiqa.errors import UserError
+from pmtiqa.schedule import trains_regression
 from pmtiqa.variants import VARIANTS
 
 KNOWN_DATASETS = ("synthetic", "bid", "livec", "live", "csiq", "koniq")
@@ -46,7 +47,8 @@ class DownloadParams:
 class SplitParams:
     n_splits: int = 10
     test_fraction: float = 0.2
-    val_fraction: float = 0.2  # share of the train part carved out for validation
+    # share of the 80 % train part held out to select an epoch; 0 (the paper's) = train on all of it
+    val_fraction: float = 0.0
     seed: int = 20230103
     subset: float = 1.0  # share of the dataset's groups used at all (quick runs); 1 = every image
 
@@ -68,9 +70,16 @@ class ModelParams:
     num_classes: int = 10
 
 
+TARGETS = ("published", "unit")
+BATCH_UNITS = ("crops", "images")
+
+
 @dataclass(frozen=True)
 class LossParams:
     gamma: float = 1.0  # weight of the classification term against L1
+    # The scale the regression head learns and L1 is measured on: the width of the dataset's
+    # published scale (the authors' L1 on raw MOS) or 0..1. It sets the balance of the two tasks.
+    target: str = "published"
 
 
 @dataclass(frozen=True)
@@ -78,12 +87,17 @@ class TrainParams:
     epochs: int = 30
     batch_size: int = 12
     lr: float = 1e-4
-    lr_step: int = 6  # epochs between lr decays
+    lr_step: int = 6  # after epoch t (1-based) the lr is lr * lr_decay ** ((t - 1) // lr_step), as the authors
     lr_decay: float = 0.1
     weight_decay: float = 5e-4
     crop_size: int = 224
     crops_per_image: int = 4
+    # What batch_size counts: crops (a sample is one crop) or images (a sample is an image with its
+    # crops_per_image crops, as the authors' BID loader)
+    batch_unit: str = "crops"
     test_crops: int = 10
+    random_test_crops: bool = False  # the authors' habit: test crops redrawn at random every epoch
+    reset_optimizer: bool = False  # the authors' habit: Adam rebuilt (its moments reset) every epoch
     precision: str = "auto"  # auto: bf16 where the hardware computes it natively, else fp32
     compile: str = "none"  # "none" (eager) or a torch.compile mode for the training step
     seed: int = 0
@@ -100,13 +114,14 @@ class TrainParams:
 @dataclass(frozen=True)
 class TuneParams:
     n_trials: int = 20
-    epochs: int = 6
+    epochs: int = 0  # epochs a trial may run, on the real run's schedule; 0 = train.epochs
     split: int = 0
+    val_fraction: float = 0.2  # share of the split's train part (by group) that scores a trial
     seed: int = 0
     lr: list[float] = field(default_factory=lambda: [1e-4, 1e-3])
     batch_size: list[int] = field(default_factory=lambda: [9, 13])
     weight_decay: list[float] = field(default_factory=lambda: [5e-4, 5e-4])  # the paper's, fixed
-    gamma: list[float] = field(default_factory=lambda: [0.1, 10.0])
+    gamma: list[float] = field(default_factory=lambda: [0.01, 100.0])
     variant: str = "ms_pmt"
 
 
@@ -292,7 +307,7 @@ def _check_values(p: Params) -> None:
         need(name in KNOWN_DATASETS, f"download.sources.{name}", "unknown dataset")
     need(p.split.n_splits >= 1, "split.n_splits", "must be at least 1")
     need(0 < p.split.test_fraction < 1, "split.test_fraction", "must lie strictly between 0 and 1")
-    need(0 < p.split.val_fraction < 1, "split.val_fraction", "must lie strictly between 0 and 1")
+    need(0 <= p.split.val_fraction < 1, "split.val_fraction", "must lie in [0, 1)")
     need(0 < p.split.subset <= 1, "split.subset", "must lie in (0, 1]")
     for name, size in {**p.augment.sizes, "default_size": p.augment.default_size}.items():
         key = "augment.default_size" if name == "default_size" else f"augment.sizes.{name}"
@@ -307,6 +322,7 @@ def _check_values(p: Params) -> None:
     need(p.model.backbone in BACKBONES, "model.backbone", f"unknown backbone {p.model.backbone!r} (known: {', '.join(BACKBONES)})")
     need(p.model.num_classes >= 2, "model.num_classes", "must be at least 2")
     need(p.loss.gamma >= 0, "loss.gamma", "must be >= 0")
+    need(p.loss.target in TARGETS, "loss.target", f"expected one of {', '.join(TARGETS)}")
     t = p.train
     for key in ("epochs", "batch_size", "lr_step", "crops_per_image", "test_crops"):
         need(getattr(t, key) >= 1, f"train.{key}", "must be at least 1")
@@ -314,6 +330,7 @@ def _check_values(p: Params) -> None:
     need(t.lr > 0, "train.lr", "must be > 0")
     need(0 < t.lr_decay <= 1, "train.lr_decay", "must lie in (0, 1]")
     need(t.weight_decay >= 0, "train.weight_decay", "must be >= 0")
+    need(t.batch_unit in BATCH_UNITS, "train.batch_unit", f"expected one of {', '.join(BATCH_UNITS)}")
     need(t.precision in PRECISIONS, "train.precision", f"expected one of {', '.join(PRECISIONS)}")
     need(t.compile in COMPILE_MODES, "train.compile", f"expected one of {', '.join(COMPILE_MODES)}")
     need(t.threads >= 0, "train.threads", "must be >= 0")
@@ -321,7 +338,11 @@ def _check_values(p: Params) -> None:
          "expected auto, cpu or cuda[:N]")
     u = p.tune
     need(u.n_trials >= 1, "tune.n_trials", "must be at least 1")
-    need(u.epochs >= 1, "tune.epochs", "must be at least 1")
+    need(0 <= u.epochs <= t.epochs, "tune.epochs", f"must lie in 0..train.epochs ({t.epochs}); 0 = all of them")
+    need(0 < u.val_fraction < 1, "tune.val_fraction", "must lie strictly between 0 and 1")
+    need(trains_regression(VARIANTS[u.variant].schedule, u.epochs or t.epochs, t.epochs), "tune.epochs",
+         f"{u.epochs} epoch(s) of {u.variant} never train its regression head (lambda1 is 0 throughout); "
+         f"let trials run longer (0 = train.epochs)")
     need(0 <= u.split < p.split.n_splits, "tune.split", f"must name a split in 0..{p.split.n_splits - 1}")
     need(u.variant in VARIANTS, "tune.variant", f"unknown variant {u.variant!r}")
     for key in ("lr", "batch_size", "weight_decay", "gamma"):

@@ -70,10 +70,30 @@ def eval_crop_offsets(height: int, width: int, crop: int, count: int) -> tuple[t
     return top, left
 
 
+def test_crop_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator of an epoch's random test crops (train.random_test_crops, the authors' habit):
+    new positions every epoch, the same ones again after a resume."""
+    return torch.Generator().manual_seed(TEST_CROP_SEED + 1_000_003 * seed + epoch)
+
+
+def random_crop_offsets(shapes: torch.Tensor, crop: int, count: int,
+                        generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(top, left) of count uniform random crops of each image of (height, width) ``shapes`` (B, 2)."""
+    limits = (shapes - crop + 1).repeat_interleave(count, dim=0).double()
+    draws = torch.rand(limits.shape, generator=generator, dtype=torch.float64)
+    top, left = (draws * limits).long().unbind(dim=1)
+    return top, left
+
+
 def eval_crops(images: torch.Tensor, index: torch.Tensor, crop: int, count: int,
-               sizes: torch.Tensor | None = None) -> torch.Tensor:
-    """count fixed crops of each indexed image, as (B * count, 3, crop, crop), image-major."""
-    if sizes is None:  # every image fills its row: one set of offsets for all
+               sizes: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """count test crops of each indexed image, as (B * count, 3, crop, crop), image-major: the fixed
+    ones, or with a (CPU) ``generator`` random ones drawn from it."""
+    if generator is not None:
+        _, height, width, _ = images.shape
+        shapes = sizes[index].flip(1).cpu() if sizes is not None else torch.tensor([[height, width]] * len(index))
+        top, left = random_crop_offsets(shapes, crop, count, generator)
+    elif sizes is None:  # every image fills its row: one set of offsets for all
         _, height, width, _ = images.shape
         top, left = (t.repeat(len(index)) for t in eval_crop_offsets(height, width, crop, count))
     else:  # the set of each image's size (evaluation only: the sizes come to the host once per batch)

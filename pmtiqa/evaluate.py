@@ -10,13 +10,16 @@ from pmtiqa import paths
 from pmtiqa.atomic import write_json
 from pmtiqa.config import Params
 from pmtiqa.crops import eval_crops
+from pmtiqa.errors import UserError
 from pmtiqa.metrics import aggregate
 from pmtiqa.readers import read_json
 from pmtiqa.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-SELECTIONS = ("final", "val", "best_test")
+SELECTIONS = ("final", "val", "best_test")  # in the order reports list them
+# Every run holds these; `val` only where its split has a validation part (split.val_fraction > 0).
+REQUIRED_SELECTIONS = ("final", "best_test")
 SELECTION_NOTES = {
     "final": "the last epoch",
     "val": "the epoch with the best SRCC on the validation part (carved from train)",
@@ -24,11 +27,24 @@ SELECTION_NOTES = {
 }
 
 
+def held_selections(metrics: dict) -> tuple[str, ...]:
+    """The selections that ``metrics`` (a split's metrics.json, or a summary) holds, in SELECTIONS order."""
+    return tuple(s for s in SELECTIONS if s in metrics)
+
+
+def honest_selection(selections) -> str:
+    """The selection no test image helped choose: `val` where the splits have a validation part, else
+    `final` (the last epoch, chosen by no data at all)."""
+    return "val" if "val" in selections else "final"
+
+
 @torch.no_grad()
 def score_images(model: torch.nn.Module, images: torch.Tensor, index: torch.Tensor, crop: int, crops: int,
-                 batch_size: int, runtime: Runtime, sizes: torch.Tensor | None = None) -> np.ndarray:
-    """The model's normalised score of each indexed image: the mean over its fixed test crops
-    (``sizes``: each image's own width and height, where they differ; crops.py)."""
+                 batch_size: int, runtime: Runtime, sizes: torch.Tensor | None = None, target_scale: float = 1.0,
+                 generator: torch.Generator | None = None) -> np.ndarray:
+    """The model's normalised score of each indexed image: the mean over its test crops (fixed, or
+    drawn from ``generator``; ``sizes``: each image's own width and height, where they differ;
+    crops.py), divided by the regression head's ``target_scale`` (scores.target_scale)."""
     was_training = model.training
     model.eval()
     # Inference keeps no activations for a backward pass, so far larger batches than training's fit;
@@ -38,34 +54,52 @@ def score_images(model: torch.nn.Module, images: torch.Tensor, index: torch.Tens
     for start in range(0, len(index), per_batch):
         part = index[start:start + per_batch]
         with runtime.autocast():
-            score, _ = model(eval_crops(images, part, crop, crops, sizes))
-        out.append(score.float().view(len(part), crops).mean(dim=1))
+            score, _ = model(eval_crops(images, part, crop, crops, sizes, generator))
+        out.append(score.float().view(len(part), crops).mean(dim=1) / target_scale)
     model.train(was_training)
     return torch.cat(out).cpu().double().numpy() if out else np.zeros(0)
 
 
+def split_selections(per_split: list[dict], files: list, rerun: str) -> tuple[str, ...]:
+    """The selections every split's metrics hold. Splits that disagree were trained with different
+    split.val_fraction, and a summary over them would mix two protocols."""
+    held = held_selections(per_split[0])
+    if not set(REQUIRED_SELECTIONS) <= set(held):
+        raise UserError(f"{files[0]}: holds the selections {', '.join(held) or 'none'}, not final and best_test; "
+                        f"{rerun}")
+    for path, metrics in zip(files[1:], per_split[1:]):
+        if held_selections(metrics) != held:
+            raise UserError(f"{path}: holds the selections {', '.join(held_selections(metrics)) or 'none'} where "
+                            f"{files[0]} holds {', '.join(held)}: its splits were trained with different "
+                            f"split.val_fraction; {rerun}")
+    return held
+
+
 def evaluate_variant(params: Params, dataset: str, variant: str) -> dict:
-    """metrics/<ds>/<variant>.json: every split's metrics and their median, mean, std and quartiles."""
+    """metrics/<ds>/<variant>.json: every split's metrics and their median, mean, std and quartiles,
+    for the selections the splits hold."""
     params = params.for_dataset(dataset)  # idempotent: as train, tune and report, whoever calls
-    per_split = []
-    for k in range(params.split.n_splits):
-        path = paths.train_dir(dataset, variant, k) / "metrics.json"
-        per_split.append(read_json(path, f"run `pmtiqa train --dataset {dataset} --variant {variant} --split {k}`"))
+    files = [paths.train_dir(dataset, variant, k) / "metrics.json" for k in range(params.split.n_splits)]
+    per_split = [read_json(path, f"run `pmtiqa train --dataset {dataset} --variant {variant} --split {k}`")
+                 for k, path in enumerate(files)]
+    selections = split_selections(per_split, files, f"rerun the training of every split of {dataset}/{variant} "
+                                                    "with the current params (`dvc repro` or `snakemake`)")
     summary = {}
-    for sel in SELECTIONS:
+    for sel in selections:
         names = [m for m in per_split[0][sel] if m != "epoch"]
         summary[sel] = {name: aggregate(s[sel][name] for s in per_split) for name in names}
     result = {
         "dataset": dataset,
         "variant": variant,
         "n_splits": len(per_split),
-        "selections": SELECTION_NOTES,
+        "selections": {sel: SELECTION_NOTES[sel] for sel in selections},
         "summary": summary,
         "splits": per_split,
     }
     out = paths.metrics_json(dataset, variant)
     write_json(out, result)
-    med = summary["val"]
-    log.info("%s/%s over %d splits (val selection): median SRCC %.4f (IQR %.4f), PLCC %.4f -> %s", dataset, variant,
-             len(per_split), med["srcc"]["median"], med["srcc"]["iqr"], med["plcc"]["median"], out)
+    honest = honest_selection(selections)
+    med = summary[honest]
+    log.info("%s/%s over %d splits (%s selection): median SRCC %.4f (IQR %.4f), PLCC %.4f -> %s", dataset, variant,
+             len(per_split), honest, med["srcc"]["median"], med["srcc"]["iqr"], med["plcc"]["median"], out)
     return result

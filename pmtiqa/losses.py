@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from pmtiqa.variants import SCHEDULES
 
 
 def quality_level(score: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -30,29 +29,6 @@ def quality_level(score: torch.Tensor, num_classes: int) -> torch.Tensor:
     # Scores are usually float32, where a decimal edge such as 0.7 is stored a hair below itself;
     # the small tolerance puts such a score in the class the edge opens, as the user means it.
     return torch.floor(score.double() * num_classes + 1e-6).long().clamp_(max=num_classes - 1)
-
-
-def task_weights(schedule: str, epoch: int, epochs: int) -> tuple[float, float]:
-    """(lambda1, lambda2): the weights of regression and classification at epoch t of T (t = 0..T-1).
-
-    progressive: lambda1 = t / (T - 1), easy task (classification) first, hard task (regression) last.
-    reverse:     lambda1 = 1 - t / (T - 1), hard to easy (our reading of the paper's "type2").
-    fixed:       0.5 and 0.5 (the paper's "type1").
-    regression:  1 and 0 (the single-task baselines).
-    With T = 1 every schedule trains regression alone: the score head is the model's output, and a
-    single epoch has no room for a progression.
-    """
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r} (known: {', '.join(SCHEDULES)})")
-    if not 0 <= epoch < epochs:
-        raise ValueError(f"epoch {epoch} outside 0..{epochs - 1}")
-    if schedule == "regression" or epochs == 1:
-        return 1.0, 0.0
-    if schedule == "fixed":
-        return 0.5, 0.5
-    progress = epoch / (epochs - 1)
-    lambda1 = progress if schedule == "progressive" else 1.0 - progress
-    return lambda1, 1.0 - lambda1
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Each image is decoded and resized exactly as the augment stage prepared the training images (or
 kept at its own size, for a dataset under augment.native), then scored as the test images were: the
 mean over the same fixed crops. Scores come out on the scale of
-the dataset the model was trained on (`prediction`) and normalised to 0..1, higher better (`score`).
+the dataset the model was trained on (`prediction`) and normalised to 0..1, higher better (`score`);
+a score the network puts outside 0..1 is clipped to it, with a warning that names the model.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pmtiqa.errors import UserError
 from pmtiqa.evaluate import score_images
 from pmtiqa.model import build_model
 from pmtiqa.runtime import resolve_runtime
-from pmtiqa.scores import to_native
+from pmtiqa.scores import clip_unit, to_native
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,9 @@ def predict_paths(checkpoint: Path, inputs: list[Path], output: Path | None = No
             continue
         images, sizes = on_canvas(batch, runtime.device)
         index = torch.arange(len(batch), device=runtime.device)
-        score = score_images(model, images, index, crop, saved["test_crops"], batch_size, runtime, sizes)
+        score = score_images(model, images, index, crop, saved["test_crops"], batch_size, runtime, sizes,
+                             saved.get("target_scale", 1.0))
+        score = clip_unit(score, str(checkpoint))
         native = to_native(score, tuple(saved["score_bounds"]))
         rows += [{"image": str(p), "prediction": n, "score": s} for p, n, s in zip(names, native, score)]
     table = pd.DataFrame(rows, columns=["image", "prediction", "score"])

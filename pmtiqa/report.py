@@ -4,12 +4,16 @@ Reads metrics/<ds>/<variant>.json (evaluate), every split's history.csv and pred
 runs/tune/<ds>/best.json when present. Writes, atomically:
 
 - reports/report.md: median SRCC/PLCC with IQR per selection, the paper's table beside ours, a
-  Wilcoxon signed-rank test (Holm-corrected) of the reference variant against every other one,
-  the tuned hyperparameters, and the figures below;
+  Wilcoxon signed-rank test (Holm-corrected) of the reference variant against every other one on
+  each dataset's honest selection (evaluate.honest_selection), the tuned hyperparameters, and the
+  figures below;
 - reports/figures/*.png: the ablation, training curves, predictions against MOS;
 - reports/curves/<group>/<ds>-<variant>.csv: the median over splits of each epoch's history
   row (what `dvc plots` draws);
 - metrics.json: the small summary `dvc metrics diff` and `dvc exp diff` compare.
+
+A dataset whose splits have no validation part (split.val_fraction 0) has no `val` selection: its
+tables, figures and summary leave `val` out, and its honest selection is `final`.
 
 The whole reports/ folder is replaced in one step, so it always describes the last run only.
 """
@@ -26,7 +30,7 @@ from pmtiqa import paths
 from pmtiqa.atomic import atomic_dir, write_json
 from pmtiqa.config import REPORT_SETTINGS, Params
 from pmtiqa.errors import UserError
-from pmtiqa.evaluate import SELECTION_NOTES
+from pmtiqa.evaluate import REQUIRED_SELECTIONS, SELECTION_NOTES, held_selections, honest_selection
 from pmtiqa.metrics import STATISTICS
 from pmtiqa.readers import read_csv, read_json
 from pmtiqa.variants import VARIANTS
@@ -44,8 +48,9 @@ PAPER_TABLE = {
 }
 # Our variants that have a row in that table.
 PAPER_ROW = {"baseline": "ResNet50", "ms_pmt": "PMT-IQA"}
+# The history.csv columns the curves show, where every split has them (val_* only where the splits
+# have a validation part).
 CURVE_COLUMNS = ("loss", "l1", "ce", "lambda1", "lambda2", "lr", "val_srcc", "val_plcc", "test_srcc", "test_plcc")
-TEST_SELECTION = "val"  # the only honest selection: the Wilcoxon test compares it
 
 
 def focus_variant(params: Params) -> str:
@@ -69,7 +74,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def load_results(params: Params) -> dict:
-    """{ds: {"settings" (REPORT_SETTINGS), "tuned", "variants": {v: {"metrics", "histories"[, "predictions" of the focus variant]}}}}."""
+    """{ds: {"settings" (REPORT_SETTINGS), "selections" (those its metrics hold), "tuned",
+    "variants": {v: {"metrics", "histories"[, "predictions" of the focus variant]}}}}."""
     results, focus = {}, focus_variant(params)
     for ds in params.datasets:
         seen = params.for_dataset(ds)
@@ -78,23 +84,48 @@ def load_results(params: Params) -> dict:
         variants = {}
         for v in params.variants:
             metrics = _read_json(paths.metrics_json(ds, v))
-            # paired tests need every variant over the same splits, in order; the figures need every
-            # statistic (a file that an older pmtiqa wrote may lack some)
-            summary = metrics.get("summary", {})
-            if any(not set(STATISTICS) <= set(summary.get(sel, {}).get("srcc", {})) for sel in SELECTION_NOTES) \
-                    or len(metrics.get("splits", [])) != n:
-                raise UserError(f"{paths.metrics_json(ds, v)}: not the summary of {n} splits that params ask "
-                                f"for; run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
+            check_metrics(metrics, paths.metrics_json(ds, v), n,
+                          f"run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
             runs = [paths.train_dir(ds, v, k) for k in range(n)]
             variants[v] = {"metrics": metrics, "histories": [_read_csv(r / "history.csv") for r in runs]}
             if v == focus:  # only the scatter reads predictions, and only the focus variant's
                 variants[v]["predictions"] = [_read_csv(r / "predictions.csv") for r in runs]
         results[ds] = {
             "settings": {key: seen.setting(key) for key in REPORT_SETTINGS},
+            "selections": common_selections(ds, variants),
             "tuned": _read_json(tuned_path) if tuned_path.is_file() and seen.train.use_tuned else None,
             "variants": variants,
         }
     return results
+
+
+def check_metrics(metrics: dict, path: Path, n: int, fix: str) -> None:
+    """Paired tests need every variant over the same splits, in order; the figures need every statistic
+    of each selection it holds (a file that an older pmtiqa wrote may lack some)."""
+    summary = metrics.get("summary", {})
+    held = held_selections(summary)
+    if not set(REQUIRED_SELECTIONS) <= set(held) or len(metrics.get("splits", [])) != n \
+            or any(not set(STATISTICS) <= set(summary[sel].get("srcc", {})) for sel in held):
+        raise UserError(f"{path}: not the summary of {n} splits that params ask for; {fix}")
+
+
+def common_selections(ds: str, variants: dict) -> tuple[str, ...]:
+    """The selections every variant of a dataset holds. Variants that disagree were trained with
+    different split.val_fraction (on different training parts): comparing them would be unfair."""
+    first, *others = variants
+    held = held_selections(variants[first]["metrics"]["summary"])
+    for v in others:
+        if held_selections(variants[v]["metrics"]["summary"]) != held:
+            raise UserError(f"{paths.metrics_json(ds, v)}: holds the selections "
+                            f"{', '.join(held_selections(variants[v]['metrics']['summary']))} where "
+                            f"{paths.metrics_json(ds, first)} holds {', '.join(held)}: the variants were trained "
+                            f"with different split.val_fraction; {RUN_STAGES}")
+    return held
+
+
+def shown_selections(params: Params, result: dict) -> list[str]:
+    """The selections params ask the report for that a dataset's metrics hold."""
+    return [sel for sel in params.report.selections if sel in result["selections"]]
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -116,7 +147,7 @@ def split_values(metrics: dict, selection: str, name: str) -> np.ndarray:
     return np.array([s[selection][name] for s in metrics["splits"]], dtype=float)
 
 
-def wilcoxon_vs_reference(variants: dict, reference: str, selection: str = TEST_SELECTION) -> list[dict]:
+def wilcoxon_vs_reference(variants: dict, reference: str, selection: str) -> list[dict]:
     """The reference variant against every other one on per-split SRCC, paired by split, Holm-adjusted."""
     ref = split_values(variants[reference]["metrics"], selection, "srcc")
     rows = []
@@ -167,10 +198,10 @@ def results_table(variants: dict, selections: list[str]) -> list[str]:
 
 
 def paper_table(results: dict) -> list[str]:
-    honest = TEST_SELECTION
-    lines = [f"| dataset | method | paper SRCC / PLCC | ours, {honest} | ours, best_test (authors' protocol) "
+    lines = ["| dataset | method | paper SRCC / PLCC | ours, honest selection | ours, best_test (authors' protocol) "
              "| best_test - paper |", "|---|---|---|---|---|---|"]
     for ds, r in results.items():
+        honest = honest_selection(r["selections"])
         for v, method in PAPER_ROW.items():
             if v not in r["variants"]:
                 continue
@@ -186,7 +217,8 @@ def paper_table(results: dict) -> list[str]:
                 ref = f"{paper[0]:.3f} / {paper[1]:.3f}"
                 delta = f"{ours['best_test'][0] - paper[0]:+.3f} / {ours['best_test'][1] - paper[1]:+.3f}"
             pair = {sel: f"{_f(s)} / {_f(p)}" for sel, (s, p) in ours.items()}
-            lines.append(f"| {ds} | {method} (`{v}`) | {ref} | {pair[honest]} | {pair['best_test']} | {delta} |")
+            lines.append(f"| {ds} | {method} (`{v}`) | {ref} | {pair[honest]} (`{honest}`) | {pair['best_test']} "
+                         f"| {delta} |")
     return lines
 
 
@@ -230,16 +262,19 @@ CURVE_GROUPS = {"srcc": ("val_srcc", "test_srcc"), "loss": ("loss", "l1", "ce"),
 
 
 def write_curves(curve: pd.DataFrame, folder: Path, name: str) -> None:
+    """Every column dvc.yaml's plots name, empty where the runs have none (no validation part):
+    `dvc plots` refuses a file that lacks a column its plot names, and draws nothing for empty cells."""
     for group, columns in CURVE_GROUPS.items():
         (folder / group).mkdir(parents=True, exist_ok=True)
-        curve[["epoch", *[c for c in columns if c in curve]]].to_csv(folder / group / name, index=False)
+        curve.reindex(columns=["epoch", *columns]).to_csv(folder / group / name, index=False)
 
 
 def _save(fig, dest: Path) -> None:
     fig.savefig(dest, format="png", dpi=110, bbox_inches="tight")
 
 
-def ablation_figure(results: dict, variants: list[str], selection: str, dest: Path) -> None:
+def ablation_figure(results: dict, variants: list[str], dest: Path) -> None:
+    """Each dataset's bars show its honest selection, named under the dataset."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(results) * max(1, len(variants)) / 4, 3.6))
@@ -247,26 +282,32 @@ def ablation_figure(results: dict, variants: list[str], selection: str, dest: Pa
     for j, v in enumerate(variants):
         med, lo, hi = [], [], []
         for r in results.values():
-            s = r["variants"][v]["metrics"]["summary"][selection]["srcc"]  # evaluate's quartiles
+            summary = r["variants"][v]["metrics"]["summary"]
+            s = summary[honest_selection(r["selections"])]["srcc"]  # evaluate's quartiles
             med.append(s["median"]), lo.append(s["median"] - s["q1"]), hi.append(s["q3"] - s["median"])
         x = np.arange(len(results)) + (j - (len(variants) - 1) / 2) * width
         ax.bar(x, med, width, yerr=[lo, hi], capsize=2, label=f"{v} ({VARIANTS[v].paper_name})")
-    ax.set_xticks(np.arange(len(results)), list(results))
-    ax.set_ylabel(f"median test SRCC ({selection} selection)")
+    ax.set_xticks(np.arange(len(results)),
+                  [f"{ds}\n({honest_selection(r['selections'])})" for ds, r in results.items()])
+    ax.set_ylabel("median test SRCC (honest selection)")
     ax.set_title("Ablation: median over splits, bars = interquartile range")
     ax.axhline(0, color="black", linewidth=0.5)
-    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     _save(fig, dest)
     plt.close(fig)
 
 
 def curves_figure(ds: str, curves: dict[str, pd.DataFrame], focus: str, dest: Path) -> None:
+    """Loss parts of the focus variant, task weights, and SRCC per epoch: each variant's validation
+    SRCC where its splits have a validation part, else its test SRCC (the only per-epoch score left)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     ref = curves[focus]
     for col in ("l1", "ce"):
-        axes[0].plot(ref["epoch"], ref[col], marker="o", label=col)
+        if col in ref:
+            axes[0].plot(ref["epoch"], ref[col], marker="o", label=col)
     axes[0].set_title(f"{focus}: loss parts", fontsize=9)
     for j, (v, c) in enumerate(curves.items()):
         if VARIANTS[v].multitask:
@@ -275,24 +316,28 @@ def curves_figure(ds: str, curves: dict[str, pd.DataFrame], focus: str, dest: Pa
             axes[1].plot(c["epoch"], c["lambda2"], color=color, marker="x", linestyle="--", label=f"lambda2 {v}")
     axes[1].set_title("task weights: lambda1 regression, lambda2 classes", fontsize=9)
     for j, (v, c) in enumerate(curves.items()):
-        axes[2].plot(c["epoch"], c["val_srcc"], color=f"C{j}", marker="o", label=f"{v} val")
-    axes[2].plot(ref["epoch"], ref["test_srcc"], color="black", linestyle=":", label=f"{focus} test")
+        part = "val" if "val_srcc" in c else "test"
+        axes[2].plot(c["epoch"], c[f"{part}_srcc"], color=f"C{j}", marker="o", label=f"{v} {part}")
+    if "val_srcc" in ref:  # else its test curve is drawn already
+        axes[2].plot(ref["epoch"], ref["test_srcc"], color="black", linestyle=":", label=f"{focus} test")
     axes[2].set_title("SRCC per epoch", fontsize=9)
     for ax in axes:
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers, 1..T
         ax.legend(fontsize=7)
     fig.suptitle(f"{ds}: median over splits", y=1.02)
     _save(fig, dest)
     plt.close(fig)
 
 
-def scatter_figure(ds: str, predictions: list[pd.DataFrame], variant: str, dest: Path) -> None:
+def scatter_figure(ds: str, predictions: list[pd.DataFrame], variant: str, selection: str, dest: Path) -> None:
+    """Predictions (of the ``selection`` epoch, which predictions.csv holds) against the published scores."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(4.4, 4.2))
-    # A network whose regression head was never trained (a val-selected first epoch of a
-    # progressive schedule, where lambda1 = 0) can predict far off the scale: such points are
-    # drawn at the edge of the plot, and counted, so that the others stay readable.
+    # An epoch that gave the regression loss no weight (lambda1 = 0: untrained_selected) can predict
+    # far off the scale: such points are drawn at the edge of the plot, and counted, so that the
+    # others stay readable.
     mos = pd.concat([p["mos"] for p in predictions])
     margin = 0.25 * float(mos.max() - mos.min())
     y_lo, y_hi = float(mos.min()) - margin, float(mos.max()) + margin
@@ -308,23 +353,37 @@ def scatter_figure(ds: str, predictions: list[pd.DataFrame], variant: str, dest:
     ax.plot([lo, hi], [lo, hi], color="gray", linewidth=0.8, linestyle="--", label="prediction = score")
     ax.set_xlabel("MOS / DMOS as published")
     ax.set_ylabel("prediction (same scale)")
-    ax.set_title(f"{ds}, {variant}: test images of every split\n(val-selected epoch)", fontsize=9)
+    ax.set_title(f"{ds}, {variant}: test images of every split\n(epoch of the {selection} selection)", fontsize=9)
     ax.legend(fontsize=6, markerscale=2, loc="lower right")  # the top left holds the off-scale count
     _save(fig, dest)
     plt.close(fig)
+
+
+def untrained_selected(data: dict, selection: str) -> list[tuple[int, int]]:
+    """(split, epoch) of each split whose ``selection`` epoch gave the regression loss no weight
+    (lambda1 = 0 in history.csv: the last epoch of a reverse schedule, or a progressive run's first
+    where training kept it): its predictions need not lie on the published scale at all."""
+    found = []
+    for k, (split, history) in enumerate(zip(data["metrics"]["splits"], data["histories"])):
+        epoch = split[selection]["epoch"]  # 1-based, as history.csv's epoch column
+        row = history[history["epoch"] == epoch]
+        if "lambda1" in row and len(row) and row["lambda1"].iloc[0] == 0:
+            found.append((k, int(epoch)))
+    return found
 
 
 # ----------------------------------------------------------------------------- the report
 
 
 def summary_metrics(results: dict, selections: list[str]) -> dict:
-    """metrics.json: {ds: {variant: {selection: {srcc_median, plcc_median}}}}; NaN becomes null."""
+    """metrics.json: {ds: {variant: {selection: {srcc_median, plcc_median}}}} for those of
+    ``selections`` each dataset holds; NaN becomes null."""
     def clean(x):
         return float(x) if x is not None and np.isfinite(x) else None
 
     return {ds: {v: {sel: {"srcc_median": clean(d["metrics"]["summary"][sel]["srcc"]["median"]),
                            "plcc_median": clean(d["metrics"]["summary"][sel]["plcc"]["median"])}
-                     for sel in selections}
+                     for sel in selections if sel in r["selections"]}
                  for v, d in r["variants"].items()}
             for ds, r in results.items()}
 
@@ -334,31 +393,76 @@ def describe_dataset(dataset: str, settings: dict) -> str:
             f"weights {settings['model.weights']}, {settings['train.epochs']} epochs)")
 
 
+def without_val(results: dict) -> list[str]:
+    """The datasets whose splits have no validation part."""
+    return [ds for ds, r in results.items() if "val" not in r["selections"]]
+
+
+def honest_phrase(results: dict) -> str:
+    """The honest selection in words: its name, or the rule where the datasets differ."""
+    honest = {honest_selection(r["selections"]) for r in results.values()}
+    if len(honest) == 1:
+        return f"the `{honest.pop()}` selection"
+    return f"the `val` selection (`final` for {', '.join(without_val(results))}, whose splits have no validation part)"
+
+
+def no_val_reason(results: dict) -> list[str]:
+    """One line on why some datasets have no `val` selection."""
+    missing = without_val(results)
+    if not missing:
+        return []
+    return [f"No `val` selection for {', '.join(missing)}: the splits have no validation part "
+            "(`split.val_fraction: 0`, the paper's setting), so the runs train on the whole training part (80 %) "
+            "as the authors do, and `final` is the honest selection.", ""]
+
+
+def training_part(results: dict) -> str:
+    """What our runs train on against the authors' whole training part."""
+    missing = without_val(results)
+    carved = [ds for ds in results if ds not in missing]
+    less = ("train on the training part less the validation part carved from it (split.val_fraction), where the "
+            "authors train on all of it: expect every selection a little below theirs")
+    if not missing:
+        return f"Our runs {less}."
+    if not carved:
+        return "Our runs train on the whole training part, as the authors do."
+    return f"Runs of {', '.join(carved)} {less}; runs of {', '.join(missing)} train on all of it, as the authors do."
+
+
+def scatter_note(data: dict, selection: str) -> str:
+    """Why predictions may lie off the scale: the splits whose selected epoch gave regression no weight."""
+    untrained = untrained_selected(data, selection)
+    if not untrained:
+        return ""
+    where = ", ".join(f"split {k} (epoch {epoch})" for k, epoch in untrained)
+    return (f" The `{selection}` selection took an epoch that gave the regression loss no weight (lambda1 = 0) in "
+            f"{where}: its predictions need not lie on the published scale.")
+
+
 def render(params: Params, results: dict, tests: dict) -> str:
-    sel = params.report.selections
     ref, focus = params.report.reference_variant, focus_variant(params)
+    shown = [sel for sel in params.report.selections if any(sel in r["selections"] for r in results.values())]
     out = ["# pmtiqa report", ""]
     out += ["Datasets: " + ", ".join(describe_dataset(ds, r["settings"]) for ds, r in results.items()),
             "", "Variants: " + ", ".join(f"`{v}` ({VARIANTS[v].paper_name})" for v in params.variants), ""]
     if "synthetic" in results:
         out += ["**synthetic is a stand-in** generated from bundled photos: its numbers show that the "
                 "pipeline works, not how PMT-IQA performs.", ""]
-    out += ["Selections (the epoch whose test metrics are reported; one training run gives all three):", ""]
-    out += [f"- `{s}`: {SELECTION_NOTES[s]}" for s in sel] + [""]
+    out += ["Selections (the epoch whose test metrics are reported; one training run gives all of them):", ""]
+    out += [f"- `{s}`: {SELECTION_NOTES[s]}" for s in shown] + [""]
+    out += no_val_reason(results)
     out += ["## Results", "", "Median over splits, interquartile range in brackets; test part of each split.", ""]
     for ds, r in results.items():
-        out += [f"### {ds}", ""] + results_table(r["variants"], sel) + [""]
+        out += [f"### {ds}", ""] + results_table(r["variants"], shown_selections(params, r)) + [""]
     out += ["## Against the paper", "",
             "The paper reports the median over 10 splits of the epoch chosen ON THE TEST SET, which our "
-            f"`best_test` selection reproduces; `{TEST_SELECTION}` is the honest number. Our runs train on the "
-            "training part less the validation part carved from it (split.val_fraction), where the authors train on "
-            "all of it: expect every selection a little below theirs. Other methods of the paper's "
-            "table, for context: " + "; ".join(
+            f"`best_test` selection reproduces; {honest_phrase(results)} gives the honest number. "
+            f"{training_part(results)} Other methods of the paper's table, for context: " + "; ".join(
                 f"{m}: " + ", ".join(f"{ds} {v[0]:.3f}/{v[1]:.3f}" for ds, v in row.items() if v)
                 for m, row in PAPER_TABLE.items() if m not in PAPER_ROW.values()) + ".", ""]
     out += paper_table(results) + [""]
     out += ["## Does each module help? (Wilcoxon signed-rank test over splits)", "",
-            f"`{ref}` against each other variant on the test SRCC of the `{TEST_SELECTION}` selection, "
+            f"`{ref}` against each other variant on the test SRCC of {honest_phrase(results)}, "
             "paired by split (same split, same images), two-sided, p-values adjusted for the comparisons "
             "within a dataset with Holm's method. Read a small adjusted p (below 0.05) as: the difference "
             "holds consistently across splits; a large one as: these splits cannot tell the two apart "
@@ -376,17 +480,19 @@ def render(params: Params, results: dict, tests: dict) -> str:
                     f"{smallest_exact_p(n):.4f}, above 0.05 before any correction: no difference can be "
                     "called significant here, however large. Read the wins and the median differences; "
                     "the paper protocol's 10 splits allow p down to 0.002.", ""]
-    out += ["## Figures", "", f"Ablation: median test SRCC per variant and dataset (`{TEST_SELECTION}` selection), "
-            "interquartile range as bars.", "", "![ablation](figures/ablation.png)", ""]
-    for ds in results:
+    out += ["## Figures", "", "Ablation: median test SRCC per variant and dataset, interquartile range as bars; each "
+            f"dataset's bars show {honest_phrase(results)}, named under the dataset.", "",
+            "![ablation](figures/ablation.png)", ""]
+    for ds, r in results.items():
+        honest = honest_selection(r["selections"])
+        srcc_part = ("on its validation part" if "val" in r["selections"] else "on its test part (the splits "
+                     "have no validation part; for reading only, no epoch is chosen by it)")
         out += [f"### {ds}", "", f"Training curves (median over splits): the loss parts of `{focus}`, the task "
-                "weights of each multi-task variant, and validation SRCC per variant.", "",
+                f"weights of each multi-task variant, and the SRCC per epoch of each variant {srcc_part}.", "",
                 f"![curves {ds}](figures/curves_{ds}.png)", "",
-                f"Predictions of `{focus}` against the published scores, pooled over the test parts of every split. "
-                "Predictions beyond the published scale are drawn at its edge and counted on the figure." + (
-                    " Many of them mean that a split's validation-selected epoch came before its regression head "
-                    "was trained (the progressive schedule gives the regression loss no weight at first)."
-                    if VARIANTS[focus].schedule == "progressive" else ""),
+                f"Predictions of `{focus}` at the epoch of the `{honest}` selection against the published scores, "
+                "pooled over the test parts of every split. Predictions beyond the published scale are drawn at its "
+                "edge and counted on the figure." + scatter_note(r["variants"][focus], honest),
                 "", f"![scatter {ds}](figures/scatter_{ds}.png)", ""]
     out += ["## Tuned hyperparameters", "",
             "`pmtiqa tune` searched on the train and validation parts of one split (never its test part); "
@@ -409,16 +515,17 @@ def write_report(params: Params) -> None:
     matplotlib.use("Agg")  # files only, never a display
     results = load_results(params)
     ref, focus = params.report.reference_variant, focus_variant(params)
-    tests = {ds: wilcoxon_vs_reference(r["variants"], ref) if ref in r["variants"] else None
-             for ds, r in results.items()}
+    tests = {ds: wilcoxon_vs_reference(r["variants"], ref, honest_selection(r["selections"]))
+             if ref in r["variants"] else None for ds, r in results.items()}
     with atomic_dir(paths.REPORTS_DIR) as tmp:
         (tmp / "figures").mkdir()
-        ablation_figure(results, params.variants, TEST_SELECTION, tmp / "figures" / "ablation.png")
+        ablation_figure(results, params.variants, tmp / "figures" / "ablation.png")
         for ds, r in results.items():
             curves = {v: median_curve(d["histories"]) for v, d in r["variants"].items()}
             for v, c in curves.items():
                 write_curves(c, tmp / "curves", f"{ds}-{v}.csv")
             curves_figure(ds, curves, focus, tmp / "figures" / f"curves_{ds}.png")
-            scatter_figure(ds, r["variants"][focus]["predictions"], focus, tmp / "figures" / f"scatter_{ds}.png")
+            scatter_figure(ds, r["variants"][focus]["predictions"], focus, honest_selection(r["selections"]),
+                           tmp / "figures" / f"scatter_{ds}.png")
         (tmp / "report.md").write_text(render(params, results, tests))
     write_json(paths.SUMMARY_JSON, summary_metrics(results, params.report.selections))

@@ -6,6 +6,12 @@ that predict needs no dataset). Both functions work on floats, numpy arrays and 
 """
 from __future__ import annotations
 
+import logging
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
 Bounds = tuple[float, float, bool]
 
 
@@ -21,3 +27,21 @@ def to_native(score01, bounds: Bounds):
     low, high, higher_is_better = bounds
     unit = score01 if higher_is_better else 1.0 - score01
     return low + unit * (high - low)
+
+
+def target_scale(target: str, bounds: Bounds) -> float:
+    """What the regression head learns per unit of normalised score (loss.target): the width of the
+    published scale (``published``: L1 in MOS units, the authors' balance of the two tasks) or 1."""
+    low, high, _ = bounds
+    return float(high - low) if target == "published" else 1.0
+
+
+def clip_unit(score01: np.ndarray, source: str) -> np.ndarray:
+    """Normalised scores clipped to 0..1, with a warning naming ``source`` when any lay outside:
+    a score is never emitted off its scale silently."""
+    score01 = np.asarray(score01, dtype=np.float64)
+    outside = (score01 < 0) | (score01 > 1)
+    if outside.any():
+        log.warning("%s: %d of %d scores lay outside 0..1 (%.3f to %.3f) and were clipped", source,
+                    int(outside.sum()), len(score01), float(score01.min()), float(score01.max()))
+    return np.clip(score01, 0.0, 1.0)

@@ -3,8 +3,8 @@
 Each split permutes the sorted unique groups with ``numpy.random.default_rng([seed, k])``: the
 same on every machine (no Python hash order), and split k does not change when ``n_splits``
 grows, so finished training runs of the first splits stay valid. The test part takes
-``test_fraction`` of the groups; validation takes ``val_fraction`` of the remaining groups; the
-rest is train. Groups never straddle parts, so a reference image (live, csiq, synthetic) is never
+``test_fraction`` of the groups; validation takes ``val_fraction`` of the remaining groups (none
+at 0, the paper's protocol: train is then the whole 80 %); the rest is train. Groups never straddle parts, so a reference image (live, csiq, synthetic) is never
 seen on both sides; image-level datasets have one group per image. ``subset`` < 1 keeps only that
 share of the groups, for quick runs.
 """
@@ -24,7 +24,9 @@ from pmtiqa.readers import read_csv
 log = logging.getLogger(__name__)
 
 
-SUBSET_STREAM = 1_000_000  # the subset's random stream: default_rng([seed, SUBSET_STREAM]), far from split ids
+# The random streams of default_rng([seed, stream]) other than the splits' own (stream = split id)
+SUBSET_STREAM = 1_000_000  # which groups a subset keeps
+HOLD_OUT_STREAM = 2_000_000  # which groups tuning holds out of a train part
 
 
 def make_splits(groups: Sequence, n_splits: int, test_fraction: float, val_fraction: float,
@@ -37,8 +39,9 @@ def make_splits(groups: Sequence, n_splits: int, test_fraction: float, val_fract
     labels = np.array([str(g) for g in groups])  # str: one sort order whatever the CSV reader guessed
     unique, codes = np.unique(labels, return_inverse=True)  # sorted unique groups
     used = _subset(len(unique), subset, seed)
-    if len(used) < 3:
-        raise ValueError(f"need at least 3 groups to split into train, val and test, got {len(used)}"
+    parts = "train, val and test" if val_fraction > 0 else "train and test"
+    if len(used) < (3 if val_fraction > 0 else 2):
+        raise ValueError(f"need at least {3 if val_fraction > 0 else 2} groups to split into {parts}, got {len(used)}"
                          + (f" (subset {subset:g} of {len(unique)})" if subset < 1 else ""))
     splits = []
     for k in range(n_splits):
@@ -58,15 +61,33 @@ def _subset(n_groups: int, subset: float, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, SUBSET_STREAM]).permutation(n_groups)[:keep])
 
 
+def _share(fraction: float, n: int, keep: int) -> int:
+    """How many of n groups a fraction takes: at least one (none for a fraction of 0), and never
+    so many that fewer than `keep` remain."""
+    return 0 if fraction == 0 else min(max(1, round(fraction * n)), n - keep)
+
+
 def _assign_groups(n_groups: int, test_fraction: float, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Part index (0 train, 1 val, 2 test) per group; every part gets at least one group."""
-    n_test = min(max(1, round(test_fraction * n_groups)), n_groups - 2)
-    n_val = min(max(1, round(val_fraction * (n_groups - n_test))), n_groups - n_test - 1)
+    """Part index (0 train, 1 val, 2 test) per group; train and test get at least one group, and so
+    does val unless val_fraction is 0."""
+    n_test = _share(test_fraction, n_groups, 1 + (val_fraction > 0))
+    n_val = _share(val_fraction, n_groups - n_test, 1)
     order = rng.permutation(n_groups)
     part = np.zeros(n_groups, dtype=np.int64)
     part[order[:n_test]] = 2
     part[order[n_test:n_test + n_val]] = 1
     return part
+
+
+def hold_out(ids: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held): ``ids`` parted by group, the held part taking ``fraction`` of their groups
+    (seeded; at least one group on each side). How tuning scores its trials inside a train part."""
+    unique, codes = np.unique(np.asarray(groups)[ids].astype(str), return_inverse=True)
+    if len(unique) < 2:
+        raise ValueError(f"need at least 2 groups to hold some out, got {len(unique)}")
+    held_groups = np.random.default_rng([seed, HOLD_OUT_STREAM]).permutation(len(unique))[:_share(fraction, len(unique), 1)]
+    held = np.isin(codes, held_groups)
+    return ids[~held], ids[held]
 
 
 def write_splits(labels_csv: Path, out_json: Path, split_params: SplitParams) -> dict:

@@ -1,12 +1,14 @@
 """Training one variant on one split: the fast engine and its honest bookkeeping.
 
 The dataset's uint8 cache sits on the training device; each step gathers random crops of a batch
-of images there (crops.py), runs the model under the resolved precision and steps one Adam with a
-step learning-rate schedule (the authors rebuilt Adam every epoch, resetting its moments; we do
-not). After every epoch the validation and test parts are scored with fixed crops, a row goes to
-history.csv and the whole state goes to checkpoint.pt, so a killed run resumes where it was and
-ends with the same numbers. Three selections are reported (evaluate.SELECTION_NOTES); only the
-validation part ever chooses anything.
+there (crops.py), runs the model under the resolved precision and steps one Adam at the authors'
+step learning rate (schedule.py; they also rebuilt Adam every epoch, resetting its moments, which
+train.reset_optimizer reproduces). The regression head learns the score on the scale loss.target
+names. After every epoch the test part (and the validation part, where the split has one) is
+scored with fixed crops, a row goes to history.csv and the whole state to checkpoint.pt, so a
+killed run resumes where it was and ends with the same numbers. The selections reported are those
+of evaluate.SELECTION_NOTES; only the validation part ever chooses the weights that are kept.
+Epochs are 1-based in every file and log line.
 """
 from __future__ import annotations
 
@@ -23,16 +25,17 @@ from tqdm import tqdm
 
 from pmtiqa import paths
 from pmtiqa.atomic import atomic_path, write_json, write_text
-from pmtiqa.crops import random_crops
+from pmtiqa.crops import random_crops, test_crop_generator
 from pmtiqa.config import LossParams, ModelParams, Params, TrainParams, fingerprint
 from pmtiqa.errors import UserError
 from pmtiqa.evaluate import score_images
-from pmtiqa.losses import pmt_loss, quality_level, task_weights
+from pmtiqa.losses import pmt_loss, quality_level
 from pmtiqa.metrics import all_metrics
 from pmtiqa.model import build_model
 from pmtiqa.readers import read_json
 from pmtiqa.runtime import Runtime, resolve_runtime, seed_everything
-from pmtiqa.scores import to_native
+from pmtiqa.schedule import learning_rate, task_weights
+from pmtiqa.scores import clip_unit, target_scale, to_native
 from pmtiqa.variants import get_variant
 
 log = logging.getLogger(__name__)
@@ -106,6 +109,7 @@ class DeviceData:
     # Per split, the identity of what its run reads: the labels, the images (their pixels' hash and
     # sizes) and its own parts (not the other splits': more splits leave the finished ones valid).
     data_ids: list[str]
+    groups: np.ndarray | None = None  # labels.csv's group of each image (None: one group per image)
 
 
 def split_tensors(raw_splits: list[dict], device: torch.device) -> list[dict[str, torch.Tensor]]:
@@ -142,6 +146,7 @@ def load_device_data(dataset: str, device: torch.device, num_classes: int, crop:
         bounds=score_bounds(dataset),
         splits=split_tensors(raw_splits, device),
         data_ids=[fingerprint(read, split) for split in raw_splits],
+        groups=labels["group"].astype(str).to_numpy(),
     )
     check_crops_fit(data, crop, dataset)
     return data
@@ -166,70 +171,91 @@ class Trainer:
     settings: Settings
     data: DeviceData
     runtime: Runtime
-    epoch: int = 0  # the next epoch to run
+    epoch: int = 0  # epochs done (the next to run, counted from 0)
     history: list[dict] = field(default_factory=list)
 
     def __post_init__(self):
-        s, t, device = self.settings, self.settings.train, self.runtime.device
-        seed = t.seed * 1000 + s.split
-        seed_everything(seed)
+        s, device = self.settings, self.runtime.device
+        self.seed = s.train.seed * 1000 + s.split
+        seed_everything(self.seed)
         self.model = build_model(s.variant, s.model.backbone, s.model.weights, s.model.num_classes)
         self.model.to(device, memory_format=torch.channels_last).train()
         self.step_model = self.runtime.compiled(self.model)  # the same parameters, maybe compiled
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
-                                          fused=device.type == "cuda")
-        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=t.lr_step, gamma=t.lr_decay)
-        self.generator = torch.Generator(device).manual_seed(seed)
+        self.optimizer = self.new_optimizer()
+        self.generator = torch.Generator(device).manual_seed(self.seed)
         self.schedule = get_variant(s.variant).schedule
+        self.target_scale = target_scale(s.loss.target, self.data.bounds)
+
+    def new_optimizer(self) -> torch.optim.Adam:
+        t = self.settings.train
+        return torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
+                                fused=self.runtime.device.type == "cuda")
+
+    def batches(self, train_ids: torch.Tensor) -> list[torch.Tensor]:
+        """One epoch's batches of image ids, one id per crop: batch_size crops of shuffled images, or
+        (batch_unit images) batch_size shuffled images with all their crops_per_image crops each."""
+        t = self.settings.train
+        if t.batch_unit == "images":
+            order = train_ids[torch.randperm(len(train_ids), device=train_ids.device, generator=self.generator)]
+            batches = [part.repeat_interleave(t.crops_per_image) for part in order.split(t.batch_size)]
+        else:
+            order = train_ids.repeat(t.crops_per_image)
+            batches = list(order[torch.randperm(len(order), device=order.device, generator=self.generator)]
+                           .split(t.batch_size))
+        if len(batches) > 1 and len(batches[-1]) == 1:  # batch norm cannot train on one crop: join the one before
+            batches[-2:] = [torch.cat(batches[-2:])]
+        return batches
 
     def train_epoch(self, train_ids: torch.Tensor, progress: bool = True) -> dict:
         """One pass in which every training image gives crops_per_image random crops."""
-        t = self.settings.train
+        t, s = self.settings.train, self.settings
         lambda1, lambda2 = task_weights(self.schedule, self.epoch, t.epochs)
-        lr = self.optimizer.param_groups[0]["lr"]
-        order = train_ids.repeat(t.crops_per_image)
-        order = order[torch.randperm(len(order), device=order.device, generator=self.generator)]
+        if t.reset_optimizer and self.epoch > 0:
+            self.optimizer = self.new_optimizer()
+        lr = learning_rate(t.lr, self.epoch, t.lr_step, t.lr_decay)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        batches = self.batches(train_ids)
+        full = len(batches[0])
         sums = torch.zeros(3, device=self.runtime.device)  # total, l1, ce: summed on the device, read once
-        batches = range(0, len(order), t.batch_size)
-        desc = f"{self.settings.dataset}/{self.settings.variant}/split{self.settings.split} epoch {self.epoch + 1}/{t.epochs}"
-        for start in tqdm(batches, desc=desc, leave=False, disable=not progress, unit="batch"):
-            index = order[start:start + t.batch_size]
+        desc = f"{s.dataset}/{s.variant}/split{s.split} epoch {self.epoch + 1}/{t.epochs}"
+        for index in tqdm(batches, desc=desc, leave=False, disable=not progress, unit="batch"):
             x = random_crops(self.data.images, index, t.crop_size, self.generator, self.data.sizes)
             # An epoch's last batch is usually smaller: it runs eagerly rather than compiling a second graph.
-            model = self.step_model if len(index) == t.batch_size else self.model
+            model = self.step_model if len(index) == full else self.model
             with self.runtime.autocast():
                 score, logits = model(x)
-            loss = pmt_loss(score, logits, self.data.score[index], self.data.level[index], lambda1, lambda2,
-                            self.settings.loss.gamma)
+            loss = pmt_loss(score, logits, self.data.score[index] * self.target_scale, self.data.level[index],
+                            lambda1, lambda2, s.loss.gamma)
             self.optimizer.zero_grad(set_to_none=True)
             loss.total.backward()
             self.optimizer.step()
             sums += torch.stack([loss.total, loss.l1, loss.ce]).detach() * len(index)
-        total, l1, ce = (sums / len(order)).tolist()
+        total, l1, ce = (sums / sum(len(b) for b in batches)).tolist()
         if not np.isfinite([total, l1, ce]).all():
             raise TrainingDiverged(
-                f"{self.settings.dataset}/{self.settings.variant}/split{self.settings.split}: the loss became "
-                f"{total} at epoch {self.epoch} (lr {lr:g}); lower train.lr or check the data. The last good "
-                f"checkpoint is kept.")
-        self.scheduler.step()
+                f"{s.dataset}/{s.variant}/split{s.split}: the loss became {total} at epoch {self.epoch + 1} "
+                f"(lr {lr:g}); lower train.lr or check the data. The last good checkpoint is kept.")
         self.epoch += 1
-        return {"epoch": self.epoch - 1, "lambda1": lambda1, "lambda2": lambda2, "lr": lr,
-                "loss": total, "l1": l1, "ce": ce}
+        return {"epoch": self.epoch, "lambda1": lambda1, "lambda2": lambda2, "lr": lr,
+                "loss": total, "l1": l1, "ce": ce, "target": s.loss.target}
 
     def predict(self, ids: torch.Tensor) -> np.ndarray:
+        """Normalised scores of the images after the epochs done: fixed test crops, or (the authors'
+        habit, train.random_test_crops) crops drawn anew for each epoch."""
         t = self.settings.train
+        generator = test_crop_generator(self.seed, self.epoch) if t.random_test_crops else None
         return score_images(self.model, self.data.images, ids, t.crop_size, t.test_crops, t.batch_size, self.runtime,
-                            self.data.sizes)
+                            self.data.sizes, self.target_scale, generator)
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state(),
-                "torch_rng": torch.get_rng_state(), "epoch": self.epoch, "history": self.history}
+                "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(), "epoch": self.epoch,
+                "history": self.history}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self.epoch, self.history = state["epoch"], state["history"]
@@ -268,21 +294,27 @@ def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Pat
     trainer = Trainer(settings, data, runtime)
     best = resume(trainer, out / "checkpoint.pt", fp)
     t = settings.train
+    validates = len(ids["val"]) > 0  # split.val_fraction 0: no validation part, as the authors train
     while trainer.epoch < t.epochs:
         started = time.perf_counter()
         row = trainer.train_epoch(ids["train"], progress)
-        val_pred, test_pred = trainer.predict(ids["val"]), trainer.predict(ids["test"])
-        val = native_metrics(val_pred, data, ids["val"])
+        test_pred = trainer.predict(ids["test"])
         test = native_metrics(test_pred, data, ids["test"])
-        row.update(val_srcc=val["srcc"], val_plcc=val["plcc"], test_srcc=test["srcc"], test_plcc=test["plcc"],
-                   seconds=time.perf_counter() - started)
+        if validates:
+            val = native_metrics(trainer.predict(ids["val"]), data, ids["val"])
+            row.update(val_srcc=val["srcc"], val_plcc=val["plcc"])
+        row.update(test_srcc=test["srcc"], test_plcc=test["plcc"], seconds=time.perf_counter() - started)
         trainer.history.append({**row, "test": test})
-        if best is None or _better(val["srcc"], best["val_srcc"]):
-            best = {"epoch": row["epoch"], "val_srcc": val["srcc"], "test_pred": torch.from_numpy(test_pred),
+        # The kept weights: the best validation epoch whose regression head had weight (a progressive
+        # run's first epoch trains classification alone), or the last epoch where nothing validates.
+        if not validates or (row["lambda1"] > 0 and (best is None or _better(val["srcc"], best["val_srcc"]))):
+            best = {"epoch": row["epoch"], "val_srcc": val["srcc"] if validates else None,
+                    "test_pred": torch.from_numpy(test_pred),
                     "model": {k: v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}}
-        log.info("%s epoch %d/%d: loss %.4f (l1 %.4f, ce %.4f, lambda1 %.2f) val SRCC %.4f test SRCC %.4f (%.1fs)",
-                 out, row["epoch"] + 1, t.epochs, row["loss"], row["l1"], row["ce"], row["lambda1"], val["srcc"],
-                 test["srcc"], row["seconds"])
+        log.info("%s epoch %d/%d: loss %.4f (l1 %.4f on the %s scale, ce %.4f, lambda1 %.2f, lr %.3g)%s test SRCC "
+                 "%.4f (%.1fs)", out, row["epoch"], t.epochs, row["loss"], row["l1"], row["target"], row["ce"],
+                 row["lambda1"], row["lr"], f" val SRCC {val['srcc']:.4f}" if validates else "", test["srcc"],
+                 row["seconds"])
         with atomic_path(out / "checkpoint.pt") as tmp:
             torch.save({"fingerprint": fp, "trainer": trainer.state_dict(), "best": best}, tmp)
         write_history(trainer.history, out / "history.csv")
@@ -313,22 +345,27 @@ def write_history(history: list[dict], path: Path) -> None:
     write_text(path, pd.DataFrame(rows).to_csv(index=False))
 
 
-def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, out: Path, fp: str) -> dict:
-    """metrics.json (three selections), predictions.csv (val-selected), model.pt and run.json."""
-    history = trainer.history
+def selections(history: list[dict], best: dict) -> dict:
+    """metrics.json: the test metrics of the last epoch, of the validation-selected one (where the
+    split has a validation part) and of the best epoch on test (the authors' protocol)."""
     by_test = max(history, key=lambda r: r["test"]["srcc"] if np.isfinite(r["test"]["srcc"]) else -np.inf)
-    metrics = {
-        "final": {**history[-1]["test"], "epoch": history[-1]["epoch"]},
-        "val": {**history[best["epoch"]]["test"], "epoch": best["epoch"]},
-        "best_test": {**by_test["test"], "epoch": by_test["epoch"]},
-    }
+    metrics = {"final": {**history[-1]["test"], "epoch": history[-1]["epoch"]}}
+    if best["val_srcc"] is not None:
+        metrics["val"] = {**history[best["epoch"] - 1]["test"], "epoch": best["epoch"]}
+    metrics["best_test"] = {**by_test["test"], "epoch": by_test["epoch"]}
+    return metrics
+
+
+def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, out: Path, fp: str) -> dict:
+    """metrics.json, predictions.csv and model.pt (of the kept epoch), and run.json."""
+    metrics = selections(trainer.history, best)
     test_ids = data.splits[settings.split]["test"].cpu().numpy()
     pred01 = best["test_pred"].numpy()
     predictions = pd.DataFrame({
         "image": [data.names[i] for i in test_ids],
         "mos": data.mos[test_ids],
-        "prediction": to_native(pred01, data.bounds),
-        "score": pred01,
+        "prediction": to_native(pred01, data.bounds),  # as the metrics saw it
+        "score": clip_unit(pred01, f"{out} (epoch {best['epoch']})"),
     })
     write_text(out / "predictions.csv", predictions.to_csv(index=False))
     with atomic_path(out / "model.pt") as tmp:
@@ -341,6 +378,7 @@ def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, o
             "score_bounds": list(data.bounds),
             "crop_size": settings.train.crop_size,
             "test_crops": settings.train.test_crops,
+            "target_scale": trainer.target_scale,  # the regression head's output per unit of normalised score
             # (width, height) that predict resizes to; or None where images kept their own sizes, and
             # then the largest width and height of the training images, which predict shrinks larger ones to fit
             "image_size": None if data.sizes is not None else [int(data.images.shape[2]), int(data.images.shape[1])],
@@ -350,8 +388,9 @@ def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, o
     write_json(out / "run.json", {"fingerprint": fp, "settings": dataclasses.asdict(settings),
                                    "precision": trainer.runtime.precision, "device": str(trainer.runtime.device)})
     write_json(out / "metrics.json", metrics)  # last: its presence marks the split finished
-    log.info("%s: done. test SRCC final %.4f, val-selected %.4f (epoch %d), best-on-test %.4f", out,
-             metrics["final"]["srcc"], metrics["val"]["srcc"], best["epoch"], metrics["best_test"]["srcc"])
+    log.info("%s: done. test SRCC final %.4f, %s, best-on-test %.4f (epoch %d)", out, metrics["final"]["srcc"],
+             f"val-selected {metrics['val']['srcc']:.4f} (epoch {best['epoch']})" if "val" in metrics else "no val part",
+             metrics["best_test"]["srcc"], metrics["best_test"]["epoch"])
     return metrics
 
 

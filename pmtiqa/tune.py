@@ -1,5 +1,8 @@
-"""`pmtiqa tune`: Optuna search of lr, batch size and gamma (and weight decay, given a range) on ONE
-split's train and validation parts. Test images are never loaded into a trial's evaluation.
+"""`pmtiqa tune`: Optuna search of lr, batch size and gamma (and weight decay, given a range) inside
+the train part of ONE split: a seeded share of its groups (tune.val_fraction) scores the trials, the
+rest trains them, and the test part is never read. A trial runs on the real run's schedule: its
+epoch t has the task weights and learning rate of epoch t of a train.epochs-long run, and it runs
+that whole length unless tune.epochs stops it sooner; the median pruner ends the poor ones early.
 
 The study lives in SQLite (runs/tune/<ds>/study.db), so a killed study resumes from its trials and a
 rerun with the same n_trials does no new work; the same code accepts any RDB URL, which is how many
@@ -16,6 +19,7 @@ import warnings
 
 import numpy as np
 import optuna
+import torch
 
 from pmtiqa import paths
 from pmtiqa.atomic import write_json
@@ -23,6 +27,7 @@ from pmtiqa.config import Params, fingerprint
 from pmtiqa.metrics import srcc
 from pmtiqa.runtime import resolve_runtime
 from pmtiqa.scores import to_native
+from pmtiqa.splits import hold_out
 from pmtiqa.train import TUNABLE, Settings, Trainer, TrainingDiverged, apply_tuned, load_device_data
 
 log = logging.getLogger(__name__)
@@ -47,25 +52,52 @@ def searched(u) -> list[str]:
     return [name for name in TUNABLE if getattr(u, name)[0] != getattr(u, name)[1]]
 
 
-def objective(trial: optuna.Trial, params: Params, dataset: str, data, runtime) -> float:
-    """Train the tuned variant for tune.epochs on the train part; the best validation SRCC over epochs."""
+def trial_parts(params: Params, data) -> tuple:
+    """(train, val) id tensors of the trials: the tuned split's train part, parted by group."""
     u = params.tune
-    values = suggest(trial, params)
-    train, loss = apply_tuned(dataclasses.replace(params.train, epochs=u.epochs), params.loss, values)
+    train = data.splits[u.split]["train"]
+    groups = data.groups if data.groups is not None else np.arange(len(data.names))
+    kept, held = hold_out(train.cpu().numpy(), groups, u.val_fraction, u.seed)
+    return (torch.as_tensor(kept, device=train.device), torch.as_tensor(held, device=train.device))
+
+
+def objective(trial: optuna.Trial, params: Params, dataset: str, data, runtime, parts) -> float:
+    """Train the tuned variant on the trials' train part; the best validation SRCC over the epochs
+    whose regression head had weight (a progressive first epoch's scores mean nothing)."""
+    u = params.tune
+    train, loss = apply_tuned(params.train, params.loss, suggest(trial, params))
     settings = Settings(dataset, u.variant, u.split, params.model, loss, train, data.data_ids[u.split])
     trainer = Trainer(settings, data, runtime)
-    ids = data.splits[u.split]
-    val_mos = data.mos[ids["val"].cpu().numpy()]
+    train_ids, val_ids = parts
+    val_mos = data.mos[val_ids.cpu().numpy()]
     best = -np.inf
-    for epoch in range(u.epochs):
-        trainer.train_epoch(ids["train"], progress=False)
-        value = srcc(to_native(trainer.predict(ids["val"]), data.bounds), val_mos)
+    for epoch in range(u.epochs or train.epochs):
+        row = trainer.train_epoch(train_ids, progress=False)
+        if row["lambda1"] == 0:
+            continue
+        value = srcc(to_native(trainer.predict(val_ids), data.bounds), val_mos)
         value = value if np.isfinite(value) else -1.0
         best = max(best, value)
         trial.report(value, epoch)
         if trial.should_prune():
             raise optuna.TrialPruned()
     return best
+
+
+def study_identity(params: Params, dataset: str, data) -> tuple[str, dict]:
+    """(name, attributes) of the study: a new search (space, schedule, variant, split, data, or a
+    setting it does not search) is a new study in the same file; the name says what it searches."""
+    u = params.tune
+    ranges = {name: getattr(u, name) for name in searched(u)}
+    train_fixed, loss_fixed = apply_tuned(dataclasses.replace(params.train.without_runtime(), use_tuned=False),
+                                          params.loss, dict.fromkeys(ranges, 0))
+    search = fingerprint(dataclasses.replace(u, n_trials=0), params.model, train_fixed, loss_fixed,
+                         data.data_ids[u.split])
+    shown = "-".join(f"{name}{low:g}..{high:g}" for name, (low, high) in ranges.items())
+    attributes = {"dataset": dataset, "variant": u.variant, "split": u.split, "ranges": ranges,
+                  "epochs": u.epochs or params.train.epochs, "schedule_epochs": params.train.epochs,
+                  "val_fraction": u.val_fraction, "loss_target": params.loss.target}
+    return f"{dataset}-{u.variant}-{shown}-{search[:8]}", attributes
 
 
 def tune(params: Params, dataset: str) -> dict:
@@ -76,13 +108,7 @@ def tune(params: Params, dataset: str) -> dict:
     t = params.train
     runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
     data = load_device_data(dataset, runtime.device, params.model.num_classes, t.crop_size)
-    # A new search (space, budget per trial, variant, split, data or a setting it does not search) is
-    # a new study in the same file.
-    train_fixed, loss_fixed = apply_tuned(dataclasses.replace(t.without_runtime(), epochs=0, use_tuned=False),
-                                          params.loss, dict.fromkeys(searched(u), 0))
-    search = fingerprint(dataclasses.replace(u, n_trials=0), params.model, train_fixed, loss_fixed,
-                         data.data_ids[u.split])
-    name = f"{dataset}-{search}"
+    name, attributes = study_identity(params, dataset, data)
     # Heartbeats let a later run mark a killed worker's trial failed instead of running forever
     # (optuna still labels the argument experimental: its warning is not news to our users).
     with warnings.catch_warnings():
@@ -96,12 +122,15 @@ def tune(params: Params, dataset: str) -> dict:
         sampler=optuna.samplers.TPESampler(seed=u.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
     )
+    for key, value in attributes.items():
+        study.set_user_attr(key, value)
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
     remaining = max(0, u.n_trials - done)
     log.info("study %s: %d of %d trials finished, running %d more", name, done, u.n_trials, remaining)
     if remaining:
         # The callback stops this worker once n_trials are finished by all workers of the study together.
-        study.optimize(lambda trial: objective(trial, params, dataset, data, runtime), n_trials=remaining,
+        parts = trial_parts(params, data)
+        study.optimize(lambda trial: objective(trial, params, dataset, data, runtime, parts), n_trials=remaining,
                        catch=(RuntimeError, TrainingDiverged, ValueError), show_progress_bar=True,
                        callbacks=[optuna.study.MaxTrialsCallback(u.n_trials, states=FINISHED)])
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -112,7 +141,8 @@ def tune(params: Params, dataset: str) -> dict:
     result = {
         "params": best.params,
         "value": best.value,
-        "metric": f"best validation SRCC over {u.epochs} epochs of {u.variant} on split {u.split} (never test)",
+        "metric": f"best SRCC over {attributes['epochs']} epochs of {u.variant} on a held-out {u.val_fraction:g} of "
+                  f"split {u.split}'s train part (never its test part)",
         "trial": best.number,
         "study": name,
         "n_trials": sum(states.values()),

@@ -1,4 +1,5 @@
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,18 @@ def test_defaults_follow_the_paper():
     assert p.train.weight_decay == 5e-4
     assert p.train.crop_size == 224
     assert p.split.n_splits == 10
+    assert p.split.val_fraction == 0  # the authors train on the whole 80 %
+    assert p.loss.target == "published" and p.loss.gamma == 1.0  # L1 on the published scale, no extra weight
+    assert (p.train.lr_step, p.train.lr_decay) == (6, 0.1)
+    assert not p.train.random_test_crops and not p.train.reset_optimizer
+    assert p.tune.epochs == 0 and p.tune.gamma == [0.01, 100.0]
+
+
+def test_the_committed_params_are_the_authors_protocol():
+    p = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    assert p.split.val_fraction == 0 and p.loss.target == "published"
+    assert p.for_dataset("bid").train.batch_unit == "images" and p.for_dataset("livec").train.batch_unit == "crops"
+    assert image_size(p, "koniq") == (384, 512)  # their Resize((512, 384)) is height x width
 
 
 def test_yaml_is_loaded_into_typed_sections(tmp_path):
@@ -50,6 +63,15 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({**MINIMAL, "tune": {"weight_decay": [0, 0]}}, "tune.weight_decay"),
         ({**MINIMAL, "split": {"subset": 0}}, "split.subset"),
         ({**MINIMAL, "train": {"compile": "fastest"}}, "train.compile"),
+        ({**MINIMAL, "loss": {"target": "mos"}}, "loss.target"),
+        ({**MINIMAL, "train": {"batch_unit": "pixels"}}, "train.batch_unit"),
+        ({**MINIMAL, "train": {"reset_optimizer": "no"}}, "train.reset_optimizer"),
+        ({**MINIMAL, "split": {"val_fraction": 1}}, "split.val_fraction"),
+        ({**MINIMAL, "split": {"val_fraction": -0.1}}, "split.val_fraction"),
+        ({**MINIMAL, "tune": {"val_fraction": 0}}, "tune.val_fraction"),
+        ({**MINIMAL, "tune": {"epochs": 31}}, "tune.epochs"),
+        ({**MINIMAL, "tune": {"epochs": -1}}, "tune.epochs"),
+        ({**MINIMAL, "tune": {"epochs": 1}}, "tune.epochs"),  # ms_pmt's epoch 1 trains no regression head
         ({**MINIMAL, "surprise": 1}, "surprise"),
     ],
 )

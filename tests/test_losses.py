@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from pmtiqa.losses import pmt_loss, quality_level, task_weights
+from pmtiqa.losses import pmt_loss, quality_level
 
 
 def test_class_edges():
@@ -19,40 +19,6 @@ def test_every_bin_edge_lands_in_the_upper_class():
 def test_scores_outside_unit_interval_are_an_error(bad):
     with pytest.raises(ValueError, match="lie in"):
         quality_level(torch.tensor([0.5, bad]), 10)
-
-
-@pytest.mark.parametrize(
-    "schedule, first, middle, last",
-    [
-        ("progressive", (0.0, 1.0), (0.5, 0.5), (1.0, 0.0)),
-        ("reverse", (1.0, 0.0), (0.5, 0.5), (0.0, 1.0)),
-        ("fixed", (0.5, 0.5), (0.5, 0.5), (0.5, 0.5)),
-        ("regression", (1.0, 0.0), (1.0, 0.0), (1.0, 0.0)),
-    ],
-)
-def test_task_weights_first_middle_last(schedule, first, middle, last):
-    epochs = 11
-    assert task_weights(schedule, 0, epochs) == pytest.approx(first)
-    assert task_weights(schedule, 5, epochs) == pytest.approx(middle)
-    assert task_weights(schedule, 10, epochs) == pytest.approx(last)
-
-
-def test_progressive_is_linear_and_sums_to_one():
-    weights = [task_weights("progressive", t, 5) for t in range(5)]
-    assert [w[0] for w in weights] == pytest.approx([0, 0.25, 0.5, 0.75, 1])
-    assert all(a + b == pytest.approx(1) for a, b in weights)
-
-
-@pytest.mark.parametrize("schedule", ["progressive", "reverse", "fixed", "regression"])
-def test_single_epoch_trains_regression(schedule):
-    assert task_weights(schedule, 0, 1) == (1.0, 0.0)
-
-
-def test_task_weights_reject_bad_input():
-    with pytest.raises(ValueError, match="unknown schedule"):
-        task_weights("sideways", 0, 3)
-    with pytest.raises(ValueError, match="outside"):
-        task_weights("progressive", 3, 3)
 
 
 def test_loss_combines_parts():

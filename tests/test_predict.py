@@ -45,7 +45,7 @@ def test_predict_scores_images_and_names_the_text_file(model_pt, folder, capsys)
     assert "notes.txt: not a readable image" in capsys.readouterr().err
     table = pd.read_csv(out)
     assert [p.rsplit("/", 1)[-1] for p in table["image"]] == ["im0.png", "im1.png", "im2.png"]
-    assert table["score"].between(-1, 2).all()
+    assert table["score"].between(0, 1).all()
     assert np.allclose(table["prediction"], table["score"] * 100)  # bounds (0, 100), higher better
 
 
@@ -92,3 +92,18 @@ def test_a_native_size_model_shrinks_an_image_larger_than_its_training_images(na
                  str(tmp_path / "fitted.png")]) == 0
     scores = pd.read_csv(io.StringIO(capsys.readouterr().out))["score"]
     assert scores[0] == pytest.approx(scores[1], abs=1e-6)
+
+
+def test_a_score_off_the_scale_is_clipped_with_a_warning_naming_the_model(model_pt, folder, tmp_path, caplog):
+    """A head whose output lies past the top of the scale: scores 1.0 (and the scale's top), said so."""
+    saved = torch.load(model_pt, weights_only=True)
+    saved["state_dict"]["regress.weight"].zero_()
+    saved["state_dict"]["regress.bias"].fill_(1.5 * saved["target_scale"])
+    off = tmp_path / "off.pt"
+    torch.save(saved, off)
+    out = tmp_path / "scores.csv"
+    with caplog.at_level("WARNING"):
+        assert main(["predict", "--checkpoint", str(off), str(folder / "im0.png"), "--output", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table["score"]) == [1.0] and list(table["prediction"]) == [100.0]
+    assert f"{off}: 1 of 1 scores lay outside 0..1 (1.500 to 1.500) and were clipped" in caplog.text

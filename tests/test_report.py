@@ -18,7 +18,8 @@ from pmtiqa.report import holm, smallest_exact_p, wilcoxon_vs_reference, write_r
 
 VARIANTS = ["baseline", "ms", "ms_pmt"]
 SELECTIONS = ("final", "val", "best_test")
-EPOCHS = 3
+NO_VAL = ("final", "best_test")  # a split without a validation part (split.val_fraction 0)
+EPOCHS = 3  # history.csv's epochs run 1..EPOCHS
 
 
 def make_params(datasets=("synthetic", "livec"), n_splits=5):
@@ -32,22 +33,40 @@ def make_params(datasets=("synthetic", "livec"), n_splits=5):
     })
 
 
-def split_metrics(srcc: float) -> dict:
+def split_metrics(srcc: float, gain: float, selections=SELECTIONS, val_epoch: int = 2) -> dict:
+    """A split's metrics.json. A selection's SRCC rises with its place in SELECTIONS by ``gain``, so
+    variants that gain differently differ by a different amount in each selection."""
     one = {"srcc": srcc, "plcc": srcc - 0.01, "plcc_logistic": srcc, "krcc": srcc - 0.1, "rmse": 5.0}
-    return {sel: {**one, "srcc": one["srcc"] + 0.01 * i, "epoch": 2} for i, sel in enumerate(SELECTIONS)}
+    epochs = {"final": EPOCHS, "val": val_epoch, "best_test": 2}
+    return {sel: {**one, "srcc": srcc + gain * SELECTIONS.index(sel), "epoch": epochs[sel]} for sel in selections}
 
 
-def fabricate(params, tuned=True, seed=0):
-    """The files evaluate, train and tune leave, with ms_pmt better than the others on every split."""
+def history(with_val: bool) -> pd.DataFrame:
+    """A split's history.csv: progressive task weights, lambda1 = 0 at epoch 1."""
+    t = np.arange(1, EPOCHS + 1)
+    progress = (t - 1) / (EPOCHS - 1)
+    table = pd.DataFrame({"epoch": t, "lambda1": progress, "lambda2": 1 - progress, "lr": 1e-3, "loss": 1.0 / t,
+                          "l1": 0.5 / t, "ce": 2.0 / t, "val_srcc": 0.4 + 0.1 * t, "val_plcc": 0.5,
+                          "test_srcc": 0.3 + 0.1 * t, "test_plcc": 0.4, "seconds": 1.0})
+    return table if with_val else table.drop(columns=["val_srcc", "val_plcc"])
+
+
+QUALITY = {"baseline": 0.70, "ms": 0.75, "ms_pmt": 0.85}
+GAIN = {"baseline": 0.01, "ms": 0.02, "ms_pmt": 0.03}
+
+
+def fabricate(params, tuned=True, seed=0, with_val=True):
+    """The files train, evaluate and tune leave, with ms_pmt better than the others on every split.
+    Split 0's `val` selection took epoch 1, which gave the regression loss no weight (lambda1 = 0)."""
     rng = np.random.default_rng(seed)
-    quality = {"baseline": 0.70, "ms": 0.75, "ms_pmt": 0.85}
+    selections = SELECTIONS if with_val else NO_VAL
     for ds in params.datasets:
         n = params.for_dataset(ds).split.n_splits
         for v in VARIANTS:
-            splits = [split_metrics(quality[v] + 0.02 * k)
+            splits = [split_metrics(QUALITY[v] + 0.02 * k, GAIN[v], selections, val_epoch=1 if k == 0 else 2)
                       for k in range(n)]
             summary = {sel: {m: aggregate(s[sel][m] for s in splits) for m in splits[0][sel] if m != "epoch"}
-                       for sel in SELECTIONS}
+                       for sel in selections}
             path = paths.metrics_json(ds, v)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"dataset": ds, "variant": v, "n_splits": n, "summary": summary,
@@ -55,11 +74,8 @@ def fabricate(params, tuned=True, seed=0):
             for k in range(n):
                 run = paths.train_dir(ds, v, k)
                 run.mkdir(parents=True, exist_ok=True)
-                t = np.arange(EPOCHS)
-                pd.DataFrame({"epoch": t, "lambda1": t / (EPOCHS - 1), "lambda2": 1 - t / (EPOCHS - 1),
-                              "lr": 1e-3, "loss": 1.0 / (t + 1), "l1": 0.5 / (t + 1), "ce": 2.0 / (t + 1),
-                              "val_srcc": 0.5 + 0.1 * t, "val_plcc": 0.5, "test_srcc": 0.4 + 0.1 * t,
-                              "test_plcc": 0.4, "seconds": 1.0}).to_csv(run / "history.csv", index=False)
+                (run / "metrics.json").write_text(json.dumps(splits[k]))
+                history(with_val).to_csv(run / "history.csv", index=False)
                 mos = rng.uniform(0, 100, 20)
                 pd.DataFrame({"image": [f"i{i}.png" for i in range(20)], "mos": mos,
                               "prediction": mos + rng.normal(0, 10, 20), "score": mos / 100}).to_csv(
@@ -94,8 +110,8 @@ def test_report_writes_tables_figures_and_summary(workdir):
     assert "2/2^5 = 0.0625" in text  # the note on what 5 splits can show
     assert "our reading" in text  # ms_reverse / type2
     assert "| synthetic | 0.0002 | 11 | 0.0001 | 0.5 | 0.800 | 3/1/0 |" in text  # tuned hyperparameters
-    # ms_pmt vs baseline: median 0.85+0.04 vs 0.70+0.04 on the val selection
-    assert "| `baseline` | 5 | 5 of 5 | 0.1500 |" in text
+    # ms_pmt vs baseline on the val selection: median 0.85+0.04+0.03 vs 0.70+0.04+0.01
+    assert "| `baseline` | 5 | 5 of 5 | 0.1700 |" in text
 
     figures = {p.name for p in (workdir / "reports/figures").iterdir()}
     assert figures == {"ablation.png", "curves_synthetic.png", "curves_livec.png", "scatter_synthetic.png",
@@ -104,16 +120,75 @@ def test_report_writes_tables_figures_and_summary(workdir):
         assert (workdir / "reports/figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     curves = pd.read_csv(workdir / "reports/curves/srcc/livec-ms_pmt.csv")
     assert list(curves.columns) == ["epoch", "val_srcc", "test_srcc"]
-    assert list(curves["epoch"]) == [0, 1, 2] and curves["val_srcc"].tolist() == pytest.approx([0.5, 0.6, 0.7])
+    assert list(curves["epoch"]) == [1, 2, 3] and curves["val_srcc"].tolist() == pytest.approx([0.5, 0.6, 0.7])
     assert {p.parent.name for p in (workdir / "reports/curves").rglob("*.csv")} == {"srcc", "loss", "weights"}
 
     summary = json.loads((workdir / "metrics.json").read_text())
     assert set(summary) == {"synthetic", "livec"}
     assert set(summary["livec"]) == set(VARIANTS)
     assert set(summary["livec"]["ms_pmt"]) == set(SELECTIONS)
-    assert summary["livec"]["ms_pmt"]["val"] == {"srcc_median": pytest.approx(0.86 + 0.04),
+    assert summary["livec"]["ms_pmt"]["val"] == {"srcc_median": pytest.approx(0.85 + 0.04 + 0.03),
                                                  "plcc_median": pytest.approx(0.84 + 0.04)}
     assert not list(workdir.glob("reports/.*")) and not list(workdir.glob(".metrics.json*"))  # no temporaries
+
+
+NO_VAL_REASON = "No `val` selection for synthetic, livec: the splits have no validation part (`split.val_fraction: 0`"
+
+
+# with_val, the honest selection, ms_pmt's lead over baseline on it, the SRCC curves' columns, what
+# the scatter's caption says of split 0 (its `val` epoch 1 had lambda1 = 0; the last epoch, 3, had 1;
+# a 0-based reading of the epochs would name splits 1-4 instead)
+@pytest.mark.parametrize("with_val, honest, lead, srcc_columns, untrained", [
+    (True, "val", "0.1700", ["epoch", "val_srcc", "test_srcc"], "in split 0 (epoch 1):"),
+    (False, "final", "0.1500", ["epoch", "val_srcc", "test_srcc"], ""),  # dvc.yaml's plot names val_srcc
+])
+def test_the_report_follows_the_selections_the_splits_hold(workdir, with_val, honest, lead, srcc_columns, untrained):
+    params = make_params()
+    fabricate(params, with_val=with_val)
+    write_report(params)
+
+    text = (workdir / "reports/report.md").read_text()
+    assert ("SRCC val | PLCC val" in text) == with_val and "SRCC final | PLCC final" in text
+    assert ("`val`: the epoch with the best SRCC" in text) == with_val
+    assert text.count(NO_VAL_REASON) == (0 if with_val else 1)
+    assert ("less the validation part" in text) == with_val
+    assert ("train on the whole training part, as the authors do" in text) == (not with_val)
+    assert f"test SRCC of the `{honest}` selection" in text  # the Wilcoxon test
+    assert f"| `baseline` | 5 | 5 of 5 | {lead} |" in text
+    assert f"(`{honest}`) | " in text  # the paper table's honest column
+    assert f"at the epoch of the `{honest}` selection" in text  # the scatter's caption
+    assert ("gave the regression loss no weight (lambda1 = 0)" in text) == bool(untrained) and untrained in text
+
+    curves = pd.read_csv(workdir / "reports/curves/srcc/livec-ms_pmt.csv")
+    assert list(curves.columns) == srcc_columns and list(curves["epoch"]) == [1, 2, 3]
+    assert curves["val_srcc"].notna().all() == with_val  # empty cells: `dvc plots` draws nothing for them
+    summary = json.loads((workdir / "metrics.json").read_text())
+    assert {sel for ds in summary.values() for v in ds.values() for sel in v} == set(
+        SELECTIONS if with_val else NO_VAL)
+
+
+def test_a_dataset_without_validation_beside_one_with_it(workdir):
+    """Each dataset reports the selections its own splits hold, and the text names the rule."""
+    fabricate(make_params(datasets=("livec",)), with_val=False)
+    fabricate(make_params(datasets=("synthetic",)), with_val=True)
+    write_report(make_params())
+    text = (workdir / "reports/report.md").read_text()
+    assert "No `val` selection for livec:" in text and "synthetic:" not in text.split("No `val` selection for")[1]
+    assert "the `val` selection (`final` for livec, whose splits have no validation part)" in text
+    assert "Runs of synthetic train on the training part less the validation part" in text
+    summary = json.loads((workdir / "metrics.json").read_text())
+    assert set(summary["livec"]["ms"]) == set(NO_VAL) and set(summary["synthetic"]["ms"]) == set(SELECTIONS)
+
+
+def test_variants_trained_with_and_without_validation_are_refused(workdir):
+    params = make_params(datasets=("livec",))
+    fabricate(params)
+    path = workdir / "metrics/livec/ms.json"
+    metrics = json.loads(path.read_text())
+    del metrics["summary"]["val"]
+    path.write_text(json.dumps(metrics))
+    with pytest.raises(UserError, match=re.escape("metrics/livec/ms.json") + ".*split.val_fraction"):
+        write_report(params)
 
 
 def test_report_describes_only_the_last_run(workdir):
@@ -150,8 +225,8 @@ def test_metrics_of_an_older_evaluate_are_refused_with_what_to_run(workdir):
     fabricate(params)
     path = workdir / "metrics/livec/ms.json"
     metrics = json.loads(path.read_text())
-    for sel in SELECTIONS:
-        del metrics["summary"][sel]["srcc"]["q1"]
+    for summary in metrics["summary"].values():
+        del summary["srcc"]["q1"]
     path.write_text(json.dumps(metrics))
     with pytest.raises(UserError, match=re.escape("metrics/livec/ms.json") + ".*run `pmtiqa evaluate"):
         write_report(params)
@@ -171,7 +246,7 @@ def test_wilcoxon_pairs_by_split():
 
     ref = [0.80, 0.82, 0.85, 0.79, 0.90, 0.88]
     other = [0.70, 0.83, 0.75, 0.78, 0.80, 0.88]  # one tie, one loss
-    rows = wilcoxon_vs_reference({"ms_pmt": variant(ref), "ms": variant(other), "pmt": variant(ref)}, "ms_pmt")
+    rows = wilcoxon_vs_reference({"ms_pmt": variant(ref), "ms": variant(other), "pmt": variant(ref)}, "ms_pmt", "val")
     by = {r["variant"]: r for r in rows}
     assert by["ms"]["p"] == pytest.approx(stats.wilcoxon(ref, other).pvalue)
     assert by["ms"]["wins"] == 4 and by["ms"]["n"] == 6
@@ -184,6 +259,34 @@ def _evaluate_livec_ms(params):
     from pmtiqa.evaluate import evaluate_variant
 
     evaluate_variant(params, "livec", "ms")
+
+
+@pytest.mark.parametrize("with_val, held", [(True, SELECTIONS), (False, NO_VAL)])
+def test_evaluate_summarises_the_selections_the_splits_hold(workdir, with_val, held):
+    params = make_params(datasets=("livec",))
+    fabricate(params, with_val=with_val)
+    _evaluate_livec_ms(params)
+    result = json.loads((workdir / "metrics/livec/ms.json").read_text())
+    assert tuple(result["summary"]) == held and tuple(result["selections"]) == held
+    assert result["summary"]["final"]["srcc"]["median"] == pytest.approx(QUALITY["ms"] + 0.04)
+
+
+# fabricated with or without val, the split whose metrics.json then differs, and how
+@pytest.mark.parametrize("with_val, split, edit", [
+    (True, 3, lambda m: m.pop("val")),  # one split retrained with split.val_fraction 0
+    (False, 1, lambda m: m.update(val=m["final"])),  # one split left from a run with validation
+    (False, 0, lambda m: m.update(val=m["final"])),  # the first split alone differs: split 1 is named
+])
+def test_evaluate_refuses_splits_that_hold_different_selections(workdir, with_val, split, edit):
+    params = make_params(datasets=("livec",))
+    fabricate(params, with_val=with_val)
+    path = workdir / f"runs/train/livec/ms/split{split}/metrics.json"
+    metrics = json.loads(path.read_text())
+    edit(metrics)
+    path.write_text(json.dumps(metrics))
+    named = f"runs/train/livec/ms/split{max(split, 1)}/metrics.json"
+    with pytest.raises(UserError, match=re.escape(named) + ": holds the selections.*rerun the training"):
+        _evaluate_livec_ms(params)
 
 
 @pytest.mark.parametrize("broken, content, run, message, output", [

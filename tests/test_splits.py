@@ -9,7 +9,9 @@ import pytest
 
 from pmtiqa.config import SplitParams
 from pmtiqa.errors import UserError
-from pmtiqa.splits import make_splits, write_splits
+import numpy as np
+
+from pmtiqa.splits import hold_out, make_splits, write_splits
 
 REFERENCES = [f"ref{i:02d}" for i in range(29)]
 LIVE_LIKE = [REFERENCES[(i * 7) % 29] for i in range(779)]  # 29 groups, interleaved rows
@@ -82,9 +84,37 @@ def test_group_type_does_not_matter() -> None:
     assert as_numbers == as_text
 
 
-def test_too_few_groups() -> None:
-    with pytest.raises(ValueError, match="at least 3 groups"):
-        make_splits(["a", "a", "b"], 1, 0.2, 0.2, seed=0)
+@pytest.mark.parametrize("groups", [LIVE_LIKE, IMAGE_LEVEL], ids=["by-reference", "by-image"])
+def test_no_validation_part_trains_on_the_whole_80_percent(groups: list[str]) -> None:
+    """val_fraction 0, the authors' data budget: val is empty, and the test parts are those of a
+    split with a validation part (only train grows)."""
+    with_val = make_splits(groups, 4, 0.2, 0.2, seed=3)["splits"]
+    for split, other in zip(make_splits(groups, 4, 0.2, 0.0, seed=3)["splits"], with_val):
+        assert split["val"] == [] and split["test"] == other["test"]
+        assert sorted(split["train"] + split["test"]) == list(range(len(groups)))
+    assert len(split["train"]) == len(groups) - len(split["test"])
+
+
+@pytest.mark.parametrize("groups, val_fraction, message", [
+    (["a", "a", "b"], 0.2, "at least 3 groups to split into train, val and test"),
+    (["a", "a"], 0.0, "at least 2 groups to split into train and test"),
+])
+def test_too_few_groups(groups, val_fraction, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_splits(groups, 1, 0.2, val_fraction, seed=0)
+
+
+@pytest.mark.parametrize("groups", [LIVE_LIKE, IMAGE_LEVEL], ids=["by-reference", "by-image"])
+def test_hold_out_parts_a_train_part_by_group(groups: list[str]) -> None:
+    train = np.array(make_splits(groups, 1, 0.2, 0.0, seed=3)["splits"][0]["train"])
+    kept, held = hold_out(train, np.array(groups), 0.2, seed=0)
+    assert sorted([*kept, *held]) == sorted(train) and len(held) > 0 and len(kept) > 0
+    assert not {groups[i] for i in kept} & {groups[i] for i in held}
+    n_groups = len({groups[i] for i in train})
+    assert len({groups[i] for i in held}) == round(0.2 * n_groups)
+    again = hold_out(train, np.array(groups), 0.2, seed=0)
+    assert all((a == b).all() for a, b in zip(again, (kept, held)))
+    assert not np.array_equal(hold_out(train, np.array(groups), 0.2, seed=1)[1], held)
 
 
 def test_write_splits_reads_labels_and_writes_json(tmp_path: Path) -> None:

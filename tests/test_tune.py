@@ -93,7 +93,7 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path: Path, monke
     monkeypatch.setattr(pmtiqa.tune, "load_device_data", lambda *args: tiny_data(n=48))
     monkeypatch.setattr(pmtiqa.tune, "objective", objective)
     params = tiny_params()
-    params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, n_trials=3, epochs=1, batch_size=[4, 8]))
+    params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, n_trials=3, epochs=2, batch_size=[4, 8]))
     result = pmtiqa.tune.tune(params, "synthetic")
     assert result["states"]["fail"] == 1 and result["states"]["complete"] == 2
     study = optuna.load_study(study_name=result["study"], storage=f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db")
@@ -111,3 +111,62 @@ def test_a_range_of_one_value_is_not_searched() -> None:
     wide = dataclasses.replace(params, tune=dataclasses.replace(params.tune, weight_decay=[1e-5, 1e-3]))
     with pytest.raises(ValueError, match="weight_decay"):
         pmtiqa.tune.suggest(trial, wide)
+
+
+def tune_on(tmp_path: Path, monkeypatch, data, n_trials: int = 2, epochs: int = 2) -> tuple[dict, optuna.Study]:
+    import pmtiqa.tune
+    from train_fixtures import tiny_params
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pmtiqa.tune, "load_device_data", lambda *args: data)
+    params = tiny_params()
+    params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, n_trials=n_trials, epochs=epochs,
+                                                                  batch_size=[4, 8]))
+    result = pmtiqa.tune.tune(params, "synthetic")
+    return result, optuna.load_study(study_name=result["study"], storage=f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db")
+
+
+def test_tuning_never_reads_a_test_image(tmp_path: Path, monkeypatch) -> None:
+    """Poisoning the test part (noise for pixels, NaN for published scores, the worst class) changes
+    no trial: its values are those of the clean data, bit for bit."""
+    import torch
+    from train_fixtures import tiny_data
+
+    clean = tiny_data(n=48)
+    _, clean_study = tune_on(tmp_path / "clean", monkeypatch, clean)
+    poisoned = tiny_data(n=48)
+    test = poisoned.splits[0]["test"]
+    poisoned.images[test] = torch.randint(0, 256, poisoned.images[test].shape, dtype=torch.uint8)
+    poisoned.mos[test.numpy()] = float("nan")
+    poisoned.score[test], poisoned.level[test] = 0.0, 0
+    _, poisoned_study = tune_on(tmp_path / "poisoned", monkeypatch, poisoned)
+    values = [t.value for t in clean_study.trials]
+    assert all(v is not None and v > -1 for v in values)
+    assert [t.value for t in poisoned_study.trials] == values
+
+
+def test_a_trial_runs_the_real_schedule_on_a_held_out_part_of_train(tmp_path: Path, monkeypatch) -> None:
+    """Epoch t of a trial has the task weights and rate of epoch t of a train.epochs-long run, and
+    its validation images are a part of the split's train part."""
+    import pmtiqa.tune
+    from pmtiqa.schedule import learning_rate, task_weights
+    from train_fixtures import tiny_data
+
+    data = tiny_data(n=48)
+    rows, scored = [], []
+    real_epoch, real_predict = pmtiqa.tune.Trainer.train_epoch, pmtiqa.tune.Trainer.predict
+    monkeypatch.setattr(pmtiqa.tune.Trainer, "train_epoch", lambda self, ids, **k: rows.append(real_epoch(self, ids, **k))
+                        or rows[-1])
+    monkeypatch.setattr(pmtiqa.tune.Trainer, "predict", lambda self, ids: scored.append(ids.tolist()) or real_predict(self, ids))
+    result, study = tune_on(tmp_path, monkeypatch, data, n_trials=1, epochs=0)  # 0: the whole run, 3 epochs
+    t = study.trials[0]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert [(r["lambda1"], r["lambda2"]) for r in rows] == [task_weights("progressive", e, 3) for e in range(3)]
+    assert [r["lr"] for r in rows] == [learning_rate(t.params["lr"], e, 6, 0.1) for e in range(3)]
+    assert len(scored) == 2  # epoch 1 trains classification alone: nothing to score
+    train = set(data.splits[0]["train"].tolist())
+    assert set(scored[0]) < train and not set(scored[0]) & set(data.splits[0]["test"].tolist())
+    assert study.user_attrs["dataset"] == "synthetic" and study.user_attrs["variant"] == "ms_pmt"
+    assert study.user_attrs["ranges"] == {"lr": [1e-4, 1e-3], "batch_size": [4, 8], "gamma": [0.01, 100.0]}
+    assert result["study"].startswith("synthetic-ms_pmt-lr0.0001..0.001-batch_size4..8-gamma0.01..100-")

@@ -49,8 +49,9 @@ def tiny_native_data(n: int = 24) -> DeviceData:
     return dataclasses.replace(data, images=images, sizes=sizes)
 
 
-def tiny_params(**train):
+def tiny_params(loss=None, **train):
     return params_from_dict({
+        "loss": loss or {},
         "datasets": ["synthetic"],
         "variants": ["ms_pmt"],
         "model": {"backbone": "resnet18", "weights": "none"},
@@ -62,7 +63,7 @@ def tiny_params(**train):
     })
 
 
-def tiny_settings(variant="ms_pmt", split=0, **train):
-    params = tiny_params(**train)
+def tiny_settings(variant="ms_pmt", split=0, loss=None, **train):
+    params = tiny_params(loss, **train)
     runtime = resolve_runtime("cpu", "fp32", 1, params.train.compile)
     return settings_for(params, "synthetic", variant, split, "tiny"), runtime
