@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# What a session lent a GPU should measure, each step one call of the device tool (at most 10 minutes
-# a command, 30 minutes in all), e.g. `bash bench/gpu_session.sh bench` there:
-#   tests   the CUDA tests (bf16 training, crops, compiled training in default and reduce-overhead modes)
-#   bench   bench_train at the paper's batch and at 96, eager and with CUDA graphs (train.compile)
+# The GPU measurements in one call of at most 10 minutes, most wanted first, each under its own time
+# limit so that a slow step leaves the rest their turn:
+#   tests   the CUDA tests (bf16 training and its distinct scores, crops, compiled training)
 #   paper   one paper-protocol split on a LIVEC-sized set (2 epochs, scaled to 30) and the grid estimate
-set -euo pipefail
+#   bench   bench_train at the paper's batch and at 96, eager, then with CUDA graphs (train.compile)
+# `bash bench/gpu_session.sh` runs them all; `bash bench/gpu_session.sh bench` one of them.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-case "${1:-}" in
-  tests) python -m pytest -q tests/test_gpu.py ;;
-  bench)
-    for mode in none reduce-overhead; do
-      python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96 --rounds 3 --compile "$mode"
-    done ;;
-  paper)
-    for mode in none reduce-overhead; do
-      python bench/bench_paper_run.py --epochs 2 --compile "$mode"
-    done ;;
-  *) echo "usage: bash bench/gpu_session.sh tests|bench|paper" >&2; exit 2 ;;
-esac
+export PYTHONUNBUFFERED=1
+step() {  # step SECONDS command...: run it, say how it ended, go on either way
+  local limit=$1; shift
+  echo "=== $* (limit ${limit} s)"
+  timeout "$limit" "$@"; echo "=== exit $?"
+}
+run() {
+  case "$1" in
+    tests) step 180 python -m pytest -q -p no:cacheprovider tests/test_gpu.py ;;
+    paper) step 100 python bench/bench_paper_run.py --epochs 2 ;;
+    bench)
+      step 100 python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96 --rounds 2 --compile none
+      step 180 python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96 --rounds 2 --compile reduce-overhead ;;
+    *) echo "usage: bash bench/gpu_session.sh [tests|paper|bench]" >&2; exit 2 ;;
+  esac
+}
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
+python -c "import torch; print('torch', torch.__version__)"
+if [ $# -eq 0 ]; then for what in tests paper bench; do run "$what"; done; else run "$1"; fi

@@ -108,10 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("download", cmd_download, "fetch a dataset into data/raw/<dataset>/")
     p.add_argument("--source", help="URL, local archive or local folder to take the dataset from")
     command("prepare", cmd_prepare, "parse the score files into data/prepared/<dataset>/labels.csv")
-    command("split", cmd_split, "write seeded train/val/test splits to data/splits/<dataset>.json")
+    command("split", cmd_split, "write seeded train/test splits (and val, if asked) to data/splits/<dataset>.json")
     command("augment", cmd_augment, "decode every image once, resized (or not: augment.native), "
                                     "into data/cache/<dataset>/")
-    command("tune", cmd_tune, "tune hyperparameters with Optuna on train/val images of one split")
+    command("tune", cmd_tune, "tune hyperparameters with Optuna inside the train part of one split")
     p = command("train", cmd_train, "train one variant on one split (or on every split in turn)")
     p.add_argument("--variant", required=True, choices=list(VARIANTS))
     p.add_argument("--split", type=int, help="split index (default: every split)")

@@ -210,7 +210,10 @@ def params_from_dict(raw: Any, source: str = "<params>") -> Params:
             if name not in OVERRIDABLE:
                 _fail(source, f"overrides.{dataset}.{name}", f"not a section that can be overridden "
                       f"(can: {', '.join(OVERRIDABLE)})")
-        _check_values(params.for_dataset(dataset))
+        try:
+            _check_values(params.for_dataset(dataset))
+        except ParamsError as err:  # a value can be wrong only beside the override: say whose
+            raise ParamsError(f"{err} (for {dataset}, with overrides.{dataset} applied)") from None
     for dataset in {*params.datasets, *params.augment.sizes}:
         seen = params.for_dataset(dataset)
         if image_size(seen, dataset) and min(image_size(seen, dataset)) < seen.train.crop_size:
@@ -340,11 +343,11 @@ def _check_values(p: Params) -> None:
     need(u.n_trials >= 1, "tune.n_trials", "must be at least 1")
     need(0 <= u.epochs <= t.epochs, "tune.epochs", f"must lie in 0..train.epochs ({t.epochs}); 0 = all of them")
     need(0 < u.val_fraction < 1, "tune.val_fraction", "must lie strictly between 0 and 1")
+    need(u.variant in VARIANTS, "tune.variant", f"unknown variant {u.variant!r}")
     need(trains_regression(VARIANTS[u.variant].schedule, u.epochs or t.epochs, t.epochs), "tune.epochs",
          f"{u.epochs} epoch(s) of {u.variant} never train its regression head (lambda1 is 0 throughout); "
          f"let trials run longer (0 = train.epochs)")
     need(0 <= u.split < p.split.n_splits, "tune.split", f"must name a split in 0..{p.split.n_splits - 1}")
-    need(u.variant in VARIANTS, "tune.variant", f"unknown variant {u.variant!r}")
     for key in ("lr", "batch_size", "weight_decay", "gamma"):
         lo_hi = getattr(u, key)
         need(len(lo_hi) == 2 and lo_hi[0] <= lo_hi[1], f"tune.{key}", f"expected [low, high], got {lo_hi}")

@@ -2,8 +2,10 @@
 
     L(t) = lambda1(t) * L1(g1(h(x)), y) + gamma * lambda2(t) * CE(g2(h(x)), level(y))
 
-y is the quality score normalised to [0, 1] (higher is better), so L1 and CE have comparable
-scales on every dataset; gamma is the paper's trade-off factor between the two terms.
+y is the quality score (higher is better) on the scale loss.target names: the width of the
+dataset's published scale, as the authors' L1 on raw MOS, or 0..1. That scale sets the balance of
+the two tasks; gamma is the paper's trade-off factor on top of it. The quality levels are always
+cut from the normalised score.
 """
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-
 
 
 def quality_level(score: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -42,7 +43,8 @@ def pmt_loss(score: torch.Tensor, logits: torch.Tensor, target: torch.Tensor, le
              lambda1: float, lambda2: float, gamma: float = 1.0) -> LossParts:
     """lambda1 * L1 + gamma * lambda2 * CE, with the parts (both always computed, for the history).
 
-    level is quality_level(target), computed once per dataset rather than on every step.
+    level is the quality level of the target's normalised score, computed once per dataset rather
+    than on every step.
     """
     l1 = F.l1_loss(score.float(), target.float())
     ce = F.cross_entropy(logits.float(), level)

@@ -33,6 +33,9 @@ def load_trained(checkpoint: Path, device: torch.device) -> tuple[torch.nn.Modul
     try:
         saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
         model = build_model(saved["variant"], saved["backbone"], "none", saved["num_classes"])
+        if any(k.startswith("features.reduce.") and k.endswith(".bias") for k in saved["state_dict"]):
+            raise UserError(f"{checkpoint}: written by an older pmtiqa, whose MS taps had a bias (the authors' "
+                            f"have none); train it again with `pmtiqa train`")
         model.load_state_dict(saved["state_dict"])
     except (KeyError, RuntimeError, OSError) as err:
         raise UserError(f"{checkpoint}: not a model.pt written by `pmtiqa train` ({err})") from None

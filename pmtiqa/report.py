@@ -35,7 +35,7 @@ from pmtiqa.metrics import STATISTICS
 from pmtiqa.readers import read_csv, read_json
 from pmtiqa.variants import VARIANTS
 
-# PAPER.md, "Target numbers": median over 10 splits, (SRCC, PLCC); None where the paper has none.
+# The paper's results table: median over 10 splits, (SRCC, PLCC); None where the paper has none.
 PAPER_TABLE = {
     "ResNet50": {"bid": (0.583, 0.599), "livec": (0.824, 0.868), "koniq": None, "live": (0.947, 0.913),
                  "csiq": (0.823, 0.876)},

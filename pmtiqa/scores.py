@@ -43,5 +43,8 @@ def clip_unit(score01: np.ndarray, source: str) -> np.ndarray:
     outside = (score01 < 0) | (score01 > 1)
     if outside.any():
         log.warning("%s: %d of %d scores lay outside 0..1 (%.3f to %.3f) and were clipped", source,
-                    int(outside.sum()), len(score01), float(score01.min()), float(score01.max()))
+                    int(outside.sum()), len(score01), float(np.nanmin(score01)), float(np.nanmax(score01)))
+    if np.isnan(score01).any():
+        log.warning("%s: %d of %d scores are not numbers (the network's output is NaN)", source,
+                    int(np.isnan(score01).sum()), len(score01))
     return np.clip(score01, 0.0, 1.0)

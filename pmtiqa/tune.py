@@ -24,6 +24,7 @@ import torch
 from pmtiqa import paths
 from pmtiqa.atomic import write_json
 from pmtiqa.config import Params, fingerprint
+from pmtiqa.errors import UserError
 from pmtiqa.metrics import srcc
 from pmtiqa.runtime import resolve_runtime
 from pmtiqa.scores import to_native
@@ -57,7 +58,11 @@ def trial_parts(params: Params, data) -> tuple:
     u = params.tune
     train = data.splits[u.split]["train"]
     groups = data.groups if data.groups is not None else np.arange(len(data.names))
-    kept, held = hold_out(train.cpu().numpy(), groups, u.val_fraction, u.seed)
+    try:
+        kept, held = hold_out(train.cpu().numpy(), groups, u.val_fraction, u.seed)
+    except ValueError as err:
+        raise UserError(f"tune.val_fraction: split {u.split}'s train part cannot be parted ({err}); use a larger "
+                        f"split.subset") from None
     return (torch.as_tensor(kept, device=train.device), torch.as_tensor(held, device=train.device))
 
 
@@ -78,7 +83,7 @@ def objective(trial: optuna.Trial, params: Params, dataset: str, data, runtime, 
         value = srcc(to_native(trainer.predict(val_ids), data.bounds), val_mos)
         value = value if np.isfinite(value) else -1.0
         best = max(best, value)
-        trial.report(value, epoch)
+        trial.report(value, epoch + 1)  # the 1-based epoch, as every file says it
         if trial.should_prune():
             raise optuna.TrialPruned()
     return best
@@ -120,7 +125,8 @@ def tune(params: Params, dataset: str) -> dict:
         load_if_exists=True,
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=u.seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+        # no trial is cut before the first learning-rate step: early epochs favour what looks good early
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=t.lr_step + 1),
     )
     for key, value in attributes.items():
         study.set_user_attr(key, value)

@@ -72,6 +72,7 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({**MINIMAL, "tune": {"epochs": 31}}, "tune.epochs"),
         ({**MINIMAL, "tune": {"epochs": -1}}, "tune.epochs"),
         ({**MINIMAL, "tune": {"epochs": 1}}, "tune.epochs"),  # ms_pmt's epoch 1 trains no regression head
+        ({**MINIMAL, "tune": {"variant": "nope"}}, "tune.variant"),
         ({**MINIMAL, "surprise": 1}, "surprise"),
     ],
 )
@@ -141,3 +142,9 @@ def test_native_datasets_have_no_training_size(tmp_path):
     with pytest.raises(ParamsError, match="augment.sizes.livec"):  # others are checked here
         params_from_dict({**MINIMAL, "datasets": ["livec"], "augment": {"sizes": {"livec": [500, 500]}},
                           "train": {"crop_size": 600}})
+
+
+def test_a_value_wrong_only_beside_a_dataset_s_override_names_that_dataset():
+    raw = {**MINIMAL, "overrides": {"synthetic": {"train": {"epochs": 1}}}, "tune": {"epochs": 3}}
+    with pytest.raises(ParamsError, match=r"p.yaml: tune.epochs: .* \(for synthetic, with overrides.synthetic applied\)"):
+        params_from_dict(raw, source="p.yaml")

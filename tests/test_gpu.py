@@ -45,3 +45,18 @@ def test_compiled_training_on_cuda(tmp_path, mode):
     runtime = resolve_runtime("cuda", "auto", 0, mode)
     metrics = train_split(settings, to_cuda(tiny_data()), runtime, tmp_path, progress=False)
     assert all(torch.isfinite(torch.tensor(m["srcc"])) for m in metrics.values())
+
+
+def test_a_bf16_run_on_cuda_predicts_distinct_scores(tmp_path):
+    """Native bf16 for the backbone, fp32 for the feature module and heads: the test predictions are
+    (nearly) all distinct, not rounded to bf16's 8-bit mantissa."""
+    import pandas as pd
+
+    settings, _ = tiny_settings(epochs=1, crops_per_image=1, test_crops=1)
+    data = tiny_data(n=120)
+    ids = torch.arange(120)
+    data.splits = [{"train": ids[:40], "val": ids[40:60], "test": ids[60:]}]
+    runtime = resolve_runtime("cuda", "bf16", 0)
+    train_split(settings, to_cuda(data), runtime, tmp_path, progress=False)
+    predictions = pd.read_csv(tmp_path / "predictions.csv")
+    assert predictions["score"].nunique() / len(predictions) >= 0.95

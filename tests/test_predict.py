@@ -107,3 +107,21 @@ def test_a_score_off_the_scale_is_clipped_with_a_warning_naming_the_model(model_
     table = pd.read_csv(out)
     assert list(table["score"]) == [1.0] and list(table["prediction"]) == [100.0]
     assert f"{off}: 1 of 1 scores lay outside 0..1 (1.500 to 1.500) and were clipped" in caplog.text
+
+
+def test_a_model_of_an_older_pmtiqa_is_named_with_what_to_do(model_pt, folder, tmp_path, capsys):
+    """Before the MS taps lost their bias (as the authors'), model.pt held one per tap."""
+    saved = torch.load(model_pt, weights_only=True)
+    saved["state_dict"]["features.reduce.0.bias"] = torch.zeros(16)
+    old = tmp_path / "old.pt"
+    torch.save(saved, old)
+    assert main(["predict", "--checkpoint", str(old), str(folder / "im0.png")]) == 2
+    assert f"{old}: written by an older pmtiqa, whose MS taps had a bias" in capsys.readouterr().err
+
+
+def test_scores_that_are_not_numbers_are_said(caplog):
+    from pmtiqa.scores import clip_unit
+
+    with caplog.at_level("WARNING"):
+        assert np.isnan(clip_unit(np.array([0.5, np.nan]), "m.pt")[1])
+    assert "m.pt: 1 of 2 scores are not numbers" in caplog.text

@@ -1,4 +1,4 @@
-# Optuna on the train/val parts of one split (tune.split), once per dataset.
+# Optuna inside the train part of one split (tune.split), once per dataset; never its test part.
 
 
 # Only best.json is an output: Snakemake deletes a job's outputs before it reruns, and study.db
