@@ -306,11 +306,13 @@ def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Pat
         row.update(test_srcc=test["srcc"], test_plcc=test["plcc"], seconds=time.perf_counter() - started)
         trainer.history.append({**row, "test": test})
         # The kept weights: the best validation epoch whose regression head had weight (a progressive
-        # run's first epoch trains classification alone), or the last epoch where nothing validates.
-        if not validates or (row["lambda1"] > 0 and (best is None or _better(val["srcc"], best["val_srcc"]))):
-            best = {"epoch": row["epoch"], "val_srcc": val["srcc"] if validates else None,
-                    "test_pred": torch.from_numpy(test_pred),
-                    "model": {k: v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}}
+        # run's first epoch trains classification alone), or the last epoch where nothing validates
+        # (the trainer holds those weights at the end: no copy).
+        if not validates:
+            best = {"epoch": row["epoch"], "val_srcc": None, "test_pred": torch.from_numpy(test_pred)}
+        elif row["lambda1"] > 0 and (best is None or _better(val["srcc"], best["val_srcc"])):
+            best = {"epoch": row["epoch"], "val_srcc": val["srcc"], "test_pred": torch.from_numpy(test_pred),
+                    "model": cpu_copy(trainer.model)}
         log.info("%s epoch %d/%d: loss %.4f (l1 %.4f on the %s scale, ce %.4f, lambda1 %.2f, lr %.3g)%s test SRCC "
                  "%.4f (%.1fs)", out, row["epoch"], t.epochs, row["loss"], row["l1"], row["target"], row["ce"],
                  row["lambda1"], row["lr"], f" val SRCC {val['srcc']:.4f}" if validates else "", test["srcc"],
@@ -321,6 +323,10 @@ def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Pat
     metrics = finish(settings, data, trainer, best, out, fp)
     (out / "checkpoint.pt").unlink(missing_ok=True)
     return metrics
+
+
+def cpu_copy(model: torch.nn.Module) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def _better(new: float, old: float) -> bool:
@@ -370,7 +376,7 @@ def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, o
     write_text(out / "predictions.csv", predictions.to_csv(index=False))
     with atomic_path(out / "model.pt") as tmp:
         torch.save({
-            "state_dict": best["model"],
+            "state_dict": best["model"] if "model" in best else cpu_copy(trainer.model),
             "variant": settings.variant,
             "backbone": settings.model.backbone,
             "num_classes": settings.model.num_classes,
