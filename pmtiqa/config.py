@@ -1,9 +1,11 @@
 """params.yaml -> typed, validated dataclasses.
 
 The same file is DVC's params file and Snakemake's config file. It is read with
-``yaml.safe_load`` and checked once, before any work starts: an unknown key, a
-missing section or a value of the wrong type stops with a message that names
-the file and the key path (``train.batch_size``).
+``yaml.safe_load`` (a key given twice refused) and checked once, before any work
+starts: an unknown key, a missing section, a value of the wrong type or outside
+its range (RANGES) stops with one line that names the file and the key path
+(``train.batch_size``; ``overrides.bid.train.batch_size`` where an override set
+it). check_tuned holds runs/tune/<ds>/best.json to the same ranges.
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -31,6 +35,66 @@ COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-auto
 # The settings of each dataset that `pmtiqa report` reads (the split count its metrics must have, and
 # its header). dvc.yaml's report stage and the Snakefile's report rule track these and no other.
 REPORT_SETTINGS = ("split.n_splits", "model.backbone", "model.weights", "train.epochs", "train.use_tuned")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a number may take: low..high, each end included unless marked open."""
+
+    low: float
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def admits(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            return f"above {self.low}" if self.low_open else f"at least {self.low}"
+        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+
+
+SIDE = Bounds(32)  # pixels of an image side or a crop: ResNet's five halvings need 32 to leave one cell
+FRACTION = Bounds(0, 1, low_open=True, high_open=True)
+# numpy's legacy generator (np.random.seed, Optuna's sampler) takes seeds below 2**32; torch takes
+# train.seed * 1000 + split and crops.test_crop_generator's 1_000_003 * seed, both below 2**64.
+SEED = Bounds(0, 2**32 - 1)
+# The range of every number in params, by key; a tune.<name> search range is held to the range of
+# the setting it replaces (each of its ends), and so is runs/tune/<ds>/best.json (check_tuned).
+# Every float is finite besides (_convert).
+RANGES: dict[str, Bounds] = {
+    "split.n_splits": Bounds(1),
+    "split.test_fraction": FRACTION,
+    "split.val_fraction": Bounds(0, 1, high_open=True),  # 0 = no validation part
+    "split.seed": SEED,
+    "split.subset": Bounds(0, 1, low_open=True),
+    "augment.workers": Bounds(0),  # 0 = every available core
+    "model.num_classes": Bounds(2),
+    "loss.gamma": Bounds(0),
+    "train.epochs": Bounds(1),
+    "train.batch_size": Bounds(2),  # batch normalisation cannot train on one sample
+    "train.lr": Bounds(0, 1, low_open=True),  # Adam's step is about lr per weight: above 1 it only diverges
+    "train.lr_step": Bounds(1),
+    "train.lr_decay": Bounds(0, 1, low_open=True),
+    "train.weight_decay": Bounds(0),
+    "train.crop_size": SIDE,
+    "train.crops_per_image": Bounds(1),
+    "train.test_crops": Bounds(1),
+    "train.seed": SEED,
+    "train.threads": Bounds(0),  # 0 = every available core
+    "tune.n_trials": Bounds(1),
+    "tune.epochs": Bounds(0),  # 0 = train.epochs; at most train.epochs (_check_values)
+    "tune.split": Bounds(0),  # below split.n_splits (_check_values)
+    "tune.val_fraction": FRACTION,
+    "tune.seed": SEED,
+}
+# What runs/tune/<ds>/best.json may set, and the setting each value replaces.
+TUNABLE_SETTINGS = {"lr": "train.lr", "batch_size": "train.batch_size", "weight_decay": "train.weight_decay",
+                    "gamma": "loss.gamma"}
+RANGES.update({f"tune.{name}": RANGES[setting] for name, setting in TUNABLE_SETTINGS.items()})
 
 
 class ParamsError(UserError):
@@ -187,39 +251,100 @@ def fingerprint(*sections: Any) -> str:
 def load_params(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ParamsError(f"{path}: params file not found") from None
+    except IsADirectoryError:
+        raise ParamsError(f"{path}: is a folder, not a params file") from None
+    except UnicodeDecodeError as err:
+        raise ParamsError(f"{path}: not UTF-8 text (byte {err.start} cannot be decoded)") from None
+    except OSError as err:
+        raise ParamsError(f"{path}: cannot read the params file: {err.strerror or err}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
-        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+        raise ParamsError(f"{path}: not valid YAML: {_yaml_problem(err)}") from None
     return params_from_dict(raw, source=str(path))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load that refuses a key given twice in one mapping: YAML keeps the last one silently,
+    so a second `train:` section would replace the first without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be followed by keys it sets
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error in one line: PyYAML's own text spans several, with a quote of the input."""
+    mark, problem = getattr(err, "problem_mark", None), getattr(err, "problem", None)
+    if problem and mark:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(err).split())
 
 
 def params_from_dict(raw: Any, source: str = "<params>") -> Params:
     params = _build(Params, raw, source, "")
     params = dataclasses.replace(params, source=source)
-    _check_values(params)
+    _check_values(params, _Blame(source))
+    _check_override_names(params)
+    # A dataset's stages see the sections with its overrides applied: check that view as well.
+    for dataset in sorted({*params.datasets, *params.augment.sizes, *params.overrides}):
+        seen = params.for_dataset(dataset)
+        blame = _Blame(source, dataset, _overridden_keys(params.overrides.get(dataset, {})))
+        _check_values(seen, blame)
+        _check_crop_fits(seen, dataset, blame)
+    return params
+
+
+def _check_override_names(params: Params) -> None:
     for dataset, sections in params.overrides.items():
         if dataset not in KNOWN_DATASETS:
-            _fail(source, f"overrides.{dataset}", f"unknown dataset (known: {', '.join(KNOWN_DATASETS)})")
+            _fail(params.source, f"overrides.{dataset}", f"unknown dataset (known: {', '.join(KNOWN_DATASETS)})")
         if not isinstance(sections, dict):
-            _fail(source, f"overrides.{dataset}", f"expected a mapping of sections, got {sections!r}")
+            _fail(params.source, f"overrides.{dataset}", f"expected a mapping of sections, got {sections!r}")
         for name in sections:
             if name not in OVERRIDABLE:
-                _fail(source, f"overrides.{dataset}.{name}", f"not a section that can be overridden "
+                _fail(params.source, f"overrides.{dataset}.{name}", f"not a section that can be overridden "
                       f"(can: {', '.join(OVERRIDABLE)})")
-        try:
-            _check_values(params.for_dataset(dataset))
-        except ParamsError as err:  # a value can be wrong only beside the override: say whose
-            raise ParamsError(f"{err} (for {dataset}, with overrides.{dataset} applied)") from None
-    for dataset in {*params.datasets, *params.augment.sizes}:
-        seen = params.for_dataset(dataset)
-        if image_size(seen, dataset) and min(image_size(seen, dataset)) < seen.train.crop_size:
-            _fail(source, f"augment.sizes.{dataset}", f"{list(image_size(seen, dataset))} is smaller than the "
-                  f"train.crop_size {seen.train.crop_size} that {dataset} trains with")
-    return params
+
+
+def _overridden_keys(sections: dict[str, Any]) -> frozenset[str]:
+    """The dotted keys that a dataset's overrides set: {"train.epochs", "augment.sizes", ...}."""
+    return frozenset(f"{name}.{key}" for name, values in sections.items() for key in values)
+
+
+@dataclass(frozen=True)
+class _Blame:
+    """Stops with the ParamsError of a failed check, naming the key at fault. In a dataset's view of
+    the params (``dataset`` set) that is the override's own key path where the override set the value;
+    a value the override did not set is wrong only beside it, so the message names the dataset."""
+
+    source: str
+    dataset: str = ""
+    overridden: frozenset[str] = frozenset()
+
+    def __call__(self, key: str, message: str, *also: str) -> typing.NoReturn:
+        """``also``: further keys the failed check compared; the first that the override set is named."""
+        for candidate in (key, *also):
+            if self._set_by_override(candidate):
+                _fail(self.source, f"overrides.{self.dataset}.{candidate}", message)
+        if self.overridden:
+            message = f"{message} (for {self.dataset}, with overrides.{self.dataset} applied)"
+        _fail(self.source, key, message)
+
+    def _set_by_override(self, key: str) -> bool:
+        # tune.lr[0] and augment.sizes.bid were set by an override that set tune.lr or augment.sizes
+        parts = re.sub(r"\[\d+\]", "", key).split(".")
+        return any(".".join(parts[:n]) in self.overridden for n in range(2, len(parts) + 1))
 
 
 def _fail(source: str, key: str, message: str) -> typing.NoReturn:
@@ -279,11 +404,14 @@ def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
         # YAML reads 1e-4 (no dot) as a string; accept it as the number it means.
         if isinstance(value, str):
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             _fail(source, key, f"expected a number, got {value!r}")
+        # YAML's .inf and .nan (JSON's Infinity and NaN) are numbers that no setting means
+        if not math.isfinite(value):
+            _fail(source, key, f"expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if isinstance(value, bool):  # YAML 1.1 reads off, no, on, yes as booleans
@@ -295,67 +423,105 @@ def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
     raise TypeError(f"unsupported params type {tp} at {key}")
 
 
-def _check_values(p: Params) -> None:
-    s = p.source
-
+def _check_values(p: Params, blame: _Blame) -> None:
+    """Every setting of p (the params as read, or a dataset's view of them) a value it may take."""
     def need(ok: bool, key: str, message: str) -> None:
         if not ok:
-            _fail(s, key, message)
+            blame(key, message)
 
     for i, name in enumerate(p.datasets):
         need(name in KNOWN_DATASETS, f"datasets[{i}]", f"unknown dataset {name!r} (known: {', '.join(KNOWN_DATASETS)})")
+        need(name not in p.datasets[:i], f"datasets[{i}]", f"{name} is listed twice")
     for i, name in enumerate(p.variants):
         need(name in VARIANTS, f"variants[{i}]", f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
+        need(name not in p.variants[:i], f"variants[{i}]", f"{name} is listed twice")
     for name in p.download.sources:
         need(name in KNOWN_DATASETS, f"download.sources.{name}", "unknown dataset")
-    need(p.split.n_splits >= 1, "split.n_splits", "must be at least 1")
-    need(0 < p.split.test_fraction < 1, "split.test_fraction", "must lie strictly between 0 and 1")
-    need(0 <= p.split.val_fraction < 1, "split.val_fraction", "must lie in [0, 1)")
-    need(0 < p.split.subset <= 1, "split.subset", "must lie in (0, 1]")
+    _check_ranges(p, blame)
     for name, size in {**p.augment.sizes, "default_size": p.augment.default_size}.items():
         key = "augment.default_size" if name == "default_size" else f"augment.sizes.{name}"
-        need(len(size) == 2 and all(v >= 32 for v in size), key, f"expected [width, height], each >= 32, got {size}")
+        need(len(size) == 2 and all(SIDE.admits(v) for v in size), key,
+             f"expected [width, height], each {SIDE}, got {size}")
         if name != "default_size":
             need(name in KNOWN_DATASETS, key, "unknown dataset")
     for i, name in enumerate(p.augment.native):
         need(name in KNOWN_DATASETS, f"augment.native[{i}]", f"unknown dataset {name!r}")
         need(name not in p.augment.sizes, f"augment.native[{i}]", f"{name} also has a size under augment.sizes: "
                                                                  f"keep one")
-    need(p.augment.workers >= 0, "augment.workers", "must be >= 0")
     need(p.model.backbone in BACKBONES, "model.backbone", f"unknown backbone {p.model.backbone!r} (known: {', '.join(BACKBONES)})")
-    need(p.model.num_classes >= 2, "model.num_classes", "must be at least 2")
-    need(p.loss.gamma >= 0, "loss.gamma", "must be >= 0")
+    need(p.model.weights != "", "model.weights", "expected imagenet, none or a path to a state dict")
     need(p.loss.target in TARGETS, "loss.target", f"expected one of {', '.join(TARGETS)}")
     t = p.train
-    for key in ("epochs", "batch_size", "lr_step", "crops_per_image", "test_crops"):
-        need(getattr(t, key) >= 1, f"train.{key}", "must be at least 1")
-    need(t.crop_size >= 32, "train.crop_size", "must be at least 32")
-    need(t.lr > 0, "train.lr", "must be > 0")
-    need(0 < t.lr_decay <= 1, "train.lr_decay", "must lie in (0, 1]")
-    need(t.weight_decay >= 0, "train.weight_decay", "must be >= 0")
     need(t.batch_unit in BATCH_UNITS, "train.batch_unit", f"expected one of {', '.join(BATCH_UNITS)}")
     need(t.precision in PRECISIONS, "train.precision", f"expected one of {', '.join(PRECISIONS)}")
     need(t.compile in COMPILE_MODES, "train.compile", f"expected one of {', '.join(COMPILE_MODES)}")
-    need(t.threads >= 0, "train.threads", "must be >= 0")
-    need(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"), "train.device",
-         "expected auto, cpu or cuda[:N]")
+    need(re.fullmatch(r"auto|cpu|cuda(:\d+)?", t.device) is not None, "train.device",
+         f"expected auto, cpu or cuda[:N], got {t.device!r}")
     u = p.tune
-    need(u.n_trials >= 1, "tune.n_trials", "must be at least 1")
-    need(0 <= u.epochs <= t.epochs, "tune.epochs", f"must lie in 0..train.epochs ({t.epochs}); 0 = all of them")
-    need(0 < u.val_fraction < 1, "tune.val_fraction", "must lie strictly between 0 and 1")
+    need(u.epochs <= t.epochs, "tune.epochs", f"must lie in 0..train.epochs ({t.epochs}); 0 = all of them")
     need(u.variant in VARIANTS, "tune.variant", f"unknown variant {u.variant!r}")
     need(trains_regression(VARIANTS[u.variant].schedule, u.epochs or t.epochs, t.epochs), "tune.epochs",
          f"{u.epochs} epoch(s) of {u.variant} never train its regression head (lambda1 is 0 throughout); "
          f"let trials run longer (0 = train.epochs)")
-    need(0 <= u.split < p.split.n_splits, "tune.split", f"must name a split in 0..{p.split.n_splits - 1}")
-    for key in ("lr", "batch_size", "weight_decay", "gamma"):
-        lo_hi = getattr(u, key)
-        need(len(lo_hi) == 2 and lo_hi[0] <= lo_hi[1], f"tune.{key}", f"expected [low, high], got {lo_hi}")
-        need(key == "batch_size" or lo_hi[0] > 0, f"tune.{key}", f"searched on a log scale: low must be above 0, "
-                                                              f"got {lo_hi}")
+    need(u.split < p.split.n_splits, "tune.split", f"must name a split in 0..{p.split.n_splits - 1}")
+    for name in TUNABLE_SETTINGS:
+        _check_search_range(name, getattr(u, name), blame)
     for i, sel in enumerate(p.report.selections):
         need(sel in ("final", "val", "best_test"), f"report.selections[{i}]", f"unknown selection {sel!r}")
     need(p.report.reference_variant in VARIANTS, "report.reference_variant", "unknown variant")
+
+
+def _check_ranges(p: Params, blame: _Blame) -> None:
+    """Every number of RANGES within its bounds (the tune search ranges have their own check)."""
+    for key, bounds in RANGES.items():
+        value = p.setting(key)
+        if not isinstance(value, list) and not bounds.admits(value):
+            blame(key, f"must be {bounds}, got {value!r}")
+
+
+def _check_search_range(name: str, low_high: list, blame: _Blame) -> None:
+    """tune.<name>: [low, high], each end a value the setting it searches may take."""
+    key, bounds = f"tune.{name}", RANGES[f"tune.{name}"]
+    if len(low_high) != 2 or low_high[0] > low_high[1]:
+        blame(key, f"expected [low, high], got {low_high}")
+    if not all(bounds.admits(v) for v in low_high):
+        blame(key, f"low and high must each be {bounds}, got {low_high}")
+    # tune.suggest draws batch_size uniformly and the others on a log scale, which has no 0
+    if name != "batch_size" and low_high[0] <= 0:
+        blame(key, f"searched on a log scale: low must be above 0, got {low_high}")
+
+
+def _check_crop_fits(p: Params, dataset: str, blame: _Blame) -> None:
+    """The dataset's training crops fit inside its resized images (native ones are checked by train)."""
+    size = image_size(p, dataset)
+    if size is not None and min(size) < p.train.crop_size:
+        size_key = f"augment.sizes.{dataset}" if dataset in p.augment.sizes else "augment.default_size"
+        blame(size_key, f"a train.crop_size of {p.train.crop_size} does not fit in {dataset}'s {list(size)} images "
+                        f"({size_key})", "train.crop_size")
+
+
+def check_tuned(values: dict, source: str) -> dict:
+    """The values of a runs/tune/<ds>/best.json ``params`` mapping, typed and checked like the settings
+    they replace (RANGES, TUNABLE_SETTINGS): the file may be edited by hand. A ParamsError names
+    ``source`` and the key (``params.lr``) of a value that is not a tunable setting's or is out of range."""
+    if not isinstance(values, dict):
+        _fail(source, "params", f"expected a mapping of tuned values, got {type(values).__name__}")
+    checked = {}
+    for name, value in values.items():
+        key = f"params.{name}"
+        if name not in TUNABLE_SETTINGS:
+            _fail(source, key, f"not a tunable setting (tunable: {', '.join(TUNABLE_SETTINGS)})")
+        setting = TUNABLE_SETTINGS[name]
+        checked[name] = _convert(_setting_type(setting), value, source, key)
+        if not RANGES[setting].admits(checked[name]):
+            _fail(source, key, f"must be {RANGES[setting]} (as {setting}), got {value!r}")
+    return checked
+
+
+def _setting_type(key: str) -> Any:
+    """The declared type of a dotted setting, "train.lr" -> float."""
+    section, name = key.split(".")
+    return typing.get_type_hints(typing.get_type_hints(Params)[section])[name]
 
 
 def image_size(params: Params, dataset: str) -> tuple[int, int] | None:

@@ -1,9 +1,13 @@
+import dataclasses
+import math
 import textwrap
+import typing
 from pathlib import Path
 
 import pytest
 
-from pmtiqa.config import ParamsError, fingerprint, image_size, load_params, params_from_dict
+from pmtiqa.config import (RANGES, TUNABLE_SETTINGS, Params, ParamsError, check_tuned, fingerprint, image_size,
+                           load_params, params_from_dict)
 
 MINIMAL = {"datasets": ["synthetic"], "variants": ["ms_pmt"]}
 
@@ -74,12 +78,141 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({**MINIMAL, "tune": {"epochs": 1}}, "tune.epochs"),  # ms_pmt's epoch 1 trains no regression head
         ({**MINIMAL, "tune": {"variant": "nope"}}, "tune.variant"),
         ({**MINIMAL, "surprise": 1}, "surprise"),
+        # every float finite, whichever way YAML spells infinity or not-a-number
+        ({**MINIMAL, "train": {"lr": math.inf}}, "train.lr"),
+        ({**MINIMAL, "train": {"lr": math.nan}}, "train.lr"),
+        ({**MINIMAL, "train": {"lr": "inf"}}, "train.lr"),
+        ({**MINIMAL, "loss": {"gamma": math.inf}}, "loss.gamma"),
+        ({**MINIMAL, "train": {"weight_decay": math.nan}}, "train.weight_decay"),
+        ({**MINIMAL, "split": {"test_fraction": math.nan}}, "split.test_fraction"),
+        ({**MINIMAL, "tune": {"gamma": [0.01, math.inf]}}, "tune.gamma[1]"),
+        # ranges of single values
+        ({**MINIMAL, "train": {"lr": 0}}, "train.lr"),
+        ({**MINIMAL, "train": {"lr": 2}}, "train.lr"),
+        ({**MINIMAL, "train": {"lr_decay": 0}}, "train.lr_decay"),
+        ({**MINIMAL, "train": {"weight_decay": -1e-4}}, "train.weight_decay"),
+        ({**MINIMAL, "train": {"batch_size": 1}}, "train.batch_size"),  # batch norm needs two samples
+        ({**MINIMAL, "train": {"epochs": 0}}, "train.epochs"),
+        ({**MINIMAL, "train": {"lr_step": 0}}, "train.lr_step"),
+        ({**MINIMAL, "train": {"crop_size": 16}}, "train.crop_size"),
+        ({**MINIMAL, "train": {"crops_per_image": 0}}, "train.crops_per_image"),
+        ({**MINIMAL, "train": {"test_crops": 0}}, "train.test_crops"),
+        ({**MINIMAL, "train": {"seed": -1}}, "train.seed"),
+        ({**MINIMAL, "train": {"seed": 2**32}}, "train.seed"),
+        ({**MINIMAL, "train": {"threads": -1}}, "train.threads"),
+        ({**MINIMAL, "train": {"device": "gpu"}}, "train.device"),
+        ({**MINIMAL, "train": {"device": "cuda:x"}}, "train.device"),
+        ({**MINIMAL, "split": {"seed": -1}}, "split.seed"),
+        ({**MINIMAL, "split": {"n_splits": 0}}, "split.n_splits"),
+        ({**MINIMAL, "split": {"test_fraction": 1}}, "split.test_fraction"),
+        ({**MINIMAL, "augment": {"workers": -1}}, "augment.workers"),
+        ({**MINIMAL, "augment": {"default_size": [16, 16]}}, "augment.default_size"),
+        ({**MINIMAL, "model": {"num_classes": 1}}, "model.num_classes"),
+        ({**MINIMAL, "model": {"weights": ""}}, "model.weights"),
+        ({**MINIMAL, "tune": {"seed": -1}}, "tune.seed"),
+        ({**MINIMAL, "tune": {"n_trials": 0}}, "tune.n_trials"),
+        ({**MINIMAL, "tune": {"split": -1}}, "tune.split"),
+        ({**MINIMAL, "tune": {"split": 10}}, "tune.split"),  # split.n_splits is 10: splits 0..9
+        ({**MINIMAL, "tune": {"val_fraction": 1}}, "tune.val_fraction"),
+        # tune ranges: low <= high, both ends values the searched setting may take
+        ({**MINIMAL, "tune": {"batch_size": [-8, -2]}}, "tune.batch_size"),
+        ({**MINIMAL, "tune": {"batch_size": [1, 4]}}, "tune.batch_size"),
+        ({**MINIMAL, "tune": {"batch_size": [13, 9]}}, "tune.batch_size"),
+        ({**MINIMAL, "tune": {"batch_size": [9]}}, "tune.batch_size"),
+        ({**MINIMAL, "tune": {"lr": [1e-4, 2.0]}}, "tune.lr"),
+        ({**MINIMAL, "tune": {"lr": [0, 1e-3]}}, "tune.lr"),
+        ({**MINIMAL, "tune": {"gamma": [-1, 1]}}, "tune.gamma"),
+        ({**MINIMAL, "tune": {"weight_decay": [-1e-4, 1e-4]}}, "tune.weight_decay"),
+        # names and lists
+        ({**MINIMAL, "datasets": ["synthetic", "synthetic"]}, "datasets[1]"),
+        ({**MINIMAL, "variants": ["ms_pmt", "ms_pmt"]}, "variants[1]"),
+        ({**MINIMAL, "download": {"sources": {"tid2013": "/data/tid.zip"}}}, "download.sources.tid2013"),
+        ({**MINIMAL, "report": {"selections": ["worst"]}}, "report.selections[0]"),
+        ({**MINIMAL, "report": {"reference_variant": "nope"}}, "report.reference_variant"),
     ],
 )
 def test_bad_params_name_the_key(raw, key):
     with pytest.raises(ParamsError) as err:
         params_from_dict(raw, source="p.yaml")
     assert f"p.yaml: {key}:" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def _numeric_fields() -> list[tuple[str, typing.Any]]:
+    """(dotted key, declared type) of every number or list of numbers in the params sections."""
+    fields = []
+    for section, cls in typing.get_type_hints(Params).items():
+        if dataclasses.is_dataclass(cls):
+            for name, tp in typing.get_type_hints(cls).items():
+                if tp in (int, float) or typing.get_args(tp) in ((int,), (float,)):
+                    fields.append((f"{section}.{name}", tp))
+    return fields
+
+
+def test_every_number_in_params_has_a_range():
+    sides = {"augment.default_size"}  # checked item by item against SIDE, as augment.sizes
+    assert {key for key, _ in _numeric_fields()} - sides == set(RANGES)
+
+
+def _outside(bounds) -> list:
+    """The values just outside bounds: below (or at an open) low, above (or at an open) high."""
+    values = [bounds.low if bounds.low_open else bounds.low - 1]
+    if bounds.high != math.inf:
+        values.append(bounds.high if bounds.high_open else bounds.high + 1)
+    return values
+
+
+@pytest.mark.parametrize("key, value", [(key, value) for key, bounds in RANGES.items() if not key.startswith("tune.")
+                                        or key.split(".")[1] not in TUNABLE_SETTINGS for value in _outside(bounds)])
+def test_every_range_refuses_the_values_beside_it(key, value):
+    section, name = key.split(".")
+    with pytest.raises(ParamsError, match=rf"^p\.yaml: {key}: must be "):
+        params_from_dict({**MINIMAL, section: {name: value}}, source="p.yaml")
+
+
+@pytest.mark.parametrize("name", TUNABLE_SETTINGS)
+def test_a_tune_range_and_best_json_follow_the_rule_of_the_setting_they_replace(name):
+    section, setting = TUNABLE_SETTINGS[name].split(".")
+    for value in _outside(RANGES[TUNABLE_SETTINGS[name]]):
+        with pytest.raises(ParamsError, match=TUNABLE_SETTINGS[name]):
+            params_from_dict({**MINIMAL, section: {setting: value}}, source="p.yaml")
+        with pytest.raises(ParamsError, match=f"tune.{name}"):
+            params_from_dict({**MINIMAL, "tune": {name: [value, value]}}, source="p.yaml")
+        with pytest.raises(ParamsError, match=f"best.json: params.{name}:"):
+            check_tuned({name: value}, "best.json")
+
+
+def test_check_tuned_returns_the_typed_values():
+    values = {"lr": 3e-4, "batch_size": 5, "gamma": 2, "weight_decay": "1e-4"}
+    checked = check_tuned(values, "best.json")
+    assert checked == {"lr": 3e-4, "batch_size": 5, "gamma": 2.0, "weight_decay": 1e-4}
+    assert type(checked["gamma"]) is float and type(checked["batch_size"]) is int
+    assert check_tuned({}, "best.json") == {}
+
+
+@pytest.mark.parametrize(
+    "values, key",
+    [
+        ({"lr": "abc"}, "params.lr"),
+        ({"lr": 1e99}, "params.lr"),
+        ({"lr": math.nan}, "params.lr"),
+        ({"lr": None}, "params.lr"),
+        ({"batch_size": 0}, "params.batch_size"),
+        ({"batch_size": 2.5}, "params.batch_size"),
+        ({"batch_size": True}, "params.batch_size"),
+        ({"batch_size": "12"}, "params.batch_size"),
+        ({"gamma": -1}, "params.gamma"),
+        ({"weight_decay": math.inf}, "params.weight_decay"),
+        ({"lr": 1e-4, "epochs": 3}, "params.epochs"),  # not a tunable setting
+        ([1e-4, 12], "params"),
+        (None, "params"),
+    ],
+)
+def test_bad_best_json_values_name_the_file_and_key(values, key):
+    with pytest.raises(ParamsError) as err:
+        check_tuned(values, "runs/tune/bid/best.json")
+    assert str(err.value).startswith(f"runs/tune/bid/best.json: {key}:")
+    assert "\n" not in str(err.value)
 
 
 def test_a_yaml_boolean_where_a_word_is_meant_says_to_quote_it(tmp_path):
@@ -96,6 +229,51 @@ def test_missing_and_malformed_files_are_named(tmp_path):
     bad.write_text("datasets: [unclosed\n")
     with pytest.raises(ParamsError, match="bad.yaml: not valid YAML"):
         load_params(bad)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("datasets: [unclosed\n", r"not valid YAML: .*\(line 2, column 1\)"),
+        ("datasets: [synthetic]\nvariants: [ms_pmt]\ntrain: {epochs: 3}\ntrain: {lr: 1.0e-3}\n",
+         r"not valid YAML: key 'train' given twice \(line 4, column 1\)"),  # YAML would keep the last silently
+        ("train: {epochs: 3, epochs: 4}\n", r"not valid YAML: key 'epochs' given twice"),
+    ],
+)
+def test_malformed_yaml_is_one_line(tmp_path, text, message):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamsError, match=f"^{tmp_path / 'p.yaml'}: {message}") as err:
+        load_params(path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_merge_key_may_be_followed_by_the_keys_it_sets(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("datasets: [synthetic]\nvariants: [ms_pmt]\nsplit: {n_splits: 3}\n"
+                    "train: &t {epochs: 3, lr: 1.0e-3}\ntune: {epochs: 2}\n"
+                    "overrides: {synthetic: {train: {<<: *t, epochs: 4}}}\n")
+    assert load_params(path).for_dataset("synthetic").train.epochs == 4
+
+
+def test_a_params_file_that_cannot_be_read_is_named(tmp_path, monkeypatch):
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("datasets: [synthetic]  # qualit\u00e9\n".encode("latin-1"))
+    with pytest.raises(ParamsError, match=r"latin1.yaml: not UTF-8 text \(byte 31 "):
+        load_params(latin1)
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    with pytest.raises(ParamsError, match="folder.yaml: is a folder, not a params file"):
+        load_params(folder)
+    locked = tmp_path / "locked.yaml"
+    locked.write_text("datasets: [synthetic]\n")
+
+    def refuse(self, *args, **kwargs):  # chmod 000 does not stop root, who runs some CI
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(ParamsError, match="locked.yaml: cannot read the params file: Permission denied$"):
+        load_params(locked)
 
 
 def test_fingerprint_is_stable_and_sensitive():
@@ -126,13 +304,27 @@ def test_per_dataset_overrides_apply_only_to_their_dataset():
         ({"synthetic": {"train": {"epochs": "x"}}}, "overrides.synthetic.train.epochs"),
         ({"synthetic": {"datasets": ["bid"]}}, "overrides.synthetic.datasets"),
         ({"tid2013": {"train": {"epochs": 3}}}, "overrides.tid2013"),
-        ({"synthetic": {"train": {"crop_size": 600}}}, "augment.sizes.synthetic"),
+        ({"synthetic": {"train": {"crop_size": 600}}}, "overrides.synthetic.train.crop_size"),
+        ({"synthetic": {"augment": {"sizes": {"synthetic": [40, 40]}}}}, "overrides.synthetic.augment.sizes.synthetic"),
+        ({"synthetic": {"augment": {"default_size": [64, 64]}}}, "overrides.synthetic.augment.default_size"),
+        ({"synthetic": {"augment": {"default_size": [16, 64]}}}, "overrides.synthetic.augment.default_size"),
+        ({"synthetic": {"train": {"lr": math.inf}}}, "overrides.synthetic.train.lr"),
+        ({"synthetic": {"train": {"lr": 2}}}, "overrides.synthetic.train.lr"),
+        ({"synthetic": {"train": {"batch_size": 1}}}, "overrides.synthetic.train.batch_size"),
+        ({"synthetic": {"train": {"device": "gpu"}}}, "overrides.synthetic.train.device"),
+        ({"synthetic": {"split": {"seed": -1}}}, "overrides.synthetic.split.seed"),
+        ({"synthetic": {"model": {"num_classes": 1}}}, "overrides.synthetic.model.num_classes"),
+        ({"synthetic": {"tune": {"batch_size": [-8, -2]}}}, "overrides.synthetic.tune.batch_size"),
+        ({"synthetic": {"tune": {"gamma": [0.01, math.inf]}}}, "overrides.synthetic.tune.gamma[1]"),
+        ({"synthetic": {"tune": {"epochs": 31}}}, "overrides.synthetic.tune.epochs"),
+        ({"synthetic": {"augment": {"native": ["tid2013"]}}}, "overrides.synthetic.augment.native[0]"),
     ],
 )
 def test_bad_overrides_name_the_key(overrides, key):
     with pytest.raises(ParamsError) as err:
         params_from_dict({**MINIMAL, "overrides": overrides}, source="p.yaml")
-    assert f"p.yaml: {key}:" in str(err.value)
+    assert str(err.value).startswith(f"p.yaml: {key}:")
+    assert "(for synthetic" not in str(err.value)  # the key path says whose value it is
 
 
 def test_native_datasets_have_no_training_size(tmp_path):
@@ -147,4 +339,29 @@ def test_native_datasets_have_no_training_size(tmp_path):
 def test_a_value_wrong_only_beside_a_dataset_s_override_names_that_dataset():
     raw = {**MINIMAL, "overrides": {"synthetic": {"train": {"epochs": 1}}}, "tune": {"epochs": 3}}
     with pytest.raises(ParamsError, match=r"p.yaml: tune.epochs: .* \(for synthetic, with overrides.synthetic applied\)"):
+        params_from_dict(raw, source="p.yaml")
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        # the override sets a value that is wrong only beside one it does not set: name that one, and whose view
+        ({**MINIMAL, "overrides": {"synthetic": {"split": {"n_splits": 3}}}, "tune": {"split": 5}},
+         r"p.yaml: tune.split: must name a split in 0..2 \(for synthetic, with overrides.synthetic applied\)$"),
+        ({**MINIMAL, "train": {"crop_size": 64}, "overrides": {"synthetic": {"train": {"epochs": 3}}},
+          "augment": {"sizes": {"synthetic": [48, 48]}}},
+         r"p.yaml: augment.sizes.synthetic: .* \(for synthetic, with overrides.synthetic applied\)$"),
+        # without overrides the crop check names where the size came from
+        ({**MINIMAL, "datasets": ["livec"], "augment": {"sizes": {"livec": [500, 500]}}, "train": {"crop_size": 600}},
+         r"p.yaml: augment.sizes.livec: a train.crop_size of 600 does not fit in livec's \[500, 500\] images "
+         r"\(augment.sizes.livec\)$"),
+        ({**MINIMAL, "datasets": ["bid"], "train": {"crop_size": 600}},
+         r"p.yaml: augment.default_size: a train.crop_size of 600 does not fit in bid's \[512, 512\] images"),
+        # empty override sections (as the committed params.yaml has) change nothing: no dataset named
+        ({**MINIMAL, "datasets": ["bid"], "train": {"crop_size": 600}, "overrides": {"bid": {"train": {}}}},
+         r"p.yaml: augment.default_size: .* images \(augment.default_size\)$"),
+    ],
+)
+def test_a_per_dataset_check_names_where_the_bad_value_came_from(raw, message):
+    with pytest.raises(ParamsError, match=message):
         params_from_dict(raw, source="p.yaml")
