@@ -1,19 +1,30 @@
 """Atomic writes: a killed stage never leaves a file or folder that looks finished.
 
-Everything is written under a temporary name in the destination's folder and then renamed,
-which is atomic on POSIX file systems.
+Everything is written under a temporary name ``.<name>.<random>.tmp`` in the destination's folder
+and then renamed, which is atomic on POSIX file systems. Each write first removes what a killed
+earlier write of the same destination left behind (its temporaries, a half-swapped folder); the
+stages write one destination at a time, so nothing else can own those names.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import json
+import math
 import os
+import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pmtiqa.errors import UserError
+
+RENAME_EXCHANGE = 2  # renameat2(2) flag: swap two names in one step
+AT_FDCWD = -100
 
 
 def _umask() -> int:
@@ -27,18 +38,62 @@ def _publish_mode(path: Path, mode: int) -> None:
     os.chmod(path, mode & ~_umask())
 
 
+def parked_copy(dest: Path) -> Path:
+    """Where the fallback swap of atomic_dir parks the previous folder for a moment."""
+    return dest.with_name(f".{dest.name}.old")
+
+
+def temporaries(dest: Path) -> list[Path]:
+    """The temporaries of ``dest`` (``.<name>.<random>.tmp`` beside it), not another name's: the
+    random part never holds a dot, so ``.a.b.x.tmp`` belongs to ``a.b``, not to ``a``."""
+    pattern = re.compile(rf"\.{re.escape(dest.name)}\.[A-Za-z0-9_]+\.tmp")
+    if not dest.parent.is_dir():
+        return []
+    return sorted(p for p in dest.parent.iterdir() if pattern.fullmatch(p.name))
+
+
+def remove_temporaries(dest: Path) -> None:
+    """Delete the temporaries a killed earlier write of ``dest`` left beside it."""
+    for tmp in temporaries(dest):
+        shutil.rmtree(tmp) if tmp.is_dir() and not tmp.is_symlink() else tmp.unlink()
+
+
+def restore_parked(dest: Path) -> None:
+    """Undo a fallback swap of atomic_dir killed between its two renames: the parked folder goes
+    back to ``dest`` where that is missing, and away where the new folder made it in."""
+    old = parked_copy(dest)
+    if old.is_dir() and dest.exists():
+        shutil.rmtree(old)
+    elif old.is_dir():
+        os.replace(old, dest)
+
+
+@contextlib.contextmanager
+def _named_write_errors(dest: Path) -> Iterator[None]:
+    """An OSError of the file system (read-only, no space, no permission) as one line naming the path."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno is None:
+            raise
+        raise UserError(f"{err.filename or dest}: cannot write ({err.strerror})") from None
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary file path beside ``dest``; rename it onto ``dest`` on success."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    with _named_write_errors(dest):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(dest)
+        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        os.close(fd)
+    tmp = Path(name)
     try:
         yield tmp
-        _publish_mode(tmp, 0o666)
-        os.replace(tmp, dest)
+        with _named_write_errors(dest):
+            _publish_mode(tmp, 0o666)
+            os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -47,24 +102,51 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
 def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``dest``; swap it in for ``dest`` on success.
 
-    An existing ``dest`` stays untouched until the new folder is complete.
+    An existing ``dest`` stays untouched until the new folder is complete, and is never missing:
+    the swap is one exchange of names where the system has one (Linux), and otherwise a folder a
+    kill leaves parked between two renames is put back first thing by the next write.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    with _named_write_errors(dest):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        restore_parked(dest)
+        remove_temporaries(dest)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
         yield tmp
-        _publish_mode(tmp, 0o777)
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(dest, old)
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
+        with _named_write_errors(dest):
+            _publish_mode(tmp, 0o777)
+            _swap_in(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(new: Path, dest: Path) -> None:
+    """Put the folder ``new`` at ``dest``; what was at ``dest`` ends up at ``new`` (or is removed)."""
+    if not dest.exists():
+        os.replace(new, dest)
+    elif not _exchange(new, dest):
+        old = parked_copy(dest)
+        os.replace(dest, old)
+        os.replace(new, dest)
+        shutil.rmtree(old)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the names ``a`` and ``b`` atomically (renameat2 RENAME_EXCHANGE); False where the
+    system or file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except AttributeError:  # a C library older than glibc 2.28
+        return False
+    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def write_text(dest: str | os.PathLike, text: str) -> None:
@@ -73,4 +155,15 @@ def write_text(dest: str | os.PathLike, text: str) -> None:
 
 
 def write_json(dest: str | os.PathLike, data: Any) -> None:
-    write_text(dest, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Strict JSON: a number that is not finite (the SRCC of constant predictions) is written as null."""
+    write_text(dest, json.dumps(finite_or_null(data), indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def finite_or_null(data: Any) -> Any:
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {key: finite_or_null(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite_or_null(value) for value in data]
+    return data

@@ -14,11 +14,16 @@ cache untouched.
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import multiprocessing
 import os
 import shutil
+import signal
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,13 +34,14 @@ from PIL import Image, ImageFile, ImageOps
 from pmtiqa.atomic import atomic_dir, write_json
 from pmtiqa.checksum import sha256_file
 from pmtiqa.errors import UserError
-from pmtiqa.readers import read_csv, read_json
+from pmtiqa.readers import image_files, open_regular, read_json, read_labels
 
 log = logging.getLogger(__name__)
 
 IMAGES, LABELS, META, SIZES = "images.npy", "labels.csv", "meta.json", "sizes.npy"
 # EXIF orientations that swap width and height (transpose, rotate 90/270, transverse)
 SWAPS_AXES = {5, 6, 7, 8}
+PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal this process gets when its parent ends
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ def _decode(path: Path, size: tuple[int, int] | None) -> np.ndarray:
     """``draft`` lets the JPEG decoder scale by 1/2..1/8 while decoding, never below the target,
     so large photos cost little; Pillow's bilinear resize then filters over the whole footprint
     (antialiased). The draft size is asked in stored orientation, before the EXIF rotation."""
-    with Image.open(path) as im:
+    with open_regular(path) as file, Image.open(file) as im:
         if size is None:
             return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
         w, h = size
@@ -84,30 +90,49 @@ def _decode(path: Path, size: tuple[int, int] | None) -> np.ndarray:
 _worker: dict = {}
 
 
-def _init_worker(array_path: str, raw_dir: str, size: tuple[int, int] | None) -> None:
-    _worker.update(images=np.load(array_path, mmap_mode="r+"), raw_dir=Path(raw_dir), size=size)
+def _init_worker(array_path: str, size: tuple[int, int] | None, parent: int) -> None:
+    _die_with_parent(parent)
+    _worker.update(images=np.load(array_path, mmap_mode="r+"), size=size)
 
 
-def _work(task: tuple[int, str]) -> tuple[int, str, str | None, str | None, str | None]:
-    """Decode row ``index`` into the top left of its row of the memmap; return (index, image, error,
-    warning, sha256 of the pixels)."""
-    index, image = task
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the process that started it ends, even by SIGKILL: a pool worker waits
+    on a pipe whose writing end it holds itself, so it would otherwise outlive a killed augment."""
+    if os.getppid() == parent and sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above could arm the signal
+        os._exit(1)
+    if not sys.platform.startswith("linux"):
+        threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _work(task: tuple[int, str]) -> tuple[int, str | None, str | None, str | None]:
+    """Decode the image ``file`` into the top left of row ``index`` of the memmap; return (index,
+    error, warning, sha256 of the pixels)."""
+    index, file = task
     try:
-        pixels, warning = decode(_worker["raw_dir"] / image, _worker["size"])
+        pixels, warning = decode(Path(file), _worker["size"])
         height, width, _ = pixels.shape
         _worker["images"][index, :height, :width] = pixels
     except Exception as err:  # Pillow raises many types for damaged files; report them all by name
-        return index, image, f"{type(err).__name__}: {err}", None, None
-    return index, image, None, warning, hashlib.sha256(pixels.tobytes()).hexdigest()
+        return index, f"{type(err).__name__}: {err}", None, None
+    return index, None, warning, hashlib.sha256(pixels.tobytes()).hexdigest()
 
 
 def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int, int] | None, workers: int) -> None:
     """Decode every image of labels.csv into ``out_dir`` (atomically), resized to ``size`` (width,
     height) or, with None, at its own size."""
     labels_csv, raw_dir, out_dir = Path(labels_csv), Path(raw_dir), Path(out_dir)
-    labels = _read_labels(labels_csv)
+    labels = read_labels(labels_csv)
     names = labels["image"].tolist()
-    sizes = np.array([upright_size(raw_dir / name) for name in names], dtype=np.int64).reshape(-1, 2) \
+    files = image_files(names, raw_dir, labels_csv)
+    sizes = np.array([upright_size(file) for file in files], dtype=np.int64).reshape(-1, 2) \
         if size is None else None
     width, height = (int(v) for v in (size or sizes.max(axis=0, initial=0)))  # the canvas
     workers = workers or os.cpu_count() or 1
@@ -115,7 +140,7 @@ def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int,
         images = np.lib.format.open_memmap(tmp / IMAGES, mode="w+", dtype=np.uint8,
                                            shape=(len(labels), height, width, 3))
         del images  # workers open it themselves; the header is on disk now
-        warnings, digests = _decode_all(names, tmp / IMAGES, raw_dir, size, workers)
+        warnings, digests = _decode_all(names, files, tmp / IMAGES, size, workers)
         if sizes is not None:  # even where all are alike: a native dataset's model scores any image at its own size
             np.save(tmp / SIZES, sizes)
         shutil.copyfile(labels_csv, tmp / LABELS)
@@ -132,58 +157,56 @@ def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int,
 def upright_size(path: Path) -> tuple[int, int]:
     """(width, height) of an image as decode returns it (EXIF rotation applied), from its header."""
     try:
-        with Image.open(path) as im:
+        with open_regular(path) as file, Image.open(file) as im:
             width, height = im.size
             return (height, width) if im.getexif().get(0x0112, 1) in SWAPS_AXES else (width, height)
     except Exception as err:  # as in _work: name the file, whatever Pillow raised
         raise UserError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
 
 
-def _read_labels(labels_csv: Path) -> pd.DataFrame:
-    labels = read_csv(labels_csv, "run `pmtiqa prepare` for this dataset", ["image"],
-                      dtype={"image": str, "group": str})
-    empty = labels["image"].isna().to_numpy()
-    if empty.any():
-        raise UserError(f"{labels_csv}: an empty image name in row {int(empty.argmax()) + 1}")
-    return labels
-
-
-def _decode_all(images: list[str], array_path: Path, raw_dir: Path, size: tuple[int, int] | None,
+def _decode_all(names: list[str], files: list[Path], array_path: Path, size: tuple[int, int] | None,
                 workers: int) -> tuple[dict, list[str]]:
     """Decode every image into the memmap with ``workers`` processes; raise naming any failure.
-    Returns the decoding warnings and each row's pixel sha256, in row order."""
+    Returns the decoding warnings (by image name) and each row's pixel sha256, in row order."""
     from tqdm import tqdm
 
-    tasks = list(enumerate(images))
-    init = (str(array_path), str(raw_dir), size)
-    errors, warnings, digests = {}, {}, [""] * len(images)
-    progress = tqdm(total=len(tasks), desc=f"decode {raw_dir.name}", unit="img", mininterval=1.0)
-    if workers == 1 or len(tasks) < 2:
-        _init_worker(*init)
-        results = map(_work, tasks)
-    else:
-        pool = multiprocessing.get_context().Pool(min(workers, len(tasks)), _init_worker, init)
+    tasks = [(index, str(file)) for index, file in enumerate(files)]
+    init = (str(array_path), size, os.getpid())
+    errors, warnings, digests = {}, {}, [""] * len(files)
+    in_pool = workers != 1 and len(tasks) >= 2
+    if in_pool:
+        pool = _pool_context().Pool(min(workers, len(tasks)), _init_worker, init)
         results = pool.imap_unordered(_work, tasks, chunksize=max(1, min(64, len(tasks) // (8 * workers))))
+    else:
+        _worker.update(images=np.load(array_path, mmap_mode="r+"), size=size)
+        results = map(_work, tasks)
+    progress = tqdm(total=len(tasks), desc=f"decode {array_path.parent.name}", unit="img", mininterval=1.0)
     try:
-        for index, image, error, warning, digest in results:
+        for index, error, warning, digest in results:
             digests[index] = digest or ""
             if error:
-                errors[image] = error
+                errors[index] = error
             if warning:
-                warnings[image] = warning
-                log.warning("%s: %s", raw_dir / image, warning)
+                warnings[names[index]] = warning
+                log.warning("%s: %s", files[index], warning)
             progress.update()
     finally:
         progress.close()
         _worker.clear()
-        if workers != 1 and len(tasks) >= 2:
+        if in_pool:
             pool.close()
             pool.join()
     if errors:
-        image, error = sorted(errors.items())[0]
+        index, error = sorted(errors.items(), key=lambda item: names[item[0]])[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise UserError(f"{raw_dir / image}: cannot decode image{more}: {error}")
+        raise UserError(f"{files[index]}: cannot decode image{more}: {error}")
     return warnings, digests
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """A start method whose workers are children of this process, which _die_with_parent relies on
+    (a forkserver's workers are the server's children)."""
+    return multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
 
 
 def load_cache(cache_dir: Path) -> Cache:
@@ -196,7 +219,7 @@ def load_cache(cache_dir: Path) -> Cache:
         images = np.load(cache_dir / IMAGES, mmap_mode="r")
     except (ValueError, OSError) as err:
         raise UserError(f"{cache_dir / IMAGES}: damaged ({err}); {rerun}") from None
-    labels = read_csv(cache_dir / LABELS, rerun, ["image"], dtype={"image": str, "group": str})
+    labels = read_labels(cache_dir / LABELS, rerun)
     meta = read_json(cache_dir / META, rerun)
     if images.ndim != 4 or images.shape[0] != len(labels) or images.dtype != np.uint8:
         raise UserError(f"{cache_dir / IMAGES}: shape {images.shape} {images.dtype} does not match "

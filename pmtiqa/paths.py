@@ -37,3 +37,19 @@ def metrics_json(dataset: str, variant: str) -> Path:
 
 REPORTS_DIR = Path("reports")
 SUMMARY_JSON = Path("metrics.json")
+
+
+def inside(root: Path, name: str) -> Path:
+    """``root / name`` where that names something inside ``root`` once symlinks are followed;
+    ValueError saying why not (an absolute path, a ``..`` that climbs out, a symlink that leaves).
+
+    Every path labels.csv names goes through here, so that a hostile or broken label file can
+    make a stage read nothing outside the dataset's own folder.
+    """
+    if not name or Path(name).is_absolute():
+        raise ValueError("an absolute path" if name else "an empty path")
+    real_root = root.resolve()
+    real = (root / name).resolve()
+    if real != real_root and real_root not in real.parents:
+        raise ValueError(f"leaves {root}/" + (" through a symlink" if ".." not in Path(name).parts else ""))
+    return root / name

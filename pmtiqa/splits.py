@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pmtiqa.atomic import write_json
 from pmtiqa.config import SplitParams
 from pmtiqa.errors import UserError
-from pmtiqa.readers import read_csv
+from pmtiqa.readers import read_json, read_labels
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 # The random streams of default_rng([seed, stream]) other than the splits' own (stream = split id)
 SUBSET_STREAM = 1_000_000  # which groups a subset keeps
 HOLD_OUT_STREAM = 2_000_000  # which groups tuning holds out of a train part
+PARTS = ("train", "val", "test")
+RERUN_SPLIT = "run `pmtiqa split` for this dataset again"
 
 
 def make_splits(groups: Sequence, n_splits: int, test_fraction: float, val_fraction: float,
@@ -93,16 +96,71 @@ def hold_out(ids: np.ndarray, groups: np.ndarray, fraction: float, seed: int) ->
 def write_splits(labels_csv: Path, out_json: Path, split_params: SplitParams) -> dict:
     """Read labels.csv, split it by ``group`` and write the splits JSON atomically."""
     labels_csv = Path(labels_csv)
-    groups = read_csv(labels_csv, "run `pmtiqa prepare` for this dataset", ["group"], dtype={"group": str})["group"]
-    if groups.isna().any():
-        raise UserError(f"{labels_csv}: empty group in row {int(groups.isna().to_numpy().argmax()) + 1}")
+    check_split_params(split_params)
+    groups = read_labels(labels_csv)["group"]
     try:
         result = make_splits(groups.tolist(), split_params.n_splits, split_params.test_fraction,
                              split_params.val_fraction, split_params.seed, split_params.subset)
-    except ValueError as err:
+    except ValueError as err:  # too few groups: the label file's fault, the params being valid
         raise UserError(f"{labels_csv}: {err}") from None
     result["n_rows"] = len(groups)
+    check_splits(result, len(groups), out_json)  # never write what training would refuse
     write_json(out_json, result)
     log.info("%s: %d splits of %d rows (%d groups, subset %g) -> %s", labels_csv, split_params.n_splits,
              len(groups), groups.nunique(), split_params.subset, out_json)
     return result
+
+
+def check_split_params(p: SplitParams) -> None:
+    """Refuse, naming the key, split params that make_splits cannot honour. config.py checks the
+    same when it reads params.yaml; this guards callers that build SplitParams themselves."""
+    rules = [("split.seed", isinstance(p.seed, int) and p.seed >= 0, "must be an integer >= 0 (numpy's seeds are)"),
+             ("split.n_splits", isinstance(p.n_splits, int) and p.n_splits >= 1, "must be an integer >= 1"),
+             ("split.test_fraction", 0 < p.test_fraction < 1, "must lie strictly between 0 and 1"),
+             ("split.val_fraction", 0 <= p.val_fraction < 1, "must lie in [0, 1)"),
+             ("split.subset", 0 < p.subset <= 1, "must lie in (0, 1]")]
+    for key, ok, rule in rules:
+        if not ok:
+            raise UserError(f"{key}: {getattr(p, key.split('.')[1])!r} {rule}")
+
+
+def read_splits(path: Path, n_rows: int, rerun: str) -> list[dict[str, list[int]]]:
+    """The splits of a splits JSON, checked against the ``n_rows`` rows of labels.csv (check_splits);
+    a missing file stops with its path and ``rerun``."""
+    return check_splits(read_json(Path(path), rerun), n_rows, Path(path))
+
+
+def check_splits(raw: Any, n_rows: int, path: Path) -> list[dict[str, list[int]]]:
+    """``raw["splits"]`` of a splits JSON read from ``path``, refused with one line naming the file,
+    split, part and value unless it is splits of ``n_rows`` rows: a list of {"train", "val", "test"}
+    lists of distinct integer row ids in 0..n_rows-1, train and test never empty."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("splits"), list) or not raw["splits"]:
+        raise UserError(f"{path}: not a splits file (no list of splits); {RERUN_SPLIT}")
+    if raw.get("n_rows") != n_rows:
+        raise UserError(f"{path}: n_rows {raw.get('n_rows')!r}, but labels.csv has {n_rows} rows; {RERUN_SPLIT}")
+    for k, split in enumerate(raw["splits"]):
+        _check_split(split, n_rows, f"{path}: splits[{k}]")
+    return raw["splits"]
+
+
+def _check_split(split: Any, n_rows: int, where: str) -> None:
+    if not isinstance(split, dict) or sorted(split) != sorted(PARTS):
+        raise UserError(f"{where}: expected the parts {', '.join(PARTS)}, got {split!r:.80}; {RERUN_SPLIT}")
+    seen: dict[int, str] = {}
+    for part in PARTS:
+        ids = split[part]
+        if not isinstance(ids, list) or (part != "val" and not ids):
+            raise UserError(f"{where}.{part}: " + ("empty" if isinstance(ids, list) else f"not a list: {ids!r:.80}")
+                            + f"; {RERUN_SPLIT}")
+        for i in ids:
+            _check_row_id(i, n_rows, f"{where}.{part}")
+            if i in seen:
+                raise UserError(f"{where}.{part}: row {i} is also in {seen[i]}; {RERUN_SPLIT}")
+            seen[i] = part
+
+
+def _check_row_id(value: Any, n_rows: int, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{where}: {value!r} is not a row id (an integer); {RERUN_SPLIT}")
+    if not 0 <= value < n_rows:
+        raise UserError(f"{where}: row id {value} outside 0..{n_rows - 1}; {RERUN_SPLIT}")

@@ -80,7 +80,7 @@ def test_corrupt_image_is_named_and_old_cache_survives(tmp_path: Path) -> None:
 def test_missing_image_is_named(tmp_path: Path) -> None:
     labels, raw = make_dataset(tmp_path)
     (raw / "img0.jpg").unlink()
-    with pytest.raises(UserError, match=r"img0\.jpg: cannot decode image"):
+    with pytest.raises(UserError, match=r"labels\.csv: column image, row 1: .*img0\.jpg is missing$"):
         build_cache(labels, raw, tmp_path / "cache", size=(8, 8), workers=1)
     assert not (tmp_path / "cache").exists()
 
@@ -126,7 +126,7 @@ def test_native_sizes_are_recorded_even_where_all_are_alike(tmp_path: Path) -> N
     for i in range(3):
         Image.new("RGB", (50, 40), COLOURS[i]).save(raw / f"{i}.png")
     labels = tmp_path / "labels.csv"
-    pd.DataFrame({"image": [f"{i}.png" for i in range(3)], "mos": range(3), "score": range(3),
+    pd.DataFrame({"image": [f"{i}.png" for i in range(3)], "mos": range(3), "score": [0.0, 0.5, 1.0],
                   "group": range(3)}).to_csv(labels, index=False)
     build_cache(labels, raw, tmp_path / "cache", size=None, workers=1)
     cache = load_cache(tmp_path / "cache")

@@ -18,6 +18,7 @@ from pmtiqa import scores
 from pmtiqa.atomic import atomic_path
 from pmtiqa.datasets import bid, csiq, koniq, live, livec, synthetic
 from pmtiqa.errors import UserError
+from pmtiqa.readers import check_labels, image_files
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,22 @@ def prepare(name: str, raw_dir: Path, out_csv: Path) -> pd.DataFrame:
     if not raw_dir.is_dir():
         raise UserError(f"{raw_dir}: not found; run `pmtiqa download --dataset {name}` first")
     df = m.parse(raw_dir)
-    df = df.assign(score=_scores(name, df["mos"].to_numpy(dtype=np.float64)), group=df["group"].astype(str))
+    mos = pd.to_numeric(df["mos"], errors="coerce").to_numpy(dtype=np.float64)  # text: refused below, by row
+    df = df.assign(score=_scores(name, mos), group=df["group"].astype(str))
     df = df[[c for c in COLUMNS if c in df.columns]]
+    _check_prepared(df, raw_dir, out_csv)
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
     log.info("%s: %d images in %d groups -> %s", name, len(df), df["group"].nunique(), out_csv)
     return df
+
+
+def _check_prepared(df: pd.DataFrame, raw_dir: Path, out_csv: Path) -> None:
+    """Refuse to write a labels.csv that the later stages would refuse (readers.check_labels), or
+    that names an image twice or outside raw_dir."""
+    unwritten = Path(f"{out_csv} (not written)")
+    check_labels(df, unwritten)
+    image_files(df["image"].tolist(), raw_dir, unwritten)
 
 
 def _scores(name: str, mos: np.ndarray) -> np.ndarray:

@@ -22,6 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from pmtiqa.errors import UserError
+from pmtiqa.paths import inside
+from pmtiqa.readers import file_kind
 
 # A count this far from the published one means a truncated or wrong label file. A little slack
 # lets a community copy that fixes or lacks a file or two through; the missing-image check and
@@ -96,8 +98,24 @@ def check_count(n: int, expected: int | None, label_file: Path) -> None:
 
 
 def check_images(raw_dir: Path, images: Iterable[str], label_file: Path) -> None:
-    """Every listed image exists; otherwise one error that names the label file and the images."""
-    missing = [name for name in images if not (raw_dir / name).is_file()]
+    """Every listed image is a regular file inside raw_dir; otherwise one error that names the label
+    file and the images (a name that leaves raw_dir, or a FIFO, folder or device, by its entry)."""
+    missing = []
+    for entry, name in enumerate(images):
+        kind = file_kind(_inside(raw_dir, name, label_file, entry))
+        if kind == "missing":
+            missing.append(name)
+        elif kind != "file":
+            raise UserError(f"{label_file}: entry {entry + 1}: {raw_dir / name} is {kind}, not a regular file")
     if missing:
         shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
         raise UserError(f"{label_file}: {len(missing)} listed image(s) missing under {raw_dir}: {shown}")
+
+
+def _inside(raw_dir: Path, name: str, label_file: Path, entry: int) -> Path:
+    """raw_dir / name, refused (naming the entry) where it leaves raw_dir."""
+    try:
+        return inside(raw_dir, name)
+    except ValueError as why:
+        raise UserError(f"{label_file}: entry {entry + 1}: image {name!r} {why}; images must lie under "
+                        f"{raw_dir}/") from None
