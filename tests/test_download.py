@@ -113,6 +113,11 @@ BID_ZIP = zip_bytes({"BID/DatabaseGrades.xls": b"grades", "BID/DatabaseImage0001
                      "__MACOSX/BID/._DatabaseGrades.xls": b"junk"})
 
 
+def cached(tmp_path: Path, dataset: str, url: str) -> Path:
+    """Where the download cache keeps the file of ``url``: one folder per URL."""
+    return tmp_path / "raw" / ".downloads" / dataset / dl._url_key(url) / dl._file_name(url)
+
+
 def leftovers(folder: Path) -> list[str]:
     """Temporary names that a failed or finished stage must not leave behind."""
     return sorted(p.name for p in folder.rglob("*") if p.name.endswith((".tmp", ".part")) or ".extract-" in p.name)
@@ -127,7 +132,7 @@ def test_resumed_download_is_byte_identical(server, tmp_path: Path) -> None:
     (first, first_range), (second, second_range) = server.requests
     assert first_range is None and re.fullmatch(r"bytes=\d+-", second_range)
     assert int(second_range[6:-1]) == len(BID_ZIP) // 3
-    assert (tmp_path / "raw" / ".downloads" / "bid" / "bid.zip").read_bytes() == BID_ZIP
+    assert cached(tmp_path, "bid", f"{server.url}/bid.zip").read_bytes() == BID_ZIP
     assert (dest / "DatabaseImage0001.JPG").read_bytes() == BIG  # wrapper folder BID/ stripped
     assert sorted(p.name for p in dest.iterdir()) == [".download.json", "DatabaseGrades.xls", "DatabaseImage0001.JPG"]
     record = json.loads((dest / ".download.json").read_text())
@@ -137,12 +142,12 @@ def test_resumed_download_is_byte_identical(server, tmp_path: Path) -> None:
 
 def test_part_file_of_an_earlier_call_is_resumed(server, tmp_path: Path) -> None:
     server.files["/bid.zip"] = BID_ZIP
-    cache = tmp_path / "raw" / ".downloads" / "bid"
-    cache.mkdir(parents=True)
-    (cache / "bid.zip.part").write_bytes(BID_ZIP[:1000])
+    target = cached(tmp_path, "bid", f"{server.url}/bid.zip")
+    target.parent.mkdir(parents=True)
+    target.with_name("bid.zip.part").write_bytes(BID_ZIP[:1000])
     dl.download("bid", tmp_path / "raw" / "bid", source=f"{server.url}/bid.zip")
     assert server.requests == [("/bid.zip", "bytes=1000-")]
-    assert (cache / "bid.zip").read_bytes() == BID_ZIP
+    assert target.read_bytes() == BID_ZIP
 
 
 def test_interrupted_download_keeps_part_and_says_how_to_resume(server, tmp_path: Path, monkeypatch) -> None:
@@ -151,7 +156,7 @@ def test_interrupted_download_keeps_part_and_says_how_to_resume(server, tmp_path
     with pytest.raises(UserError, match=r"bid\.zip: download incomplete.*run the same command again to resume"):
         dl.download("bid", tmp_path / "raw" / "bid", source=f"{server.url}/bid.zip")
     assert not (tmp_path / "raw" / "bid").exists()
-    part = tmp_path / "raw" / ".downloads" / "bid" / "bid.zip.part"
+    part = cached(tmp_path, "bid", f"{server.url}/bid.zip").with_name("bid.zip.part")
     assert 0 < part.stat().st_size < len(BID_ZIP) and BID_ZIP.startswith(part.read_bytes())
 
 
@@ -160,7 +165,7 @@ def test_checksum_mismatch_leaves_nothing(server, tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"checksum mismatch"):
         dl.download("bid", tmp_path / "raw" / "bid", source=f"{server.url}/bid.zip#sha256={'0' * 64}")
     assert not (tmp_path / "raw" / "bid").exists()
-    assert list((tmp_path / "raw" / ".downloads" / "bid").iterdir()) == []
+    assert [p for p in (tmp_path / "raw" / ".downloads" / "bid").rglob("*") if p.is_file()] == []
     assert leftovers(tmp_path) == []
 
 
@@ -175,7 +180,7 @@ def test_recorded_checksum_guards_a_later_download(server, tmp_path: Path) -> No
     server.files["/bid.zip"] = BID_ZIP
     dest = tmp_path / "raw" / "bid"
     dl.download("bid", dest, source=f"{server.url}/bid.zip")
-    (tmp_path / "raw" / ".downloads" / "bid" / "bid.zip").unlink()  # force a fresh fetch
+    cached(tmp_path, "bid", f"{server.url}/bid.zip").unlink()  # force a fresh fetch
     server.files["/bid.zip"] = zip_bytes({"BID/DatabaseGrades.xls": b"changed upstream"})
     with pytest.raises(UserError, match=r"checksum mismatch"):
         dl.download("bid", dest, source=f"{server.url}/bid.zip")
@@ -286,7 +291,8 @@ def test_local_folder_is_adopted_and_replaced_atomically(tmp_path: Path) -> None
     assert (dest / "Images" / "100.bmp").read_bytes() == b"second"
     assert not (dest / "stale.txt").exists()
     assert json.loads((dest / ".download.json").read_text())["source"] == str(tmp_path / "b")
-    assert leftovers(tmp_path) == [] and sorted(p.name for p in dest.parent.iterdir()) == ["livec"]
+    assert leftovers(tmp_path) == [] and sorted(p.name for p in dest.parent.iterdir()) == [".downloads", "livec"]
+    assert [p.name for p in (dest.parent / ".downloads").iterdir()] == ["livec.lock"]
 
 
 def test_local_archive_is_adopted(tmp_path: Path) -> None:

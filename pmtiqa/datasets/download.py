@@ -6,7 +6,9 @@ official site needs a form (livec, live), a UserError saying where to get the ar
 command to run with it. ``synthetic`` is generated.
 
 How each promise is kept:
-- Resume: a URL is streamed into ``data/raw/.downloads/<name>/<file>.part``; after a cut
+- One cache entry per URL: a URL is streamed into ``data/raw/.downloads/<name>/<key>/<file>.part``,
+  where ``<key>`` is derived from the whole URL, so two URLs that end in the same file name never
+  share a file, a checksum or a partial download. After a cut
   connection the next request asks for the rest with an HTTP Range header (several attempts per
   call, and the ``.part`` file survives for the next call). A finished file is renamed to its name.
 - Checksums: the sha256 of every fetched file is recorded in ``data/raw/.downloads/<name>/checksums.json``
@@ -21,15 +23,28 @@ How each promise is kept:
   ``MARKERS`` (or a part's own markers) is hoisted to its place, and the rest is dropped.
 - Atomicity: ``data/raw/<name>/`` is assembled in a temporary folder and swapped in at the end, so
   an earlier copy survives any failure and a new explicit source replaces it in one step.
+- Kills: a run holds ``data/raw/.downloads/<name>.lock`` (flock, released by the kernel when the
+  process dies), so the next run knows that the temporaries of ``<name>`` it finds belong to a
+  dead run and removes them; a second live run of the same dataset stops instead. Worker processes
+  (synthetic generation) are killed by the kernel when the stage dies.
+- Local folders: symlinks are followed only to files inside the folder; one that leaves it,
+  dangles, loops or names a folder stops the run with its name.
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
+import hashlib
 import http.client
 import json
 import logging
 import os
 import re
 import shutil
+import signal
+import socket
+import sys
 import tarfile
 import tempfile
 import time
@@ -37,11 +52,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from types import ModuleType
 
-from pmtiqa.atomic import atomic_dir, write_json
+from pmtiqa.atomic import atomic_dir, parked_copy, remove_temporaries, restore_parked, write_json
 from pmtiqa.checksum import sha256_file
 from pmtiqa.datasets import module as dataset_module
 from pmtiqa.datasets import synthetic
@@ -62,29 +78,111 @@ MAX_DEPTH = 4  # how deep to look for a layout's markers inside an archive or fo
 def download(name: str, dest: Path, source: str | None = None) -> None:
     """Fill ``dest`` (``data/raw/<name>/``) from ``source`` or the dataset's default source."""
     dest = Path(dest)
-    module = dataset_module(name)
+    fill = _filler(name, dataset_module(name), dest, source)
+    if fill is None:
+        return
+    with _exclusive_run(dest):
+        _clear_killed_run(dest)
+        fill()
+
+
+def _filler(name: str, module: ModuleType, dest: Path, source: str | None) -> Callable[[], None] | None:
+    """What fills ``dest``, checked before anything is written; None when it already holds the data."""
     if name == "synthetic" and not source:
-        _generate_synthetic(dest)
-    elif source and _is_url(source):
+        return lambda: _generate_synthetic(dest)
+    if source and _is_url(source):
         url, expected = _split_checksum(source)
-        _from_urls(name, module, (Part(url, markers=module.MARKERS, sha256=expected),), dest, source)
-    elif source:
-        _from_local(name, module, Path(source).expanduser(), dest)
-    elif module.PARTS:
-        _from_urls(name, module, module.PARTS, dest, ", ".join(part.url for part in module.PARTS))
-    elif any((dest / marker).exists() for marker in module.MARKERS):
+        _check_url(url)
+        part = Part(url, markers=module.MARKERS, sha256=expected)
+        return lambda: _from_urls(name, module, (part,), dest, source)
+    if source:
+        return lambda: _from_local(name, module, Path(source).expanduser(), dest)
+    if module.PARTS:
+        for part in module.PARTS:
+            _check_url(part.url)
+        return lambda: _from_urls(name, module, module.PARTS, dest, ", ".join(part.url for part in module.PARTS))
+    if any((dest / marker).exists() for marker in module.MARKERS):
         # a form-gated dataset placed earlier, with --source or by hand: a run without a source
         # (`dvc repro` runs this stage so after the README's manual step) keeps it
         log.info("%s: holds %s (from %s); nothing to do", dest, name,
                  _read_json(dest / RECORD).get("source", "a copy placed by hand"))
-    else:
-        raise UserError(module.INSTRUCTIONS)
+        return None
+    if any((parked_copy(dest) / marker).exists() for marker in module.MARKERS):
+        return lambda: log.info("%s: holds %s again; nothing else to do", dest, name)  # restored under the lock
+    raise UserError(module.INSTRUCTIONS)
 
 
 def _generate_synthetic(dest: Path) -> None:
-    with atomic_dir(dest) as tmp:
+    with atomic_dir(dest) as tmp, _children_die_with_us():
         table = synthetic.generate(tmp)
         _write_record(tmp, "synthetic", "generated by pmtiqa.datasets.synthetic", [], n_images=len(table))
+
+
+# -- one live run per dataset, and what a killed one left ------------------------------------------
+
+@contextlib.contextmanager
+def _exclusive_run(dest: Path) -> Iterator[None]:
+    """Hold ``data/raw/.downloads/<name>.lock`` for the run; stop if a live run of ``<name>`` holds it.
+
+    flock dies with its holder, so a lock that can be taken means every temporary of ``<name>``
+    belongs to a dead run.
+    """
+    lock = dest.parent / ".downloads" / f"{dest.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{dest}: another `pmtiqa download --dataset {dest.name}` is running "
+                            f"(it holds {lock}); wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _clear_killed_run(dest: Path) -> None:
+    """Undo what a killed run of this dataset left: a half-swapped folder, its temporaries, and those of
+    its checksum record (the lock held, no live run owns them)."""
+    restore_parked(dest)
+    remove_temporaries(dest)
+    remove_temporaries(dest.parent / ".downloads" / dest.name / "checksums.json")
+
+
+# -- worker processes die with the stage ---------------------------------------------------------
+
+# The pid whose forked children get a parent-death signal; None outside _children_die_with_us.
+_pdeathsig_parent: int | None = None
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+@contextlib.contextmanager
+def _children_die_with_us() -> Iterator[None]:
+    """Processes forked meanwhile (the generator's process pool) are killed by the kernel when this
+    process dies: a pool's workers otherwise outlive a SIGKILL of the stage, waiting for work forever."""
+    global _pdeathsig_parent
+    _pdeathsig_parent = os.getpid()
+    try:
+        yield
+    finally:
+        _pdeathsig_parent = None
+
+
+def _ask_for_death_with_parent() -> None:
+    """In a child just forked inside _children_die_with_us: SIGKILL when the parent dies."""
+    if _pdeathsig_parent is None or not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != _pdeathsig_parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+# Forks made by multiprocessing's default "fork" start method run this hook; "spawn" and
+# "forkserver" start fresh interpreters, which do not.
+os.register_at_fork(after_in_child=_ask_for_death_with_parent)
 
 
 # -- sources ------------------------------------------------------------------------------------
@@ -96,27 +194,60 @@ def _is_url(source: str) -> bool:
 def _split_checksum(source: str) -> tuple[str, str | None]:
     """'URL#sha256=HEX' -> (URL, HEX); a plain URL -> (URL, None)."""
     url, _, fragment = source.partition("#")
-    if fragment.startswith("sha256="):
-        return url, fragment.removeprefix("sha256=").lower()
-    return source, None
+    if not fragment.startswith("sha256="):
+        return source, None
+    digest = fragment.removeprefix("sha256=").lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise UserError(f"{source}: the checksum after '#sha256=' must be 64 hex digits, not {digest!r}")
+    return url, digest
+
+
+def _check_url(url: str) -> None:
+    """Stop with the URL named unless it is an http(s) URL that urllib can request as it is."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError as err:
+        raise UserError(f"{url}: not a valid URL ({err})") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise UserError(f"{url}: only http and https URLs are fetched (give a local file or folder as its path)")
+    if not parts.hostname:
+        raise UserError(f"{url}: the URL names no host")
+    if re.search(r"[\x00-\x20\x7f]", url):
+        raise UserError(f"{url!r}: a URL cannot hold spaces or control characters (percent-encode them)")
+    _file_name(url)
 
 
 def _from_urls(name: str, module: ModuleType, parts, dest: Path, label: str) -> None:
     cache = dest.parent / ".downloads" / dest.name
     cache.mkdir(parents=True, exist_ok=True)
-    recorded = _read_json(cache / CHECKSUMS)
-    earlier = {f.get("url"): f.get("sha256") for f in _read_json(dest / RECORD).get("files", [])}
+    recorded = _recorded_checksums(cache / CHECKSUMS)
+    earlier = {f.get("url"): f.get("sha256") for f in _record_files(dest / RECORD)}
     files = []
     for part in parts:
-        target = cache / _file_name(part.url)
-        entry = recorded.get(target.name, {})
-        expected = part.sha256 or (entry.get("sha256") if entry.get("url") == part.url else None) \
-            or earlier.get(part.url)
+        target = cache / _url_key(part.url) / _file_name(part.url)
+        expected = part.sha256 or recorded.get(part.url, {}).get("sha256") or earlier.get(part.url)
         digest = _fetch_verified(part.url, target, expected)
-        recorded[target.name] = {"url": part.url, "sha256": digest, "bytes": target.stat().st_size}
+        recorded[part.url] = {"url": part.url, "file": str(target.relative_to(cache)), "sha256": digest,
+                              "bytes": target.stat().st_size}
         write_json(cache / CHECKSUMS, recorded)
         files.append((part, target, {"url": part.url, "file": target.name, "sha256": digest}))
     _assemble(name, module, files, dest, label)
+
+
+def _url_key(url: str) -> str:
+    """The cache folder of one URL: a digest of the whole URL, so that equal file names never meet."""
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def _recorded_checksums(path: Path) -> dict[str, dict]:
+    """checksums.json by URL (an older file keyed by file name carries the URL in each entry)."""
+    return {entry.get("url", key): entry for key, entry in _read_json(path).items() if isinstance(entry, dict)}
+
+
+def _record_files(path: Path) -> list[dict]:
+    files = _read_json(path).get("files", [])
+    return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
 
 
 def _from_local(name: str, module: ModuleType, source: Path, dest: Path) -> None:
@@ -127,10 +258,7 @@ def _from_local(name: str, module: ModuleType, source: Path, dest: Path) -> None
             return
         root = _find_root(source, module.MARKERS)
         if root is not None:
-            with atomic_dir(dest) as tmp:
-                log.info("%s: adopting folder %s", name, root)
-                shutil.copytree(root, tmp, dirs_exist_ok=True)
-                _write_record(tmp, name, str(source), [{"path": str(root)}])
+            _adopt_folder(name, source, root, dest)
             return
         raise UserError(f"{source}: no {' or '.join(module.MARKERS)} inside (looked {MAX_DEPTH} folders deep): "
                         f"not a copy of the {name} dataset")
@@ -138,16 +266,56 @@ def _from_local(name: str, module: ModuleType, source: Path, dest: Path) -> None
         entry = {"path": str(source), "file": source.name, "sha256": sha256_file(source)}
         _assemble(name, module, [(Part(str(source), markers=module.MARKERS), source, entry)], dest, str(source))
         return
+    if source.is_symlink():
+        raise UserError(f"{source}: a symlink to {os.readlink(source)!r}, which does not exist (--source for {name})")
     if not source.exists():
         raise UserError(f"{source}: no such file or folder (--source for {name})")
     raise UserError(f"{source}: neither a folder nor an archive ({', '.join(ARCHIVES)})")
 
 
+def _adopt_folder(name: str, source: Path, root: Path, dest: Path) -> None:
+    """Copy the dataset folder ``root`` (found inside ``source``) into ``dest``."""
+    if dest.parent.resolve().is_relative_to(root.resolve()):
+        raise UserError(f"{root}: holds {dest.parent}, where the copy would go; give the dataset's own folder")
+    _check_links(root)
+    with atomic_dir(dest) as tmp:
+        log.info("%s: adopting folder %s", name, root)
+        shutil.copytree(root, tmp, dirs_exist_ok=True)  # links are followed: all lead to files inside
+        _write_record(tmp, name, str(source), [{"path": str(root)}])
+
+
+def _check_links(folder: Path) -> None:
+    """Stop at the first symlink under ``folder`` that is not a link to a file inside it."""
+    for parent, dirs, files in os.walk(folder):
+        for entry in sorted(dirs + files):
+            if (Path(parent) / entry).is_symlink():
+                _check_link(Path(parent) / entry, folder)
+
+
+def _check_link(link: Path, folder: Path) -> None:
+    """A symlink may be copied when it leads to a file inside ``folder``; anything else is named."""
+    target = os.readlink(link)
+    try:
+        resolved = link.resolve(strict=True)
+    except FileNotFoundError:
+        raise UserError(f"{link}: a dangling symlink (to {target!r}) in the source folder") from None
+    except (RuntimeError, OSError):  # RuntimeError: a loop, as Python before 3.13 reports it
+        raise UserError(f"{link}: a symlink loop (to {target!r}) in the source folder") from None
+    if not resolved.is_relative_to(folder.resolve()):
+        raise UserError(f"{link}: a symlink to {target!r}, outside the source folder {folder}; "
+                        f"copy the file in its place")
+    if resolved.is_dir():
+        raise UserError(f"{link}: a symlink to the folder {target!r}; copy the folder in its place")
+
+
 def _local_parts(module: ModuleType, folder: Path) -> list:
     """A folder holding every file of the module's PARTS by name (e.g. the three CSIQ files)."""
     found = [(part, folder / _file_name(part.url)) for part in module.PARTS]
-    if not found or not all(path.is_file() for _, path in found):
+    if not found or not all(path.is_file() or path.is_symlink() for _, path in found):
         return []
+    for _, path in found:
+        if path.is_symlink():
+            _check_link(path, folder)
     return [(part, path, {"path": str(path), "file": path.name, "sha256": sha256_file(path)}) for part, path in found]
 
 
@@ -207,10 +375,15 @@ def _write_record(tmp: Path, name: str, source: str, files: list[dict], **extra)
 
 
 def _read_json(path: Path) -> dict:
+    """A JSON object written by an earlier run; {} when it is missing or damaged (it is advisory)."""
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+    if not isinstance(data, dict):
+        log.warning("%s: not a JSON object: ignored", path)
+        return {}
+    return data
 
 
 # -- safe extraction -----------------------------------------------------------------------------
@@ -283,7 +456,18 @@ def _extract_tar(archive: Path, tf: tarfile.TarFile, target: Path) -> None:
 # -- fetching ------------------------------------------------------------------------------------
 
 def _file_name(url: str) -> str:
-    return PurePosixPath(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name or "download"
+    """The name a URL's file is stored under: its last path segment, decoded, if that is a plain name.
+
+    The segment is split off before decoding, so that %2F cannot smuggle in a folder and
+    %2E%2E cannot name the parent folder.
+    """
+    segment = urllib.parse.urlsplit(url).path.rpartition("/")[2]
+    name = urllib.parse.unquote(segment)
+    if not name:
+        return "download"
+    if name.startswith(".") or re.search(r"[/\\\x00-\x1f\x7f]", name) or len(name.encode()) > 200:
+        raise UserError(f"{url}: its file name {name!r} is not a plain file name")
+    return name
 
 
 def _fetch_verified(url: str, target: Path, expected: str | None) -> str:
@@ -304,8 +488,10 @@ def _fetch_verified(url: str, target: Path, expected: str | None) -> str:
     return digest
 
 
-def fetch(url: str, target: Path, attempts: int = ATTEMPTS) -> None:
+def fetch(url: str, target: Path, attempts: int | None = None) -> None:
     """Stream ``url`` into ``target`` via ``target.part``, resuming with HTTP Range after a cut."""
+    attempts = attempts or ATTEMPTS  # read at call time, so that the module's setting applies
+    target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     total, last_error = None, None
     for attempt in range(attempts):
@@ -322,6 +508,9 @@ def fetch(url: str, target: Path, attempts: int = ATTEMPTS) -> None:
             else:
                 raise UserError(f"{url}: HTTP {err.code} {err.reason}") from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+            if _name_does_not_resolve(err):
+                raise UserError(f"{url}: cannot reach the host {_host(url)!r}: its name does not resolve "
+                                f"({err.reason.strerror}); check the URL and the network") from None
             last_error = err
             _pause(attempt)
             continue
@@ -334,9 +523,32 @@ def fetch(url: str, target: Path, attempts: int = ATTEMPTS) -> None:
             last_error = f"got {size} bytes, more than the announced {total}"
         else:
             last_error = f"connection closed after {size} of {total} bytes"
+    raise _gave_up(url, part, attempts, last_error)
+
+
+def _gave_up(url: str, part: Path, attempts: int, last_error) -> UserError:
+    """The error after the last attempt: the host was never reached, or the download is incomplete."""
     have = part.stat().st_size if part.exists() else 0
-    raise UserError(f"{url}: download incomplete after {attempts} attempts ({last_error}); {have} bytes kept "
-                    f"in {part}: run the same command again to resume")
+    kept = f"; {have} bytes kept in {part}: run the same command again to resume" if have else ""
+    if _never_connected(last_error):
+        return UserError(f"{url}: cannot reach the host {_host(url)!r} after {attempts} attempts "
+                         f"({last_error.reason}){kept}")
+    return UserError(f"{url}: download incomplete after {attempts} attempts ({last_error}); {have} bytes kept "
+                     f"in {part}: run the same command again to resume")
+
+
+def _never_connected(err) -> bool:
+    """urllib wraps the errors of connecting (refused, unreachable, timed out) in a plain URLError."""
+    return (isinstance(err, urllib.error.URLError) and not isinstance(err, urllib.error.HTTPError)
+            and isinstance(err.reason, OSError))
+
+
+def _name_does_not_resolve(err: Exception) -> bool:
+    return isinstance(err, urllib.error.URLError) and isinstance(err.reason, socket.gaierror)
+
+
+def _host(url: str) -> str:
+    return urllib.parse.urlsplit(url).hostname or url
 
 
 def _fetch_once(url: str, part: Path, have: int) -> int | None:
