@@ -92,6 +92,17 @@ def cmd_predict(args: argparse.Namespace, params: Params | None) -> int:
     return 1 if failures else 0
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse names the option beside the message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not positive (must be at least 1)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pmtiqa", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -121,32 +132,60 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="score images with a trained model.pt",
                        description="Score images with a trained model.pt. Exit status: 0 when every input "
-                                   "was scored, 1 when some could not be (each is named: not an image, or one "
-                                   "smaller than the crops), 2 for bad arguments.")
+                                   "was scored, 1 when some could not be (each is named: not an image, one "
+                                   "smaller than the crops, or not a regular file; when none could be, nothing "
+                                   "is written), 2 for bad arguments (a missing or damaged model.pt, a missing "
+                                   "path, a folder with no files, an --output that cannot be written).")
     p.add_argument("--checkpoint", required=True, type=Path, help="a model.pt written by `pmtiqa train`")
     p.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_DIR")
     p.add_argument("--output", type=Path, help="CSV file to write (default: print to stdout)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="images decoded and scored at a time")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.set_defaults(func=cmd_predict, params=None)
     return parser
 
 
+def one_line(message: object) -> str:
+    """A message as one line: YAML's and torch's run over several."""
+    return " ".join(str(message).split())
+
+
+def file_error(err: OSError) -> str:
+    """An OSError as '<file>: <reason>', as the shell says it."""
+    names = " -> ".join(str(name) for name in (err.filename, err.filename2) if name is not None)
+    return f"{names}: {err.strerror or err}"
+
+
+def run_command(args: argparse.Namespace) -> int:
+    params = load_params(args.params) if args.params is not None else None
+    if getattr(args, "dataset", None):
+        params = params.for_dataset(args.dataset)  # the stage sees its dataset's overrides
+    if getattr(args, "split", None) is not None and not 0 <= args.split < params.split.n_splits:
+        raise UserError(f"--split {args.split}: must lie in 0..{params.split.n_splits - 1} "
+                        f"(split.n_splits in {params.source})")
+    return args.func(args, params)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a command. The one boundary for expected failures: bad input (UserError) and a file that
+    cannot be read or written (an OSError that names it) are one line and status 2; anything else is a
+    bug, and keeps its traceback."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
-        params = load_params(args.params) if args.params is not None else None
-        if getattr(args, "dataset", None):
-            params = params.for_dataset(args.dataset)  # the stage sees its dataset's overrides
-        if getattr(args, "split", None) is not None and not 0 <= args.split < params.split.n_splits:
-            raise UserError(f"--split {args.split}: must lie in 0..{params.split.n_splits - 1} "
-                            f"(split.n_splits in {params.source})")
-        return args.func(args, params)
+        return run_command(args)
     except UserError as err:
-        print(f"pmtiqa {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return fail(args.command, one_line(err))
+    except OSError as err:
+        if err.filename is None:  # not about a file the user named: a bug, or the system's trouble
+            raise
+        return fail(args.command, one_line(file_error(err)))
     except KeyboardInterrupt:
         print(f"pmtiqa {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def fail(command: str, message: str) -> int:
+    print(f"pmtiqa {command}: error: {message}", file=sys.stderr)
+    return 2

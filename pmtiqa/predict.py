@@ -5,11 +5,20 @@ kept at its own size, for a dataset under augment.native), then scored as the te
 mean over the same fixed crops. Scores come out on the scale of
 the dataset the model was trained on (`prediction`) and normalised to 0..1, higher better (`score`);
 a score the network puts outside 0..1 is clipped to it, with a warning that names the model.
+
+Everything the user gave is checked before the model is loaded or any image decoded: the inputs
+(a folder with no files is a bad argument), the --output path and the --device. An input that
+cannot be scored (not an image, smaller than the crops, not a regular file) is named and skipped.
 """
 from __future__ import annotations
 
 import logging
+import os
+import pickle
+import re
+import stat
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,27 +29,105 @@ from tqdm import tqdm
 from pmtiqa.atomic import write_text
 from pmtiqa.errors import UserError
 from pmtiqa.evaluate import score_images
-from pmtiqa.model import build_model
-from pmtiqa.runtime import resolve_runtime
+from pmtiqa.model import STAGE_CHANNELS, build_model
+from pmtiqa.runtime import Runtime, resolve_runtime
 from pmtiqa.scores import clip_unit, to_native
+from pmtiqa.variants import VARIANTS
 
 log = logging.getLogger(__name__)
 
+NOT_A_MODEL = "not a model.pt written by `pmtiqa train`"
+# What predict reads of a model.pt; train.py writes these and a few more.
+CHECKPOINT_KEYS = ("state_dict", "variant", "backbone", "num_classes", "score_bounds", "crop_size",
+                   "test_crops", "image_size")
+DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
 
-def load_trained(checkpoint: Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
+
+class Unscorable(Exception):
+    """Why one input is skipped; the others are still scored."""
+
+
+def read_checkpoint(checkpoint: Path) -> dict:
+    """The dict a model.pt holds, checked. weights_only: a crafted pickle runs no code, and is refused."""
     if not checkpoint.is_file():
         raise UserError(f"{checkpoint}: no such model file (train one with `pmtiqa train`)")
+    if checkpoint.stat().st_size == 0:
+        raise UserError(f"{checkpoint}: an empty file, {NOT_A_MODEL}")
     try:
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model = build_model(saved["variant"], saved["backbone"], "none", saved["num_classes"])
-        if any(k.startswith("features.reduce.") and k.endswith(".bias") for k in saved["state_dict"]):
-            raise UserError(f"{checkpoint}: written by an older pmtiqa, whose MS taps had a bias (the authors' "
-                            f"have none); train it again with `pmtiqa train`")
+        with warnings.catch_warnings():  # torch warns of a pickle protocol it did not write: noise here
+            warnings.simplefilter("ignore")
+            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except OSError:
+        raise  # unreadable: the command line names the file and the reason
+    except pickle.UnpicklingError:
+        # torch's own message advises weights_only=False, which would run any code the file holds
+        raise UserError(f"{checkpoint}: {NOT_A_MODEL}: damaged, or holds objects other than tensors and "
+                        f"plain values (refused unread: loading those could run code)") from None
+    except Exception as err:  # torch raises RuntimeError, EOFError, KeyError, ... for a damaged file
+        raise UserError(f"{checkpoint}: {NOT_A_MODEL}: truncated or damaged ({type(err).__name__})") from None
+    check_checkpoint(checkpoint, saved)
+    return saved
+
+
+def check_checkpoint(checkpoint: Path, saved: object) -> None:
+    """Name what a loaded model.pt lacks before any of it is used."""
+    if not isinstance(saved, dict):
+        raise UserError(f"{checkpoint}: holds a {type(saved).__name__}, {NOT_A_MODEL} (which holds a dict)")
+    missing = [key for key in CHECKPOINT_KEYS if key not in saved]
+    if missing:
+        raise UserError(f"{checkpoint}: lacks {', '.join(missing)}; {NOT_A_MODEL}")
+    if saved["variant"] not in VARIANTS:
+        raise UserError(f"{checkpoint}: variant {saved['variant']!r} is unknown (known: {', '.join(VARIANTS)})")
+    if saved["backbone"] not in STAGE_CHANNELS:
+        raise UserError(f"{checkpoint}: backbone {saved['backbone']!r} is unknown "
+                        f"(known: {', '.join(STAGE_CHANNELS)})")
+    if not isinstance(saved["state_dict"], dict):
+        raise UserError(f"{checkpoint}: state_dict is a {type(saved['state_dict']).__name__}, not a dict of weights")
+    for key in ("crop_size", "test_crops", "num_classes"):
+        if not is_positive_int(saved[key]):
+            raise UserError(f"{checkpoint}: {key} is {saved[key]!r}, not a positive whole number")
+    image_sizes = {"image_size": saved["image_size"]} if saved["image_size"] is not None else \
+        {"max_image_size": saved.get("max_image_size")}  # an image kept at its own size is shrunk to fit these
+    for key, value in image_sizes.items():
+        if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(map(is_positive_int, value))):
+            raise UserError(f"{checkpoint}: {key} is {value!r}, not a (width, height) in pixels")
+
+
+def is_positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def trained_model(checkpoint: Path, saved: dict, device: torch.device) -> torch.nn.Module:
+    """The network a checked model.pt holds, on ``device``, for inference."""
+    model = build_model(saved["variant"], saved["backbone"], "none", saved["num_classes"])
+    if any(str(k).startswith("features.reduce.") and str(k).endswith(".bias") for k in saved["state_dict"]):
+        raise UserError(f"{checkpoint}: written by an older pmtiqa, whose MS taps had a bias (the authors' "
+                        f"have none); train it again with `pmtiqa train`")
+    try:
         model.load_state_dict(saved["state_dict"])
-    except (KeyError, RuntimeError, OSError) as err:
-        raise UserError(f"{checkpoint}: not a model.pt written by `pmtiqa train` ({err})") from None
-    model.to(device, memory_format=torch.channels_last).eval()
-    return model, saved
+    except (RuntimeError, TypeError, AttributeError) as err:  # keys or shapes of another network
+        raise UserError(f"{checkpoint}: its weights do not fit a {saved['variant']} network on "
+                        f"{saved['backbone']} ({first_detail(err)})") from None
+    return model.to(device, memory_format=torch.channels_last).eval()
+
+
+def first_detail(err: Exception) -> str:
+    """The first line that says what is wrong: load_state_dict's message is a heading, then a line each."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(err).__name__)
+    return detail if len(detail) <= 200 else detail[:200] + "..."
+
+
+def predict_runtime(device: str) -> Runtime:
+    """The runtime predict scores on; a --device this machine cannot give is named as such."""
+    if not DEVICE_NAME.fullmatch(device):
+        raise UserError(f"--device {device!r}: not a device (auto, cpu, cuda or cuda:N)")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: this torch sees no CUDA device (use auto or cpu)")
+    if ":" in device and int(device.split(":")[1]) >= torch.cuda.device_count():
+        raise UserError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                        f"numbered from 0")
+    return resolve_runtime(device, "auto", 0)
 
 
 def within(size: tuple[int, int], largest: list[int]) -> tuple[int, int] | None:
@@ -63,61 +150,171 @@ def on_canvas(pixels: list[np.ndarray], device: torch.device) -> tuple[torch.Ten
     return torch.from_numpy(canvas).to(device), torch.from_numpy(sizes).to(device)
 
 
-def expand_inputs(inputs: list[Path]) -> list[Path]:
-    """Files as given; folders as their files (recursively, sorted). A missing path is an error."""
-    files = []
+def not_regular(path: Path) -> str | None:
+    """Why ``path`` is not a file to open (opening a FIFO would wait for a writer), or None."""
+    try:
+        mode = path.stat().st_mode  # follows a symbolic link, as opening would
+    except FileNotFoundError:
+        return "a broken symbolic link" if path.is_symlink() else "no such file"
+    if stat.S_ISREG(mode):
+        return None
+    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device or other special file"
+    return f"{kind}, not a regular file"
+
+
+def folder_entries(folder: Path) -> list[Path]:
+    """Everything below a folder that is not itself a folder and not hidden, sorted."""
+    entries = sorted(p for p in folder.rglob("*") if not is_hidden(p.relative_to(folder)) and not p.is_dir())
+    if not entries:
+        raise UserError(f"{folder}: a folder with no files to score")
+    return entries
+
+
+def is_hidden(relative: Path) -> bool:
+    """Is it, or a folder it lies in, named with a leading '.' (.git, .DS_Store, an editor's backup)?"""
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def expand_inputs(inputs: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The regular files to score (a folder's, recursively) and the (path, reason) of each entry that
+    is not one. A missing path, or a folder with no files, is a bad argument."""
+    entries = []
     for path in inputs:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
-        elif path.is_file():
-            files.append(path)
+            entries.extend(folder_entries(path))
+        elif path.exists() or path.is_symlink():
+            entries.append(path)
         else:
             raise UserError(f"{path}: no such file or folder")
-    return files
+    reasons = [(path, not_regular(path)) for path in entries]
+    return [p for p, why in reasons if why is None], [(p, why) for p, why in reasons if why is not None]
 
 
-def predict_paths(checkpoint: Path, inputs: list[Path], output: Path | None = None, batch_size: int = 16,
-                  device: str = "auto") -> list[tuple[Path, str]]:
-    """Score every image; returns the (path, reason) of each input that could not be scored."""
-    from pmtiqa.cache import decode, upright_size
+def check_output(output: Path, checkpoint: Path) -> None:
+    """Refuse, before any image is scored, an --output that cannot be written or whose writing would
+    destroy the model or an image (an earlier table is what it is for, and is replaced)."""
+    if output.is_dir():
+        raise UserError(f"--output {output}: a folder; name a CSV file (e.g. {output / 'scores.csv'})")
+    if output.exists() and output.samefile(checkpoint):
+        raise UserError(f"--output {output}: the model file; writing scores there would destroy it")
+    if output.exists() and is_image(output):
+        raise UserError(f"--output {output}: an image; writing scores there would destroy it")
+    folder = next(p for p in output.absolute().parents if p.exists())  # the write creates those missing
+    if not folder.is_dir():
+        raise UserError(f"--output {output}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"--output {output}: the folder {folder} is not writable")
 
-    runtime = resolve_runtime(device, "auto", 0)
-    model, saved = load_trained(checkpoint, runtime.device)
-    size, largest = saved["image_size"], saved.get("max_image_size")  # (width, height); size None: native
-    crop = saved["crop_size"]
-    files = expand_inputs(inputs)
-    rows, failures = [], []
-    for start in tqdm(range(0, len(files), batch_size), desc="predict", unit="batch", disable=len(files) <= batch_size):
-        batch, names = [], []
-        for path in files[start:start + batch_size]:
-            try:
-                pixels, warning = decode(path, tuple(size) if size else within(upright_size(path), largest))
-            except Exception as err:  # Pillow raises many types for a file it cannot read
-                failures.append((path, str(err)))
-                print(f"pmtiqa predict: skipped {path}: not a readable image ({err})", file=sys.stderr)
-                continue
-            if min(pixels.shape[:2]) < crop:
-                failures.append((path, "smaller than the crops"))
-                print(f"pmtiqa predict: skipped {path}: {pixels.shape[1]}x{pixels.shape[0]} is smaller than the "
-                      f"model's {crop}x{crop} crops", file=sys.stderr)
-                continue
-            if warning:
-                log.warning("%s: %s", path, warning)
-            batch.append(pixels)
-            names.append(path)
-        if not batch:
+
+def without_output(files: list[Path], output: Path) -> list[Path]:
+    """The inputs less --output: a table of an earlier run, in a folder this run scores, is replaced, not read."""
+    return [p for p in files if not (output.exists() and p.samefile(output))]
+
+
+def image_size_of(path: Path) -> tuple[int, int]:
+    """(width, height) of an image as decode returns it, from its header; Unscorable if it has none."""
+    from pmtiqa.cache import upright_size
+
+    try:
+        return upright_size(path)
+    except UserError as err:  # its message starts with the path, which the skip line names already
+        raise Unscorable(f"not a readable image ({str(err).removeprefix(f'{path}: ')})") from None
+
+
+def is_image(path: Path) -> bool:
+    try:
+        image_size_of(path)
+    except Unscorable:
+        return False
+    return True
+
+
+def prepared(path: Path, saved: dict) -> tuple[np.ndarray, str | None]:
+    """An image as the model sees it, plus a decoding warning or None; Unscorable naming why not.
+    Its own size decides whether it holds a crop: the resize to the training size would upscale it."""
+    from pmtiqa.cache import decode
+
+    crop, size = saved["crop_size"], saved["image_size"]  # (width, height); None: each image's own
+    width, height = image_size_of(path)
+    if min(width, height) < crop:
+        raise Unscorable(f"{width}x{height} is smaller than the model's {crop}x{crop} crops")
+    try:
+        pixels, warning = decode(path, tuple(size) if size else within((width, height), saved["max_image_size"]))
+    except Exception as err:  # Pillow raises many types for a file it cannot read
+        raise Unscorable(f"not a readable image ({err})") from None
+    if min(pixels.shape[:2]) < crop:  # shrunk, its aspect kept, to fit the training images
+        raise Unscorable(f"{width}x{height}, shrunk to {pixels.shape[1]}x{pixels.shape[0]} to fit the training "
+                         f"images, is smaller than the model's {crop}x{crop} crops")
+    return pixels, warning
+
+
+def prepared_batch(paths: list[Path], saved: dict, failures: list[tuple[Path, str]]
+                   ) -> tuple[list[np.ndarray], list[Path]]:
+    """The pixels and paths of those ``paths`` the model can score; each other one is named and added
+    to ``failures``."""
+    batch, names = [], []
+    for path in paths:
+        try:
+            pixels, warning = prepared(path, saved)
+        except Unscorable as why:
+            failures.append((path, str(why)))
+            say_skipped(path, str(why))
             continue
-        images, sizes = on_canvas(batch, runtime.device)
-        index = torch.arange(len(batch), device=runtime.device)
-        score = score_images(model, images, index, crop, saved["test_crops"], batch_size, runtime, sizes,
-                             saved.get("target_scale", 1.0))
-        score = clip_unit(score, str(checkpoint))
-        native = to_native(score, tuple(saved["score_bounds"]))
-        rows += [{"image": str(p), "prediction": n, "score": s} for p, n, s in zip(names, native, score)]
+        if warning:
+            log.warning("%s: %s", path, warning)
+        batch.append(pixels)
+        names.append(path)
+    return batch, names
+
+
+def say_skipped(path: Path, reason: str) -> None:
+    print(f"pmtiqa predict: skipped {path}: {reason}", file=sys.stderr)
+
+
+def score_batch(model: torch.nn.Module, saved: dict, pixels: list[np.ndarray], runtime: Runtime,
+                batch_size: int, checkpoint: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(prediction on the dataset's scale, score in 0..1) of each image."""
+    images, sizes = on_canvas(pixels, runtime.device)
+    index = torch.arange(len(pixels), device=runtime.device)
+    score = score_images(model, images, index, saved["crop_size"], saved["test_crops"], batch_size, runtime,
+                         sizes, saved.get("target_scale", 1.0))
+    score = clip_unit(score, str(checkpoint))
+    return to_native(score, tuple(saved["score_bounds"])), score
+
+
+def write_table(rows: list[dict], output: Path | None) -> None:
     table = pd.DataFrame(rows, columns=["image", "prediction", "score"])
     if output is None:
         table.to_csv(sys.stdout, index=False)
     else:
         write_text(output, table.to_csv(index=False))
+
+
+def predict_paths(checkpoint: Path, inputs: list[Path], output: Path | None = None, batch_size: int = 16,
+                  device: str = "auto") -> list[tuple[Path, str]]:
+    """Score every image; returns the (path, reason) of each input that could not be scored. When none
+    could be, nothing is written (an --output of an earlier run is kept)."""
+    if batch_size < 1:
+        raise UserError(f"--batch-size {batch_size}: must be at least 1")
+    saved = read_checkpoint(checkpoint)
+    files, failures = expand_inputs(inputs)
+    if output is not None:
+        check_output(output, checkpoint)
+        files = without_output(files, output)
+    runtime = predict_runtime(device)
+    model = trained_model(checkpoint, saved, runtime.device)
+    for path, reason in failures:
+        say_skipped(path, reason)
+    rows = []
+    for start in tqdm(range(0, len(files), batch_size), desc="predict", unit="batch", disable=len(files) <= batch_size):
+        batch, names = prepared_batch(files[start:start + batch_size], saved, failures)
+        if batch:
+            native, score = score_batch(model, saved, batch, runtime, batch_size, checkpoint)
+            rows += [{"image": str(p), "prediction": n, "score": s} for p, n, s in zip(names, native, score)]
+    if not rows:
+        print(f"pmtiqa predict: none of the {len(failures)} inputs could be scored; nothing written", file=sys.stderr)
+        return failures
+    write_table(rows, output)
+    if output is not None:
         log.info("scored %d images (%d skipped) -> %s", len(rows), len(failures), output)
     return failures
