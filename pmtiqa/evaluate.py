@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -75,6 +76,32 @@ def split_selections(per_split: list[dict], files: list, rerun: str) -> tuple[st
     return held
 
 
+# What may differ between the runs of one summary: the split itself, what it reads, and where and
+# how fast it computed (TrainParams.without_runtime)
+PER_SPLIT = ("split", "data_id", "train.device", "train.threads", "train.compile", "train.use_tuned")
+
+
+def flat(settings: dict, prefix: str = "") -> dict:
+    """A run.json's nested settings as {"train.epochs": 30, ...}."""
+    out = {}
+    for key, value in settings.items():
+        out |= flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value}
+    return out
+
+
+def check_same_settings(runs: list[Path], rerun: str) -> None:
+    """Stop, naming the first split and setting that differ, where the splits' runs were trained with
+    different settings: a kill or a failure in a retrain leaves finished splits of the old settings
+    beside new ones, and a summary over both would mix two experiments."""
+    first = {k: v for k, v in flat(read_json(runs[0], rerun)["settings"]).items() if k not in PER_SPLIT}
+    for path in runs[1:]:
+        other = {k: v for k, v in flat(read_json(path, rerun)["settings"]).items() if k not in PER_SPLIT}
+        for key in sorted(first.keys() | other.keys()):
+            if first.get(key) != other.get(key):
+                raise UserError(f"{path}: trained with {key} {other.get(key)!r} where {runs[0]} has "
+                                f"{first.get(key)!r}; {rerun}")
+
+
 def evaluate_variant(params: Params, dataset: str, variant: str) -> dict:
     """metrics/<ds>/<variant>.json: every split's metrics and their median, mean, std and quartiles,
     for the selections the splits hold."""
@@ -82,8 +109,9 @@ def evaluate_variant(params: Params, dataset: str, variant: str) -> dict:
     files = [paths.train_dir(dataset, variant, k) / "metrics.json" for k in range(params.split.n_splits)]
     per_split = [read_json(path, f"run `pmtiqa train --dataset {dataset} --variant {variant} --split {k}`")
                  for k, path in enumerate(files)]
-    selections = split_selections(per_split, files, f"rerun the training of every split of {dataset}/{variant} "
-                                                    "with the current params (`dvc repro` or `snakemake`)")
+    rerun = f"rerun the training of every split of {dataset}/{variant} with the current params (`dvc repro` or `snakemake`)"
+    selections = split_selections(per_split, files, rerun)
+    check_same_settings([path.with_name("run.json") for path in files], rerun)
     summary = {}
     for sel in selections:
         names = [m for m in per_split[0][sel] if m != "epoch"]

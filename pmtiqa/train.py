@@ -5,8 +5,9 @@ there (crops.py), runs the model under the resolved precision and steps one Adam
 step learning rate (schedule.py; they also rebuilt Adam every epoch, resetting its moments, which
 train.reset_optimizer reproduces). The regression head learns the score on the scale loss.target
 names. After every epoch the test part (and the validation part, where the split has one) is
-scored with fixed crops, a row goes to history.csv and the whole state to checkpoint.pt, so a
-killed run resumes where it was and ends with the same numbers. The selections reported are those
+scored with fixed crops, a row goes to history.csv and the whole state to checkpoint.pt (both in
+work_dir, beside the split's folder), so a killed run resumes where it was and ends with the same
+numbers, and a finished split is replaced only by a complete new one. The selections reported are those
 of evaluate.SELECTION_NOTES; only the validation part ever chooses the weights that are kept.
 Epochs are 1-based in every file and log line.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +26,9 @@ import torch
 from tqdm import tqdm
 
 from pmtiqa import paths
-from pmtiqa.atomic import atomic_path, write_json, write_text
+from pmtiqa.atomic import atomic_dir, atomic_path, write_json, write_text
 from pmtiqa.crops import random_crops, test_crop_generator
-from pmtiqa.config import LossParams, ModelParams, Params, TrainParams, fingerprint
+from pmtiqa.config import LossParams, ModelParams, Params, TrainParams, check_tuned, fingerprint
 from pmtiqa.errors import UserError
 from pmtiqa.evaluate import score_images
 from pmtiqa.losses import pmt_loss, quality_level
@@ -36,6 +38,7 @@ from pmtiqa.readers import read_json
 from pmtiqa.runtime import Runtime, resolve_runtime, seed_everything
 from pmtiqa.schedule import learning_rate, task_weights
 from pmtiqa.scores import clip_unit, target_scale, to_native
+from pmtiqa.splits import read_splits
 from pmtiqa.variants import get_variant
 
 log = logging.getLogger(__name__)
@@ -75,9 +78,9 @@ def tuned_values(params: Params, dataset: str) -> dict:
         return {}
     rerun = f"run `pmtiqa tune --dataset {dataset}` again"
     best = read_json(path, rerun)
-    if not isinstance(best, dict) or not isinstance(best.get("params"), dict):
+    if not isinstance(best, dict) or "params" not in best:
         raise UserError(f"{path}: not a best.json written by `pmtiqa tune`; {rerun}")
-    return {k: best["params"][k] for k in TUNABLE if k in best["params"]}
+    return check_tuned(best["params"], str(path))  # a hand-edited value is held to its setting's range
 
 
 def apply_tuned(train: TrainParams, loss: LossParams, values: dict) -> tuple[TrainParams, LossParams]:
@@ -125,12 +128,7 @@ def load_device_data(dataset: str, device: torch.device, num_classes: int, crop:
     cache = load_cache(paths.cache_dir(dataset))
     labels = cache.labels
     split_path = paths.splits_json(dataset)
-    rerun = f"run `pmtiqa split --dataset {dataset}`"
-    raw = read_json(split_path, rerun)
-    if not isinstance(raw, dict) or not isinstance(raw.get("splits"), list) or raw.get("n_rows") != len(labels):
-        raise UserError(f"{split_path}: not splits of the {len(labels)} rows of {paths.cache_dir(dataset)}; "
-                        f"{rerun} again")
-    raw_splits = raw["splits"]
+    raw_splits = read_splits(split_path, len(labels), f"run `pmtiqa split --dataset {dataset}`")
     images = torch.from_numpy(np.array(cache.images)).to(device)  # read the memory-mapped cache once
     sizes = None if cache.sizes is None else torch.from_numpy(cache.sizes).to(device)
     score = torch.tensor(labels["score"].to_numpy(np.float32), device=device)
@@ -276,23 +274,25 @@ def is_finished(out: Path, fp: str) -> bool:
     return isinstance(recorded, dict) and recorded.get("fingerprint") == fp
 
 
-def forget_if_stale(out: Path, fp: str) -> None:
-    """Remove the metrics.json of a run of other params: evaluate reads it, and it must not pass for
-    this run's while this one trains or after a kill."""
-    if not is_finished(out, fp):
-        (out / "metrics.json").unlink(missing_ok=True)
+def work_dir(out: Path) -> Path:
+    """Where a split's run in progress keeps checkpoint.pt and history.csv: beside the split's folder,
+    so that a finished split of other params stays whole until a complete new one replaces it."""
+    return out.with_name(f".{out.name}.run")
 
 
 def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Path, progress: bool = True) -> dict:
-    """Train, evaluate every epoch, checkpoint, and write the split's files. Returns metrics.json's content."""
+    """Train, evaluate every epoch, checkpoint, and write the split's files. Returns metrics.json's content.
+
+    The run in progress lives in work_dir(out); the finished files replace the split's folder in one
+    step, so a kill or a failure leaves the split as it was (finished with other params, or not)."""
     fp = settings.fingerprint()
     if is_finished(out, fp):
         log.info("%s: finished with the same params; reusing it", out)
         return read_json(out / "metrics.json", "delete the split's folder to train it again")
-    (out / "metrics.json").unlink(missing_ok=True)  # a run of other params: see forget_if_stale
     ids = data.splits[settings.split]
+    work = work_dir(out)
     trainer = Trainer(settings, data, runtime)
-    best = resume(trainer, out / "checkpoint.pt", fp)
+    best = resume(trainer, work / "checkpoint.pt", fp)
     t = settings.train
     validates = len(ids["val"]) > 0  # split.val_fraction 0: no validation part, as the authors train
     while trainer.epoch < t.epochs:
@@ -317,11 +317,15 @@ def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Pat
                  "%.4f (%.1fs)", out, row["epoch"], t.epochs, row["loss"], row["l1"], row["target"], row["ce"],
                  row["lambda1"], row["lr"], f" val SRCC {val['srcc']:.4f}" if validates else "", test["srcc"],
                  row["seconds"])
-        with atomic_path(out / "checkpoint.pt") as tmp:
+        with atomic_path(work / "checkpoint.pt") as tmp:
             torch.save({"fingerprint": fp, "trainer": trainer.state_dict(), "best": best}, tmp)
-        write_history(trainer.history, out / "history.csv")
-    metrics = finish(settings, data, trainer, best, out, fp)
-    (out / "checkpoint.pt").unlink(missing_ok=True)
+        write_history(trainer.history, work / "history.csv")
+    with atomic_dir(out) as folder:
+        metrics = finish(settings, data, trainer, best, folder, fp)
+    shutil.rmtree(work)
+    log.info("%s: done. test SRCC final %.4f, %s, best-on-test %.4f (epoch %d)", out, metrics["final"]["srcc"],
+             f"val-selected {metrics['val']['srcc']:.4f} (epoch {best['epoch']})" if "val" in metrics else "no val part",
+             metrics["best_test"]["srcc"], metrics["best_test"]["epoch"])
     return metrics
 
 
@@ -363,7 +367,9 @@ def selections(history: list[dict], best: dict) -> dict:
 
 
 def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, out: Path, fp: str) -> dict:
-    """metrics.json, predictions.csv and model.pt (of the kept epoch), and run.json."""
+    """Write a finished split's files into the folder ``out``: history.csv, metrics.json,
+    predictions.csv and model.pt (of the kept epoch), and run.json."""
+    write_history(trainer.history, out / "history.csv")
     metrics = selections(trainer.history, best)
     test_ids = data.splits[settings.split]["test"].cpu().numpy()
     pred01 = best["test_pred"].numpy()
@@ -393,10 +399,7 @@ def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, o
         }, tmp)
     write_json(out / "run.json", {"fingerprint": fp, "settings": dataclasses.asdict(settings),
                                    "precision": trainer.runtime.precision, "device": str(trainer.runtime.device)})
-    write_json(out / "metrics.json", metrics)  # last: its presence marks the split finished
-    log.info("%s: done. test SRCC final %.4f, %s, best-on-test %.4f (epoch %d)", out, metrics["final"]["srcc"],
-             f"val-selected {metrics['val']['srcc']:.4f} (epoch {best['epoch']})" if "val" in metrics else "no val part",
-             metrics["best_test"]["srcc"], metrics["best_test"]["epoch"])
+    write_json(out / "metrics.json", metrics)
     return metrics
 
 
@@ -411,8 +414,5 @@ def train_splits(params: Params, dataset: str, variant: str, splits: list[int], 
     if len(data.splits) < params.split.n_splits:
         raise UserError(f"{paths.splits_json(dataset)}: holds {len(data.splits)} splits, params ask for "
                         f"{params.split.n_splits}; run `pmtiqa split --dataset {dataset}` again")
-    runs = [(settings_for(params, dataset, variant, k, data.data_ids[k]), paths.train_dir(dataset, variant, k))
-            for k in splits]
-    for settings, out in runs:  # before any trains: a kill must leave no split of other params looking finished
-        forget_if_stale(out, settings.fingerprint())
-    return [train_split(settings, data, runtime, out, progress) for settings, out in runs]
+    return [train_split(settings_for(params, dataset, variant, k, data.data_ids[k]), data, runtime,
+                        paths.train_dir(dataset, variant, k), progress) for k in splits]

@@ -33,7 +33,9 @@ from pmtiqa.train import TUNABLE, Settings, Trainer, TrainingDiverged, apply_tun
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 60  # a trial silent for twice this long belonged to a killed worker
+HEARTBEAT_S = 10  # a trial silent for twice this long belonged to a killed worker: it is marked failed
+CAUGHT = (RuntimeError, TrainingDiverged, ValueError)  # a trial failing so is recorded, and the study goes on
+FAILED_BY = "failed_by"  # the user attribute holding that error
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
@@ -105,6 +107,25 @@ def study_identity(params: Params, dataset: str, data) -> tuple[str, dict]:
     return f"{dataset}-{u.variant}-{shown}-{search[:8]}", attributes
 
 
+def counted(study: optuna.Study) -> list:
+    """The finished trials that count towards tune.n_trials: complete, pruned, and failed by their own
+    error; not those a kill interrupted (failed for a stale heartbeat), whose place the next trial
+    takes with the same seed, and so the same values."""
+    return [t for t in study.get_trials(deepcopy=False)
+            if t.state in FINISHED and (t.state != optuna.trial.TrialState.FAIL or FAILED_BY in t.user_attrs)]
+
+
+def failing_visibly(objective):
+    """The objective, recording on its trial the error that fails it (a kill records nothing)."""
+    def run(trial: optuna.Trial) -> float:
+        try:
+            return objective(trial)
+        except CAUGHT as err:
+            trial.set_user_attr(FAILED_BY, repr(err)[:500])
+            raise
+    return run
+
+
 def tune(params: Params, dataset: str) -> dict:
     params = params.for_dataset(dataset)
     u = params.tune
@@ -124,26 +145,25 @@ def tune(params: Params, dataset: str) -> dict:
         storage=storage,
         load_if_exists=True,
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=u.seed),
         # no trial is cut before the first learning-rate step: early epochs favour what looks good early
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=t.lr_step + 1),
     )
     for key, value in attributes.items():
         study.set_user_attr(key, value)
-    done = len(study.get_trials(deepcopy=False, states=FINISHED))
-    remaining = max(0, u.n_trials - done)
-    log.info("study %s: %d of %d trials finished, running %d more", name, done, u.n_trials, remaining)
-    if remaining:
-        # The callback stops this worker once n_trials are finished by all workers of the study together.
-        parts = trial_parts(params, data)
-        study.optimize(lambda trial: objective(trial, params, dataset, data, runtime, parts), n_trials=remaining,
-                       catch=(RuntimeError, TrainingDiverged, ValueError), show_progress_bar=True,
-                       callbacks=[optuna.study.MaxTrialsCallback(u.n_trials, states=FINISHED)])
+    log.info("study %s: %d of %d trials finished", name, len(counted(study)), u.n_trials)
+    parts = trial_parts(params, data)
+    while (done := len(counted(study))) < u.n_trials:
+        # The k-th trial is sampled with a seed of its own from the k trials before it, so a study killed
+        # and resumed draws what an uninterrupted one draws (one worker; several share the budget).
+        study.sampler = optuna.samplers.TPESampler(seed=u.seed * 100_003 + done)
+        study.optimize(failing_visibly(lambda trial: objective(trial, params, dataset, data, runtime, parts)),
+                       n_trials=1, catch=CAUGHT, show_progress_bar=False)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
-        raise RuntimeError(f"{out / 'study.db'}: study {name} has no completed trial; see the log of failed trials")
+        raise UserError(f"{out / 'study.db'}: no trial of study {name} completed (each failure is in the log "
+                        f"above); fix its cause, or widen the tune ranges, and run `pmtiqa tune` again")
     best = study.best_trial
-    states = {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,))) for s in FINISHED}
+    states = {s.name.lower(): sum(t.state == s for t in counted(study)) for s in FINISHED}
     result = {
         "params": best.params,
         "value": best.value,

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pmtiqa.train import work_dir
+
 from test_graph import ROOT, make_project
 
 pytestmark = pytest.mark.slow
@@ -125,7 +127,7 @@ def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
                 split = project / "runs" / "train" / "synthetic" / v / f"split{k}"
                 assert {"metrics.json", "history.csv", "predictions.csv", "model.pt", "run.json"} <= {
                     p.name for p in split.iterdir()}
-                assert not (split / "checkpoint.pt").exists()
+                assert not (split / "checkpoint.pt").exists() and not work_dir(split).exists()
                 assert set(json.loads((split / "metrics.json").read_text())) == {"final", "best_test"}
     assert json.loads((by_dvc / "runs/tune/synthetic/best.json").read_text())["params"] == json.loads(
         (by_snakemake / "runs/tune/synthetic/best.json").read_text())["params"]

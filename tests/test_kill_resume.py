@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from pmtiqa.train import work_dir
+
 TESTS = Path(__file__).resolve().parent
 SCRIPT = """
 import sys
@@ -29,7 +31,8 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     proc = run_training(killed)
     deadline = time.monotonic() + 240
-    while not (killed / "checkpoint.pt").exists():  # the first epoch is done
+    work = work_dir(killed)
+    while not (work / "checkpoint.pt").exists():  # the first epoch is done
         assert proc.poll() is None, "training ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.05)
@@ -38,11 +41,11 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert not (killed / "metrics.json").exists()
-    history_before = (killed / "history.csv").read_text().splitlines()
+    history_before = (work / "history.csv").read_text().splitlines()
     assert len(history_before) == 2  # header + the epoch that finished
 
     assert run_training(killed).wait() == 0
     assert run_training(clean).wait() == 0
     assert json.loads((killed / "metrics.json").read_text()) == json.loads((clean / "metrics.json").read_text())
     assert (killed / "history.csv").read_text().splitlines()[:2] == history_before
-    assert not (killed / "checkpoint.pt").exists()
+    assert not work.exists()  # the run in progress is gone with its end

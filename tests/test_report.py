@@ -55,6 +55,13 @@ QUALITY = {"baseline": 0.70, "ms": 0.75, "ms_pmt": 0.85}
 GAIN = {"baseline": 0.01, "ms": 0.02, "ms_pmt": 0.03}
 
 
+def run_settings(dataset, variant, split, **train):
+    """The settings a split's run.json records (train.Settings as a dict)."""
+    return {"dataset": dataset, "variant": variant, "split": split, "model": {"backbone": "resnet18"},
+            "loss": {"gamma": 1.0, "target": "published"}, "train": {"epochs": 3, "device": "cpu", **train},
+            "data_id": f"d{split}"}
+
+
 def fabricate(params, tuned=True, seed=0, with_val=True):
     """The files train, evaluate and tune leave, with ms_pmt better than the others on every split.
     Split 0's `val` selection took epoch 1, which gave the regression loss no weight (lambda1 = 0)."""
@@ -75,6 +82,7 @@ def fabricate(params, tuned=True, seed=0, with_val=True):
                 run = paths.train_dir(ds, v, k)
                 run.mkdir(parents=True, exist_ok=True)
                 (run / "metrics.json").write_text(json.dumps(splits[k]))
+                (run / "run.json").write_text(json.dumps({"settings": run_settings(ds, v, k)}))
                 history(with_val).to_csv(run / "history.csv", index=False)
                 mos = rng.uniform(0, 100, 20)
                 pd.DataFrame({"image": [f"i{i}.png" for i in range(20)], "mos": mos,

@@ -20,6 +20,7 @@ sys.path[:0] = [{tests!r}, {root!r}]
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 import pmtiqa.tune
 from train_fixtures import tiny_data, tiny_params
+pmtiqa.tune.HEARTBEAT_S = 1  # a killed worker's trial is found within 2 s
 pmtiqa.tune.load_device_data = lambda *args: tiny_data(n=64)
 params = tiny_params()
 tune = dataclasses.replace(params.tune, n_trials=int(sys.argv[1]), epochs=2, lr=[1e-4, 1e-2], batch_size=[4, 8])
@@ -45,35 +46,57 @@ def trial_states(db: Path) -> list[str]:
             return []
 
 
-def test_killed_study_resumes_from_its_trials(tmp_path: Path) -> None:
-    db = tmp_path / "runs/tune/synthetic/study.db"
-    proc = run_tune(tmp_path, n_trials=4)
+def beating(db: Path, number: int) -> bool:
+    """Has trial `number` recorded a heartbeat (what tells a later run that its worker died)?"""
+    with sqlite3.connect(db) as con:
+        return bool(con.execute("SELECT count(*) FROM trial_heartbeats JOIN trials USING (trial_id) "
+                                "WHERE trials.number = ?", (number,)).fetchone()[0])
+
+
+def trials_of(db: Path) -> list[tuple]:
+    """(params, value) of the trials that count (complete or pruned, each once), in order."""
+    study = optuna.load_study(study_name=optuna.get_all_study_names(f"sqlite:///{db}")[0], storage=f"sqlite:///{db}")
+    return [(t.params, t.value) for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE,
+                                                                      optuna.trial.TrialState.PRUNED)]
+
+
+def test_killed_study_resumes_to_the_uninterrupted_answer(tmp_path: Path) -> None:
+    """SIGKILL inside a trial: the rerun draws the interrupted trial's values again (the same seed from
+    the same trials before it), then what an uninterrupted study draws; the trials that count, and
+    best.json's values, are the same."""
+    db = tmp_path / "killed/runs/tune/synthetic/study.db"
+    (tmp_path / "killed").mkdir()
+    proc = run_tune(tmp_path / "killed", n_trials=4)
     deadline = time.monotonic() + 240
-    while trial_states(db).count("COMPLETE") + trial_states(db).count("PRUNED") < 2:
+    while not (trial_states(db)[2:3] == ["RUNNING"] and beating(db, 2)):  # killed inside the third trial
         assert proc.poll() is None, f"tuning ended before it could be killed:\n{proc.stderr.read()}"
         assert time.monotonic() < deadline
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = trial_states(db)
-    assert not (tmp_path / "runs/tune/synthetic/best.json").exists()
+    assert not (tmp_path / "killed/runs/tune/synthetic/best.json").exists()
+    time.sleep(2.5)  # the killed worker's heartbeat is stale
 
-    rerun = run_tune(tmp_path, n_trials=4)
+    rerun = run_tune(tmp_path / "killed", n_trials=4)
     _, log = rerun.communicate()
     assert rerun.returncode == 0, log
-    finished_before = sum(s in ("COMPLETE", "PRUNED", "FAIL") for s in before)
-    assert f"{finished_before} of 4 trials finished, running {4 - finished_before} more" in log
+    assert "2 of 4 trials finished" in log
     after = trial_states(db)
-    kept = [number for number, state in enumerate(before) if state != "RUNNING"]
-    assert [after[n] for n in kept] == [before[n] for n in kept]  # the finished trials are kept as they were
-    assert sum(s in ("COMPLETE", "PRUNED", "FAIL") for s in after) == 4
-    best = json.loads((tmp_path / "runs/tune/synthetic/best.json").read_text())
+    assert after[:2] == before[:2] and after[2] == "FAIL"  # the interrupted trial, whose values trial 3 draws again
+    (tmp_path / "clean").mkdir()
+    clean = run_tune(tmp_path / "clean", n_trials=4)
+    _, log = clean.communicate()
+    assert clean.returncode == 0, log
+    assert trials_of(db) == trials_of(tmp_path / "clean/runs/tune/synthetic/study.db")
+    best = json.loads((tmp_path / "killed/runs/tune/synthetic/best.json").read_text())
+    assert best["params"] == json.loads((tmp_path / "clean/runs/tune/synthetic/best.json").read_text())["params"]
     # weight_decay's range is one value by default: not searched, so best.json leaves train's in force
     assert best["n_trials"] == 4 and set(best["params"]) == {"lr", "batch_size", "gamma"}
 
-    again = run_tune(tmp_path, n_trials=4)
+    again = run_tune(tmp_path / "killed", n_trials=4)
     _, log = again.communicate()
-    assert again.returncode == 0 and "4 of 4 trials finished, running 0 more" in log
+    assert again.returncode == 0 and "4 of 4 trials finished" in log
     assert trial_states(db) == after
 
 
