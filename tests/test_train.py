@@ -309,3 +309,136 @@ def test_a_hand_edited_best_json_is_named_with_its_key(tmp_path, monkeypatch, tu
     best.write_text(json.dumps({"params": tuned}))
     with pytest.raises(ParamsError, match=f"runs/tune/synthetic/best.json: {key}: "):
         settings_for(tiny_params(use_tuned=True), "synthetic", "ms_pmt", 0, "x")
+
+
+def without_val(data):
+    """tiny_data's splits as split.val_fraction 0 makes them: no validation part, train is the rest."""
+    import dataclasses
+
+    splits = [{"train": torch.cat([s["train"], s["val"]]).sort().values, "val": torch.tensor([], dtype=torch.long),
+               "test": s["test"]} for s in data.splits]
+    return dataclasses.replace(data, splits=splits)
+
+
+def test_a_split_without_validation_keeps_the_final_epoch(tmp_path):
+    """The authors' data budget: no val selection, model.pt and predictions.csv are the last epoch's."""
+    settings, runtime = tiny_settings()
+    data = without_val(tiny_data())
+    metrics = train_split(settings, data, runtime, tmp_path, progress=False)
+    assert set(metrics) == {"final", "best_test"} and metrics["final"]["epoch"] == 3
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert "val_srcc" not in history and "val_plcc" not in history
+    saved = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert saved["epoch"] == 3
+    trainer = Trainer(settings, data, runtime)
+    trainer.model.load_state_dict(saved["state_dict"])
+    predictions = pd.read_csv(tmp_path / "predictions.csv")
+    assert predictions["score"].to_numpy() == pytest.approx(trainer.predict(data.splits[0]["test"]), abs=1e-6)
+    assert metrics["final"]["srcc"] == pytest.approx(history["test_srcc"].iloc[-1])
+
+
+@pytest.mark.parametrize("unit, crops, batches", [("crops", 2, [8, 8, 8]), ("images", 2, [16, 8])])
+def test_batch_unit_counts_crops_or_images(unit, crops, batches):
+    """12 training images x 2 crops in batches of 8: 8 crops a step, or 8 images with both their crops."""
+    settings, runtime = tiny_settings(batch_unit=unit, crops_per_image=crops)
+    trainer = Trainer(settings, tiny_data(), runtime)
+    made = trainer.batches(tiny_data().splits[0]["train"])
+    assert [len(b) for b in made] == batches
+    assert sorted(torch.cat(made).tolist()) == sorted(tiny_data().splits[0]["train"].tolist() * crops)
+    if unit == "images":  # an image's crops share its step
+        assert all((b.view(-1, crops) == b.view(-1, crops)[:, :1]).all() for b in made)
+
+
+def test_a_last_batch_of_one_crop_joins_the_one_before():
+    """Batch norm cannot train on one sample: 12 crops in batches of 11 are one step of 12."""
+    settings, runtime = tiny_settings(batch_size=11)
+    trainer = Trainer(settings, tiny_data(), runtime)
+    assert [len(b) for b in trainer.batches(tiny_data().splits[0]["train"])] == [12]
+
+
+def test_the_learning_rate_follows_the_authors_steps():
+    settings, runtime = tiny_settings(epochs=4, lr_step=1, lr=1e-3)
+    trainer = Trainer(settings, tiny_data(), runtime)
+    rates = [trainer.train_epoch(tiny_data().splits[0]["train"], progress=False)["lr"] for _ in range(4)]
+    assert rates == pytest.approx([1e-3, 1e-3, 1e-4, 1e-5])
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_reset_optimizer_rebuilds_adam_every_epoch(reset):
+    """The authors' habit: a new Adam each epoch, its moments (step count) starting again."""
+    settings, runtime = tiny_settings(reset_optimizer=reset)
+    trainer = Trainer(settings, tiny_data(), runtime)
+    for _ in range(2):
+        trainer.train_epoch(tiny_data().splits[0]["train"], progress=False)
+    steps = trainer.optimizer.state[next(trainer.model.parameters())]["step"]
+    assert int(steps) == (2 if reset else 4)  # 12 crops in batches of 8: two steps an epoch
+
+
+def test_random_test_crops_change_every_epoch_and_survive_a_resume():
+    settings, runtime = tiny_settings(random_test_crops=True)
+    fixed, _ = tiny_settings()
+    data, test = tiny_data(), tiny_data().splits[0]["test"]
+    trainer, reference = Trainer(settings, data, runtime), Trainer(fixed, data, runtime)
+    first = trainer.predict(test)
+    assert first == pytest.approx(trainer.predict(test))  # the same epoch: the same crops
+    assert not first == pytest.approx(reference.predict(test))  # not the fixed crops
+    trainer.epoch = 1
+    assert not trainer.predict(test) == pytest.approx(first)  # another epoch: other crops
+    again = Trainer(settings, data, runtime)
+    again.epoch = 1
+    assert again.predict(test) == pytest.approx(trainer.predict(test))
+
+
+@pytest.mark.parametrize("target, scale", [("published", 100.0), ("unit", 1.0)])
+def test_the_regression_target_is_on_the_chosen_scale(target, scale, monkeypatch):
+    """published: the head learns the score times the published scale's width (0..100 here), and
+    L1 is in those units; scores still come out normalised, the head's output divided by that width."""
+    settings, runtime = tiny_settings(variant="ms", loss={"target": target})
+    seen = []
+    real_loss = train_mod.pmt_loss
+    monkeypatch.setattr(train_mod, "pmt_loss", lambda score, logits, target, *a: seen.append(target) or
+                        real_loss(score, logits, target, *a))
+    data = tiny_data()
+    trainer = Trainer(settings, data, runtime)
+    row = trainer.train_epoch(data.splits[0]["train"], progress=False)
+    assert row["target"] == target
+    train_scores = data.score[data.splits[0]["train"]]
+    assert sorted(torch.cat(seen).tolist()) == pytest.approx(sorted((train_scores * scale).tolist()), rel=1e-6)
+    with torch.no_grad():  # a head that outputs 40 on the learned scale
+        trainer.model.regress.weight.zero_()
+        trainer.model.regress.bias.fill_(40.0)
+    assert trainer.predict(data.splits[0]["test"]) == pytest.approx([40.0 / scale] * 6, rel=1e-6)
+
+
+def test_a_bf16_run_predicts_distinct_scores(tmp_path):
+    """Only the backbone runs in bf16: the test predictions are (nearly) all distinct, not bf16's few levels."""
+    from pmtiqa.runtime import Runtime
+
+    settings, _ = tiny_settings(epochs=1, crops_per_image=1, test_crops=1, precision="bf16")
+    data = tiny_data(n=120)
+    ids = torch.arange(120)
+    data.splits = [{"train": ids[:40], "val": ids[40:60], "test": ids[60:]}]
+    train_split(settings, data, Runtime(torch.device("cpu"), "bf16"), tmp_path, progress=False)
+    predictions = pd.read_csv(tmp_path / "predictions.csv")
+    assert predictions["score"].nunique() / len(predictions) >= 0.95
+
+
+def test_val_selection_never_picks_an_epoch_without_regression_weight(tmp_path, monkeypatch):
+    """Even where the untrained head's epoch scores best on validation, it is not the one kept."""
+    settings, runtime = tiny_settings()
+    real_metrics = train_mod.native_metrics
+    calls = {"n": 0}
+
+    def first_val_best(pred, data, ids):
+        metrics = real_metrics(pred, data, ids)
+        calls["n"] += 1
+        if calls["n"] == 2:  # epoch 1 (lambda1 = 0): test, then val, scored
+            metrics["srcc"] = 1.0
+        return metrics
+
+    monkeypatch.setattr(train_mod, "native_metrics", first_val_best)
+    metrics = train_split(settings, tiny_data(), runtime, tmp_path, progress=False)
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert history.loc[0, "val_srcc"] == 1.0 and history.loc[0, "lambda1"] == 0
+    assert metrics["val"]["epoch"] > 1
+    assert torch.load(tmp_path / "model.pt", weights_only=True)["epoch"] == metrics["val"]["epoch"]
