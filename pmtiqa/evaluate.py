@@ -102,6 +102,18 @@ def check_same_settings(runs: list[Path], rerun: str) -> None:
                                 f"{first.get(key)!r}; {rerun}")
 
 
+def check_same_metrics(per_split: list[dict], files: list[Path], selections, rerun: str) -> None:
+    """Stop, naming the file, where a split's selection lacks a metric of split 0's or is no mapping
+    of numbers (a hand-edited or damaged metrics.json)."""
+    for path, metrics in zip(files, per_split):
+        for sel in selections:
+            held = metrics[sel]
+            if not isinstance(held, dict) or set(held) != set(per_split[0][sel]) or not all(
+                    v is None or isinstance(v, (int, float)) and not isinstance(v, bool) for v in held.values()):
+                raise UserError(f"{path}: its `{sel}` selection is not the metrics of {files[0]} "
+                                f"({', '.join(per_split[0][sel])}) as numbers; {rerun}")
+
+
 def evaluate_variant(params: Params, dataset: str, variant: str) -> dict:
     """metrics/<ds>/<variant>.json: every split's metrics and their median, mean, std and quartiles,
     for the selections the splits hold."""
@@ -112,6 +124,7 @@ def evaluate_variant(params: Params, dataset: str, variant: str) -> dict:
     rerun = f"rerun the training of every split of {dataset}/{variant} with the current params (`dvc repro` or `snakemake`)"
     selections = split_selections(per_split, files, rerun)
     check_same_settings([path.with_name("run.json") for path in files], rerun)
+    check_same_metrics(per_split, files, selections, rerun)
     summary = {}
     for sel in selections:
         names = [m for m in per_split[0][sel] if m != "epoch"]

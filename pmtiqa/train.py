@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -341,7 +342,16 @@ def resume(trainer: Trainer, checkpoint: Path, fp: str) -> dict | None:
     """Load checkpoint.pt into the trainer when it belongs to these settings; returns the best-val record."""
     if not checkpoint.is_file():
         return None
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    delete = "delete it to train the split from its first epoch"
+    try:
+        with warnings.catch_warnings():  # a foreign pickle's protocol warning would break the one line
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, not a torch file, or a pickle weights_only refuses: all unusable
+        # only the error's kind: torch's text for a refused pickle suggests loading it unsafely
+        raise UserError(f"{checkpoint}: not a checkpoint that can be resumed ({type(err).__name__}); {delete}") from None
+    if not isinstance(state, dict) or not {"fingerprint", "trainer", "best"} <= set(state):
+        raise UserError(f"{checkpoint}: not a checkpoint written by `pmtiqa train`; {delete}")
     if state.get("fingerprint") != fp:
         log.warning("%s: written with other params; starting this split afresh", checkpoint)
         return None

@@ -311,3 +311,18 @@ def test_a_damaged_input_is_named_and_nothing_is_written(workdir, broken, conten
         run(params)
     after = (workdir / output).read_bytes() if (workdir / output).is_file() else None
     assert after == before and not (workdir / "reports").exists()  # nothing half-written, nothing lost
+
+
+@pytest.mark.parametrize("damage", [lambda m: m["final"].pop("srcc"), lambda m: m["final"].update(srcc="high"),
+                                    lambda m: m.update(final=[1, 2])])
+def test_evaluate_names_a_damaged_metrics_json(workdir, damage):
+    from pmtiqa.evaluate import evaluate_variant
+
+    params = make_params()
+    fabricate(params)
+    path = paths.train_dir("synthetic", "ms_pmt", 1) / "metrics.json"
+    metrics = json.loads(path.read_text())
+    damage(metrics)
+    path.write_text(json.dumps(metrics))
+    with pytest.raises(UserError, match=r"split1/metrics.json: its `final` selection is not the metrics of"):
+        evaluate_variant(params, "synthetic", "ms_pmt")

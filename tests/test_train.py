@@ -442,3 +442,30 @@ def test_val_selection_never_picks_an_epoch_without_regression_weight(tmp_path, 
     assert history.loc[0, "val_srcc"] == 1.0 and history.loc[0, "lambda1"] == 0
     assert metrics["val"]["epoch"] > 1
     assert torch.load(tmp_path / "model.pt", weights_only=True)["epoch"] == metrics["val"]["epoch"]
+
+
+@pytest.mark.parametrize("content", [b"", b"not a torch file", b"PK\x03\x04 truncated zip"])
+def test_a_damaged_checkpoint_is_named_with_what_to_do(tmp_path, content):
+    settings, runtime = tiny_settings()
+    work = train_mod.work_dir(tmp_path / "split0")
+    work.mkdir(parents=True)
+    (work / "checkpoint.pt").write_bytes(content)
+    with pytest.raises(UserError, match=r"checkpoint.pt: not a checkpoint that can be resumed .*; delete it to train"):
+        train_split(settings, tiny_data(), runtime, tmp_path / "split0", progress=False)
+
+
+def test_a_crafted_pickle_as_checkpoint_runs_nothing_and_recommends_nothing_unsafe(tmp_path):
+    import pickle
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'ran'}",))
+
+    settings, runtime = tiny_settings()
+    work = train_mod.work_dir(tmp_path / "split0")
+    work.mkdir(parents=True)
+    (work / "checkpoint.pt").write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(UserError) as err:
+        train_split(settings, tiny_data(), runtime, tmp_path / "split0", progress=False)
+    assert not (tmp_path / "ran").exists()
+    assert "weights_only" not in str(err.value) and "\n" not in str(err.value)
