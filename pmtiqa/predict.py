@@ -16,7 +16,6 @@ import logging
 import os
 import pickle
 import re
-import stat
 import sys
 import warnings
 from pathlib import Path
@@ -30,6 +29,7 @@ from pmtiqa.atomic import write_text
 from pmtiqa.errors import UserError
 from pmtiqa.evaluate import score_images
 from pmtiqa.model import STAGE_CHANNELS, build_model
+from pmtiqa.readers import file_kind
 from pmtiqa.runtime import Runtime, resolve_runtime
 from pmtiqa.scores import clip_unit, to_native
 from pmtiqa.variants import VARIANTS
@@ -152,13 +152,11 @@ def on_canvas(pixels: list[np.ndarray], device: torch.device) -> tuple[torch.Ten
 
 def not_regular(path: Path) -> str | None:
     """Why ``path`` is not a file to open (opening a FIFO would wait for a writer), or None."""
-    try:
-        mode = path.stat().st_mode  # follows a symbolic link, as opening would
-    except FileNotFoundError:
-        return "a broken symbolic link" if path.is_symlink() else "no such file"
-    if stat.S_ISREG(mode):
+    kind = file_kind(path)
+    if kind == "file":
         return None
-    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device or other special file"
+    if kind == "missing":
+        return "a broken symbolic link" if path.is_symlink() else "no such file"
     return f"{kind}, not a regular file"
 
 
