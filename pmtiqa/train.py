@@ -299,24 +299,13 @@ def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Pat
     while trainer.epoch < t.epochs:
         started = time.perf_counter()
         row = trainer.train_epoch(ids["train"], progress)
-        test_pred = trainer.predict(ids["test"])
-        test = native_metrics(test_pred, data, ids["test"])
-        if validates:
-            val = native_metrics(trainer.predict(ids["val"]), data, ids["val"])
-            row.update(val_srcc=val["srcc"], val_plcc=val["plcc"])
-        row.update(test_srcc=test["srcc"], test_plcc=test["plcc"], seconds=time.perf_counter() - started)
-        trainer.history.append({**row, "test": test})
-        # The kept weights: the best validation epoch whose regression head had weight (a progressive
-        # run's first epoch trains classification alone), or the last epoch where nothing validates
-        # (the trainer holds those weights at the end: no copy).
-        if not validates:
-            best = {"epoch": row["epoch"], "val_srcc": None, "test_pred": torch.from_numpy(test_pred)}
-        elif row["lambda1"] > 0 and (best is None or _better(val["srcc"], best["val_srcc"])):
-            best = {"epoch": row["epoch"], "val_srcc": val["srcc"], "test_pred": torch.from_numpy(test_pred),
-                    "model": cpu_copy(trainer.model)}
+        test_pred, test, val_srcc = score_epoch(trainer, data, ids, row, validates)
+        row["seconds"] = time.perf_counter() - started
+        trainer.history.append({**row, "test": test})  # the test metrics in full, for the selections
+        best = kept(best, trainer, row, test_pred, val_srcc)
         log.info("%s epoch %d/%d: loss %.4f (l1 %.4f on the %s scale, ce %.4f, lambda1 %.2f, lr %.3g)%s test SRCC "
                  "%.4f (%.1fs)", out, row["epoch"], t.epochs, row["loss"], row["l1"], row["target"], row["ce"],
-                 row["lambda1"], row["lr"], f" val SRCC {val['srcc']:.4f}" if validates else "", test["srcc"],
+                 row["lambda1"], row["lr"], f" val SRCC {val_srcc:.4f}" if validates else "", row["test_srcc"],
                  row["seconds"])
         with atomic_path(work / "checkpoint.pt") as tmp:
             torch.save({"fingerprint": fp, "trainer": trainer.state_dict(), "best": best}, tmp)
@@ -328,6 +317,30 @@ def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Pat
              f"val-selected {metrics['val']['srcc']:.4f} (epoch {best['epoch']})" if "val" in metrics else "no val part",
              metrics["best_test"]["srcc"], metrics["best_test"]["epoch"])
     return metrics
+
+
+def score_epoch(trainer: Trainer, data: DeviceData, ids: dict, row: dict, validates: bool) -> tuple:
+    """(test predictions, test metrics, validation SRCC or None) after an epoch; the history row gets
+    the SRCC and PLCC of both parts."""
+    test_pred = trainer.predict(ids["test"])
+    test = native_metrics(test_pred, data, ids["test"])
+    val = native_metrics(trainer.predict(ids["val"]), data, ids["val"]) if validates else None
+    if val is not None:
+        row.update(val_srcc=val["srcc"], val_plcc=val["plcc"])
+    row.update(test_srcc=test["srcc"], test_plcc=test["plcc"])
+    return test_pred, test, None if val is None else val["srcc"]
+
+
+def kept(best: dict | None, trainer: Trainer, row: dict, test_pred: np.ndarray, val_srcc: float | None) -> dict:
+    """The epoch whose weights the split keeps: the best on validation among those whose regression
+    head had weight (a progressive run's first epoch trains classification alone), or the last one
+    where nothing validates (the trainer holds those weights at the end: no copy)."""
+    if val_srcc is None:
+        return {"epoch": row["epoch"], "val_srcc": None, "test_pred": torch.from_numpy(test_pred)}
+    if row["lambda1"] > 0 and (best is None or _better(val_srcc, best["val_srcc"])):
+        return {"epoch": row["epoch"], "val_srcc": val_srcc, "test_pred": torch.from_numpy(test_pred),
+                "model": cpu_copy(trainer.model)}
+    return best
 
 
 def cpu_copy(model: torch.nn.Module) -> dict:

@@ -33,7 +33,7 @@ def test_split_files_follow_the_contract(finished):
     assert list(history["epoch"]) == [1, 2, 3]  # as people count them
     assert list(history["lambda1"]) == [0.0, 0.5, 1.0]  # ms_pmt: progressive
     assert set(history["target"]) == {"published"}  # which scale l1 is measured on
-    for col in ("loss", "l1", "ce", "lambda2", "lr", "val_srcc", "val_plcc", "test_srcc", "test_plcc"):
+    for col in ("loss", "l1", "ce", "lambda2", "lr", "val_srcc", "val_plcc", "test_srcc", "test_plcc", "seconds"):
         assert col in history
     predictions = pd.read_csv(out / "predictions.csv")
     test_ids = data.splits[0]["test"].numpy()
