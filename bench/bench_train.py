@@ -13,7 +13,7 @@ It prints images per second and the ratios b/a (how close to the ceiling), b/c (
 and b/d (what a user gains end to end). On a CPU it also prints (e), the convolutions' bound: the
 images per second of a step that did nothing but its convolutions (PyTorch's oneDNN kernels at our
 precision, in the faster layout, timed by the profiler), and e/d, the most that ANY engine built
-on these kernels could gain over d on this machine. The ways take turns, round after round
+on these kernels could gain over d on the machine it runs on. The ways take turns, round after round
 (--rounds): a ratio is the median over rounds of the ratio within a round, and a rate the median
 over rounds, because a shared machine's speed drifts by 15 % and more from minute to minute
 (measured here) and two ways timed minutes apart would compare the machine, not the ways.

@@ -1,4 +1,4 @@
-"""Does the recipe learn? ms_pmt from scratch on the synthetic dataset, on this machine's CPU.
+"""Does the recipe learn? ms_pmt from scratch on the synthetic dataset, on the CPU.
 
 Trains the variant on splits of the synthetic dataset with the model and train settings of
 `overrides.synthetic` (optionally changed on the command line), and prints per split the test

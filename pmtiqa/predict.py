@@ -119,13 +119,13 @@ def first_detail(err: Exception) -> str:
 
 
 def predict_runtime(device: str) -> Runtime:
-    """The runtime predict scores on; a --device this machine cannot give is named as such."""
+    """The runtime predict scores on; a --device the machine cannot give is named as such."""
     if not DEVICE_NAME.fullmatch(device):
         raise UserError(f"--device {device!r}: not a device (auto, cpu, cuda or cuda:N)")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {device}: this torch sees no CUDA device (use auto or cpu)")
     if ":" in device and int(device.split(":")[1]) >= torch.cuda.device_count():
-        raise UserError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+        raise UserError(f"--device {device}: torch sees {torch.cuda.device_count()} CUDA device(s), "
                         f"numbered from 0")
     return resolve_runtime(device, "auto", 0)
 

@@ -1,7 +1,7 @@
 """The datasets: one module each, plus ``prepare`` and the score scales the trainer needs.
 
-``prepare`` turns a dataset's published label file into ``labels.csv`` (the contract in
-DESIGN.md): ``image`` (relative to ``data/raw/<name>/``), ``mos`` (as published), ``score``
+``prepare`` turns a dataset's published label file into ``labels.csv`` (the contract in the
+README's stage graph): ``image`` (relative to ``data/raw/<name>/``), ``mos`` (as published), ``score``
 (in [0, 1], higher always better, from the module's fixed LOW/HIGH bounds), ``group``, and what
 else the source gives (``std``, ``distortion``, ``level``). No image is dropped for its score.
 """

