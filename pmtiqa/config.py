@@ -31,6 +31,7 @@ KNOWN_DATASETS = ("synthetic", "bid", "livec", "live", "csiq", "koniq")
 BACKBONES = ("resnet18", "resnet34", "resnet50")
 PRECISIONS = ("auto", "bf16", "fp32")
 # train.compile: "none" (eager PyTorch) or a torch.compile mode (runtime.Runtime.compiled).
+DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")  # train.device and predict --device
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 # The settings of each dataset that `pmtiqa report` reads (the split count its metrics must have, and
 # its header). dvc.yaml's report stage and the Snakefile's report rule track these and no other.
@@ -455,7 +456,7 @@ def _check_values(p: Params, blame: _Blame) -> None:
     need(t.batch_unit in BATCH_UNITS, "train.batch_unit", f"expected one of {', '.join(BATCH_UNITS)}")
     need(t.precision in PRECISIONS, "train.precision", f"expected one of {', '.join(PRECISIONS)}")
     need(t.compile in COMPILE_MODES, "train.compile", f"expected one of {', '.join(COMPILE_MODES)}")
-    need(re.fullmatch(r"auto|cpu|cuda(:\d+)?", t.device) is not None, "train.device",
+    need(DEVICE_NAME.fullmatch(t.device) is not None, "train.device",
          f"expected auto, cpu or cuda[:N], got {t.device!r}")
     u = p.tune
     need(u.epochs <= t.epochs, "tune.epochs", f"must lie in 0..train.epochs ({t.epochs}); 0 = all of them")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import re
 import sys
 import warnings
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from pmtiqa.atomic import write_text
+from pmtiqa.config import DEVICE_NAME
 from pmtiqa.errors import UserError
 from pmtiqa.evaluate import score_images
 from pmtiqa.model import STAGE_CHANNELS, build_model
@@ -40,7 +40,6 @@ NOT_A_MODEL = "not a model.pt written by `pmtiqa train`"
 # What predict reads of a model.pt; train.py writes these and a few more.
 CHECKPOINT_KEYS = ("state_dict", "variant", "backbone", "num_classes", "score_bounds", "crop_size",
                    "test_crops", "image_size")
-DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 class Unscorable(Exception):

@@ -96,7 +96,6 @@ def hold_out(ids: np.ndarray, groups: np.ndarray, fraction: float, seed: int) ->
 def write_splits(labels_csv: Path, out_json: Path, split_params: SplitParams) -> dict:
     """Read labels.csv, split it by ``group`` and write the splits JSON atomically."""
     labels_csv = Path(labels_csv)
-    check_split_params(split_params)
     groups = read_labels(labels_csv)["group"]
     try:
         result = make_splits(groups.tolist(), split_params.n_splits, split_params.test_fraction,
@@ -109,19 +108,6 @@ def write_splits(labels_csv: Path, out_json: Path, split_params: SplitParams) ->
     log.info("%s: %d splits of %d rows (%d groups, subset %g) -> %s", labels_csv, split_params.n_splits,
              len(groups), groups.nunique(), split_params.subset, out_json)
     return result
-
-
-def check_split_params(p: SplitParams) -> None:
-    """Refuse, naming the key, split params that make_splits cannot honour. config.py checks the
-    same when it reads params.yaml; this guards callers that build SplitParams themselves."""
-    rules = [("split.seed", isinstance(p.seed, int) and p.seed >= 0, "must be an integer >= 0 (numpy's seeds are)"),
-             ("split.n_splits", isinstance(p.n_splits, int) and p.n_splits >= 1, "must be an integer >= 1"),
-             ("split.test_fraction", 0 < p.test_fraction < 1, "must lie strictly between 0 and 1"),
-             ("split.val_fraction", 0 <= p.val_fraction < 1, "must lie in [0, 1)"),
-             ("split.subset", 0 < p.subset <= 1, "must lie in (0, 1]")]
-    for key, ok, rule in rules:
-        if not ok:
-            raise UserError(f"{key}: {getattr(p, key.split('.')[1])!r} {rule}")
 
 
 def read_splits(path: Path, n_rows: int, rerun: str) -> list[dict[str, list[int]]]:

@@ -44,8 +44,6 @@ from pmtiqa.variants import get_variant
 
 log = logging.getLogger(__name__)
 
-TUNABLE = ("lr", "batch_size", "weight_decay", "gamma")  # what best.json may set
-
 
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite."""

@@ -23,13 +23,13 @@ import torch
 
 from pmtiqa import paths
 from pmtiqa.atomic import write_json
-from pmtiqa.config import Params, fingerprint
+from pmtiqa.config import TUNABLE_SETTINGS, Params, fingerprint
 from pmtiqa.errors import UserError
 from pmtiqa.metrics import srcc
 from pmtiqa.runtime import resolve_runtime
 from pmtiqa.scores import to_native
 from pmtiqa.splits import hold_out
-from pmtiqa.train import TUNABLE, Settings, Trainer, TrainingDiverged, apply_tuned, load_device_data
+from pmtiqa.train import Settings, Trainer, TrainingDiverged, apply_tuned, load_device_data
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def suggest(trial: optuna.Trial, params: Params) -> dict:
 
 def searched(u) -> list[str]:
     """The settings whose tune range holds more than one value."""
-    return [name for name in TUNABLE if getattr(u, name)[0] != getattr(u, name)[1]]
+    return [name for name in TUNABLE_SETTINGS if getattr(u, name)[0] != getattr(u, name)[1]]
 
 
 def trial_parts(params: Params, data) -> tuple:
@@ -145,8 +145,9 @@ def tune(params: Params, dataset: str) -> dict:
         storage=storage,
         load_if_exists=True,
         direction="maximize",
-        # no trial is cut before the first learning-rate step: early epochs favour what looks good early
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=t.lr_step + 1),
+        # no trial is cut before an epoch at the first lowered rate (the epochs at the full rate are
+        # 1..lr_step + 1, and a step of n_warmup_steps is already prunable): early epochs favour what looks good early
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=t.lr_step + 2),
     )
     for key, value in attributes.items():
         study.set_user_attr(key, value)
