@@ -14,16 +14,11 @@ cache untouched.
 """
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import logging
 import multiprocessing
 import os
 import shutil
-import signal
-import sys
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +29,7 @@ from PIL import Image, ImageFile, ImageOps
 from pmtiqa.atomic import atomic_dir, write_json
 from pmtiqa.checksum import sha256_file
 from pmtiqa.errors import UserError
+from pmtiqa.orphans import die_with_parent
 from pmtiqa.readers import image_files, open_regular, read_json, read_labels
 
 log = logging.getLogger(__name__)
@@ -41,7 +37,6 @@ log = logging.getLogger(__name__)
 IMAGES, LABELS, META, SIZES = "images.npy", "labels.csv", "meta.json", "sizes.npy"
 # EXIF orientations that swap width and height (transpose, rotate 90/270, transverse)
 SWAPS_AXES = {5, 6, 7, 8}
-PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal this process gets when its parent ends
 
 
 @dataclass(frozen=True)
@@ -91,25 +86,8 @@ _worker: dict = {}
 
 
 def _init_worker(array_path: str, size: tuple[int, int] | None, parent: int) -> None:
-    _die_with_parent(parent)
+    die_with_parent(parent)
     _worker.update(images=np.load(array_path, mmap_mode="r+"), size=size)
-
-
-def _die_with_parent(parent: int) -> None:
-    """End this worker when the process that started it ends, even by SIGKILL: a pool worker waits
-    on a pipe whose writing end it holds itself, so it would otherwise outlive a killed augment."""
-    if os.getppid() == parent and sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before the line above could arm the signal
-        os._exit(1)
-    if not sys.platform.startswith("linux"):
-        threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
-
-
-def _exit_when_orphaned(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(1)
 
 
 def _work(task: tuple[int, str]) -> tuple[int, str | None, str | None, str | None]:
@@ -204,7 +182,7 @@ def _decode_all(names: list[str], files: list[Path], array_path: Path, size: tup
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
-    """A start method whose workers are children of this process, which _die_with_parent relies on
+    """A start method whose workers are children of this process, which die_with_parent relies on
     (a forkserver's workers are the server's children)."""
     return multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
 

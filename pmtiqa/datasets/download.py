@@ -33,7 +33,6 @@ How each promise is kept:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import hashlib
 import http.client
@@ -42,9 +41,7 @@ import logging
 import os
 import re
 import shutil
-import signal
 import socket
-import sys
 import tarfile
 import tempfile
 import time
@@ -63,6 +60,7 @@ from pmtiqa.datasets import module as dataset_module
 from pmtiqa.datasets import synthetic
 from pmtiqa.datasets.base import Part
 from pmtiqa.errors import UserError
+from pmtiqa.orphans import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +151,6 @@ def _clear_killed_run(dest: Path) -> None:
 
 # The pid whose forked children get a parent-death signal; None outside _children_die_with_us.
 _pdeathsig_parent: int | None = None
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @contextlib.contextmanager
@@ -170,14 +167,8 @@ def _children_die_with_us() -> Iterator[None]:
 
 def _ask_for_death_with_parent() -> None:
     """In a child just forked inside _children_die_with_us: SIGKILL when the parent dies."""
-    if _pdeathsig_parent is None or not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != _pdeathsig_parent:  # the parent died before prctl took effect
-        os._exit(1)
+    if _pdeathsig_parent is not None:
+        die_with_parent(_pdeathsig_parent)
 
 
 # Forks made by multiprocessing's default "fork" start method run this hook; "spawn" and
