@@ -61,18 +61,25 @@ def score_images(model: torch.nn.Module, images: torch.Tensor, index: torch.Tens
     return torch.cat(out).cpu().double().numpy() if out else np.zeros(0)
 
 
+def same_selections(metrics: list[dict], files: list, what: str, fix: str) -> tuple[str, ...]:
+    """The selections every one of ``metrics`` (read from ``files``) holds; stop, naming the first file
+    that differs, where they disagree: ``what`` were trained with different split.val_fraction (on
+    different training parts), and a summary or comparison over them would mix two protocols."""
+    held = held_selections(metrics[0])
+    for path, other in zip(files[1:], metrics[1:]):
+        if held_selections(other) != held:
+            raise UserError(f"{path}: holds the selections {', '.join(held_selections(other)) or 'none'} where "
+                            f"{files[0]} holds {', '.join(held)}: {what} were trained with different "
+                            f"split.val_fraction; {fix}")
+    return held
+
+
 def split_selections(per_split: list[dict], files: list, rerun: str) -> tuple[str, ...]:
-    """The selections every split's metrics hold. Splits that disagree were trained with different
-    split.val_fraction, and a summary over them would mix two protocols."""
-    held = held_selections(per_split[0])
+    """The selections every split's metrics hold, final and best_test among them."""
+    held = same_selections(per_split, files, "its splits", rerun)
     if not set(REQUIRED_SELECTIONS) <= set(held):
         raise UserError(f"{files[0]}: holds the selections {', '.join(held) or 'none'}, not final and best_test; "
                         f"{rerun}")
-    for path, metrics in zip(files[1:], per_split[1:]):
-        if held_selections(metrics) != held:
-            raise UserError(f"{path}: holds the selections {', '.join(held_selections(metrics)) or 'none'} where "
-                            f"{files[0]} holds {', '.join(held)}: its splits were trained with different "
-                            f"split.val_fraction; {rerun}")
     return held
 
 

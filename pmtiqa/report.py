@@ -30,7 +30,7 @@ from pmtiqa import paths
 from pmtiqa.atomic import atomic_dir, write_json
 from pmtiqa.config import REPORT_SETTINGS, Params
 from pmtiqa.errors import UserError
-from pmtiqa.evaluate import REQUIRED_SELECTIONS, SELECTION_NOTES, held_selections, honest_selection
+from pmtiqa.evaluate import REQUIRED_SELECTIONS, SELECTION_NOTES, held_selections, honest_selection, same_selections
 from pmtiqa.metrics import STATISTICS
 from pmtiqa.readers import read_csv, read_json
 from pmtiqa.variants import VARIANTS
@@ -110,17 +110,10 @@ def check_metrics(metrics: dict, path: Path, n: int, fix: str) -> None:
 
 
 def common_selections(ds: str, variants: dict) -> tuple[str, ...]:
-    """The selections every variant of a dataset holds. Variants that disagree were trained with
-    different split.val_fraction (on different training parts): comparing them would be unfair."""
-    first, *others = variants
-    held = held_selections(variants[first]["metrics"]["summary"])
-    for v in others:
-        if held_selections(variants[v]["metrics"]["summary"]) != held:
-            raise UserError(f"{paths.metrics_json(ds, v)}: holds the selections "
-                            f"{', '.join(held_selections(variants[v]['metrics']['summary']))} where "
-                            f"{paths.metrics_json(ds, first)} holds {', '.join(held)}: the variants were trained "
-                            f"with different split.val_fraction; {RUN_STAGES}")
-    return held
+    """The selections every variant of a dataset holds (comparing variants of different data budgets
+    would be unfair)."""
+    return same_selections([v["metrics"]["summary"] for v in variants.values()],
+                           [paths.metrics_json(ds, v) for v in variants], "the variants", RUN_STAGES)
 
 
 def shown_selections(params: Params, result: dict) -> list[str]:
