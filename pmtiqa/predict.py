@@ -13,6 +13,7 @@ cannot be scored (not an image, smaller than the crops, not a regular file) is n
 from __future__ import annotations
 
 import logging
+import math
 import os
 import pickle
 import sys
@@ -85,6 +86,10 @@ def check_checkpoint(checkpoint: Path, saved: object) -> None:
     for key in ("crop_size", "test_crops", "num_classes"):
         if not is_positive_int(saved[key]):
             raise UserError(f"{checkpoint}: {key} is {saved[key]!r}, not a positive whole number")
+    scale = saved.get("target_scale", 1.0)  # absent: written before loss.target, when every head learnt 0..1
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+        raise UserError(f"{checkpoint}: target_scale is {scale!r}, not a positive number (the regression head's "
+                        f"output per unit of score)")
     image_sizes = {"image_size": saved["image_size"]} if saved["image_size"] is not None else \
         {"max_image_size": saved.get("max_image_size")}  # an image kept at its own size is shrunk to fit these
     for key, value in image_sizes.items():

@@ -339,6 +339,10 @@ def other_weights(tmp_path, model_pt):
     changed("crop_size", 0, "crop_size is 0, not a positive whole number"),
     changed("image_size", [40], "image_size is [40], not a (width, height) in pixels"),
     changed("state_dict", [1], "state_dict is a list, not a dict of weights"),
+    changed("target_scale", 0.0, "target_scale is 0.0, not a positive number"),
+    changed("target_scale", -5.0, "target_scale is -5.0, not a positive number"),
+    changed("target_scale", float("nan"), "target_scale is nan, not a positive number"),
+    changed("target_scale", "100", "target_scale is '100', not a positive number"),
 ])
 def test_a_model_file_that_is_not_a_model_pt_is_one_line_naming_it(model_pt, folder, tmp_path, make, capsys):
     why = make(tmp_path, model_pt)
