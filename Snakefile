@@ -31,7 +31,11 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 
 
+# Everything the report reads, besides the report: Snakemake keeps an existing output whose inputs
+# are missing (the report of another selection, or one DVC wrote), so asking for the report alone
+# would plan nothing after `datasets` changes.
 rule all:
     default_target: True
     input:
+        report_inputs,
         rules.report.output,

@@ -44,7 +44,8 @@ def livec_sized(n: int, device: torch.device, val_fraction: float, seed: int = 0
     return DeviceData(
         images=images, sizes=None, score=score, level=quality_level(score, 10), mos=score.cpu().numpy() * 100,
         names=[f"img{i}" for i in range(n)], bounds=(0.0, 100.0, True),
-        splits=[{k: torch.tensor(np.sort(v), device=device) for k, v in parts.items()}], data_ids=["bench"],
+        splits=[{k: torch.tensor(np.sort(v), device=device) for k, v in parts.items()}],
+        inputs=[{"cache": "bench", "parts": {k: np.sort(v).tolist() for k, v in parts.items()}}],
     )
 
 
@@ -53,16 +54,16 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--epochs", type=int, help="override train.epochs (the estimate scales to the params')")
     parser.add_argument("--images", type=int, default=PAPER_SIZES["livec"])
-    parser.add_argument("--compile", choices=COMPILE_MODES, help="override train.compile (a short --epochs run "
+    parser.add_argument("--compile", choices=COMPILE_MODES, help="override runtime.compile (a short --epochs run "
                                                                   "then overstates the one-off compile time)")
     args = parser.parse_args()
     params = load_params(args.params).for_dataset("livec")
-    t = dataclasses.replace(params.train, compile=args.compile or params.train.compile)
-    runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
+    t, r = params.train, params.runtime
+    runtime = resolve_runtime(r.device, r.precision, r.threads, args.compile or r.compile)
     train = dataclasses.replace(t, epochs=args.epochs or t.epochs, use_tuned=False)
     model = dataclasses.replace(params.model, weights="none")
     data = livec_sized(args.images, runtime.device, params.split.val_fraction)
-    settings = Settings("livec", "ms_pmt", 0, model, params.loss, train, data.data_ids[0])
+    settings = Settings("livec", "ms_pmt", 0, model, params.loss, train, data.inputs[0])
     name = torch.cuda.get_device_name() if runtime.device.type == "cuda" else "CPU"
     print(f"device: {name}, precision {runtime.precision}, compile {runtime.compile}; {model.backbone}, "
           f"{train.epochs} epochs, batch {train.batch_size}, {train.crops_per_image} crops/image, "

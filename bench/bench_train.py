@@ -2,7 +2,7 @@
 
 Four ways to run the same training step (same model, batch and crop size), measured in one run:
   (a) ceiling:      pre-made normalised crops already on the device, our precision, layout and
-                    compilation (train.compile, --compile)
+                    compilation (runtime.compile, --compile)
   (b) pmtiqa:       the uint8 cache on the device, crops/flips/normalisation as batched tensor ops
                     (exactly Trainer.train_epoch's step), our precision, layout and compilation
   (c) conventional: JPEG files -> PIL decode -> torchvision transforms -> DataLoader with one
@@ -209,7 +209,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--compile", default="none", choices=COMPILE_MODES,
-                        help="torch.compile mode of a, b and c (train.compile)")
+                        help="torch.compile mode of a, b and c (runtime.compile)")
     args = parser.parse_args()
 
     runtime = resolve_runtime(args.device, "auto", 0, args.compile)

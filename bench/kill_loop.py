@@ -40,14 +40,15 @@ LEFTOVER = re.compile(r"\.tmp$|\.old$|\.run$|\.part$")
 SMALL = {  # the synthetic set at its quickest: each stage runs for seconds
     "split": {"n_splits": 1, "subset": 0.25, "val_fraction": 0.0},
     "train": {"epochs": 3, "batch_size": 32, "crop_size": 32, "crops_per_image": 1, "test_crops": 1,
-              "threads": 1, "device": "cpu", "precision": "fp32", "use_tuned": False},
+              "use_tuned": False},
     "tune": {"n_trials": 3, "epochs": 2, "batch_size": [24, 40]},
 }
 
 
 def write_params(folder: Path) -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params.update(datasets=["synthetic"], variants=["ms_pmt"])
+    params.update(datasets=["synthetic"], variants=["ms_pmt"], runtime={**params["runtime"], "threads": 1,
+                                                                       "device": "cpu", "precision": "fp32"})
     for section, values in SMALL.items():
         params["overrides"]["synthetic"][section] = {**params["overrides"]["synthetic"].get(section, {}), **values}
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

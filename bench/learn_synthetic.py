@@ -28,17 +28,17 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pmtiqa import paths  # noqa: E402
-from pmtiqa.config import TARGETS, SplitParams, fingerprint, load_params  # noqa: E402
+from pmtiqa.config import TARGETS, SplitParams, load_params  # noqa: E402
 from pmtiqa.metrics import srcc  # noqa: E402
 from pmtiqa.runtime import resolve_runtime  # noqa: E402
-from pmtiqa.scores import to_native  # noqa: E402
+from pmtiqa.scores import to_published  # noqa: E402
 from pmtiqa.splits import make_splits  # noqa: E402
 from pmtiqa.train import DeviceData, Trainer, load_device_data, settings_for, split_tensors, train_split  # noqa: E402
 
 DATASET = "synthetic"
 # train params the command line may replace, and their types
 TRAIN_OPTIONS = {"epochs": int, "batch_size": int, "crops_per_image": int, "test_crops": int, "crop_size": int,
-                 "threads": int, "lr_step": int, "lr": float, "lr_decay": float, "weight_decay": float}
+                 "lr_step": int, "lr": float, "lr_decay": float, "weight_decay": float}
 
 
 def ensure_dataset(params_file: str) -> None:
@@ -59,7 +59,7 @@ def protocol_splits(data: DeviceData, split: SplitParams, n_splits: int) -> Devi
     made = make_splits(labels["group"].tolist(), n_splits, split.test_fraction, split.val_fraction, split.seed,
                        split.subset)["splits"]
     return dataclasses.replace(data, splits=split_tensors(made, data.images.device),
-                               data_ids=[fingerprint(data.data_ids[0], part) for part in made])
+                               inputs=[{**data.inputs[0], "parts": part} for part in made])
 
 
 def main() -> None:
@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--subset", type=float, default=1.0, help="share of the references used (split.subset)")
     for key, kind in TRAIN_OPTIONS.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=kind, help=f"replace train.{key}")
+    parser.add_argument("--threads", type=int, help="replace runtime.threads")
     parser.add_argument("--target", choices=TARGETS, help="replace loss.target")
     parser.add_argument("--gamma", type=float, help="replace loss.gamma")
     args = parser.parse_args()
@@ -80,8 +81,9 @@ def main() -> None:
     params = dataclasses.replace(params, train=dataclasses.replace(params.train, use_tuned=False, **changes),
                                  loss=dataclasses.replace(params.loss, **loss))
     ensure_dataset(args.params)
-    t = params.train
-    runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
+    t, r = params.train, params.runtime
+    runtime = resolve_runtime(r.device, r.precision, args.threads if args.threads is not None else r.threads,
+                              r.compile)
     protocol = dataclasses.replace(load_params(args.params).split, subset=args.subset)
     data = protocol_splits(load_device_data(DATASET, runtime.device, params.model.num_classes, t.crop_size),
                            protocol, max(args.splits) + 1)
@@ -95,10 +97,10 @@ def main() -> None:
     finals, floors = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for k in args.splits:
-            settings = settings_for(params, DATASET, args.variant, k, data.data_ids[k])
+            settings = settings_for(params, DATASET, args.variant, k, data.inputs[k])
             ids = data.splits[k]
             untrained = Trainer(settings, data, runtime).predict(ids["test"])  # same seed: the starting point
-            floor = srcc(to_native(untrained, data.bounds), data.mos[ids["test"].cpu().numpy()])
+            floor = srcc(to_published(untrained, data.bounds), data.mos[ids["test"].cpu().numpy()])
             started = time.perf_counter()
             metrics = train_split(settings, data, runtime, Path(tmp) / f"split{k}")
             minutes = (time.perf_counter() - started) / 60

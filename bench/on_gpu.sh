@@ -3,7 +3,7 @@
 # limit so that a slow step leaves the rest their turn:
 #   tests   the CUDA tests (bf16 training and its distinct scores, crops, compiled training)
 #   paper   one paper-protocol split on a LIVEC-sized set (2 epochs, scaled to 30) and the grid estimate
-#   bench   bench_train at the paper's batch and at 96, eager, then with CUDA graphs (train.compile)
+#   bench   bench_train at the paper's batch and at 96, eager, then with CUDA graphs (runtime.compile)
 # `bash bench/on_gpu.sh` runs them all; `bash bench/on_gpu.sh bench` one of them.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -2,7 +2,7 @@
 
 Training then reads one memory-mapped ``images.npy`` (N x H x W x 3, uint8, the row order of
 labels.csv) and never touches a JPEG again; on a GPU the whole array can live in device memory.
-A dataset listed under ``augment.native`` keeps each image's own size: the images sit at the top
+A dataset whose images keep their own size (``augment.size`` own: LIVE's protocol) keeps each image's own size: the images sit at the top
 left of a canvas as large as the largest, and ``sizes.npy`` (N x 2, width and height; written for
 such datasets only) says how much of its row each one fills, so that crops are drawn inside it.
 
@@ -113,20 +113,21 @@ def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int,
     sizes = np.array([upright_size(file) for file in files], dtype=np.int64).reshape(-1, 2) \
         if size is None else None
     width, height = (int(v) for v in (size or sizes.max(axis=0, initial=0)))  # the canvas
-    workers = workers or os.cpu_count() or 1
+    workers = workers or len(os.sched_getaffinity(0))
     with atomic_dir(out_dir) as tmp:
         images = np.lib.format.open_memmap(tmp / IMAGES, mode="w+", dtype=np.uint8,
                                            shape=(len(labels), height, width, 3))
         del images  # workers open it themselves; the header is on disk now
         warnings, digests = _decode_all(names, files, tmp / IMAGES, size, workers)
-        if sizes is not None:  # even where all are alike: a native dataset's model scores any image at its own size
+        if sizes is not None:  # even where all are alike: an own-size dataset's model scores any image at its own size
             np.save(tmp / SIZES, sizes)
         shutil.copyfile(labels_csv, tmp / LABELS)
         # images_sha256: of the pixels training reads (each row's, in row order, as the workers decode
         # them), so that a run knows when they change (a corrected download, other decoding) even
         # where the labels and sizes stay the same
         meta = {"labels_csv": str(labels_csv), "labels_sha256": sha256_file(labels_csv), "raw_dir": str(raw_dir),
-                "images_sha256": hashlib.sha256("".join(digests).encode()).hexdigest(), "warnings": warnings}
+                "images_sha256": hashlib.sha256("".join(digests).encode()).hexdigest(),
+                "size": None if size is None else list(size), "warnings": warnings}
         write_json(tmp / META, meta)
     log.info("%s: %d images %s -> %s", labels_csv, len(labels),
              f"at {width}x{height}" if size else f"at their own sizes, up to {width}x{height}", out_dir)

@@ -29,7 +29,7 @@ def cmd_download(args: argparse.Namespace, params: Params) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace, params: Params) -> int:
-    from pmtiqa.datasets import prepare
+    from pmtiqa.prepare import prepare
 
     prepare(args.dataset, paths.raw_dir(args.dataset), paths.labels_csv(args.dataset))
     return 0
@@ -50,7 +50,7 @@ def cmd_augment(args: argparse.Namespace, params: Params) -> int:
         paths.raw_dir(args.dataset),
         paths.cache_dir(args.dataset),
         size=image_size(params, args.dataset),
-        workers=params.augment.workers,
+        workers=params.runtime.workers,
     )
     return 0
 
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="URL, local archive or local folder to take the dataset from")
     command("prepare", cmd_prepare, "parse the score files into data/prepared/<dataset>/labels.csv")
     command("split", cmd_split, "write seeded train/test splits (and val, if asked) to data/splits/<dataset>.json")
-    command("augment", cmd_augment, "decode every image once, resized (or not: augment.native), "
+    command("augment", cmd_augment, "decode every image once, resized (or at its own size: augment.size), "
                                     "into data/cache/<dataset>/")
     command("tune", cmd_tune, "tune hyperparameters with Optuna inside the train part of one split")
     p = command("train", cmd_train, "train one variant on one split (or on every split in turn)")

@@ -5,7 +5,7 @@ gather: row and column index grids per sample pick the pixels, and a horizontal 
 reversed column grid, so cropping and flipping cost one kernel and no copies of whole images.
 The gathered (B, c, c, 3) block viewed as (B, 3, c, c) is already in channels_last layout.
 
-Where a dataset keeps its images' own sizes (augment.native), each image fills the top left of its
+Where a dataset keeps its images' own sizes (augment.size own), each image fills the top left of its
 row and ``sizes`` (N, 2: width, height) bounds the crops drawn from it.
 """
 from __future__ import annotations

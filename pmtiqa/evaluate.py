@@ -83,9 +83,9 @@ def split_selections(per_split: list[dict], files: list, rerun: str) -> tuple[st
     return held
 
 
-# What may differ between the runs of one summary: the split itself, what it reads, and where and
-# how fast it computed (TrainParams.without_runtime)
-PER_SPLIT = ("split", "data_id", "train.device", "train.threads", "train.compile", "train.use_tuned")
+# What may differ between the runs of one summary: the split itself (run.json keeps what it read, and
+# where and how fast it computed, beside its settings)
+PER_SPLIT = ("split",)
 
 
 def flat(settings: dict, prefix: str = "") -> dict:

@@ -1,7 +1,7 @@
 """`pmtiqa predict`: score any images with a trained model.pt.
 
 Each image is decoded and resized exactly as the augment stage prepared the training images (or
-kept at its own size, for a dataset under augment.native), then scored as the test images were: the
+kept at its own size, for a dataset whose images keep their own size), then scored as the test images were: the
 mean over the same fixed crops. Scores come out on the scale of
 the dataset the model was trained on (`prediction`) and normalised to 0..1, higher better (`score`);
 a score the network puts outside 0..1 is clipped to it, with a warning that names the model.
@@ -32,7 +32,7 @@ from pmtiqa.evaluate import score_images
 from pmtiqa.model import STAGE_CHANNELS, build_model
 from pmtiqa.readers import file_kind
 from pmtiqa.runtime import Runtime, resolve_runtime
-from pmtiqa.scores import clip_unit, to_native
+from pmtiqa.scores import clip_unit, to_published
 from pmtiqa.variants import VARIANTS
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def within(size: tuple[int, int], largest: list[int]) -> tuple[int, int] | None:
 
 def on_canvas(pixels: list[np.ndarray], device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Images as one uint8 (N, H, W, 3) tensor, each at the top left, and their (width, height) where
-    they differ in size (as the cache of a dataset under augment.native holds them)."""
+    they differ in size (as the cache of an own-size dataset holds them)."""
     sizes = np.array([[p.shape[1], p.shape[0]] for p in pixels])
     width, height = sizes.max(axis=0)
     if (sizes == [width, height]).all():
@@ -281,7 +281,7 @@ def score_batch(model: torch.nn.Module, saved: dict, pixels: list[np.ndarray], r
     score = score_images(model, images, index, saved["crop_size"], saved["test_crops"], batch_size, runtime,
                          sizes, saved.get("target_scale", 1.0))
     score = clip_unit(score, str(checkpoint))
-    return to_native(score, tuple(saved["score_bounds"])), score
+    return to_published(score, tuple(saved["score_bounds"])), score
 
 
 def write_table(rows: list[dict], output: Path | None) -> None:
@@ -311,8 +311,8 @@ def predict_paths(checkpoint: Path, inputs: list[Path], output: Path | None = No
     for start in tqdm(range(0, len(files), batch_size), desc="predict", unit="batch", disable=len(files) <= batch_size):
         batch, names = prepared_batch(files[start:start + batch_size], saved, failures)
         if batch:
-            native, score = score_batch(model, saved, batch, runtime, batch_size, checkpoint)
-            rows += [{"image": str(p), "prediction": n, "score": s} for p, n, s in zip(names, native, score)]
+            published, score = score_batch(model, saved, batch, runtime, batch_size, checkpoint)
+            rows += [{"image": str(p), "prediction": n, "score": s} for p, n, s in zip(names, published, score)]
     if not rows:
         print(f"pmtiqa predict: none of the {len(failures)} inputs could be scored; nothing written", file=sys.stderr)
         return failures

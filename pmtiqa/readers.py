@@ -44,7 +44,7 @@ def read_csv(path: Path, fix: str, columns: Iterable[str] = (), **read_options: 
     return table
 
 
-# -- labels.csv: the contract every stage after prepare reads (datasets/__init__.py) ----------
+# -- labels.csv: the contract every stage after prepare reads (prepare.py) ------------------------
 
 LABEL_COLUMNS = ("image", "mos", "score", "group")
 PREPARE_AGAIN = "run `pmtiqa prepare` for this dataset"

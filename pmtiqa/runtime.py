@@ -38,7 +38,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"train.device: {name!r} asked for, but this torch sees no CUDA device "
+        raise UserError(f"runtime.device: {name!r} asked for, but this torch sees no CUDA device "
                         f"(use auto or cpu)")
     return torch.device(name)
 
@@ -51,12 +51,10 @@ def bf16_is_native(device: torch.device) -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def default_threads() -> int:
-    """train.threads 0: what the scheduler granted (Snakemake exports a job's threads as
-    OMP_NUM_THREADS), else the cores this process may run on (a SLURM job's share)."""
-    granted = os.environ.get("OMP_NUM_THREADS", "")
-    if granted.isdigit() and int(granted) > 0:
-        return int(granted)
+def available_cores() -> int:
+    """The cores this process may run on (a SLURM job's share, a taskset). Not OMP_NUM_THREADS,
+    which Snakemake sets from a job's thread count: both engines must compute a run with the same
+    number of threads, or its CPU reductions, and so its numbers, would differ between them."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
@@ -71,9 +69,9 @@ def check_compiler(device: torch.device, mode: str) -> None:
     else:
         env, candidates = "CC", [os.environ["CC"]] if os.environ.get("CC") else ["gcc", "clang"]
     if not any(shutil.which(c) for c in candidates):
-        raise UserError(f"train.compile: {mode!r} needs a compiler on this {device.type.upper()}: "
+        raise UserError(f"runtime.compile: {mode!r} needs a compiler on this {device.type.upper()}: "
                         f"{' or '.join(candidates)} (${env} names another) is not found; install one, "
-                        f"or set train.compile: none")
+                        f"or set runtime.compile: none")
 
 
 def resolve_runtime(device: str, precision: str, threads: int, compile: str = "none") -> Runtime:
@@ -82,7 +80,7 @@ def resolve_runtime(device: str, precision: str, threads: int, compile: str = "n
         precision = "bf16" if bf16_is_native(dev) else "fp32"
     check_compiler(dev, compile)
     # A fixed thread count makes CPU reductions, and so a resumed run, compute the same way.
-    torch.set_num_threads(threads or default_threads())
+    torch.set_num_threads(threads or available_cores())
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True

@@ -22,7 +22,7 @@ def to_unit(mos, bounds: Bounds):
     return unit if higher_is_better else 1.0 - unit
 
 
-def to_native(score01, bounds: Bounds):
+def to_published(score01, bounds: Bounds):
     """Normalised score in [0, 1] (higher is better) -> the published scale."""
     low, high, higher_is_better = bounds
     unit = score01 if higher_is_better else 1.0 - score01

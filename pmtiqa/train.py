@@ -14,6 +14,7 @@ Epochs are 1-based in every file and log line.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import shutil
 import time
@@ -29,7 +30,7 @@ from tqdm import tqdm
 from pmtiqa import paths
 from pmtiqa.atomic import atomic_dir, atomic_path, write_json, write_text
 from pmtiqa.crops import random_crops, test_crop_generator
-from pmtiqa.config import LossParams, ModelParams, Params, TrainParams, check_tuned, fingerprint
+from pmtiqa.config import LossParams, ModelParams, Params, TrainParams, check_tuned
 from pmtiqa.errors import UserError
 from pmtiqa.evaluate import score_images
 from pmtiqa.losses import pmt_loss, quality_level
@@ -38,7 +39,7 @@ from pmtiqa.model import build_model
 from pmtiqa.readers import read_json
 from pmtiqa.runtime import Runtime, resolve_runtime, seed_everything
 from pmtiqa.schedule import learning_rate, task_weights
-from pmtiqa.scores import clip_unit, target_scale, to_native
+from pmtiqa.scores import clip_unit, target_scale, to_published
 from pmtiqa.splits import read_splits
 from pmtiqa.variants import get_variant
 
@@ -54,7 +55,7 @@ class TrainingDiverged(UserError):
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that decides a split's result. Its fingerprint decides reuse and resume."""
+    """Everything that decides a split's result: its settings (tuned values in place) and its inputs."""
 
     dataset: str
     variant: str
@@ -62,12 +63,16 @@ class Settings:
     model: ModelParams
     loss: LossParams
     train: TrainParams
-    data_id: str  # identity of what the run reads (DeviceData.data_ids)
+    inputs: dict = field(default_factory=dict)  # what the run reads (DeviceData.inputs)
 
-    def fingerprint(self) -> str:
-        # use_tuned only says where lr etc. came from; the values themselves are in self.train
-        train = dataclasses.replace(self.train.without_runtime(), use_tuned=False)
-        return fingerprint(self.dataset, self.variant, self.split, self.model, self.loss, train, self.data_id)
+    def identity(self) -> dict:
+        """The settings and inputs as plain JSON values, as run.json and checkpoint.pt record them: a
+        finished split is reused, and a checkpoint resumed, only where the recorded identity is equal.
+        use_tuned only says where lr and the like came from; their values are in train."""
+        settings = {"dataset": self.dataset, "variant": self.variant, "split": self.split,
+                    "model": dataclasses.asdict(self.model), "loss": dataclasses.asdict(self.loss),
+                    "train": {k: v for k, v in dataclasses.asdict(self.train).items() if k != "use_tuned"}}
+        return json.loads(json.dumps({"settings": settings, "inputs": self.inputs}))
 
 
 def tuned_values(params: Params, dataset: str) -> dict:
@@ -88,9 +93,11 @@ def apply_tuned(train: TrainParams, loss: LossParams, values: dict) -> tuple[Tra
             dataclasses.replace(loss, gamma=values.get("gamma", loss.gamma)))
 
 
-def settings_for(params: Params, dataset: str, variant: str, split: int, data_id: str) -> Settings:
+def settings_for(params: Params, dataset: str, variant: str, split: int, inputs: dict) -> Settings:
+    """The settings of one split as its dataset sees them (overrides, protocol and tuned values applied)."""
+    params = params.for_dataset(dataset)
     train, loss = apply_tuned(params.train, params.loss, tuned_values(params, dataset))
-    return Settings(dataset, get_variant(variant).name, split, params.model, loss, train, data_id)
+    return Settings(dataset, get_variant(variant).name, split, params.model, loss, train, inputs)
 
 
 # ----------------------------------------------------------------------------- data
@@ -101,22 +108,26 @@ class DeviceData:
     """A dataset's images and targets on the training device, with its split ids."""
 
     images: torch.Tensor  # uint8 (N, H, W, 3)
-    sizes: torch.Tensor | None  # long (N, 2): each image's (width, height), where they keep their own (augment.native)
+    sizes: torch.Tensor | None  # long (N, 2): each image's (width, height), where they keep their own (augment.size own)
     score: torch.Tensor  # float (N,), normalised 0..1, higher is better
     level: torch.Tensor  # long (N,), quality classes
-    mos: np.ndarray  # the published scores, for metrics on the native scale
+    mos: np.ndarray  # the published scores, for metrics on the published scale
     names: list[str]
-    bounds: tuple[float, float, bool]  # (lo, hi, higher_is_better) of the native scale
+    bounds: tuple[float, float, bool]  # (lo, hi, higher_is_better) of the published scale
     splits: list[dict[str, torch.Tensor]]
-    # Per split, the identity of what its run reads: the labels, the images (their pixels' hash and
-    # sizes) and its own parts (not the other splits': more splits leave the finished ones valid).
-    data_ids: list[str]
+    # Per split, what its run reads: the cache as augment recorded it (labels and pixels) and the
+    # split's own parts (not the other splits': more splits leave the finished ones valid).
+    inputs: list[dict]
     groups: np.ndarray | None = None  # labels.csv's group of each image (None: one group per image)
 
 
 def split_tensors(raw_splits: list[dict], device: torch.device) -> list[dict[str, torch.Tensor]]:
     """The row ids of each split's parts (as in data/splits/<ds>.json) as index tensors on the device."""
     return [{part: torch.tensor(ids, dtype=torch.long, device=device) for part, ids in s.items()} for s in raw_splits]
+
+
+# What identifies a cache's content in its meta.json: augment computes these once, as it writes it.
+CACHE_IDENTITY = ("labels_sha256", "images_sha256", "size")
 
 
 def load_device_data(dataset: str, device: torch.device, num_classes: int, crop: int) -> DeviceData:
@@ -131,8 +142,7 @@ def load_device_data(dataset: str, device: torch.device, num_classes: int, crop:
     images = torch.from_numpy(np.array(cache.images)).to(device)  # read the memory-mapped cache once
     sizes = None if cache.sizes is None else torch.from_numpy(cache.sizes).to(device)
     score = torch.tensor(labels["score"].to_numpy(np.float32), device=device)
-    read = fingerprint(labels[["image", "mos", "score"]].to_csv(index=False), cache.meta.get("images_sha256"),
-                       list(cache.images.shape), None if cache.sizes is None else cache.sizes.tolist())
+    cache_identity = {key: cache.meta.get(key) for key in CACHE_IDENTITY}
     data = DeviceData(
         images=images,
         sizes=sizes,
@@ -142,7 +152,7 @@ def load_device_data(dataset: str, device: torch.device, num_classes: int, crop:
         names=labels["image"].astype(str).tolist(),
         bounds=score_bounds(dataset),
         splits=split_tensors(raw_splits, device),
-        data_ids=[fingerprint(read, split) for split in raw_splits],
+        inputs=[{"cache": cache_identity, "parts": split} for split in raw_splits],
         groups=labels["group"].astype(str).to_numpy(),
     )
     check_crops_fit(data, crop, dataset)
@@ -261,16 +271,17 @@ class Trainer:
 # ----------------------------------------------------------------------------- one split, with its files
 
 
-def native_metrics(pred01: np.ndarray, data: DeviceData, ids: torch.Tensor) -> dict[str, float]:
-    return all_metrics(to_native(pred01, data.bounds), data.mos[ids.cpu().numpy()])
+def published_metrics(pred01: np.ndarray, data: DeviceData, ids: torch.Tensor) -> dict[str, float]:
+    return all_metrics(to_published(pred01, data.bounds), data.mos[ids.cpu().numpy()])
 
 
-def is_finished(out: Path, fp: str) -> bool:
+def is_finished(out: Path, identity: dict) -> bool:
+    """Does the split's folder hold a finished run of these settings and inputs?"""
     run = out / "run.json"
     if not (out / "metrics.json").is_file() or not run.is_file():
         return False
     recorded = read_json(run, "delete the split's folder to train it again")
-    return isinstance(recorded, dict) and recorded.get("fingerprint") == fp
+    return isinstance(recorded, dict) and {k: recorded.get(k) for k in identity} == identity
 
 
 def work_dir(out: Path) -> Path:
@@ -284,14 +295,14 @@ def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Pat
 
     The run in progress lives in work_dir(out); the finished files replace the split's folder in one
     step, so a kill or a failure leaves the split as it was (finished with other params, or not)."""
-    fp = settings.fingerprint()
-    if is_finished(out, fp):
+    identity = settings.identity()
+    if is_finished(out, identity):
         log.info("%s: finished with the same params; reusing it", out)
         return read_json(out / "metrics.json", "delete the split's folder to train it again")
     ids = data.splits[settings.split]
     work = work_dir(out)
     trainer = Trainer(settings, data, runtime)
-    best = resume(trainer, work / "checkpoint.pt", fp)
+    best = resume(trainer, work / "checkpoint.pt", identity)
     t = settings.train
     validates = len(ids["val"]) > 0  # split.val_fraction 0: no validation part, as the authors train
     while trainer.epoch < t.epochs:
@@ -306,10 +317,10 @@ def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Pat
                  row["lambda1"], row["lr"], f" val SRCC {val_srcc:.4f}" if validates else "", row["test_srcc"],
                  row["seconds"])
         with atomic_path(work / "checkpoint.pt") as tmp:
-            torch.save({"fingerprint": fp, "trainer": trainer.state_dict(), "best": best}, tmp)
+            torch.save({"identity": identity, "trainer": trainer.state_dict(), "best": best}, tmp)
         write_history(trainer.history, work / "history.csv")
     with atomic_dir(out) as folder:
-        metrics = finish(settings, data, trainer, best, folder, fp)
+        metrics = finish(settings, data, trainer, best, folder)
     shutil.rmtree(work)
     log.info("%s: done. test SRCC final %.4f, %s, best-on-test %.4f (epoch %d)", out, metrics["final"]["srcc"],
              f"val-selected {metrics['val']['srcc']:.4f} (epoch {best['epoch']})" if "val" in metrics else "no val part",
@@ -321,8 +332,8 @@ def score_epoch(trainer: Trainer, data: DeviceData, ids: dict, row: dict, valida
     """(test predictions, test metrics, validation SRCC or None) after an epoch; the history row gets
     the SRCC and PLCC of both parts."""
     test_pred = trainer.predict(ids["test"])
-    test = native_metrics(test_pred, data, ids["test"])
-    val = native_metrics(trainer.predict(ids["val"]), data, ids["val"]) if validates else None
+    test = published_metrics(test_pred, data, ids["test"])
+    val = published_metrics(trainer.predict(ids["val"]), data, ids["val"]) if validates else None
     if val is not None:
         row.update(val_srcc=val["srcc"], val_plcc=val["plcc"])
     row.update(test_srcc=test["srcc"], test_plcc=test["plcc"])
@@ -349,7 +360,7 @@ def _better(new: float, old: float) -> bool:
     return np.isfinite(new) and (not np.isfinite(old) or new > old)
 
 
-def resume(trainer: Trainer, checkpoint: Path, fp: str) -> dict | None:
+def resume(trainer: Trainer, checkpoint: Path, identity: dict) -> dict | None:
     """Load checkpoint.pt into the trainer when it belongs to these settings; returns the best-val record."""
     if not checkpoint.is_file():
         return None
@@ -361,10 +372,10 @@ def resume(trainer: Trainer, checkpoint: Path, fp: str) -> dict | None:
     except Exception as err:  # truncated, not a torch file, or a pickle weights_only refuses: all unusable
         # only the error's kind: torch's text for a refused pickle suggests loading it unsafely
         raise UserError(f"{checkpoint}: not a checkpoint that can be resumed ({type(err).__name__}); {delete}") from None
-    if not isinstance(state, dict) or not {"fingerprint", "trainer", "best"} <= set(state):
+    if not isinstance(state, dict) or not {"identity", "trainer", "best"} <= set(state):
         raise UserError(f"{checkpoint}: not a checkpoint written by `pmtiqa train`; {delete}")
-    if state.get("fingerprint") != fp:
-        log.warning("%s: written with other params; starting this split afresh", checkpoint)
+    if state["identity"] != identity:
+        log.warning("%s: written with other settings or inputs; starting this split afresh", checkpoint)
         return None
     trainer.load_state_dict(state["trainer"])
     log.info("%s: resuming at epoch %d/%d", checkpoint, trainer.epoch + 1, trainer.settings.train.epochs)
@@ -387,7 +398,7 @@ def selections(history: list[dict], best: dict) -> dict:
     return metrics
 
 
-def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, out: Path, fp: str) -> dict:
+def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, out: Path) -> dict:
     """Write a finished split's files into the folder ``out``: history.csv, metrics.json,
     predictions.csv and model.pt (of the kept epoch), and run.json."""
     write_history(trainer.history, out / "history.csv")
@@ -397,7 +408,7 @@ def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, o
     predictions = pd.DataFrame({
         "image": [data.names[i] for i in test_ids],
         "mos": data.mos[test_ids],
-        "prediction": to_native(pred01, data.bounds),  # as the metrics saw it
+        "prediction": to_published(pred01, data.bounds),  # as the metrics saw it
         "score": clip_unit(pred01, f"{out} (epoch {best['epoch']})"),
     })
     write_text(out / "predictions.csv", predictions.to_csv(index=False))
@@ -418,22 +429,24 @@ def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, o
             "max_image_size": [int(data.images.shape[2]), int(data.images.shape[1])],
             "epoch": best["epoch"],
         }, tmp)
-    write_json(out / "run.json", {"fingerprint": fp, "settings": dataclasses.asdict(settings),
-                                   "precision": trainer.runtime.precision, "device": str(trainer.runtime.device)})
+    runtime = trainer.runtime
+    write_json(out / "run.json", {**settings.identity(), "ran_on": {
+        "device": str(runtime.device), "precision": runtime.precision, "compile": runtime.compile,
+        "threads": torch.get_num_threads()}})
     write_json(out / "metrics.json", metrics)
     return metrics
 
 
 def train_splits(params: Params, dataset: str, variant: str, splits: list[int], progress: bool = True) -> list[dict]:
-    """`pmtiqa train`: each split in turn, reusing finished ones whose fingerprint matches."""
+    """`pmtiqa train`: each split in turn, reusing finished ones of the same settings and inputs."""
     params = params.for_dataset(dataset)
-    t = params.train
-    runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
+    t, r = params.train, params.runtime
+    runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile)
     log.info("training %s/%s on %s at %s (compile: %s), splits %s", dataset, variant, runtime.device,
              runtime.precision, runtime.compile, splits)
     data = load_device_data(dataset, runtime.device, params.model.num_classes, t.crop_size)
     if len(data.splits) < params.split.n_splits:
         raise UserError(f"{paths.splits_json(dataset)}: holds {len(data.splits)} splits, params ask for "
                         f"{params.split.n_splits}; run `pmtiqa split --dataset {dataset}` again")
-    return [train_split(settings_for(params, dataset, variant, k, data.data_ids[k]), data, runtime,
+    return [train_split(settings_for(params, dataset, variant, k, data.inputs[k]), data, runtime,
                         paths.train_dir(dataset, variant, k), progress) for k in splits]

@@ -23,11 +23,11 @@ import torch
 
 from pmtiqa import paths
 from pmtiqa.atomic import write_json
-from pmtiqa.config import TUNABLE_SETTINGS, Params, fingerprint
+from pmtiqa.config import TUNABLE_SETTINGS, Params
 from pmtiqa.errors import UserError
 from pmtiqa.metrics import srcc
 from pmtiqa.runtime import resolve_runtime
-from pmtiqa.scores import to_native
+from pmtiqa.scores import to_published
 from pmtiqa.splits import hold_out
 from pmtiqa.train import Settings, Trainer, TrainingDiverged, apply_tuned, load_device_data
 
@@ -73,7 +73,7 @@ def objective(trial: optuna.Trial, params: Params, dataset: str, data, runtime, 
     whose regression head had weight (a progressive first epoch's scores mean nothing)."""
     u = params.tune
     train, loss = apply_tuned(params.train, params.loss, suggest(trial, params))
-    settings = Settings(dataset, u.variant, u.split, params.model, loss, train, data.data_ids[u.split])
+    settings = Settings(dataset, u.variant, u.split, params.model, loss, train, data.inputs[u.split])
     trainer = Trainer(settings, data, runtime)
     train_ids, val_ids = parts
     val_mos = data.mos[val_ids.cpu().numpy()]
@@ -82,7 +82,7 @@ def objective(trial: optuna.Trial, params: Params, dataset: str, data, runtime, 
         row = trainer.train_epoch(train_ids, progress=False)
         if row["lambda1"] == 0:
             continue
-        value = srcc(to_native(trainer.predict(val_ids), data.bounds), val_mos)
+        value = srcc(to_published(trainer.predict(val_ids), data.bounds), val_mos)
         value = value if np.isfinite(value) else -1.0
         best = max(best, value)
         trial.report(value, epoch + 1)  # the 1-based epoch, as every file says it
@@ -92,19 +92,33 @@ def objective(trial: optuna.Trial, params: Params, dataset: str, data, runtime, 
 
 
 def study_identity(params: Params, dataset: str, data) -> tuple[str, dict]:
-    """(name, attributes) of the study: a new search (space, schedule, variant, split, data, or a
-    setting it does not search) is a new study in the same file; the name says what it searches."""
+    """(name, identity) of the study. The identity is everything that decides the search, as plain
+    values: the tune section (but n_trials, which a rerun may raise), the settings it does not search,
+    and the inputs of the tuned split; the name says what it searches."""
     u = params.tune
     ranges = {name: getattr(u, name) for name in searched(u)}
-    train_fixed, loss_fixed = apply_tuned(dataclasses.replace(params.train.without_runtime(), use_tuned=False),
-                                          params.loss, dict.fromkeys(ranges, 0))
-    search = fingerprint(dataclasses.replace(u, n_trials=0), params.model, train_fixed, loss_fixed,
-                         data.data_ids[u.split])
+    train, loss = apply_tuned(params.train, params.loss, dict.fromkeys(ranges))  # searched: None
+    fixed = Settings(dataset, u.variant, u.split, params.model, loss, train, data.inputs[u.split]).identity()
+    search = {k: v for k, v in dataclasses.asdict(u).items() if k != "n_trials"}
     shown = "-".join(f"{name}{low:g}..{high:g}" for name, (low, high) in ranges.items())
-    attributes = {"dataset": dataset, "variant": u.variant, "split": u.split, "ranges": ranges,
-                  "epochs": u.epochs or params.train.epochs, "schedule_epochs": params.train.epochs,
-                  "val_fraction": u.val_fraction, "loss_target": params.loss.target}
-    return f"{dataset}-{u.variant}-{shown}-{search[:8]}", attributes
+    return f"{dataset}-{u.variant}-{shown}", {"tune": search, **fixed}
+
+
+def open_study(storage, name: str, identity: dict, pruner) -> optuna.Study:
+    """The study of this search: the one in the storage whose recorded identity is equal, else a new
+    one (name, then name-2, name-3, ... where another search took the name). Nothing is deleted: the
+    trials of an earlier search stay in the file."""
+    studies = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    same = [s.study_name for s in studies if s.user_attrs.get("identity") == identity]
+    taken = {s.study_name for s in studies}
+    if same:
+        name = same[0]
+    elif name in taken:
+        name = next(f"{name}-{n}" for n in range(2, len(taken) + 3) if f"{name}-{n}" not in taken)
+    study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize",
+                                pruner=pruner)
+    study.set_user_attr("identity", identity)
+    return study
 
 
 def counted(study: optuna.Study) -> list:
@@ -131,26 +145,20 @@ def tune(params: Params, dataset: str) -> dict:
     u = params.tune
     out = paths.tune_dir(dataset)
     out.mkdir(parents=True, exist_ok=True)
-    t = params.train
-    runtime = resolve_runtime(t.device, t.precision, t.threads, t.compile)
+    t, r = params.train, params.runtime
+    runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile)
     data = load_device_data(dataset, runtime.device, params.model.num_classes, t.crop_size)
-    name, attributes = study_identity(params, dataset, data)
+    name, identity = study_identity(params, dataset, data)
     # Heartbeats let a later run mark a killed worker's trial failed instead of running forever
     # (optuna still labels the argument experimental: its warning is not news to our users).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'study.db'}", heartbeat_interval=HEARTBEAT_S)
-    study = optuna.create_study(
-        study_name=name,
-        storage=storage,
-        load_if_exists=True,
-        direction="maximize",
-        # no trial is cut before an epoch at the first lowered rate (the epochs at the full rate are
-        # 1..lr_step + 1, and a step of n_warmup_steps is already prunable): early epochs favour what looks good early
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=t.lr_step + 2),
-    )
-    for key, value in attributes.items():
-        study.set_user_attr(key, value)
+    # no trial is cut before an epoch at the first lowered rate (the epochs at the full rate are
+    # 1..lr_step + 1, and a step of n_warmup_steps is already prunable): early epochs favour what looks good early
+    study = open_study(storage, name, identity, optuna.pruners.MedianPruner(n_startup_trials=2,
+                                                                            n_warmup_steps=t.lr_step + 2))
+    name = study.study_name
     log.info("study %s: %d of %d trials finished", name, len(counted(study)), u.n_trials)
     parts = trial_parts(params, data)
     while (done := len(counted(study))) < u.n_trials:
@@ -168,7 +176,7 @@ def tune(params: Params, dataset: str) -> dict:
     result = {
         "params": best.params,
         "value": best.value,
-        "metric": f"best SRCC over {attributes['epochs']} epochs of {u.variant} on a held-out {u.val_fraction:g} of "
+        "metric": f"best SRCC over {u.epochs or t.epochs} epochs of {u.variant} on a held-out {u.val_fraction:g} of "
                   f"split {u.split}'s train part (never its test part)",
         "trial": best.number,
         "study": name,

@@ -104,7 +104,7 @@ def test_meta_records_the_build(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
     pixels = meta.pop("images_sha256")  # of the decoded rows: test_train shows it follows the pixels
     assert meta == {"labels_csv": str(labels), "labels_sha256": sha256_file(labels), "raw_dir": str(raw),
-                    "warnings": {}}
+                    "size": [12, 10], "warnings": {}}
     assert len(pixels) == 64 and pixels != sha256_file(labels)
 
 
@@ -144,7 +144,7 @@ def test_sizes_that_do_not_fit_the_canvas_are_refused(tmp_path: Path) -> None:
 
 
 def test_augment_keeps_live_at_its_images_own_sizes(tmp_path: Path, monkeypatch) -> None:
-    """params.yaml's augment.native: [live], through the CLI: LIVE's portraits are not stretched."""
+    """LIVE's protocol keeps each image's own size, through the CLI: LIVE's portraits are not stretched."""
     from pmtiqa.cli import main
     from test_datasets_fixtures import build_live
 
@@ -154,7 +154,7 @@ def test_augment_keeps_live_at_its_images_own_sizes(tmp_path: Path, monkeypatch)
     for i, image in enumerate(sorted(p for p in raw.rglob("*.bmp"))):
         Image.new("RGB", (48, 32) if i % 3 else (32, 48), COLOURS[i % 6]).save(image, format="BMP")
     params = tmp_path / "params.yaml"
-    params.write_text("datasets: [live]\nvariants: [ms_pmt]\naugment: {native: [live], workers: 1}\n"
+    params.write_text("datasets: [live]\nvariants: [ms_pmt]\nruntime: {workers: 1}\n"
                       "train: {crop_size: 32}\n")
     assert main(["prepare", "--dataset", "live", "--params", str(params)]) == 0
     assert main(["augment", "--dataset", "live", "--params", str(params)]) == 0

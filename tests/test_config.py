@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pmtiqa.config import (RANGES, TUNABLE_SETTINGS, Params, ParamsError, check_tuned, fingerprint, image_size,
+from pmtiqa.config import (RANGES, TUNABLE_SETTINGS, Params, ParamsError, check_tuned, image_size,
                            load_params, params_from_dict)
 
-MINIMAL = {"datasets": ["synthetic"], "variants": ["ms_pmt"]}
+MINIMAL = {"datasets": ["livec"], "variants": ["ms_pmt"]}
 
 
 def test_defaults_follow_the_paper():
@@ -40,11 +40,11 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         variants: [baseline, ms_pmt]
         model: {backbone: resnet18, weights: none}
         train: {epochs: 3, lr: 1e-4}
-        augment: {sizes: {livec: [500, 500]}}
+        augment: {size: [480, 480]}
     """))
     p = load_params(path)
     assert p.train.lr == 1e-4 and isinstance(p.train.lr, float)
-    assert p.augment.sizes["livec"] == [500, 500]
+    assert p.augment.size == [480, 480] and image_size(p, "livec") == (480, 480)
     assert p.source == str(path)
 
 
@@ -60,13 +60,16 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({**MINIMAL, "variants": ["ms", "fancy"]}, "variants[1]"),
         ({"variants": ["ms"]}, "datasets"),
         ({**MINIMAL, "loss": {"gamma": -1}}, "loss.gamma"),
-        ({**MINIMAL, "augment": {"sizes": {"livec": [500]}}}, "augment.sizes.livec"),
-        ({**MINIMAL, "augment": {"native": ["tid2013"]}}, "augment.native[0]"),
-        ({**MINIMAL, "augment": {"native": ["live"], "sizes": {"live": [768, 512]}}}, "augment.native[0]"),
+        ({**MINIMAL, "augment": {"size": [500]}}, "augment.size"),
+        ({**MINIMAL, "augment": {"size": "native"}}, "augment.size"),
+        ({**MINIMAL, "augment": {"size": [500, 500.5]}}, "augment.size"),
+        ({**MINIMAL, "augment": {"size": [True, 500]}}, "augment.size"),
+        ({**MINIMAL, "augment": {"sizes": {"livec": [500, 500]}}}, "augment.sizes"),
         ({**MINIMAL, "tune": {"lr": [1e-3, 1e-4]}}, "tune.lr"),
         ({**MINIMAL, "tune": {"weight_decay": [0, 0]}}, "tune.weight_decay"),
         ({**MINIMAL, "split": {"subset": 0}}, "split.subset"),
-        ({**MINIMAL, "train": {"compile": "fastest"}}, "train.compile"),
+        ({**MINIMAL, "runtime": {"compile": "fastest"}}, "runtime.compile"),
+        ({**MINIMAL, "train": {"compile": "none"}}, "train.compile"),  # runtime settings left train
         ({**MINIMAL, "loss": {"target": "mos"}}, "loss.target"),
         ({**MINIMAL, "train": {"batch_unit": "pixels"}}, "train.batch_unit"),
         ({**MINIMAL, "train": {"reset_optimizer": "no"}}, "train.reset_optimizer"),
@@ -99,14 +102,15 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({**MINIMAL, "train": {"test_crops": 0}}, "train.test_crops"),
         ({**MINIMAL, "train": {"seed": -1}}, "train.seed"),
         ({**MINIMAL, "train": {"seed": 2**32}}, "train.seed"),
-        ({**MINIMAL, "train": {"threads": -1}}, "train.threads"),
-        ({**MINIMAL, "train": {"device": "gpu"}}, "train.device"),
-        ({**MINIMAL, "train": {"device": "cuda:x"}}, "train.device"),
+        ({**MINIMAL, "runtime": {"threads": -1}}, "runtime.threads"),
+        ({**MINIMAL, "runtime": {"device": "gpu"}}, "runtime.device"),
+        ({**MINIMAL, "runtime": {"device": "cuda:x"}}, "runtime.device"),
+        ({**MINIMAL, "runtime": {"precision": "fp16"}}, "runtime.precision"),
         ({**MINIMAL, "split": {"seed": -1}}, "split.seed"),
         ({**MINIMAL, "split": {"n_splits": 0}}, "split.n_splits"),
         ({**MINIMAL, "split": {"test_fraction": 1}}, "split.test_fraction"),
-        ({**MINIMAL, "augment": {"workers": -1}}, "augment.workers"),
-        ({**MINIMAL, "augment": {"default_size": [16, 16]}}, "augment.default_size"),
+        ({**MINIMAL, "runtime": {"workers": -1}}, "runtime.workers"),
+        ({**MINIMAL, "augment": {"size": [16, 16]}}, "augment.size"),
         ({**MINIMAL, "model": {"num_classes": 1}}, "model.num_classes"),
         ({**MINIMAL, "model": {"weights": ""}}, "model.weights"),
         ({**MINIMAL, "tune": {"seed": -1}}, "tune.seed"),
@@ -150,8 +154,7 @@ def _numeric_fields() -> list[tuple[str, typing.Any]]:
 
 
 def test_every_number_in_params_has_a_range():
-    sides = {"augment.default_size"}  # checked item by item against SIDE, as augment.sizes
-    assert {key for key, _ in _numeric_fields()} - sides == set(RANGES)
+    assert {key for key, _ in _numeric_fields()} == set(RANGES)
 
 
 def _outside(bounds) -> list:
@@ -217,8 +220,8 @@ def test_bad_best_json_values_name_the_file_and_key(values, key):
 
 def test_a_yaml_boolean_where_a_word_is_meant_says_to_quote_it(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text("datasets: [synthetic]\nvariants: [ms_pmt]\ntrain: {compile: off}\n")
-    with pytest.raises(ParamsError, match="train.compile: expected a string, got the boolean False .*quote"):
+    path.write_text("datasets: [synthetic]\nvariants: [ms_pmt]\nruntime: {compile: off}\n")
+    with pytest.raises(ParamsError, match="runtime.compile: expected a string, got the boolean False .*quote"):
         load_params(path)
 
 
@@ -251,7 +254,7 @@ def test_malformed_yaml_is_one_line(tmp_path, text, message):
 def test_a_merge_key_may_be_followed_by_the_keys_it_sets(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("datasets: [synthetic]\nvariants: [ms_pmt]\nsplit: {n_splits: 3}\n"
-                    "train: &t {epochs: 3, lr: 1.0e-3}\ntune: {epochs: 2}\n"
+                    "train: &t {epochs: 3, lr: 1.0e-3, crop_size: 32}\ntune: {epochs: 2}\n"
                     "overrides: {synthetic: {train: {<<: *t, epochs: 4}}}\n")
     assert load_params(path).for_dataset("synthetic").train.epochs == 4
 
@@ -276,18 +279,9 @@ def test_a_params_file_that_cannot_be_read_is_named(tmp_path, monkeypatch):
         load_params(locked)
 
 
-def test_fingerprint_is_stable_and_sensitive():
-    a = params_from_dict(MINIMAL)
-    b = params_from_dict({**MINIMAL, "train": {"epochs": 31}})
-    assert fingerprint(a.train) == fingerprint(params_from_dict(MINIMAL).train)
-    assert fingerprint(a.train) != fingerprint(b.train)
-    assert fingerprint(a.model) == fingerprint(b.model)
-
-
 def test_per_dataset_overrides_apply_only_to_their_dataset():
     p = params_from_dict({
         **MINIMAL,
-        "augment": {"sizes": {"synthetic": [96, 96]}},
         "overrides": {"synthetic": {"model": {"backbone": "resnet18"}, "train": {"epochs": 3, "crop_size": 64}}},
     })
     demo = p.for_dataset("synthetic")
@@ -305,19 +299,20 @@ def test_per_dataset_overrides_apply_only_to_their_dataset():
         ({"synthetic": {"datasets": ["bid"]}}, "overrides.synthetic.datasets"),
         ({"tid2013": {"train": {"epochs": 3}}}, "overrides.tid2013"),
         ({"synthetic": {"train": {"crop_size": 600}}}, "overrides.synthetic.train.crop_size"),
-        ({"synthetic": {"augment": {"sizes": {"synthetic": [40, 40]}}}}, "overrides.synthetic.augment.sizes.synthetic"),
-        ({"synthetic": {"augment": {"default_size": [64, 64]}}}, "overrides.synthetic.augment.default_size"),
-        ({"synthetic": {"augment": {"default_size": [16, 64]}}}, "overrides.synthetic.augment.default_size"),
+        ({"synthetic": {"augment": {"size": [40]}}}, "overrides.synthetic.augment.size"),
+        ({"synthetic": {"augment": {"size": [16, 64]}}}, "overrides.synthetic.augment.size"),
+        ({"synthetic": {"augment": {"size": [40, 40]}, "train": {"crop_size": 48}}}, "overrides.synthetic.augment.size"),
         ({"synthetic": {"train": {"lr": math.inf}}}, "overrides.synthetic.train.lr"),
         ({"synthetic": {"train": {"lr": 2}}}, "overrides.synthetic.train.lr"),
         ({"synthetic": {"train": {"batch_size": 1}}}, "overrides.synthetic.train.batch_size"),
-        ({"synthetic": {"train": {"device": "gpu"}}}, "overrides.synthetic.train.device"),
+        ({"synthetic": {"train": {"device": "cpu"}}}, "overrides.synthetic.train.device"),
+        ({"synthetic": {"runtime": {"threads": 1}}}, "overrides.synthetic.runtime"),  # runtime is one for all
         ({"synthetic": {"split": {"seed": -1}}}, "overrides.synthetic.split.seed"),
         ({"synthetic": {"model": {"num_classes": 1}}}, "overrides.synthetic.model.num_classes"),
         ({"synthetic": {"tune": {"batch_size": [-8, -2]}}}, "overrides.synthetic.tune.batch_size"),
         ({"synthetic": {"tune": {"gamma": [0.01, math.inf]}}}, "overrides.synthetic.tune.gamma[1]"),
         ({"synthetic": {"tune": {"epochs": 31}}}, "overrides.synthetic.tune.epochs"),
-        ({"synthetic": {"augment": {"native": ["tid2013"]}}}, "overrides.synthetic.augment.native[0]"),
+        ({"synthetic": {"train": {"batch_unit": "pixels"}}}, "overrides.synthetic.train.batch_unit"),
     ],
 )
 def test_bad_overrides_name_the_key(overrides, key):
@@ -327,13 +322,30 @@ def test_bad_overrides_name_the_key(overrides, key):
     assert "(for synthetic" not in str(err.value)  # the key path says whose value it is
 
 
-def test_native_datasets_have_no_training_size(tmp_path):
-    p = params_from_dict({**MINIMAL, "datasets": ["live"], "augment": {"native": ["live"]},
-                          "train": {"crop_size": 600}})
-    assert image_size(p, "live") is None  # its images keep their own sizes; train checks the crop
-    with pytest.raises(ParamsError, match="augment.sizes.livec"):  # others are checked here
-        params_from_dict({**MINIMAL, "datasets": ["livec"], "augment": {"sizes": {"livec": [500, 500]}},
-                          "train": {"crop_size": 600}})
+def test_own_size_datasets_have_no_training_size(tmp_path):
+    p = params_from_dict({**MINIMAL, "datasets": ["live"], "train": {"crop_size": 600}})
+    assert image_size(p, "live") is None  # its protocol keeps the images' own sizes; train checks the crop
+    own = params_from_dict({**MINIMAL, "datasets": ["livec"], "overrides": {"livec": {"augment": {"size": "own"}}}})
+    assert image_size(own, "livec") is None and image_size(own, "bid") == (512, 512)
+    with pytest.raises(ParamsError, match="augment.size"):  # others are checked here
+        params_from_dict({**MINIMAL, "datasets": ["livec"], "train": {"crop_size": 600}})
+
+
+def test_protocol_values_are_the_dataset_s_own():
+    p = params_from_dict({**MINIMAL, "datasets": ["bid", "livec", "koniq"]})
+    assert p.augment.size == "protocol" and p.train.batch_unit == "protocol"  # as written
+    assert [image_size(p, ds) for ds in ("bid", "livec", "koniq", "csiq", "synthetic")] == \
+        [(512, 512), (500, 500), (384, 512), (512, 512), (64, 64)]
+    assert p.for_dataset("bid").train.batch_unit == "images" and p.for_dataset("koniq").train.batch_unit == "crops"
+    mine = params_from_dict({**MINIMAL, "train": {"batch_unit": "crops", "crop_size": 64}, "augment": {"size": [300, 200]}})
+    assert mine.for_dataset("bid").train.batch_unit == "crops" and image_size(mine, "bid") == (300, 200)
+
+
+def test_runtime_is_its_own_section():
+    p = params_from_dict({**MINIMAL, "runtime": {"device": "cpu", "threads": 1, "precision": "fp32",
+                                                  "compile": "default", "workers": 2}})
+    assert (p.runtime.device, p.runtime.threads, p.runtime.workers) == ("cpu", 1, 2)
+    assert not {"device", "threads", "compile", "precision"} & {f.name for f in dataclasses.fields(p.train)}
 
 
 def test_a_value_wrong_only_beside_a_dataset_s_override_names_that_dataset():
@@ -348,18 +360,15 @@ def test_a_value_wrong_only_beside_a_dataset_s_override_names_that_dataset():
         # the override sets a value that is wrong only beside one it does not set: name that one, and whose view
         ({**MINIMAL, "overrides": {"synthetic": {"split": {"n_splits": 3}}}, "tune": {"split": 5}},
          r"p.yaml: tune.split: must name a split in 0..2 \(for synthetic, with overrides.synthetic applied\)$"),
-        ({**MINIMAL, "train": {"crop_size": 64}, "overrides": {"synthetic": {"train": {"epochs": 3}}},
-          "augment": {"sizes": {"synthetic": [48, 48]}}},
-         r"p.yaml: augment.sizes.synthetic: .* \(for synthetic, with overrides.synthetic applied\)$"),
-        # without overrides the crop check names where the size came from
-        ({**MINIMAL, "datasets": ["livec"], "augment": {"sizes": {"livec": [500, 500]}}, "train": {"crop_size": 600}},
-         r"p.yaml: augment.sizes.livec: a train.crop_size of 600 does not fit in livec's \[500, 500\] images "
-         r"\(augment.sizes.livec\)$"),
-        ({**MINIMAL, "datasets": ["bid"], "train": {"crop_size": 600}},
-         r"p.yaml: augment.default_size: a train.crop_size of 600 does not fit in bid's \[512, 512\] images"),
+        ({**MINIMAL, "datasets": ["synthetic"], "train": {"crop_size": 64},
+          "overrides": {"synthetic": {"train": {"epochs": 3}}}, "augment": {"size": [48, 48]}},
+         r"p.yaml: augment.size: .* \(for synthetic, with overrides.synthetic applied\)$"),
+        # without overrides the crop check names the size it compared
+        ({**MINIMAL, "datasets": ["livec"], "train": {"crop_size": 600}},
+         r"p.yaml: augment.size: a train.crop_size of 600 does not fit in livec's \[500, 500\] images$"),
         # empty override sections (as the committed params.yaml has) change nothing: no dataset named
         ({**MINIMAL, "datasets": ["bid"], "train": {"crop_size": 600}, "overrides": {"bid": {"train": {}}}},
-         r"p.yaml: augment.default_size: .* images \(augment.default_size\)$"),
+         r"p.yaml: augment.size: a train.crop_size of 600 does not fit in bid's \[512, 512\] images$"),
     ],
 )
 def test_a_per_dataset_check_names_where_the_bad_value_came_from(raw, message):

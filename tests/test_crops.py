@@ -1,4 +1,4 @@
-"""Crops as batched tensor ops: inside each image's own size where images differ (augment.native)."""
+"""Crops as batched tensor ops: inside each image's own size where images differ (augment.size own)."""
 import torch
 
 from pmtiqa.crops import IMAGENET_MEAN, IMAGENET_STD, eval_crop_offsets, eval_crops, random_crops

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 import scipy.io
 
-from pmtiqa.datasets import MODULES, koniq, live, prepare, score_bounds, to_score
-from pmtiqa.scores import to_native
+from pmtiqa.datasets import MODULES, koniq, live, score_bounds, to_score
+from pmtiqa.scores import to_published
 from pmtiqa.errors import UserError
+from pmtiqa.prepare import prepare
 
 
 def touch_images(raw: Path, images) -> None:
@@ -189,10 +190,10 @@ def test_bounds_round_trip_and_direction(name: str) -> None:
     low, high, higher_is_better = score_bounds(name)
     assert low < high
     native = np.linspace(low, high, 7)
-    assert np.allclose(to_native(to_score(name, native), score_bounds(name)), native)
+    assert np.allclose(to_published(to_score(name, native), score_bounds(name)), native)
     best = high if higher_is_better else low
     assert to_score(name, best) == pytest.approx(1.0)
-    assert to_native(1.0, score_bounds(name)) == pytest.approx(best)
+    assert to_published(1.0, score_bounds(name)) == pytest.approx(best)
 
 
 def test_directions_follow_the_datasets() -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from pmtiqa.datasets import csiq
 from pmtiqa.datasets import download as dl
+from pmtiqa.datasets import fetch
 from pmtiqa.datasets.base import Part
 from pmtiqa.errors import UserError
 
@@ -68,7 +69,7 @@ def server():
 
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch) -> None:
-    monkeypatch.setattr(dl, "_pause", lambda attempt: None)
+    monkeypatch.setattr(fetch, "_pause", lambda attempt: None)
 
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:
@@ -115,7 +116,7 @@ BID_ZIP = zip_bytes({"BID/DatabaseGrades.xls": b"grades", "BID/DatabaseImage0001
 
 def cached(tmp_path: Path, dataset: str, url: str) -> Path:
     """Where the download cache keeps the file of ``url``: one folder per URL."""
-    return tmp_path / "raw" / ".downloads" / dataset / dl._url_key(url) / dl._file_name(url)
+    return tmp_path / "raw" / ".downloads" / dataset / fetch.url_key(url) / fetch.file_name(url)
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -151,7 +152,7 @@ def test_part_file_of_an_earlier_call_is_resumed(server, tmp_path: Path) -> None
 
 
 def test_interrupted_download_keeps_part_and_says_how_to_resume(server, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(dl, "ATTEMPTS", 2)
+    monkeypatch.setattr(fetch, "ATTEMPTS", 2)
     server.files["/bid.zip"], server.cuts["/bid.zip"] = BID_ZIP, 99
     with pytest.raises(UserError, match=r"bid\.zip: download incomplete.*run the same command again to resume"):
         dl.download("bid", tmp_path / "raw" / "bid", source=f"{server.url}/bid.zip")

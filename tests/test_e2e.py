@@ -2,8 +2,9 @@
 
 Each engine gets its own temporary copy of the project (its graph files and a params.yaml whose
 synthetic overrides are shrunk to 2 variants x 2 splits x 1 epoch and a 2-trial study) and runs
-every stage from the download on. Training on the CPU with one thread and the same seeds computes
-the same numbers, so the two engines must report equal metrics. A second run of each does nothing.
+every stage from the download on. Training on the CPU with the same seeds and the same number of
+threads (runtime.threads 0: every core, whatever Snakemake's --cores) computes the same numbers, so
+the two engines must report equal metrics. A second run of each does nothing.
 """
 import json
 import os
@@ -29,7 +30,7 @@ TINY = {  # every section present: DVC tracks each (params.yaml, overrides)
     # validation part, as the paper configuration (the demo's has one)
     "split": {"n_splits": 2, "test_fraction": 0.5, "val_fraction": 0.0},
     "train": {"epochs": 1, "batch_size": 32, "lr": 1.0e-3, "crop_size": 32, "crops_per_image": 1,
-              "test_crops": 1, "threads": 1, "device": "cpu", "precision": "fp32"},
+              "test_crops": 1},
     "tune": {"n_trials": 2, "epochs": 1, "lr": [5.0e-4, 2.0e-3], "batch_size": [24, 40]},
 }
 
@@ -38,6 +39,7 @@ def tiny_project(dest: Path, datasets: list[str]) -> Path:
     project = make_project(dest)
     params = yaml.safe_load((project / "params.yaml").read_text())
     params.update(datasets=datasets, variants=VARIANTS)
+    params["runtime"].update(device="cpu", precision="fp32", threads=0)
     params["overrides"]["synthetic"] = TINY
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return project
@@ -69,12 +71,12 @@ def metrics_of(project: Path) -> dict:
     return {v: json.loads((project / "metrics" / "synthetic" / f"{v}.json").read_text()) for v in VARIANTS}
 
 
-def edited_plan(project: Path, env: dict, train: dict, selections: list[str] | None) -> str:
+def edited_plan(project: Path, env: dict, runtime: dict, selections: list[str] | None) -> str:
     """The jobs `snakemake -n` would run after an edit of params.yaml; the file is restored after."""
     path = project / "params.yaml"
     original = path.read_text()
     params = yaml.safe_load(original)
-    params["overrides"]["synthetic"]["train"].update(train)
+    params["runtime"].update(runtime)
     if selections:
         params["report"]["selections"] = selections
     path.write_text(yaml.safe_dump(params, sort_keys=False))
@@ -104,10 +106,10 @@ def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
     assert "up to date" in run([*dvc, "status"], by_dvc, env)
 
     by_snakemake = tiny_project(tmp_path / "snakemake", datasets=["synthetic"])
-    run([*snakemake, "--cores", "2"], by_snakemake, env)
+    run([*snakemake, "--cores", "1"], by_snakemake, env)  # one job at a time; each computes on every core
     assert "Nothing to be done" in run([*snakemake, "-n"], by_snakemake, env)
     # Settings of how fast a job runs rerun nothing; a report setting reruns the report alone.
-    planned = edited_plan(by_snakemake, env, {"threads": 2, "compile": "default", "device": "auto"}, None)
+    planned = edited_plan(by_snakemake, env, {"threads": 1, "compile": "default", "device": "auto"}, None)
     assert "Nothing to be done" in planned
     planned = edited_plan(by_snakemake, env, {}, ["final", "val"])
     assert "report" in planned and not any(rule in planned for rule in ("train", "evaluate", "tune"))
@@ -133,6 +135,10 @@ def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
         (by_snakemake / "runs/tune/synthetic/best.json").read_text())["params"]
     assert metrics_of(by_dvc) == metrics_of(by_snakemake)
     assert (by_dvc / "metrics.json").read_text() == (by_snakemake / "metrics.json").read_text()
+    # both computed every run with every core (Snakemake's job had one), and say so in run.json
+    ran_on = {json.loads((project / "runs/train/synthetic/ms_pmt/split0/run.json").read_text())["ran_on"]["threads"]
+              for project in (by_dvc, by_snakemake)}
+    assert ran_on == {len(os.sched_getaffinity(0))}
 
     # A training param of the demo, changed the DVC way: the data stages are not rerun. (The tuned
     # lr replaces train.lr, so the runs are reused and this stays quick: DVC decides what to run

@@ -24,7 +24,7 @@ def test_crops_on_cuda_equal_crops_on_cpu():
     gen = torch.Generator("cuda").manual_seed(0)
     crops = random_crops(images.cuda(), index.cuda(), 32, gen)
     assert crops.shape == (3, 3, 32, 32) and crops.is_contiguous(memory_format=torch.channels_last)
-    sizes = torch.tensor([[40, 50], [60, 33], [32, 32], [60, 50], [45, 45]])  # augment.native
+    sizes = torch.tensor([[40, 50], [60, 33], [32, 32], [60, 50], [45, 45]])  # images kept at their own size
     assert torch.allclose(eval_crops(images, index, 32, 3, sizes),
                           eval_crops(images.cuda(), index.cuda(), 32, 3, sizes.cuda()).cpu())
     assert random_crops(images.cuda(), index.cuda(), 32, gen, sizes.cuda()).shape == (3, 3, 32, 32)

@@ -44,11 +44,11 @@ CACHE = Path("data/cache") / DS
 
 # -- fixtures: a project folder with params.yaml, data/raw/synthetic/ and a file outside it -------
 
-def write_params(root: Path, workers: int = 1, native: bool = False, split: dict | None = None) -> None:
-    """A small params.yaml: synthetic only, resized to 40x40 (or kept native), 32-pixel crops, ``split`` settings."""
-    augment = {"workers": workers, "native": [DS], "sizes": {}} if native else \
-        {"workers": workers, "native": [], "sizes": {DS: [40, 40]}}
-    params = {"datasets": [DS], "variants": ["ms_pmt"], "augment": augment, "train": {"crop_size": 32},
+def write_params(root: Path, workers: int = 1, own_size: bool = False, split: dict | None = None) -> None:
+    """A small params.yaml: synthetic only, resized to 40x40 (or kept at their own size), 32-pixel crops,
+    ``split`` settings."""
+    params = {"datasets": [DS], "variants": ["ms_pmt"], "augment": {"size": "own" if own_size else [40, 40]},
+              "runtime": {"workers": workers}, "train": {"crop_size": 32},
               "split": {"n_splits": 2, **(split or {})}}
     (root / "params.yaml").write_text(json.dumps(params) + "\n")  # JSON is YAML
 
@@ -201,10 +201,10 @@ def no_hang():
     signal.alarm(0)
 
 
-@pytest.mark.parametrize("workers, native", [(1, False), (2, False), (1, True)], ids=["serial", "pool", "native"])
+@pytest.mark.parametrize("workers, own_size", [(1, False), (2, False), (1, True)], ids=["serial", "pool", "own_size"])
 @pytest.mark.parametrize("make, kind", NOT_FILES.values(), ids=NOT_FILES.keys())
-def test_augment_opens_regular_files_only(project: Path, capsys, no_hang, make, kind, workers, native) -> None:
-    write_params(project, workers=workers, native=native)
+def test_augment_opens_regular_files_only(project: Path, capsys, no_hang, make, kind, workers, own_size) -> None:
+    write_params(project, workers=workers, own_size=own_size)
     make(project / RAW / "odd.png")
     write_labels(["0.png", "odd.png", "1.png"])
     assert refused(capsys, project, "augment") == \

@@ -18,6 +18,7 @@ import pytest
 
 from pmtiqa.cli import main
 from pmtiqa.datasets import download as dl
+from pmtiqa.datasets import fetch
 from pmtiqa.errors import UserError
 from tests.test_download import BID_ZIP, cached, leftovers, no_waiting, server, zip_bytes  # noqa: F401 - fixtures
 
@@ -103,7 +104,7 @@ UNREACHABLE = {
 
 @pytest.mark.parametrize("case", sorted(UNREACHABLE))
 def test_unreachable_host_is_named_not_called_incomplete(tmp_path: Path, monkeypatch, case: str) -> None:
-    monkeypatch.setattr(dl, "ATTEMPTS", 2)
+    monkeypatch.setattr(fetch, "ATTEMPTS", 2)
     make_url, message = UNREACHABLE[case]
     url = make_url(monkeypatch)
     with pytest.raises(UserError, match=message) as err:

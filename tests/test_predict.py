@@ -11,7 +11,7 @@ from PIL import Image
 
 from pmtiqa.cli import main
 from pmtiqa.train import train_split
-from train_fixtures import tiny_data, tiny_native_data, tiny_settings
+from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
 
 
 def trained(tmp_path_factory, data):
@@ -28,8 +28,8 @@ def model_pt(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def native_model_pt(tmp_path_factory):
-    """A model of a dataset whose images kept their own sizes (augment.native)."""
-    return trained(tmp_path_factory, tiny_native_data())
+    """A model of a dataset whose images kept their own sizes (augment.size own)."""
+    return trained(tmp_path_factory, tiny_own_size_data())
 
 
 @pytest.fixture
@@ -259,7 +259,7 @@ def test_a_table_of_an_earlier_run_in_the_scored_folder_is_replaced_not_scored(m
 def test_a_device_that_is_not_here_is_named_as_the_option(model_pt, folder, device, why, capsys):
     assert predict(model_pt, folder, "--device", device) == 2
     line = only_line(capsys.readouterr().err)
-    assert why in line and "train.device" not in line
+    assert why in line and "runtime.device" not in line
 
 
 # -- model.pt files that are not one ---------------------------------------------------------------

@@ -14,7 +14,8 @@ from pmtiqa import paths  # noqa: E402
 from pmtiqa.config import params_from_dict  # noqa: E402
 from pmtiqa.errors import UserError  # noqa: E402
 from pmtiqa.metrics import aggregate  # noqa: E402
-from pmtiqa.report import holm, smallest_exact_p, wilcoxon_vs_reference, write_report  # noqa: E402
+from pmtiqa.report import write_report  # noqa: E402
+from pmtiqa.statistics import holm, smallest_exact_p, wilcoxon_vs_reference  # noqa: E402
 
 VARIANTS = ["baseline", "ms", "ms_pmt"]
 SELECTIONS = ("final", "val", "best_test")
@@ -29,7 +30,7 @@ def make_params(datasets=("synthetic", "livec"), n_splits=5):
         "split": {"n_splits": n_splits},
         "model": {"backbone": "resnet18", "weights": "none"},
         "train": {"epochs": EPOCHS, "crop_size": 64},
-        "augment": {"sizes": {"synthetic": [96, 96]}, "default_size": [96, 96]},
+        "augment": {"size": [96, 96]},
     })
 
 
@@ -55,11 +56,18 @@ QUALITY = {"baseline": 0.70, "ms": 0.75, "ms_pmt": 0.85}
 GAIN = {"baseline": 0.01, "ms": 0.02, "ms_pmt": 0.03}
 
 
-def run_settings(dataset, variant, split, **train):
-    """The settings a split's run.json records (train.Settings as a dict)."""
-    return {"dataset": dataset, "variant": variant, "split": split, "model": {"backbone": "resnet18"},
-            "loss": {"gamma": 1.0, "target": "published"}, "train": {"epochs": 3, "device": "cpu", **train},
-            "data_id": f"d{split}"}
+TUNED = {"lr": 2e-4, "batch_size": 11, "weight_decay": 1e-4, "gamma": 0.5}
+
+
+def run_settings(dataset, variant, split, tuned=True):
+    """The settings a split's run.json records (train.Settings.identity), tuned values in place."""
+    train = {"epochs": EPOCHS, "lr": 1e-3, "batch_size": 12, "weight_decay": 5e-4}
+    loss = {"gamma": 1.0, "target": "published"}
+    if tuned:
+        train |= {k: TUNED[k] for k in ("lr", "batch_size", "weight_decay")}
+        loss |= {"gamma": TUNED["gamma"]}
+    return {"dataset": dataset, "variant": variant, "split": split,
+            "model": {"backbone": "resnet18", "weights": "none", "num_classes": 10}, "loss": loss, "train": train}
 
 
 def fabricate(params, tuned=True, seed=0, with_val=True):
@@ -82,7 +90,8 @@ def fabricate(params, tuned=True, seed=0, with_val=True):
                 run = paths.train_dir(ds, v, k)
                 run.mkdir(parents=True, exist_ok=True)
                 (run / "metrics.json").write_text(json.dumps(splits[k]))
-                (run / "run.json").write_text(json.dumps({"settings": run_settings(ds, v, k)}))
+                (run / "run.json").write_text(json.dumps({"settings": run_settings(ds, v, k, tuned),
+                                                          "inputs": {"parts": k}}))
                 history(with_val).to_csv(run / "history.csv", index=False)
                 mos = rng.uniform(0, 100, 20)
                 pd.DataFrame({"image": [f"i{i}.png" for i in range(20)], "mos": mos,
@@ -91,7 +100,7 @@ def fabricate(params, tuned=True, seed=0, with_val=True):
         if tuned:
             best = paths.tune_dir(ds) / "best.json"
             best.parent.mkdir(parents=True, exist_ok=True)
-            best.write_text(json.dumps({"params": {"lr": 2e-4, "batch_size": 11, "weight_decay": 1e-4, "gamma": 0.5},
+            best.write_text(json.dumps({"params": TUNED,
                                         "value": 0.8, "states": {"complete": 3, "pruned": 1, "fail": 0}}))
 
 
@@ -214,6 +223,21 @@ def test_untuned_dataset_is_said_so(workdir):
     fabricate(params, tuned=False)
     write_report(params)
     assert "not tuned" in (workdir / "reports/report.md").read_text()
+
+
+def test_tuned_values_the_runs_did_not_use_are_not_reported_as_theirs(workdir):
+    """best.json exists, but the runs trained with the train section's values (train.use_tuned false):
+    the report describes the runs, from their run.json."""
+    params = make_params()
+    fabricate(params)
+    for run in workdir.glob("runs/train/livec/*/split*/run.json"):
+        recorded = json.loads(run.read_text())
+        recorded["settings"] = run_settings("livec", "ms", 0, tuned=False)
+        run.write_text(json.dumps(recorded))
+    write_report(params)
+    text = (workdir / "reports/report.md").read_text()
+    assert "| livec | not tuned, or not trained with the tuned values" in text
+    assert "| synthetic | 0.0002 | 11 |" in text
 
 
 @pytest.mark.parametrize("missing", ["metrics/livec/ms.json", "runs/train/livec/ms_pmt/split2/history.csv",

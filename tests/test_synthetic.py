@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pmtiqa.datasets import prepare, synthetic
+from pmtiqa.datasets import synthetic
 from pmtiqa.datasets.download import download
 from pmtiqa.errors import UserError
+from pmtiqa.prepare import prepare
 from pmtiqa.splits import make_splits
 
 SMALL = dict(photos=["astronaut", "brick"], tiles_per_photo=2)

@@ -11,7 +11,7 @@ from pmtiqa import paths
 from pmtiqa import train as train_mod
 from pmtiqa.errors import UserError
 from pmtiqa.train import Trainer, TrainingDiverged, train_split
-from train_fixtures import tiny_data, tiny_native_data, tiny_settings
+from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ needs_cxx = pytest.mark.skipif(not shutil.which(os.environ.get("CXX") or "g++"),
 
 @needs_cxx
 def test_compiled_training_matches_eager_training():
-    """train.compile changes how a step runs, not what it computes: one epoch of 12 images in
+    """runtime.compile changes how a step runs, not what it computes: one epoch of 12 images in
     batches of 8 (a compiled full batch, then an eager remainder) ends where the eager epoch does."""
     data = tiny_data()
     rows, predictions = {}, {}
@@ -190,7 +190,7 @@ def test_compile_without_its_compiler_is_refused_by_resolve_runtime(tmp_path, mo
     path = os.environ["PATH"]
     monkeypatch.delenv("CXX", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(UserError, match="train.compile: 'default' needs a compiler on this CPU: g\\+\\+ .*none"):
+    with pytest.raises(UserError, match="runtime.compile: 'default' needs a compiler on this CPU: g\\+\\+ .*none"):
         resolve_runtime("cpu", "fp32", 1, "default")
     monkeypatch.setenv("PATH", path)
     monkeypatch.setenv("CXX", "my-c++")  # Inductor runs $CXX when it is set, and nothing else, g++ or not
@@ -226,12 +226,12 @@ def test_a_failed_retrain_leaves_the_finished_split_whole(finished, tmp_path, mo
     monkeypatch.setattr(Trainer, "train_epoch", real_epoch)  # the rerun resumes and replaces the split whole
     metrics = train_split(changed, data, runtime, tmp_path / "split0", progress=False)
     assert json.loads((tmp_path / "split0" / "metrics.json").read_text()) == metrics
-    assert json.loads((tmp_path / "split0" / "run.json").read_text())["fingerprint"] == changed.fingerprint()
+    assert json.loads((tmp_path / "split0" / "run.json").read_text())["settings"] == changed.identity()["settings"]
     assert not train_mod.work_dir(tmp_path / "split0").exists()
 
 
 def test_an_image_smaller_than_the_crops_is_named():
-    data = tiny_native_data()
+    data = tiny_own_size_data()
     small = (data.sizes.min(dim=1).values < 40).nonzero().flatten()  # the first is named, the rest counted
     match = f"{data.names[int(small[0])]} is .* smaller than train.crop_size 40 \\(and {len(small) - 1} more\\)"
     with pytest.raises(UserError, match=match):
@@ -240,7 +240,7 @@ def test_an_image_smaller_than_the_crops_is_named():
 
 
 def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
-    """A split's run identity covers the labels, the images (pixels and sizes) and its own parts, not the others'."""
+    """A split's inputs are the labels, the images (pixels and size) and its own parts, not the others'."""
     from pmtiqa.cache import build_cache
     from pmtiqa.config import SplitParams
     from pmtiqa.splits import write_splits
@@ -256,10 +256,10 @@ def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
     def ids(n_splits, size):
         build_cache(labels, raw, paths.cache_dir("synthetic"), size=size, workers=1)
         write_splits(labels, paths.splits_json("synthetic"), SplitParams(n_splits=n_splits))
-        return train_mod.load_device_data("synthetic", torch.device("cpu"), 10, 32).data_ids
+        return train_mod.load_device_data("synthetic", torch.device("cpu"), 10, 32).inputs
 
     two, three = ids(2, (40, 40)), ids(3, (40, 40))
-    assert three[:2] == two and len(set(three)) == 3
+    assert three[:2] == two and three[2] not in two
     assert ids(2, (48, 40)) != two and ids(2, None) != two  # other image sizes: other runs
     Image.new("RGB", (40, 40), (0, 0, 255)).save(raw / "3.png")  # a corrected image: other runs too
     assert ids(2, (40, 40)) != two
@@ -414,7 +414,7 @@ def test_a_bf16_run_predicts_distinct_scores(tmp_path):
     """Only the backbone runs in bf16: the test predictions are (nearly) all distinct, not bf16's few levels."""
     from pmtiqa.runtime import Runtime
 
-    settings, _ = tiny_settings(epochs=1, crops_per_image=1, test_crops=1, precision="bf16")
+    settings, _ = tiny_settings(epochs=1, crops_per_image=1, test_crops=1)
     data = tiny_data(n=120)
     ids = torch.arange(120)
     data.splits = [{"train": ids[:40], "val": ids[40:60], "test": ids[60:]}]
@@ -426,7 +426,7 @@ def test_a_bf16_run_predicts_distinct_scores(tmp_path):
 def test_val_selection_never_picks_an_epoch_without_regression_weight(tmp_path, monkeypatch):
     """Even where the untrained head's epoch scores best on validation, it is not the one kept."""
     settings, runtime = tiny_settings()
-    real_metrics = train_mod.native_metrics
+    real_metrics = train_mod.published_metrics
     calls = {"n": 0}
 
     def first_val_best(pred, data, ids):
@@ -436,7 +436,7 @@ def test_val_selection_never_picks_an_epoch_without_regression_weight(tmp_path, 
             metrics["srcc"] = 1.0
         return metrics
 
-    monkeypatch.setattr(train_mod, "native_metrics", first_val_best)
+    monkeypatch.setattr(train_mod, "published_metrics", first_val_best)
     metrics = train_split(settings, tiny_data(), runtime, tmp_path, progress=False)
     history = pd.read_csv(tmp_path / "history.csv")
     assert history.loc[0, "val_srcc"] == 1.0 and history.loc[0, "lambda1"] == 0

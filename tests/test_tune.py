@@ -190,6 +190,31 @@ def test_a_trial_runs_the_real_schedule_on_a_held_out_part_of_train(tmp_path: Pa
     assert len(scored) == 2  # epoch 1 trains classification alone: nothing to score
     train = set(data.splits[0]["train"].tolist())
     assert set(scored[0]) < train and not set(scored[0]) & set(data.splits[0]["test"].tolist())
-    assert study.user_attrs["dataset"] == "synthetic" and study.user_attrs["variant"] == "ms_pmt"
-    assert study.user_attrs["ranges"] == {"lr": [1e-4, 1e-3], "batch_size": [4, 8], "gamma": [0.01, 100.0]}
-    assert result["study"].startswith("synthetic-ms_pmt-lr0.0001..0.001-batch_size4..8-gamma0.01..100-")
+    identity = study.user_attrs["identity"]
+    assert identity["settings"]["dataset"] == "synthetic" and identity["tune"]["variant"] == "ms_pmt"
+    assert (identity["tune"]["lr"], identity["tune"]["batch_size"]) == ([1e-4, 1e-3], [4, 8])
+    assert identity["settings"]["train"]["lr"] is None  # searched: no fixed value
+    assert result["study"] == "synthetic-ms_pmt-lr0.0001..0.001-batch_size4..8-gamma0.01..100"
+
+
+def test_a_study_is_reused_only_for_an_equal_search(tmp_path: Path, monkeypatch) -> None:
+    """Another setting that the search does not vary (here train.epochs, through tune.epochs 0) is
+    another study in the same file, beside the first; the first search again finds its own trials."""
+    import pmtiqa.tune
+    from train_fixtures import tiny_data, tiny_params
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pmtiqa.tune, "load_device_data", lambda *args: tiny_data(n=48))
+
+    def tune(epochs: int, n_trials: int) -> dict:
+        params = tiny_params(epochs=epochs)
+        params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, n_trials=n_trials, epochs=0,
+                                                                      batch_size=[4, 8]))
+        return pmtiqa.tune.tune(params, "synthetic")
+
+    first = tune(2, 1)
+    other = tune(3, 1)
+    assert other["study"] == first["study"] + "-2"
+    again = tune(2, 2)  # one more trial for the first search: its first trial is kept
+    assert again["study"] == first["study"] and again["n_trials"] == 2
+    assert len(optuna.get_all_study_names(f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db")) == 2

@@ -34,13 +34,13 @@ def tiny_data(n: int = 24, size: int = 40, seed: int = 0) -> DeviceData:
         names=[f"img{i}.png" for i in range(n)],
         bounds=(0.0, 100.0, True),
         splits=[{k: torch.tensor(v) for k, v in s.items()} for s in splits],
-        data_ids=["tiny"] * len(splits),
+        inputs=[{"cache": "tiny", "parts": {k: v.tolist() for k, v in s.items()}} for s in splits],
     )
 
 
-def tiny_native_data(n: int = 24) -> DeviceData:
+def tiny_own_size_data(n: int = 24) -> DeviceData:
     """tiny_data whose images differ in size (32..48 pixels a side), each at the top left of a 48x48
-    canvas, as the cache of a dataset under augment.native holds them."""
+    canvas, as the cache of a dataset whose images keep their own size holds them."""
     data = tiny_data(n, size=48)
     sizes = torch.from_numpy(np.random.default_rng(1).integers(32, 49, (n, 2)))
     images = data.images.clone()
@@ -56,14 +56,15 @@ def tiny_params(loss=None, **train):
         "variants": ["ms_pmt"],
         "model": {"backbone": "resnet18", "weights": "none"},
         "train": {"epochs": 3, "batch_size": 8, "crop_size": 32, "crops_per_image": 1, "test_crops": 2,
-                  "lr": 1e-3, "threads": 1, "device": "cpu",
+                  "lr": 1e-3,
                   # never the workspace's runs/tune/<ds>/best.json (`make demo` leaves one there)
                   "use_tuned": False, **train},
-        "augment": {"sizes": {"synthetic": [40, 40]}},
+        "augment": {"size": [40, 40]},
+        "runtime": {"threads": 1, "device": "cpu"},
     })
 
 
-def tiny_settings(variant="ms_pmt", split=0, loss=None, **train):
+def tiny_settings(variant="ms_pmt", split=0, loss=None, compile="none", **train):
     params = tiny_params(loss, **train)
-    runtime = resolve_runtime("cpu", "fp32", 1, params.train.compile)
-    return settings_for(params, "synthetic", variant, split, "tiny"), runtime
+    runtime = resolve_runtime("cpu", "fp32", 1, compile)
+    return settings_for(params, "synthetic", variant, split, tiny_data().inputs[split]), runtime

@@ -1,26 +1,14 @@
-"""The datasets: one module each, plus ``prepare`` and the score scales the trainer needs.
-
-``prepare`` turns a dataset's published label file into ``labels.csv`` (the contract in the
-README's stage graph): ``image`` (relative to ``data/raw/<name>/``), ``mos`` (as published), ``score``
-(in [0, 1], higher always better, from the module's fixed LOW/HIGH bounds), ``group``, and what
-else the source gives (``std``, ``distortion``, ``level``). No image is dropped for its score.
+"""The dataset registry: each dataset's module (what base.py says it gives: source, layout, parser,
+score scale) looked up by name, and its published scale mapped onto [0, 1] with higher always better,
+for prepare (pmtiqa/prepare.py) and the trainer.
 """
 from __future__ import annotations
 
-import logging
-from pathlib import Path
 from types import ModuleType
 
-import numpy as np
-import pandas as pd
-
 from pmtiqa import scores
-from pmtiqa.atomic import atomic_path
 from pmtiqa.datasets import bid, csiq, koniq, live, livec, synthetic
 from pmtiqa.errors import UserError
-from pmtiqa.readers import check_labels, image_files
-
-log = logging.getLogger(__name__)
 
 MODULES: dict[str, ModuleType] = {
     "synthetic": synthetic,
@@ -30,7 +18,6 @@ MODULES: dict[str, ModuleType] = {
     "csiq": csiq,
     "koniq": koniq,
 }
-COLUMNS = ("image", "mos", "score", "group", "std", "distortion", "level")
 
 
 def module(name: str) -> ModuleType:
@@ -49,43 +36,3 @@ def score_bounds(name: str) -> tuple[float, float, bool]:
 def to_score(name: str, mos):
     """Published score -> [0, 1], higher is better (scores.to_unit with the dataset's bounds)."""
     return scores.to_unit(mos, score_bounds(name))
-
-
-def prepare(name: str, raw_dir: Path, out_csv: Path) -> pd.DataFrame:
-    """Parse ``raw_dir`` and write ``out_csv`` atomically; return the table written."""
-    raw_dir, out_csv = Path(raw_dir), Path(out_csv)
-    m = module(name)
-    if not raw_dir.is_dir():
-        raise UserError(f"{raw_dir}: not found; run `pmtiqa download --dataset {name}` first")
-    df = m.parse(raw_dir)
-    mos = pd.to_numeric(df["mos"], errors="coerce").to_numpy(dtype=np.float64)  # text: refused below, by row
-    df = df.assign(score=_scores(name, mos), group=df["group"].astype(str))
-    df = df[[c for c in COLUMNS if c in df.columns]]
-    _check_prepared(df, raw_dir, out_csv)
-    with atomic_path(out_csv) as tmp:
-        df.to_csv(tmp, index=False)
-    log.info("%s: %d images in %d groups -> %s", name, len(df), df["group"].nunique(), out_csv)
-    return df
-
-
-def _check_prepared(df: pd.DataFrame, raw_dir: Path, out_csv: Path) -> None:
-    """Refuse to write a labels.csv that the later stages would refuse (readers.check_labels), or
-    that names an image twice or outside raw_dir."""
-    unwritten = Path(f"{out_csv} (not written)")
-    check_labels(df, unwritten)
-    image_files(df["image"].tolist(), raw_dir, unwritten)
-
-
-def _scores(name: str, mos: np.ndarray) -> np.ndarray:
-    """Normalised scores; values outside the published scale are clamped, with a warning.
-
-    The bounds are chosen so that no released value falls outside them; a clamp therefore means an
-    unexpected copy of the labels, worth a warning but not worth dropping images for.
-    """
-    score = to_score(name, mos)
-    outside = (score < 0) | (score > 1)
-    if outside.any():
-        low, high, _ = score_bounds(name)
-        log.warning("%s: %d score(s) outside the published scale %g..%g (e.g. %g): clamped to it",
-                    name, int(outside.sum()), low, high, float(mos[outside][0]))
-    return np.clip(score, 0.0, 1.0)

@@ -20,6 +20,10 @@ from pmtiqa.datasets.base import Part, check_table
 from pmtiqa.readers import read_csv
 
 LOW, HIGH, HIGHER_IS_BETTER = 0.0, 100.0, True
+# The dataset's protocol (augment.size and train.batch_unit `protocol`): the size its images are
+# resized to once, (width, height) or None where they keep their own, and what a batch counts.
+IMAGE_SIZE = (384, 512)  # (width, height): the authors' Resize((512, 384)) is height x width
+BATCH_UNIT = "crops"
 EXPECTED_ROWS = 10073
 SCORES = "koniq10k_scores_and_distributions.csv"
 MARKERS = (SCORES,)

@@ -27,6 +27,10 @@ from pmtiqa.datasets.matfile import load_mat, mat_strings, mat_vector
 from pmtiqa.errors import UserError
 
 LOW, HIGH, HIGHER_IS_BETTER = -3.0, 112.0, False
+# The dataset's protocol (augment.size and train.batch_unit `protocol`): the size its images are
+# resized to once, (width, height) or None where they keep their own, and what a batch counts.
+IMAGE_SIZE = None  # own size: the authors crop inside each image (480x720 portraits to 768x512 landscapes)
+BATCH_UNIT = "crops"
 EXPECTED_ROWS = 779
 MARKERS = ("dmos_realigned.mat",)
 PARTS: tuple[Part, ...] = ()  # the official site needs a request form

@@ -22,6 +22,10 @@ from pmtiqa.datasets.matfile import load_mat, mat_strings, mat_vector
 from pmtiqa.errors import UserError
 
 LOW, HIGH, HIGHER_IS_BETTER = 0.0, 100.0, True
+# The dataset's protocol (augment.size and train.batch_unit `protocol`): the size its images are
+# resized to once, (width, height) or None where they keep their own, and what a batch counts.
+IMAGE_SIZE = (500, 500)  # the authors resize LIVEC to 500x500
+BATCH_UNIT = "crops"
 EXPECTED_ROWS = 1162
 MARKERS = ("Data/AllMOS_release.mat",)
 PARTS: tuple[Part, ...] = ()  # the official site needs a form

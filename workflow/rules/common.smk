@@ -1,10 +1,10 @@
 # Shared by the .smk files: the validated params and per-dataset helpers.
-import dataclasses
+import os
 from pathlib import Path
 
 import yaml
 
-from pmtiqa.config import KNOWN_DATASETS, REPORT_SETTINGS, fingerprint, params_from_dict
+from pmtiqa.config import KNOWN_DATASETS, params_from_dict
 from pmtiqa.variants import VARIANTS
 
 # Every pmtiqa command reads params.yaml itself, so a value given only to Snakemake (--config,
@@ -21,18 +21,17 @@ PARAMS = params_from_dict(config, source="params.yaml")
 ENV = "../envs/pmtiqa.yaml"  # relative to this folder, as Snakemake resolves conda: paths
 
 # Code inputs: the same files as these stages' dvc.yaml deps (tests/test_graph.py compares), so that
-# an edit of a stage's code reruns it in both engines. Snakemake reruns a job whose input file is
-# newer with other contents, and the jobs after it only where its outputs then differ; but a folder
-# counts as changed whenever it is rewritten, and a job's outputs are deleted before it runs. So
-# download (a rerun deletes what a user placed in data/raw/), augment (its new folder would retrain
-# every split), tune and train (every study and split would start over, where DVC's stages resume
-# and reuse finished splits whose fingerprint matches) leave their code out: after an edit, rerun
-# what should rerun by name, `snakemake -f data/cache/livec`.
-PREPARE_CODE = ["pmtiqa/datasets/__init__.py", "pmtiqa/datasets/base.py", "pmtiqa/datasets/matfile.py",
-                "pmtiqa/datasets/{dataset}.py", "pmtiqa/scores.py", "pmtiqa/readers.py"]
+# an edit of a stage's code reruns it in both engines. Snakemake deletes a job's outputs before it
+# runs, and takes a rewritten folder for a changed one: download (a rerun would delete what a user
+# placed in data/raw/), augment (its new folder would retrain every split), tune and train (every
+# study and split would start over, where DVC's stages resume and reuse finished splits of the same
+# settings) leave their code out. After an edit, rerun such a stage by name: `snakemake -f data/cache/livec`.
+PREPARE_CODE = ["pmtiqa/prepare.py", "pmtiqa/datasets/__init__.py", "pmtiqa/datasets/base.py",
+                "pmtiqa/datasets/matfile.py", "pmtiqa/datasets/{dataset}.py", "pmtiqa/scores.py", "pmtiqa/readers.py"]
 SPLIT_CODE = ["pmtiqa/splits.py", "pmtiqa/readers.py"]
 EVALUATE_CODE = ["pmtiqa/evaluate.py", "pmtiqa/metrics.py", "pmtiqa/readers.py"]
-REPORT_CODE = ["pmtiqa/report.py", "pmtiqa/readers.py"]
+REPORT_CODE = ["pmtiqa/report.py", "pmtiqa/results.py", "pmtiqa/statistics.py", "pmtiqa/figures.py",
+               "pmtiqa/readers.py"]
 
 
 def n_splits(dataset):
@@ -40,24 +39,25 @@ def n_splits(dataset):
     return PARAMS.for_dataset(dataset).split.n_splits
 
 
-def computed_params(dataset):
-    """The dataset's params, overrides applied, without the settings that change where and how fast
-    a job runs but not what it computes (TrainParams.without_runtime): a rerun deletes a job's
-    outputs first, so those must never trigger one."""
-    seen = PARAMS.for_dataset(dataset)
-    return dataclasses.replace(seen, train=seen.train.without_runtime())
+def settings(*sections):
+    """A rule's `params:` entry: the settings its command reads for the dataset (overrides and the
+    dataset's protocol applied), as plain values. Snakemake reruns a job when they change (its
+    `params` rerun trigger), as DVC does from a stage's params list; runtime is never among them."""
+
+    def values(wildcards):
+        seen = PARAMS.for_dataset(wildcards.dataset)
+        return {name: seen.section(name) for name in sections}
+
+    return values
 
 
-def params_of(*sections):
-    """A rule's `params:` entry: a fingerprint of the sections its command reads for the dataset,
-    so that Snakemake reruns a job when one of them changes (its `params` rerun trigger), as DVC
-    does from its per-stage params lists."""
-
-    def value(wildcards):
-        seen = computed_params(wildcards.dataset)
-        return fingerprint(*(getattr(seen, name) for name in sections))
-
-    return value
+# What a training or tuning job computes with, and an augment job decodes with (runtime.threads and
+# runtime.workers, 0 = every core this machine lets the process use): each job asks Snakemake for as
+# many, so it runs alone where it takes every core. Snakemake's --cores schedules jobs; it never
+# changes the thread count a run computes with, which must be the same under either engine.
+CORES = len(os.sched_getaffinity(0))
+THREADS = PARAMS.runtime.threads or CORES
+WORKERS = PARAMS.runtime.workers or CORES
 
 
 def split_files(dataset, variant, name):

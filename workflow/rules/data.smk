@@ -42,7 +42,7 @@ rule split:
     output:
         "data/splits/{dataset}.json",
     params:
-        fp=params_of("split"),
+        settings=settings("split"),
     log:
         "logs/split/{dataset}.log",
     conda:
@@ -58,8 +58,8 @@ rule augment:
     output:
         directory("data/cache/{dataset}"),
     params:
-        fp=params_of("augment"),
-    threads: 8  # decoding processes (augment.workers 0 = the cores it is given); capped at --cores
+        settings=settings("augment"),
+    threads: WORKERS
     log:
         "logs/augment/{dataset}.log",
     conda:

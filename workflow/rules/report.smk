@@ -9,14 +9,14 @@ rule report:
         runs=report_inputs,
         code=REPORT_CODE,
     output:
-        reports=directory("reports"),
+        # files, not directory("reports"): Snakemake would leave a .snakemake_timestamp in a folder
+        # output, which DVC (whose output the folder also is) would take for a change of the report
+        report="reports/report.md",
         summary="metrics.json",
     params:
-        # exactly what `pmtiqa report` reads, as dvc.yaml's report stage lists it: the selection, the
-        # report section, and each dataset's REPORT_SETTINGS (its overrides applied)
-        fp=lambda w: fingerprint(PARAMS.datasets, PARAMS.variants, PARAMS.report,
-                                 [[PARAMS.for_dataset(ds).setting(key) for key in REPORT_SETTINGS]
-                                  for ds in PARAMS.datasets]),
+        # what it reads of params.yaml, as dvc.yaml's report stage lists it
+        settings=lambda w: {"datasets": PARAMS.datasets, "variants": PARAMS.variants,
+                            "report": PARAMS.section("report")},
     log:
         "logs/report.log",
     conda:

@@ -17,8 +17,8 @@ rule train:
         model="runs/train/{dataset}/{variant}/split{k}/model.pt",
         run="runs/train/{dataset}/{variant}/split{k}/run.json",
     params:
-        fp=params_of("model", "loss", "train", "split"),
-    threads: 8  # torch CPU threads (via OMP_NUM_THREADS); capped at --cores
+        settings=settings("model", "loss", "train", "split"),
+    threads: THREADS
     resources:
         gpu=1,
     log:
@@ -37,7 +37,7 @@ rule evaluate:
     output:
         "metrics/{dataset}/{variant}.json",
     params:
-        fp=params_of("split"),
+        settings=settings("split"),
     log:
         "logs/evaluate/{dataset}/{variant}.log",
     conda:

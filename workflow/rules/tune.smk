@@ -10,8 +10,8 @@ rule tune:
     output:
         "runs/tune/{dataset}/best.json",
     params:
-        fp=params_of("tune", "train", "model", "loss"),
-    threads: 8
+        settings=settings("tune", "train", "model", "loss"),
+    threads: THREADS
     resources:
         gpu=1,  # trials train models: one device-bound job at a time (profiles set the limit)
     log:

@@ -1,0 +1,98 @@
+"""What `pmtiqa report` reads: for each dataset and variant params.yaml selects, the summary evaluate
+wrote (metrics/<ds>/<variant>.json), every split's history.csv (and predictions.csv of the variant
+the figures focus on), the settings its runs recorded (run.json), and runs/tune/<ds>/best.json where
+the runs trained with its values. The report describes the runs as they ran, not as params.yaml
+says they should have: what it reads is what the engines made.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pmtiqa import paths
+from pmtiqa.config import TUNABLE_SETTINGS, Params
+from pmtiqa.errors import UserError
+from pmtiqa.evaluate import REQUIRED_SELECTIONS, held_selections, same_selections
+from pmtiqa.metrics import STATISTICS
+from pmtiqa.readers import read_csv, read_json
+
+RUN_STAGES = "run the stages before the report (`dvc repro` or `snakemake`)"
+
+
+def focus_variant(params: Params) -> str:
+    """The variant the scatter and loss curves show: the reference one when it ran."""
+    ref = params.report.reference_variant
+    return ref if ref in params.variants else params.variants[0]
+
+
+def load_results(params: Params) -> dict:
+    """{ds: {"settings" (of the header, from the runs), "selections" (those every variant holds),
+    "tuned" (best.json, where the runs used it), "variants": {v: {"metrics", "histories"[,
+    "predictions" of the focus variant]}}}}."""
+    return {ds: load_dataset(params, ds) for ds in params.datasets}
+
+
+def load_dataset(params: Params, ds: str) -> dict:
+    focus, variants, n = focus_variant(params), {}, None
+    for v in params.variants:
+        path = paths.metrics_json(ds, v)
+        metrics = read_json(path, RUN_STAGES)
+        n = n if n is not None else metrics.get("n_splits")  # paired tests: every variant over the same splits
+        check_metrics(metrics, path, n, f"run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
+        runs = [paths.train_dir(ds, v, k) for k in range(n)]
+        variants[v] = {"metrics": metrics, "histories": [read_csv(r / "history.csv", RUN_STAGES) for r in runs]}
+        if v == focus:  # only the scatter reads predictions, and only the focus variant's
+            variants[v]["predictions"] = [read_csv(r / "predictions.csv", RUN_STAGES) for r in runs]
+    ran = run_settings(paths.train_dir(ds, params.variants[0], 0) / "run.json")
+    return {
+        "settings": {"split.n_splits": n, "model.backbone": ran["model"]["backbone"],
+                     "model.weights": ran["model"]["weights"], "train.epochs": ran["train"]["epochs"]},
+        "selections": common_selections(ds, variants),
+        "tuned": tuned_for(paths.tune_dir(ds) / "best.json", ran),
+        "variants": variants,
+    }
+
+
+def run_settings(path: Path) -> dict:
+    """The settings a split's run.json records, with the keys the report shows."""
+    run = read_json(path, RUN_STAGES)
+    settings = run.get("settings") if isinstance(run, dict) else None
+    try:
+        settings["model"]["backbone"], settings["model"]["weights"], settings["train"]["epochs"]
+    except (KeyError, TypeError):
+        raise UserError(f"{path}: not a run.json written by `pmtiqa train`; {RUN_STAGES}") from None
+    return settings
+
+
+def tuned_for(best_json: Path, ran: dict) -> dict | None:
+    """best.json where the runs trained with every value it holds; None where they did not (not
+    tuned, or train.use_tuned false)."""
+    if not best_json.is_file():
+        return None
+    best = read_json(best_json, RUN_STAGES)
+    values = best.get("params", {}) if isinstance(best, dict) else {}
+    used = all(ran.get(TUNABLE_SETTINGS[k].split(".")[0], {}).get(TUNABLE_SETTINGS[k].split(".")[1]) == v
+               for k, v in values.items() if k in TUNABLE_SETTINGS)
+    return best if used and values else None
+
+
+def check_metrics(metrics: dict, path: Path, n: int | None, fix: str) -> None:
+    """Paired tests need every variant over the same splits, in order; the figures need every statistic
+    of each selection it holds (a file that an older pmtiqa wrote may lack some)."""
+    summary = metrics.get("summary", {}) if isinstance(metrics, dict) else {}
+    held = held_selections(summary)
+    if not isinstance(n, int) or n < 1 or not set(REQUIRED_SELECTIONS) <= set(held) \
+            or len(metrics.get("splits", [])) != n \
+            or any(not set(STATISTICS) <= set(summary[sel].get("srcc", {})) for sel in held):
+        raise UserError(f"{path}: not a summary of the same {n} splits as the dataset's other variants; {fix}")
+
+
+def common_selections(ds: str, variants: dict) -> tuple[str, ...]:
+    """The selections every variant of a dataset holds (comparing variants of different data budgets
+    would be unfair)."""
+    return same_selections([v["metrics"]["summary"] for v in variants.values()],
+                           [paths.metrics_json(ds, v) for v in variants], "the variants", RUN_STAGES)
+
+
+def shown_selections(params: Params, result: dict) -> list[str]:
+    """The selections params ask the report for that a dataset's metrics hold."""
+    return [sel for sel in params.report.selections if sel in result["selections"]]
