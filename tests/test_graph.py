@@ -100,7 +100,7 @@ def per_split_outputs(project: Path, dvc_outputs: set[str]) -> set[str]:
 
 
 def to_folders(snakemake_outputs: set[str]) -> set[str]:
-    """Snakemake's per-file outputs of train and tune as the folders DVC tracks."""
+    """Snakemake's per-file outputs of train, tune and report as the folders DVC tracks."""
     result = set()
     for out in snakemake_outputs:
         parts = Path(out).parts
@@ -108,6 +108,8 @@ def to_folders(snakemake_outputs: set[str]) -> set[str]:
             out = str(Path(*parts[:5]))  # runs/train/<ds>/<variant>/split<k>
         elif parts[:2] == ("runs", "tune"):
             out = str(Path(*parts[:3]))  # runs/tune/<ds>
+        elif parts[0] == "reports":
+            out = "reports"  # the report's files in the folder DVC tracks
         result.add(out)
     return result
 

@@ -1,8 +1,8 @@
 """After the same edit of params.yaml, DVC and Snakemake plan the same work.
 
 The project (synthetic and livec selected) is brought to a finished state without computing: every
-output the graph names is made, `snakemake --touch` records Snakemake's metadata of each job (the
-params it ran with) and `dvc commit` records DVC's lock. Then params.yaml is edited, and each
+output the graph names is made, `dvc commit` records DVC's lock and `snakemake --touch` Snakemake's
+metadata of each job (the params it ran with). Then params.yaml is edited, and each
 engine is asked what it would run: DVC for the stages whose own params or deps changed (`dvc status`;
 a stage after them runs where their outputs change), Snakemake for its whole dry run (it counts
 every job after a rerun job as rerun). Jobs are compared as (stage, dataset, variant).
@@ -36,10 +36,10 @@ def project(tmp_path_factory) -> Path:
             out = out / "made"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("made\n")
+    dvc(project, "commit", "-f", "-q")  # first: it links outputs from its cache anew, newer than their inputs
     touched = snakemake(project, "--touch", "--cores", "1")
     assert touched.returncode == 0, touched.stderr
-    dvc(project, "commit", "-f", "-q")
-    assert "up to date" in dvc(project, "status")
+    assert "up to date" in dvc(project, "status") and snakemake_jobs(project) == set()
     return project
 
 
