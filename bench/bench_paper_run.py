@@ -27,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pmtiqa.config import COMPILE_MODES, load_params  # noqa: E402
 from pmtiqa.losses import quality_level  # noqa: E402
 from pmtiqa.runtime import resolve_runtime  # noqa: E402
-from pmtiqa.train import DeviceData, Settings, train_split  # noqa: E402
+from pmtiqa.device_data import DeviceData  # noqa: E402
+from pmtiqa.settings import Settings  # noqa: E402
+from pmtiqa.train import train_split  # noqa: E402
 
 PAPER_SIZES = {"bid": 586, "livec": 1162, "live": 779, "csiq": 866}
 

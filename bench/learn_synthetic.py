@@ -33,7 +33,10 @@ from pmtiqa.metrics import srcc  # noqa: E402
 from pmtiqa.runtime import resolve_runtime  # noqa: E402
 from pmtiqa.scores import to_published  # noqa: E402
 from pmtiqa.splits import make_splits  # noqa: E402
-from pmtiqa.train import DeviceData, Trainer, load_device_data, settings_for, split_tensors, train_split  # noqa: E402
+from pmtiqa.device_data import DeviceData, load_device_data, split_tensors  # noqa: E402
+from pmtiqa.settings import settings_for  # noqa: E402
+from pmtiqa.train import train_split  # noqa: E402
+from pmtiqa.trainer import Trainer  # noqa: E402
 
 DATASET = "synthetic"
 # train params the command line may replace, and their types

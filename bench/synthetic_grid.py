@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout, installed or not
 
 from pmtiqa.datasets import synthetic  # noqa: E402
+from pmtiqa.datasets.distortions import DISTORTIONS  # noqa: E402
 
 SCALE, CAPTION, MARGIN = 2, 16, 4
 
@@ -27,7 +28,7 @@ def draw_grid(raw: Path, photo: str, tile: int, out: Path) -> None:
     table = pd.read_csv(raw / synthetic.LABELS)
     reference = f"reference/{photo}_{tile}.png"
     family = table[table["reference"] == reference]
-    kinds = list(synthetic.DISTORTIONS)
+    kinds = list(DISTORTIONS)
     side = synthetic.TILE * SCALE
     cell_w, cell_h = side + MARGIN, side + CAPTION + MARGIN
     grid = Image.new("RGB", (80 + 6 * cell_w, CAPTION + len(kinds) * cell_h), "white")

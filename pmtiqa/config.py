@@ -4,7 +4,7 @@ The same file is DVC's params file and Snakemake's config file. It is read once 
 any work starts (typed.py reads it): an unknown key, a missing section, a value of the wrong type,
 outside its range or not among its choices stops with one line that names the file and the key
 path (``train.batch_size``; ``overrides.bid.train.batch_size`` where an override set it).
-``check_tuned`` holds runs/tune/<ds>/best.json to the same ranges.
+settings.check_tuned holds runs/tune/<ds>/best.json to the same ranges.
 
 ``runtime`` says where and how fast the stages compute, never what: no stage depends on it, and
 it is no part of a run's identity. ``Params.for_dataset`` is what a dataset's stages see: its
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -23,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from pmtiqa.schedule import trains_regression
-from pmtiqa.typed import ParamsError, build, convert, fail, read_yaml
+from pmtiqa.typed import Blame, Bounds, ParamsError, Section, build, fail, read_yaml, setting
 from pmtiqa.variants import VARIANTS
 
-__all__ = ["ParamsError", "Params", "load_params", "params_from_dict", "check_tuned", "image_size"]
+__all__ = ["ParamsError", "Params", "load_params", "params_from_dict", "image_size"]
 
 KNOWN_DATASETS = ("synthetic", "bid", "livec", "live", "csiq", "koniq")
 DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")  # runtime.device and predict --device
@@ -36,56 +35,11 @@ PROTOCOL = "protocol"  # a value that means: as the dataset's protocol has it (i
 OWN_SIZE = "own"  # augment.size: images keep their own sizes
 
 
-@dataclass(frozen=True)
-class Bounds:
-    """The values a number may take: low..high, each end included unless marked open."""
-
-    low: float
-    high: float = math.inf
-    low_open: bool = False
-    high_open: bool = False
-
-    def admits(self, value: float) -> bool:
-        above = value > self.low if self.low_open else value >= self.low
-        below = value < self.high if self.high_open else value <= self.high
-        return above and below
-
-    def __str__(self) -> str:
-        if self.high == math.inf:
-            return f"above {self.low}" if self.low_open else f"at least {self.low}"
-        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
-
-
 SIDE = Bounds(32)  # pixels of an image side or a crop: ResNet's five halvings need 32 to leave one cell
 FRACTION = Bounds(0, 1, low_open=True, high_open=True)
 COUNT = Bounds(0)  # 0 = every available core
 # numpy's legacy generator (Optuna's sampler) takes seeds below 2**32; torch takes train.seed * 1000 + split
 SEED = Bounds(0, 2**32 - 1)
-
-
-def setting(default: Any, bounds: Bounds | None = None, choices: tuple = ()) -> Any:
-    """A field with the range or the choices its value must lie in (checked by ``Section.check``)."""
-    metadata = {"bounds": bounds, "choices": choices}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
-class Section:
-    """A params section: every field within its bounds and choices, then the section's own checks."""
-
-    def check(self, need: typing.Callable[[bool, str, str], None], name: str) -> None:
-        for f in dataclasses.fields(self):
-            value, key = getattr(self, f.name), f"{name}.{f.name}"
-            bounds, choices = f.metadata.get("bounds"), f.metadata.get("choices")
-            if bounds is not None and not isinstance(value, list):
-                need(bounds.admits(value), key, f"must be {bounds}, got {value!r}")
-            if choices:
-                need(value in choices, key, f"expected one of {', '.join(map(str, choices))}, got {value!r}")
-        self.check_more(need, name)
-
-    def check_more(self, need, name: str) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -286,11 +240,11 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 def params_from_dict(raw: Any, source: str = "<params>") -> Params:
     params = dataclasses.replace(build(Params, raw, source, ""), source=source)
-    _check(params, _Blame(source))
+    _check(params, Blame(source))
     _check_override_names(params)
     # A dataset's stages see the sections with its overrides applied: check that view as well.
     for dataset in sorted({*params.datasets, *params.overrides}):
-        blame = _Blame(source, dataset, _overridden_keys(params.overrides.get(dataset, {})))
+        blame = Blame(source, dataset, _overridden_keys(params.overrides.get(dataset, {})))
         seen = params.for_dataset(dataset)
         _check(seen, blame)
         _check_crop_fits(seen, dataset, blame)
@@ -315,31 +269,7 @@ def _overridden_keys(sections: dict[str, Any]) -> frozenset[str]:
                      for key in values)
 
 
-@dataclass(frozen=True)
-class _Blame:
-    """Stops with the ParamsError of a failed check, naming the key at fault. In a dataset's view of
-    the params (``dataset`` set) that is the override's own key path where the override set the value;
-    a value the override did not set is wrong only beside it, so the message names the dataset."""
-
-    source: str
-    dataset: str = ""
-    overridden: frozenset[str] = frozenset()
-
-    def __call__(self, key: str, message: str, *also: str) -> typing.NoReturn:
-        """``also``: further keys the failed check compared; the first that the override set is named."""
-        for candidate in (key, *also):
-            if self._set_by_override(candidate):
-                fail(self.source, f"overrides.{self.dataset}.{candidate}", message)
-        if self.overridden:
-            message = f"{message} (for {self.dataset}, with overrides.{self.dataset} applied)"
-        fail(self.source, key, message)
-
-    def _set_by_override(self, key: str) -> bool:
-        parts = re.sub(r"\[\d+\]", "", key).split(".")  # tune.lr[0] was set by an override of tune.lr
-        return any(".".join(parts[:n]) in self.overridden for n in range(2, len(parts) + 1))
-
-
-def _check(p: Params, blame: _Blame) -> None:
+def _check(p: Params, blame: Blame) -> None:
     """Every setting of p (the params as read, or a dataset's view of them) a value it may take."""
     def need(ok: bool, key: str, message: str) -> None:
         if not ok:
@@ -361,32 +291,12 @@ def _check(p: Params, blame: _Blame) -> None:
     need(u.split < p.split.n_splits, "tune.split", f"must name a split in 0..{p.split.n_splits - 1}")
 
 
-def _check_crop_fits(p: Params, dataset: str, blame: _Blame) -> None:
+def _check_crop_fits(p: Params, dataset: str, blame: Blame) -> None:
     """The dataset's training crops fit inside its resized images (own-size ones are checked by train)."""
     size = image_size(p, dataset)
     if size is not None and min(size) < p.train.crop_size:
         blame("augment.size", f"a train.crop_size of {p.train.crop_size} does not fit in {dataset}'s {list(size)} "
                               f"images", "train.crop_size")
-
-
-def check_tuned(values: dict, source: str) -> dict:
-    """The values of a runs/tune/<ds>/best.json ``params`` mapping, typed and checked like the settings
-    they replace (RANGES, TUNABLE_SETTINGS): the file may be edited by hand. A ParamsError names
-    ``source`` and the key (``params.lr``) of a value that is not a tunable setting's or is out of range."""
-    if not isinstance(values, dict):
-        fail(source, "params", f"expected a mapping of tuned values, got {type(values).__name__}")
-    checked = {}
-    for name, value in values.items():
-        key = f"params.{name}"
-        if name not in TUNABLE_SETTINGS:
-            fail(source, key, f"not a tunable setting (tunable: {', '.join(TUNABLE_SETTINGS)})")
-        setting_key = TUNABLE_SETTINGS[name]
-        section, field_name = setting_key.split(".")
-        tp = typing.get_type_hints(typing.get_type_hints(Params)[section])[field_name]
-        checked[name] = convert(tp, value, source, key)
-        if not RANGES[setting_key].admits(checked[name]):
-            fail(source, key, f"must be {RANGES[setting_key]} (as {setting_key}), got {value!r}")
-    return checked
 
 
 def image_size(params: Params, dataset: str) -> tuple[int, int] | None:

@@ -1,20 +1,17 @@
-"""Test-time scoring with fixed crops, and aggregation of a variant's metrics over its splits."""
+"""`pmtiqa evaluate`: a variant's metrics over its splits (median, mean, std, quartiles), and the
+selections the splits hold (final, best_test, and val where they have a validation part)."""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-import numpy as np
-import torch
 
 from pmtiqa import paths
 from pmtiqa.atomic import write_json
 from pmtiqa.config import Params
-from pmtiqa.crops import eval_crops
 from pmtiqa.errors import UserError
 from pmtiqa.metrics import aggregate
 from pmtiqa.readers import read_json
-from pmtiqa.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -37,28 +34,6 @@ def honest_selection(selections) -> str:
     """The selection no test image helped choose: `val` where the splits have a validation part, else
     `final` (the last epoch, chosen by no data at all)."""
     return "val" if "val" in selections else "final"
-
-
-@torch.no_grad()
-def score_images(model: torch.nn.Module, images: torch.Tensor, index: torch.Tensor, crop: int, crops: int,
-                 batch_size: int, runtime: Runtime, sizes: torch.Tensor | None = None, target_scale: float = 1.0,
-                 generator: torch.Generator | None = None) -> np.ndarray:
-    """The model's normalised score of each indexed image: the mean over its test crops (fixed, or
-    drawn from ``generator``; ``sizes``: each image's own width and height, where they differ;
-    crops.py), divided by the regression head's ``target_scale`` (scores.target_scale)."""
-    was_training = model.training
-    model.eval()
-    # Inference keeps no activations for a backward pass, so far larger batches than training's fit;
-    # large ones keep a GPU busy (at training's batch of 12 it waits on kernel launches).
-    per_batch = max(1, max(256, batch_size * 4) // crops)
-    out = []
-    for start in range(0, len(index), per_batch):
-        part = index[start:start + per_batch]
-        with runtime.autocast():
-            score, _ = model(eval_crops(images, part, crop, crops, sizes, generator))
-        out.append(score.float().view(len(part), crops).mean(dim=1) / target_scale)
-    model.train(was_training)
-    return torch.cat(out).cpu().double().numpy() if out else np.zeros(0)
 
 
 def same_selections(metrics: list[dict], files: list, what: str, fix: str) -> tuple[str, ...]:

@@ -13,11 +13,8 @@ cannot be scored (not an image, smaller than the crops, not a regular file) is n
 from __future__ import annotations
 
 import logging
-import math
 import os
-import pickle
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,98 +25,16 @@ from tqdm import tqdm
 from pmtiqa.atomic import write_text
 from pmtiqa.config import DEVICE_NAME
 from pmtiqa.errors import UserError
-from pmtiqa.evaluate import score_images
-from pmtiqa.model import STAGE_CHANNELS, build_model
+from pmtiqa.inference import score_images
+from pmtiqa.model_file import model_from, read_model
 from pmtiqa.readers import file_kind
 from pmtiqa.runtime import Runtime, resolve_runtime
 from pmtiqa.scores import clip_unit, to_published
-from pmtiqa.variants import VARIANTS
 
 log = logging.getLogger(__name__)
 
-NOT_A_MODEL = "not a model.pt written by `pmtiqa train`"
-# What predict reads of a model.pt; train.py writes these and a few more.
-CHECKPOINT_KEYS = ("state_dict", "variant", "backbone", "num_classes", "score_bounds", "crop_size",
-                   "test_crops", "image_size")
-
-
 class Unscorable(Exception):
     """Why one input is skipped; the others are still scored."""
-
-
-def read_checkpoint(checkpoint: Path) -> dict:
-    """The dict a model.pt holds, checked. weights_only: a crafted pickle runs no code, and is refused."""
-    if not checkpoint.is_file():
-        raise UserError(f"{checkpoint}: no such model file (train one with `pmtiqa train`)")
-    if checkpoint.stat().st_size == 0:
-        raise UserError(f"{checkpoint}: an empty file, {NOT_A_MODEL}")
-    try:
-        with warnings.catch_warnings():  # torch warns of a pickle protocol it did not write: noise here
-            warnings.simplefilter("ignore")
-            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except OSError:
-        raise  # unreadable: the command line names the file and the reason
-    except pickle.UnpicklingError:
-        # torch's own message advises weights_only=False, which would run any code the file holds
-        raise UserError(f"{checkpoint}: {NOT_A_MODEL}: damaged, or holds objects other than tensors and "
-                        f"plain values (refused unread: loading those could run code)") from None
-    except Exception as err:  # torch raises RuntimeError, EOFError, KeyError, ... for a damaged file
-        raise UserError(f"{checkpoint}: {NOT_A_MODEL}: truncated or damaged ({type(err).__name__})") from None
-    check_checkpoint(checkpoint, saved)
-    return saved
-
-
-def check_checkpoint(checkpoint: Path, saved: object) -> None:
-    """Name what a loaded model.pt lacks before any of it is used."""
-    if not isinstance(saved, dict):
-        raise UserError(f"{checkpoint}: holds a {type(saved).__name__}, {NOT_A_MODEL} (which holds a dict)")
-    missing = [key for key in CHECKPOINT_KEYS if key not in saved]
-    if missing:
-        raise UserError(f"{checkpoint}: lacks {', '.join(missing)}; {NOT_A_MODEL}")
-    if saved["variant"] not in VARIANTS:
-        raise UserError(f"{checkpoint}: variant {saved['variant']!r} is unknown (known: {', '.join(VARIANTS)})")
-    if saved["backbone"] not in STAGE_CHANNELS:
-        raise UserError(f"{checkpoint}: backbone {saved['backbone']!r} is unknown "
-                        f"(known: {', '.join(STAGE_CHANNELS)})")
-    if not isinstance(saved["state_dict"], dict):
-        raise UserError(f"{checkpoint}: state_dict is a {type(saved['state_dict']).__name__}, not a dict of weights")
-    for key in ("crop_size", "test_crops", "num_classes"):
-        if not is_positive_int(saved[key]):
-            raise UserError(f"{checkpoint}: {key} is {saved[key]!r}, not a positive whole number")
-    scale = saved.get("target_scale", 1.0)  # absent: written before loss.target, when every head learnt 0..1
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
-        raise UserError(f"{checkpoint}: target_scale is {scale!r}, not a positive number (the regression head's "
-                        f"output per unit of score)")
-    image_sizes = {"image_size": saved["image_size"]} if saved["image_size"] is not None else \
-        {"max_image_size": saved.get("max_image_size")}  # an image kept at its own size is shrunk to fit these
-    for key, value in image_sizes.items():
-        if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(map(is_positive_int, value))):
-            raise UserError(f"{checkpoint}: {key} is {value!r}, not a (width, height) in pixels")
-
-
-def is_positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def trained_model(checkpoint: Path, saved: dict, device: torch.device) -> torch.nn.Module:
-    """The network a checked model.pt holds, on ``device``, for inference."""
-    model = build_model(saved["variant"], saved["backbone"], "none", saved["num_classes"])
-    if any(str(k).startswith("features.reduce.") and str(k).endswith(".bias") for k in saved["state_dict"]):
-        raise UserError(f"{checkpoint}: written by an older pmtiqa, whose MS taps had a bias (the authors' "
-                        f"have none); train it again with `pmtiqa train`")
-    try:
-        model.load_state_dict(saved["state_dict"])
-    except (RuntimeError, TypeError, AttributeError) as err:  # keys or shapes of another network
-        raise UserError(f"{checkpoint}: its weights do not fit a {saved['variant']} network on "
-                        f"{saved['backbone']} ({first_detail(err)})") from None
-    return model.to(device, memory_format=torch.channels_last).eval()
-
-
-def first_detail(err: Exception) -> str:
-    """The first line that says what is wrong: load_state_dict's message is a heading, then a line each."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(err).__name__)
-    return detail if len(detail) <= 200 else detail[:200] + "..."
 
 
 def predict_runtime(device: str) -> Runtime:
@@ -298,13 +213,13 @@ def predict_paths(checkpoint: Path, inputs: list[Path], output: Path | None = No
     could be, nothing is written (an --output of an earlier run is kept)."""
     if batch_size < 1:
         raise UserError(f"--batch-size {batch_size}: must be at least 1")
-    saved = read_checkpoint(checkpoint)
+    saved = read_model(checkpoint)
     files, failures = expand_inputs(inputs)
     if output is not None:
         check_output(output, checkpoint)
         files = without_output(files, output)
     runtime = predict_runtime(device)
-    model = trained_model(checkpoint, saved, runtime.device)
+    model = model_from(checkpoint, saved, runtime.device)
     for path, reason in failures:
         say_skipped(path, reason)
     rows = []

@@ -29,7 +29,9 @@ from pmtiqa.metrics import srcc
 from pmtiqa.runtime import resolve_runtime
 from pmtiqa.scores import to_published
 from pmtiqa.splits import hold_out
-from pmtiqa.train import Settings, Trainer, TrainingDiverged, apply_tuned, load_device_data
+from pmtiqa.device_data import load_device_data
+from pmtiqa.settings import Settings, apply_tuned
+from pmtiqa.trainer import Trainer, TrainingDiverged
 
 log = logging.getLogger(__name__)
 

@@ -1,17 +1,20 @@
-"""YAML mappings -> typed dataclasses, stopping on the first bad value with one line that names the
-file and the key path (``train.batch_size``).
+"""YAML mappings -> typed, checked dataclasses, stopping on the first bad value with one line that
+names the file and the key path (``train.batch_size``).
 
 PyYAML's safe loader, but a key given twice in one mapping is refused (YAML keeps the last one
 silently). Values are converted by the dataclass field's annotation: ``1e-4`` (a string to YAML)
 is the number it means, a boolean is never taken for a string (YAML 1.1 reads ``off`` as false),
-and no float may be NaN or infinite.
+and no float may be NaN or infinite. A field made with ``setting`` carries the range (Bounds) or the
+choices its value must lie in, which ``Section.check`` holds it to; Blame names the key at fault.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +147,72 @@ def _scalar(tp: type, value: Any, source: str, key: str) -> Any:
             fail(source, key, f"expected a string, got {value!r}")
         return value
     raise TypeError(f"unsupported params type {tp} at {key}")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a number may take: low..high, each end included unless marked open."""
+
+    low: float
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def admits(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            return f"above {self.low}" if self.low_open else f"at least {self.low}"
+        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+
+
+def setting(default: Any, bounds: Bounds | None = None, choices: tuple = ()) -> Any:
+    """A field with the range or the choices its value must lie in (checked by ``Section.check``)."""
+    metadata = {"bounds": bounds, "choices": choices}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+class Section:
+    """A params section: every field within its bounds and choices, then the section's own checks."""
+
+    def check(self, need: typing.Callable[[bool, str, str], None], name: str) -> None:
+        for f in dataclasses.fields(self):
+            value, key = getattr(self, f.name), f"{name}.{f.name}"
+            bounds, choices = f.metadata.get("bounds"), f.metadata.get("choices")
+            if bounds is not None and not isinstance(value, list):
+                need(bounds.admits(value), key, f"must be {bounds}, got {value!r}")
+            if choices:
+                need(value in choices, key, f"expected one of {', '.join(map(str, choices))}, got {value!r}")
+        self.check_more(need, name)
+
+    def check_more(self, need, name: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Blame:
+    """Stops with the ParamsError of a failed check, naming the key at fault. In a dataset's view of
+    the params (``dataset`` set) that is the override's own key path where the override set the value;
+    a value the override did not set is wrong only beside it, so the message names the dataset."""
+
+    source: str
+    dataset: str = ""
+    overridden: frozenset[str] = frozenset()
+
+    def __call__(self, key: str, message: str, *also: str) -> typing.NoReturn:
+        """``also``: further keys the failed check compared; the first that the override set is named."""
+        for candidate in (key, *also):
+            if self._set_by_override(candidate):
+                fail(self.source, f"overrides.{self.dataset}.{candidate}", message)
+        if self.overridden:
+            message = f"{message} (for {self.dataset}, with overrides.{self.dataset} applied)"
+        fail(self.source, key, message)
+
+    def _set_by_override(self, key: str) -> bool:
+        parts = re.sub(r"\[\d+\]", "", key).split(".")  # tune.lr[0] was set by an override of tune.lr
+        return any(".".join(parts[:n]) in self.overridden for n in range(2, len(parts) + 1))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pmtiqa.config import (RANGES, TUNABLE_SETTINGS, Params, ParamsError, check_tuned, image_size,
-                           load_params, params_from_dict)
+from pmtiqa.config import RANGES, TUNABLE_SETTINGS, Params, ParamsError, image_size, load_params, params_from_dict
+from pmtiqa.settings import check_tuned
 
 MINIMAL = {"datasets": ["livec"], "variants": ["ms_pmt"]}
 

@@ -8,9 +8,11 @@ import torch
 from PIL import Image
 
 from pmtiqa import paths
+from pmtiqa import device_data, trainer as trainer_mod
 from pmtiqa import train as train_mod
 from pmtiqa.errors import UserError
-from pmtiqa.train import Trainer, TrainingDiverged, train_split
+from pmtiqa.train import train_split
+from pmtiqa.trainer import Trainer, TrainingDiverged
 from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
 
 
@@ -111,21 +113,21 @@ def test_checkpoint_of_other_params_is_not_resumed(tmp_path, monkeypatch):
 
 def test_nan_loss_stops_with_a_clear_error(tmp_path, monkeypatch):
     settings, runtime = tiny_settings()
-    real_loss = train_mod.pmt_loss
+    real_loss = trainer_mod.pmt_loss
 
     def nan_loss(*args, **kwargs):
         parts = real_loss(*args, **kwargs)
         parts.total = parts.total * float("nan")
         return parts
 
-    monkeypatch.setattr(train_mod, "pmt_loss", nan_loss)
+    monkeypatch.setattr(trainer_mod, "pmt_loss", nan_loss)
     with pytest.raises(TrainingDiverged, match="loss became nan at epoch 1 "):
         train_split(settings, tiny_data(), runtime, tmp_path, progress=False)
     assert not (tmp_path / "metrics.json").exists()
 
 
 def test_tuned_values_are_used(tmp_path, monkeypatch):
-    from pmtiqa.train import settings_for
+    from pmtiqa.settings import settings_for
     from train_fixtures import tiny_params
 
     monkeypatch.chdir(tmp_path)
@@ -235,8 +237,8 @@ def test_an_image_smaller_than_the_crops_is_named():
     small = (data.sizes.min(dim=1).values < 40).nonzero().flatten()  # the first is named, the rest counted
     match = f"{data.names[int(small[0])]} is .* smaller than train.crop_size 40 \\(and {len(small) - 1} more\\)"
     with pytest.raises(UserError, match=match):
-        train_mod.check_crops_fit(data, 40, "live")
-    train_mod.check_crops_fit(data, 32, "live")  # every image holds a 32 crop
+        device_data.check_crops_fit(data, 40, "live")
+    device_data.check_crops_fit(data, 32, "live")  # every image holds a 32 crop
 
 
 def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
@@ -256,7 +258,7 @@ def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
     def ids(n_splits, size):
         build_cache(labels, raw, paths.cache_dir("synthetic"), size=size, workers=1)
         write_splits(labels, paths.splits_json("synthetic"), SplitParams(n_splits=n_splits))
-        return train_mod.load_device_data("synthetic", torch.device("cpu"), 10, 32).inputs
+        return device_data.load_device_data("synthetic", torch.device("cpu"), 10, 32).inputs
 
     two, three = ids(2, (40, 40)), ids(3, (40, 40))
     assert three[:2] == two and three[2] not in two
@@ -265,7 +267,7 @@ def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
     assert ids(2, (40, 40)) != two
     paths.splits_json("synthetic").write_text('{"splits": [{"train": [0], "val": [], "test": [1]}], "n_rows": 9}')
     with pytest.raises(UserError, match=r"n_rows 9, but labels.csv has 10 rows"):
-        train_mod.load_device_data("synthetic", torch.device("cpu"), 10, 32)
+        device_data.load_device_data("synthetic", torch.device("cpu"), 10, 32)
 
 
 def test_evaluate_refuses_splits_trained_with_different_settings(finished, tmp_path, monkeypatch):
@@ -300,7 +302,7 @@ def test_evaluate_refuses_splits_trained_with_different_settings(finished, tmp_p
 ])
 def test_a_hand_edited_best_json_is_named_with_its_key(tmp_path, monkeypatch, tuned, key):
     from pmtiqa.config import ParamsError
-    from pmtiqa.train import settings_for
+    from pmtiqa.settings import settings_for
     from train_fixtures import tiny_params
 
     monkeypatch.chdir(tmp_path)
@@ -395,8 +397,8 @@ def test_the_regression_target_is_on_the_chosen_scale(target, scale, monkeypatch
     L1 is in those units; scores still come out normalised, the head's output divided by that width."""
     settings, runtime = tiny_settings(variant="ms", loss={"target": target})
     seen = []
-    real_loss = train_mod.pmt_loss
-    monkeypatch.setattr(train_mod, "pmt_loss", lambda score, logits, target, *a: seen.append(target) or
+    real_loss = trainer_mod.pmt_loss
+    monkeypatch.setattr(trainer_mod, "pmt_loss", lambda score, logits, target, *a: seen.append(target) or
                         real_loss(score, logits, target, *a))
     data = tiny_data()
     trainer = Trainer(settings, data, runtime)
@@ -450,7 +452,7 @@ def test_a_damaged_checkpoint_is_named_with_what_to_do(tmp_path, content):
     work = train_mod.work_dir(tmp_path / "split0")
     work.mkdir(parents=True)
     (work / "checkpoint.pt").write_bytes(content)
-    with pytest.raises(UserError, match=r"checkpoint.pt: not a checkpoint that can be resumed .*; delete it to train"):
+    with pytest.raises(UserError, match=r"checkpoint.pt: not a checkpoint that can be resumed: .*; delete it to train"):
         train_split(settings, tiny_data(), runtime, tmp_path / "split0", progress=False)
 
 

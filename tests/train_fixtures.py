@@ -8,7 +8,8 @@ import torch
 
 from pmtiqa.config import params_from_dict
 from pmtiqa.runtime import resolve_runtime
-from pmtiqa.train import DeviceData, settings_for
+from pmtiqa.device_data import DeviceData
+from pmtiqa.settings import settings_for
 
 
 def tiny_data(n: int = 24, size: int = 40, seed: int = 0) -> DeviceData:

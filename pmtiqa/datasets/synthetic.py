@@ -21,10 +21,8 @@ References: each photo is resized (Lanczos) so that its shorter side is PHOTO_SI
 into a grid of non-overlapping TILE x TILE tiles, and the TILES_PER_PHOTO tiles with the most
 texture (mean absolute luminance gradient) become references, so that every distortion shows.
 
-Distortions: six types at five levels (DISTORTIONS), all visible in local texture: Gaussian blur
-(sigma in pixels), white Gaussian noise (sigma in 8-bit units, per channel, reflected at 0 and
-255), JPEG (Pillow quality), JPEG 2000 (compression ratio), motion blur (a line kernel of that
-length at a random angle) and pixelation (block size). Random draws come from
+Distortions: six types at five levels, all visible in local texture (blur, noise, JPEG, JPEG 2000,
+motion blur, pixelation); their recipe and levels are in ``distortions``. Random draws come from
 ``numpy.random.default_rng([SEED, photo, tile, type])``: the same noise pattern and the same
 motion angle at every level of one tile, so that only the strength changes along a row.
 
@@ -46,21 +44,21 @@ Layout of ``data/raw/synthetic/``:
 """
 from __future__ import annotations
 
-import io
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageFilter, features
+from PIL import Image
 from scipy import ndimage
 
 from pmtiqa.atomic import write_json
 from pmtiqa.datasets.base import Part, check_table
+from pmtiqa.datasets.distortions import DISTORTIONS
 from pmtiqa.errors import UserError
 from pmtiqa.readers import read_csv, read_json
 
@@ -101,81 +99,6 @@ PHOTOS: tuple[tuple[str, str, str], ...] = (
     ("text", "skimage", "text.png"),
     ("grace_hopper", "matplotlib", "grace_hopper.jpg"),
 )
-
-
-# ---------------------------------------------------------------------------------------------
-# Distortions: each takes (uint8 H x W x 3 tile, strength, rng) and returns a uint8 tile.
-
-def _gaussian_blur(tile: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    return np.asarray(Image.fromarray(tile).filter(ImageFilter.GaussianBlur(sigma)))
-
-
-def _white_noise(tile: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Additive Gaussian noise, reflected at 0 and 255: clipping would hide half of it on black or
-    white areas (a star field, a page), where a reflected noise stays as visible as elsewhere."""
-    noisy = np.abs(tile.astype(np.float64) + rng.normal(0.0, sigma, tile.shape))  # reflect at 0
-    noisy = 255.0 - np.abs(255.0 - noisy)  # reflect at 255
-    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)  # the clip only guards sigma > 255
-
-
-def _encode_decode(tile: np.ndarray, fmt: str, **options) -> np.ndarray:
-    buffer = io.BytesIO()
-    Image.fromarray(tile).save(buffer, fmt, **options)
-    buffer.seek(0)
-    with Image.open(buffer) as im:
-        return np.asarray(im.convert("RGB"))
-
-
-def _jpeg(tile: np.ndarray, quality: float, rng: np.random.Generator) -> np.ndarray:
-    return _encode_decode(tile, "JPEG", quality=int(quality))
-
-
-def _jpeg2000(tile: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
-    return _encode_decode(tile, "JPEG2000", quality_mode="rates", quality_layers=[float(ratio)])
-
-
-def _motion_kernel(length: int, angle: float) -> np.ndarray:
-    """A normalised line of ``length`` pixels through the centre, at ``angle`` radians."""
-    kernel = np.zeros((length, length))
-    centre = (length - 1) / 2
-    for t in np.linspace(-centre, centre, 4 * length):
-        kernel[int(round(centre - t * np.sin(angle))), int(round(centre + t * np.cos(angle)))] = 1.0
-    return kernel / kernel.sum()
-
-
-def _motion_blur(tile: np.ndarray, length: float, rng: np.random.Generator) -> np.ndarray:
-    kernel = _motion_kernel(int(length), rng.uniform(0.0, np.pi))
-    channels = [ndimage.convolve(tile[..., c].astype(np.float64), kernel, mode="reflect") for c in range(3)]
-    return np.clip(np.rint(np.stack(channels, axis=-1)), 0, 255).astype(np.uint8)
-
-
-def _pixelate(tile: np.ndarray, block: float, rng: np.random.Generator) -> np.ndarray:
-    h, w = tile.shape[:2]
-    small = Image.fromarray(tile).resize((max(1, round(w / block)), max(1, round(h / block))), Image.Resampling.BOX)
-    return np.asarray(small.resize((w, h), Image.Resampling.NEAREST))
-
-
-def _posterize(tile: np.ndarray, bits: float, rng: np.random.Generator) -> np.ndarray:
-    """Stand-in for JPEG 2000 where Pillow lacks OpenJPEG: fewer bits per channel (banding)."""
-    step = 2 ** (8 - int(bits))
-    return (tile // step * step + step // 2).astype(np.uint8)
-
-
-Distortion = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
-
-# Levels chosen so that the mean score falls in even steps from about 90 to about 20-50 per type
-# (beyond a ratio of about 50, JPEG 2000 on a 64-pixel tile stops getting worse).
-DISTORTIONS: dict[str, tuple[Distortion, tuple[float, ...]]] = {
-    "blur": (_gaussian_blur, (0.7, 1.2, 1.8, 2.8, 4.5)),
-    "noise": (_white_noise, (6.0, 12.0, 22.0, 38.0, 64.0)),
-    "jpeg": (_jpeg, (30, 15, 8, 5, 3)),
-    "jp2k": (_jpeg2000, (6.0, 12.0, 20.0, 32.0, 50.0)),
-    "motion": (_motion_blur, (3, 5, 8, 12, 18)),
-    "pixelate": (_pixelate, (2, 3, 4, 6, 8)),
-}
-if not features.check("jpg_2000"):  # pragma: no cover - every PyPI Pillow wheel has OpenJPEG
-    del DISTORTIONS["jp2k"]  # generate() warns: the dataset then differs from the usual one
-    DISTORTIONS["posterize"] = (_posterize, (6, 5, 4, 3, 2))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,81 @@
+"""A dataset on the training device: the augment stage's uint8 cache read once into device memory,
+its targets and quality levels, and the splits' parts as index tensors; each split's inputs (what
+identifies what its run reads) beside them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pmtiqa import paths
+from pmtiqa.errors import UserError
+from pmtiqa.losses import quality_level
+from pmtiqa.splits import read_splits
+
+
+@dataclass
+class DeviceData:
+    """A dataset's images and targets on the training device, with its split ids."""
+
+    images: torch.Tensor  # uint8 (N, H, W, 3)
+    sizes: torch.Tensor | None  # long (N, 2): each image's (width, height), where they keep their own (augment.size own)
+    score: torch.Tensor  # float (N,), normalised 0..1, higher is better
+    level: torch.Tensor  # long (N,), quality classes
+    mos: np.ndarray  # the published scores, for metrics on the published scale
+    names: list[str]
+    bounds: tuple[float, float, bool]  # (lo, hi, higher_is_better) of the published scale
+    splits: list[dict[str, torch.Tensor]]
+    # Per split, what its run reads: the cache as augment recorded it (labels and pixels) and the
+    # split's own parts (not the other splits': more splits leave the finished ones valid).
+    inputs: list[dict]
+    groups: np.ndarray | None = None  # labels.csv's group of each image (None: one group per image)
+
+
+def split_tensors(raw_splits: list[dict], device: torch.device) -> list[dict[str, torch.Tensor]]:
+    """The row ids of each split's parts (as in data/splits/<ds>.json) as index tensors on the device."""
+    return [{part: torch.tensor(ids, dtype=torch.long, device=device) for part, ids in s.items()} for s in raw_splits]
+
+
+# What identifies a cache's content in its meta.json: augment computes these once, as it writes it.
+CACHE_IDENTITY = ("labels_sha256", "images_sha256", "size")
+
+
+def load_device_data(dataset: str, device: torch.device, num_classes: int, crop: int) -> DeviceData:
+    """The dataset's cache and splits on the device; stops, naming the image, where one is smaller than crop."""
+    from pmtiqa.cache import load_cache
+    from pmtiqa.datasets import score_bounds
+
+    cache = load_cache(paths.cache_dir(dataset))
+    labels = cache.labels
+    split_path = paths.splits_json(dataset)
+    raw_splits = read_splits(split_path, len(labels), f"run `pmtiqa split --dataset {dataset}`")
+    images = torch.from_numpy(np.array(cache.images)).to(device)  # read the memory-mapped cache once
+    sizes = None if cache.sizes is None else torch.from_numpy(cache.sizes).to(device)
+    score = torch.tensor(labels["score"].to_numpy(np.float32), device=device)
+    cache_identity = {key: cache.meta.get(key) for key in CACHE_IDENTITY}
+    data = DeviceData(
+        images=images,
+        sizes=sizes,
+        score=score,
+        level=quality_level(score, num_classes),
+        mos=labels["mos"].to_numpy(np.float64),
+        names=labels["image"].astype(str).tolist(),
+        bounds=score_bounds(dataset),
+        splits=split_tensors(raw_splits, device),
+        inputs=[{"cache": cache_identity, "parts": split} for split in raw_splits],
+        groups=labels["group"].astype(str).to_numpy(),
+    )
+    check_crops_fit(data, crop, dataset)
+    return data
+
+
+def check_crops_fit(data: DeviceData, crop: int, dataset: str) -> None:
+    """Stop, naming the image, where one is smaller than the crops drawn from it."""
+    _, height, width, _ = data.images.shape
+    sizes = data.sizes.cpu() if data.sizes is not None else torch.tensor([[width, height]]).expand(len(data.names), 2)
+    small = (sizes.min(dim=1).values < crop).nonzero().flatten()
+    if len(small):
+        w, h = sizes[small[0]].tolist()
+        raise UserError(f"{paths.cache_dir(dataset)}: {data.names[int(small[0])]} is {w}x{h}, smaller than "
+                        f"train.crop_size {crop}" + (f" (and {len(small) - 1} more)" if len(small) > 1 else ""))

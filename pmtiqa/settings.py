@@ -1,0 +1,83 @@
+"""What decides a training run's result, in plain sight: its settings (a dataset's view of params.yaml,
+tuned values in place) and its inputs. run.json and checkpoint.pt record Settings.identity(); a
+finished split is reused, and a checkpoint resumed, only where the recorded identity is equal."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+
+from pmtiqa import paths
+from pmtiqa.config import RANGES, TUNABLE_SETTINGS, LossParams, ModelParams, Params, TrainParams
+from pmtiqa.errors import UserError
+from pmtiqa.readers import read_json
+from pmtiqa.typed import convert, fail
+from pmtiqa.variants import get_variant
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides a split's result: its settings (tuned values in place) and its inputs."""
+
+    dataset: str
+    variant: str
+    split: int
+    model: ModelParams
+    loss: LossParams
+    train: TrainParams
+    inputs: dict = field(default_factory=dict)  # what the run reads (DeviceData.inputs)
+
+    def identity(self) -> dict:
+        """The settings and inputs as plain JSON values, as run.json and checkpoint.pt record them: a
+        finished split is reused, and a checkpoint resumed, only where the recorded identity is equal.
+        use_tuned only says where lr and the like came from; their values are in train."""
+        settings = {"dataset": self.dataset, "variant": self.variant, "split": self.split,
+                    "model": dataclasses.asdict(self.model), "loss": dataclasses.asdict(self.loss),
+                    "train": {k: v for k, v in dataclasses.asdict(self.train).items() if k != "use_tuned"}}
+        return json.loads(json.dumps({"settings": settings, "inputs": self.inputs}))
+
+
+def tuned_values(params: Params, dataset: str) -> dict:
+    """The tuned hyperparameters of runs/tune/<ds>/best.json, when present and allowed."""
+    path = paths.tune_dir(dataset) / "best.json"
+    if not params.train.use_tuned or not path.is_file():
+        return {}
+    rerun = f"run `pmtiqa tune --dataset {dataset}` again"
+    best = read_json(path, rerun)
+    if not isinstance(best, dict) or "params" not in best:
+        raise UserError(f"{path}: not a best.json written by `pmtiqa tune`; {rerun}")
+    return check_tuned(best["params"], str(path))  # a hand-edited value is held to its setting's range
+
+
+def apply_tuned(train: TrainParams, loss: LossParams, values: dict) -> tuple[TrainParams, LossParams]:
+    """train and loss with tuned values in place: gamma is the loss's, the others train's."""
+    return (dataclasses.replace(train, **{k: v for k, v in values.items() if k != "gamma"}),
+            dataclasses.replace(loss, gamma=values.get("gamma", loss.gamma)))
+
+
+def settings_for(params: Params, dataset: str, variant: str, split: int, inputs: dict) -> Settings:
+    """The settings of one split as its dataset sees them (overrides, protocol and tuned values applied)."""
+    params = params.for_dataset(dataset)
+    train, loss = apply_tuned(params.train, params.loss, tuned_values(params, dataset))
+    return Settings(dataset, get_variant(variant).name, split, params.model, loss, train, inputs)
+
+
+def check_tuned(values: dict, source: str) -> dict:
+    """The values of a runs/tune/<ds>/best.json ``params`` mapping, typed and checked like the settings
+    they replace (RANGES, TUNABLE_SETTINGS): the file may be edited by hand. A ParamsError names
+    ``source`` and the key (``params.lr``) of a value that is not a tunable setting's or is out of range."""
+    if not isinstance(values, dict):
+        fail(source, "params", f"expected a mapping of tuned values, got {type(values).__name__}")
+    checked = {}
+    for name, value in values.items():
+        key = f"params.{name}"
+        if name not in TUNABLE_SETTINGS:
+            fail(source, key, f"not a tunable setting (tunable: {', '.join(TUNABLE_SETTINGS)})")
+        setting_key = TUNABLE_SETTINGS[name]
+        section, field_name = setting_key.split(".")
+        tp = typing.get_type_hints(typing.get_type_hints(Params)[section])[field_name]
+        checked[name] = convert(tp, value, source, key)
+        if not RANGES[setting_key].admits(checked[name]):
+            fail(source, key, f"must be {RANGES[setting_key]} (as {setting_key}), got {value!r}")
+    return checked
