@@ -27,7 +27,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pmtiqa import paths  # noqa: E402
+from pmtiqa.paths import DatasetFiles  # noqa: E402
 from pmtiqa.config import TARGETS, SplitParams, load_params  # noqa: E402
 from pmtiqa.metrics import srcc  # noqa: E402
 from pmtiqa.runtime import resolve_runtime  # noqa: E402
@@ -39,6 +39,7 @@ from pmtiqa.train import train_split  # noqa: E402
 from pmtiqa.trainer import Trainer  # noqa: E402
 
 DATASET = "synthetic"
+FILES = DatasetFiles(DATASET)
 # train params the command line may replace, and their types
 TRAIN_OPTIONS = {"epochs": int, "batch_size": int, "crops_per_image": int, "test_crops": int, "crop_size": int,
                  "lr_step": int, "lr": float, "lr_decay": float, "weight_decay": float}
@@ -46,7 +47,7 @@ TRAIN_OPTIONS = {"epochs": int, "batch_size": int, "crops_per_image": int, "test
 
 def ensure_dataset(params_file: str) -> None:
     """The synthetic set's stages, through the CLI as DVC and Snakemake run them, unless its cache exists."""
-    if paths.cache_dir(DATASET).is_dir():
+    if FILES.cache.is_dir():
         return
     for stage in ("download", "prepare", "split", "augment"):
         command = [sys.executable, "-m", "pmtiqa", stage, "--dataset", DATASET, "--params", params_file]
@@ -56,9 +57,9 @@ def ensure_dataset(params_file: str) -> None:
 
 def protocol_splits(data: DeviceData, split: SplitParams, n_splits: int) -> DeviceData:
     """``data`` with the splits of ``split`` instead of those of data/splits/synthetic.json."""
-    labels = pd.read_csv(paths.labels_csv(DATASET), dtype={"image": str, "group": str})
+    labels = pd.read_csv(FILES.labels, dtype={"image": str, "group": str})
     if labels["image"].tolist() != data.names:
-        raise SystemExit(f"{paths.labels_csv(DATASET)} and data/cache/{DATASET} disagree: rerun the dataset stages")
+        raise SystemExit(f"{FILES.labels} and {FILES.cache} disagree: rerun the dataset stages")
     made = make_splits(labels["group"].tolist(), n_splits, split.test_fraction, split.val_fraction, split.seed,
                        split.subset)["splits"]
     return dataclasses.replace(data, splits=split_tensors(made, data.images.device),
@@ -88,7 +89,7 @@ def main() -> None:
     runtime = resolve_runtime(r.device, r.precision, args.threads if args.threads is not None else r.threads,
                               r.compile)
     protocol = dataclasses.replace(load_params(args.params).split, subset=args.subset)
-    data = protocol_splits(load_device_data(DATASET, runtime.device, params.model.num_classes, t.crop_size),
+    data = protocol_splits(load_device_data(FILES, runtime.device, params.model.num_classes, t.crop_size),
                            protocol, max(args.splits) + 1)
     print(f"{args.variant} on {DATASET}, {params.model.backbone} weights={params.model.weights}, {runtime.device} "
           f"{runtime.precision}: epochs {t.epochs}, batch {t.batch_size}, lr {t.lr:g} x {t.lr_decay:g} every {t.lr_step} "
@@ -100,7 +101,7 @@ def main() -> None:
     finals, floors = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for k in args.splits:
-            settings = settings_for(params, DATASET, args.variant, k, data.inputs[k])
+            settings = settings_for(params, DATASET, args.variant, k, data.inputs[k], {})
             ids = data.splits[k]
             untrained = Trainer(settings, data, runtime).predict(ids["test"])  # same seed: the starting point
             floor = srcc(to_published(untrained, data.bounds), data.mos[ids["test"].cpu().numpy()])

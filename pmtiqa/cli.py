@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from pmtiqa import paths
+from pmtiqa.paths import DatasetFiles
 from pmtiqa.config import KNOWN_DATASETS, Params, image_size, load_params
 from pmtiqa.errors import UserError
 from pmtiqa.variants import VARIANTS
@@ -20,71 +21,69 @@ from pmtiqa.variants import VARIANTS
 log = logging.getLogger("pmtiqa")
 
 
-def cmd_download(args: argparse.Namespace, params: Params) -> int:
+# Each handler gets the params (as the dataset's stages see them) and the dataset's files, and
+# hands the stage the paths it reads and writes: no stage decides where another's files are.
+
+
+def cmd_download(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
     from pmtiqa.datasets.download import download
 
-    source = args.source or params.download.sources.get(args.dataset)
-    download(args.dataset, paths.raw_dir(args.dataset), source=source)
+    download(args.dataset, files.raw, source=args.source or params.download.sources.get(args.dataset))
     return 0
 
 
-def cmd_prepare(args: argparse.Namespace, params: Params) -> int:
+def cmd_prepare(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
     from pmtiqa.prepare import prepare
 
-    prepare(args.dataset, paths.raw_dir(args.dataset), paths.labels_csv(args.dataset))
+    prepare(args.dataset, files.raw, files.labels)
     return 0
 
 
-def cmd_split(args: argparse.Namespace, params: Params) -> int:
+def cmd_split(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
     from pmtiqa.splits import write_splits
 
-    write_splits(paths.labels_csv(args.dataset), paths.splits_json(args.dataset), params.split)
+    write_splits(files.labels, files.splits, params.split)
     return 0
 
 
-def cmd_augment(args: argparse.Namespace, params: Params) -> int:
+def cmd_augment(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
     from pmtiqa.cache import build_cache
 
-    build_cache(
-        paths.labels_csv(args.dataset),
-        paths.raw_dir(args.dataset),
-        paths.cache_dir(args.dataset),
-        size=image_size(params, args.dataset),
-        workers=params.runtime.workers,
-    )
+    build_cache(files.labels, files.raw, files.cache, size=image_size(params, args.dataset),
+                workers=params.runtime.workers)
     return 0
 
 
-def cmd_tune(args: argparse.Namespace, params: Params) -> int:
+def cmd_tune(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
     from pmtiqa.tune import tune
 
-    tune(params, args.dataset)
+    tune(params, files)
     return 0
 
 
-def cmd_train(args: argparse.Namespace, params: Params) -> int:
+def cmd_train(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
     from pmtiqa.train import train_splits
 
     splits = range(params.split.n_splits) if args.split is None else [args.split]
-    train_splits(params, args.dataset, args.variant, list(splits))
+    train_splits(params, files, args.variant, list(splits))
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
+def cmd_evaluate(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
     from pmtiqa.evaluate import evaluate_variant
 
-    evaluate_variant(params, args.dataset, args.variant)
+    evaluate_variant(params, files, args.variant)
     return 0
 
 
-def cmd_report(args: argparse.Namespace, params: Params) -> int:
+def cmd_report(args: argparse.Namespace, params: Params, files: None) -> int:
     from pmtiqa.report import write_report
 
-    write_report(params)
+    write_report(params, {ds: DatasetFiles(ds) for ds in params.datasets}, paths.REPORTS_DIR, paths.SUMMARY_JSON)
     return 0
 
 
-def cmd_predict(args: argparse.Namespace, params: Params | None) -> int:
+def cmd_predict(args: argparse.Namespace, params: None, files: None) -> int:
     from pmtiqa.predict import predict_paths
 
     failures = predict_paths(args.checkpoint, args.inputs, output=args.output, batch_size=args.batch_size,
@@ -158,12 +157,14 @@ def file_error(err: OSError) -> str:
 
 def run_command(args: argparse.Namespace) -> int:
     params = load_params(args.params) if args.params is not None else None
+    files = None
     if getattr(args, "dataset", None):
         params = params.for_dataset(args.dataset)  # the stage sees its dataset's overrides
+        files = DatasetFiles(args.dataset)
     if getattr(args, "split", None) is not None and not 0 <= args.split < params.split.n_splits:
         raise UserError(f"--split {args.split}: must lie in 0..{params.split.n_splits - 1} "
                         f"(split.n_splits in {params.source})")
-    return args.func(args, params)
+    return args.func(args, params, files)
 
 
 def main(argv: list[str] | None = None) -> int:

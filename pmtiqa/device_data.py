@@ -4,11 +4,12 @@ identifies what its run reads) beside them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from pmtiqa import paths
+from pmtiqa.paths import DatasetFiles
 from pmtiqa.errors import UserError
 from pmtiqa.losses import quality_level
 from pmtiqa.splits import read_splits
@@ -41,15 +42,15 @@ def split_tensors(raw_splits: list[dict], device: torch.device) -> list[dict[str
 CACHE_IDENTITY = ("labels_sha256", "images_sha256", "size")
 
 
-def load_device_data(dataset: str, device: torch.device, num_classes: int, crop: int) -> DeviceData:
+def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int, crop: int) -> DeviceData:
     """The dataset's cache and splits on the device; stops, naming the image, where one is smaller than crop."""
     from pmtiqa.cache import load_cache
     from pmtiqa.datasets import score_bounds
 
-    cache = load_cache(paths.cache_dir(dataset))
+    dataset = files.dataset
+    cache = load_cache(files.cache)
     labels = cache.labels
-    split_path = paths.splits_json(dataset)
-    raw_splits = read_splits(split_path, len(labels), f"run `pmtiqa split --dataset {dataset}`")
+    raw_splits = read_splits(files.splits, len(labels), f"run `pmtiqa split --dataset {dataset}`")
     images = torch.from_numpy(np.array(cache.images)).to(device)  # read the memory-mapped cache once
     sizes = None if cache.sizes is None else torch.from_numpy(cache.sizes).to(device)
     score = torch.tensor(labels["score"].to_numpy(np.float32), device=device)
@@ -66,16 +67,16 @@ def load_device_data(dataset: str, device: torch.device, num_classes: int, crop:
         inputs=[{"cache": cache_identity, "parts": split} for split in raw_splits],
         groups=labels["group"].astype(str).to_numpy(),
     )
-    check_crops_fit(data, crop, dataset)
+    check_crops_fit(data, crop, files.cache)
     return data
 
 
-def check_crops_fit(data: DeviceData, crop: int, dataset: str) -> None:
+def check_crops_fit(data: DeviceData, crop: int, cache: Path) -> None:
     """Stop, naming the image, where one is smaller than the crops drawn from it."""
     _, height, width, _ = data.images.shape
     sizes = data.sizes.cpu() if data.sizes is not None else torch.tensor([[width, height]]).expand(len(data.names), 2)
     small = (sizes.min(dim=1).values < crop).nonzero().flatten()
     if len(small):
         w, h = sizes[small[0]].tolist()
-        raise UserError(f"{paths.cache_dir(dataset)}: {data.names[int(small[0])]} is {w}x{h}, smaller than "
+        raise UserError(f"{cache}: {data.names[int(small[0])]} is {w}x{h}, smaller than "
                         f"train.crop_size {crop}" + (f" (and {len(small) - 1} more)" if len(small) > 1 else ""))

@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 
-from pmtiqa import paths
 from pmtiqa.atomic import write_json
 from pmtiqa.config import Params
+from pmtiqa.paths import DatasetFiles
 from pmtiqa.errors import UserError
 from pmtiqa.metrics import aggregate
 from pmtiqa.readers import read_json
@@ -96,11 +96,12 @@ def check_same_metrics(per_split: list[dict], files: list[Path], selections, rer
                                 f"({', '.join(per_split[0][sel])}) as numbers; {rerun}")
 
 
-def evaluate_variant(params: Params, dataset: str, variant: str) -> dict:
+def evaluate_variant(params: Params, dataset_files: DatasetFiles, variant: str) -> dict:
     """metrics/<ds>/<variant>.json: every split's metrics and their median, mean, std and quartiles,
     for the selections the splits hold."""
+    dataset = dataset_files.dataset
     params = params.for_dataset(dataset)  # idempotent: as train, tune and report, whoever calls
-    files = [paths.train_dir(dataset, variant, k) / "metrics.json" for k in range(params.split.n_splits)]
+    files = [dataset_files.run(variant, k) / "metrics.json" for k in range(params.split.n_splits)]
     per_split = [read_json(path, f"run `pmtiqa train --dataset {dataset} --variant {variant} --split {k}`")
                  for k, path in enumerate(files)]
     rerun = f"rerun the training of every split of {dataset}/{variant} with the current params (`dvc repro` or `snakemake`)"
@@ -119,7 +120,7 @@ def evaluate_variant(params: Params, dataset: str, variant: str) -> dict:
         "summary": summary,
         "splits": per_split,
     }
-    out = paths.metrics_json(dataset, variant)
+    out = dataset_files.metrics(variant)
     write_json(out, result)
     honest = honest_selection(selections)
     med = summary[honest]

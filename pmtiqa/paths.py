@@ -4,35 +4,50 @@ All paths are relative to the working directory, where params.yaml, dvc.yaml and
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 
-def raw_dir(dataset: str) -> Path:
-    return Path("data/raw") / dataset
+@dataclass(frozen=True)
+class DatasetFiles:
+    """Every file and folder the stages of one dataset read and write. The command line hands each
+    stage its paths from here, so that no stage decides where another's files are."""
 
+    dataset: str
 
-def labels_csv(dataset: str) -> Path:
-    return Path("data/prepared") / dataset / "labels.csv"
+    @property
+    def raw(self) -> Path:
+        return Path("data/raw") / self.dataset
 
+    @property
+    def labels(self) -> Path:
+        return Path("data/prepared") / self.dataset / "labels.csv"
 
-def splits_json(dataset: str) -> Path:
-    return Path("data/splits") / f"{dataset}.json"
+    @property
+    def splits(self) -> Path:
+        return Path("data/splits") / f"{self.dataset}.json"
 
+    @property
+    def cache(self) -> Path:
+        return Path("data/cache") / self.dataset
 
-def cache_dir(dataset: str) -> Path:
-    return Path("data/cache") / dataset
+    @property
+    def tune(self) -> Path:
+        return Path("runs/tune") / self.dataset
 
+    @property
+    def best(self) -> Path:
+        """tune's answer, which train reads."""
+        return self.tune / "best.json"
 
-def tune_dir(dataset: str) -> Path:
-    return Path("runs/tune") / dataset
+    def runs(self, variant: str) -> Path:
+        return Path("runs/train") / self.dataset / variant
 
+    def run(self, variant: str, split: int) -> Path:
+        return self.runs(variant) / f"split{split}"
 
-def train_dir(dataset: str, variant: str, split: int) -> Path:
-    return Path("runs/train") / dataset / variant / f"split{split}"
-
-
-def metrics_json(dataset: str, variant: str) -> Path:
-    return Path("metrics") / dataset / f"{variant}.json"
+    def metrics(self, variant: str) -> Path:
+        return Path("metrics") / self.dataset / f"{variant}.json"
 
 
 REPORTS_DIR = Path("reports")

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pmtiqa import paths
 from pmtiqa.atomic import atomic_dir, write_json
 from pmtiqa.config import Params
+from pmtiqa.paths import DatasetFiles
 from pmtiqa.evaluate import SELECTION_NOTES, honest_selection
 from pmtiqa.figures import ablation_figure, curves_figure, scatter_figure
 from pmtiqa.results import focus_variant, load_results, shown_selections
@@ -279,15 +279,16 @@ def render(params: Params, results: dict, tests: dict) -> str:
     return "\n".join(out)
 
 
-def write_report(params: Params) -> None:
-    """reports/ (report.md, figures/, curves/) and metrics.json for the selected datasets and variants."""
+def write_report(params: Params, files: dict[str, DatasetFiles], reports: Path, summary: Path) -> None:
+    """The folder ``reports`` (report.md, figures/, curves/) and the ``summary`` (metrics.json) of the
+    selected datasets (their ``files``) and variants."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a display
-    results = load_results(params)
+    results = load_results(params, files)
     focus = focus_variant(params)
     tests = wilcoxon_per_dataset(results, params.report.reference_variant)
-    with atomic_dir(paths.REPORTS_DIR) as tmp:
+    with atomic_dir(reports) as tmp:
         (tmp / "figures").mkdir()
         ablation_figure(results, params.variants, tmp / "figures" / "ablation.png")
         for ds, r in results.items():
@@ -298,4 +299,4 @@ def write_report(params: Params) -> None:
             scatter_figure(ds, r["variants"][focus]["predictions"], focus, honest_selection(r["selections"]),
                            tmp / "figures" / f"scatter_{ds}.png")
         (tmp / "report.md").write_text(render(params, results, tests))
-    write_json(paths.SUMMARY_JSON, summary_metrics(results, params.report.selections))
+    write_json(summary, summary_metrics(results, params.report.selections))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pmtiqa import paths
 from pmtiqa.config import TUNABLE_SETTINGS, Params
+from pmtiqa.paths import DatasetFiles
 from pmtiqa.errors import UserError
 from pmtiqa.evaluate import REQUIRED_SELECTIONS, held_selections, same_selections
 from pmtiqa.metrics import STATISTICS
@@ -24,30 +24,30 @@ def focus_variant(params: Params) -> str:
     return ref if ref in params.variants else params.variants[0]
 
 
-def load_results(params: Params) -> dict:
+def load_results(params: Params, files: dict[str, DatasetFiles]) -> dict:
     """{ds: {"settings" (of the header, from the runs), "selections" (those every variant holds),
     "tuned" (best.json, where the runs used it), "variants": {v: {"metrics", "histories"[,
     "predictions" of the focus variant]}}}}."""
-    return {ds: load_dataset(params, ds) for ds in params.datasets}
+    return {ds: load_dataset(params, files[ds]) for ds in params.datasets}
 
 
-def load_dataset(params: Params, ds: str) -> dict:
-    focus, variants, n = focus_variant(params), {}, None
+def load_dataset(params: Params, files: DatasetFiles) -> dict:
+    ds, focus, variants, n = files.dataset, focus_variant(params), {}, None
     for v in params.variants:
-        path = paths.metrics_json(ds, v)
+        path = files.metrics(v)
         metrics = read_json(path, RUN_STAGES)
         n = n if n is not None else metrics.get("n_splits")  # paired tests: every variant over the same splits
         check_metrics(metrics, path, n, f"run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
-        runs = [paths.train_dir(ds, v, k) for k in range(n)]
+        runs = [files.run(v, k) for k in range(n)]
         variants[v] = {"metrics": metrics, "histories": [read_csv(r / "history.csv", RUN_STAGES) for r in runs]}
         if v == focus:  # only the scatter reads predictions, and only the focus variant's
             variants[v]["predictions"] = [read_csv(r / "predictions.csv", RUN_STAGES) for r in runs]
-    ran = run_settings(paths.train_dir(ds, params.variants[0], 0) / "run.json")
+    ran = run_settings(files.run(params.variants[0], 0) / "run.json")
     return {
         "settings": {"split.n_splits": n, "model.backbone": ran["model"]["backbone"],
                      "model.weights": ran["model"]["weights"], "train.epochs": ran["train"]["epochs"]},
-        "selections": common_selections(ds, variants),
-        "tuned": tuned_for(paths.tune_dir(ds) / "best.json", ran),
+        "selections": common_selections(files, variants),
+        "tuned": tuned_for(files.best, ran),
         "variants": variants,
     }
 
@@ -86,11 +86,11 @@ def check_metrics(metrics: dict, path: Path, n: int | None, fix: str) -> None:
         raise UserError(f"{path}: not a summary of the same {n} splits as the dataset's other variants; {fix}")
 
 
-def common_selections(ds: str, variants: dict) -> tuple[str, ...]:
+def common_selections(files: DatasetFiles, variants: dict) -> tuple[str, ...]:
     """The selections every variant of a dataset holds (comparing variants of different data budgets
     would be unfair)."""
     return same_selections([v["metrics"]["summary"] for v in variants.values()],
-                           [paths.metrics_json(ds, v) for v in variants], "the variants", RUN_STAGES)
+                           [files.metrics(v) for v in variants], "the variants", RUN_STAGES)
 
 
 def shown_selections(params: Params, result: dict) -> list[str]:

@@ -7,8 +7,8 @@ import dataclasses
 import json
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from pmtiqa import paths
 from pmtiqa.config import RANGES, TUNABLE_SETTINGS, LossParams, ModelParams, Params, TrainParams
 from pmtiqa.errors import UserError
 from pmtiqa.readers import read_json
@@ -38,12 +38,11 @@ class Settings:
         return json.loads(json.dumps({"settings": settings, "inputs": self.inputs}))
 
 
-def tuned_values(params: Params, dataset: str) -> dict:
-    """The tuned hyperparameters of runs/tune/<ds>/best.json, when present and allowed."""
-    path = paths.tune_dir(dataset) / "best.json"
+def tuned_values(params: Params, path: Path) -> dict:
+    """The tuned hyperparameters of best.json (tune's answer), when present and allowed."""
     if not params.train.use_tuned or not path.is_file():
         return {}
-    rerun = f"run `pmtiqa tune --dataset {dataset}` again"
+    rerun = "run `pmtiqa tune` for this dataset again"
     best = read_json(path, rerun)
     if not isinstance(best, dict) or "params" not in best:
         raise UserError(f"{path}: not a best.json written by `pmtiqa tune`; {rerun}")
@@ -56,10 +55,11 @@ def apply_tuned(train: TrainParams, loss: LossParams, values: dict) -> tuple[Tra
             dataclasses.replace(loss, gamma=values.get("gamma", loss.gamma)))
 
 
-def settings_for(params: Params, dataset: str, variant: str, split: int, inputs: dict) -> Settings:
-    """The settings of one split as its dataset sees them (overrides, protocol and tuned values applied)."""
+def settings_for(params: Params, dataset: str, variant: str, split: int, inputs: dict, tuned: dict) -> Settings:
+    """The settings of one split as its dataset sees them (overrides and protocol applied, ``tuned``
+    values in place)."""
     params = params.for_dataset(dataset)
-    train, loss = apply_tuned(params.train, params.loss, tuned_values(params, dataset))
+    train, loss = apply_tuned(params.train, params.loss, tuned)
     return Settings(dataset, get_variant(variant).name, split, params.model, loss, train, inputs)
 
 

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pmtiqa import paths
 from pmtiqa.atomic import atomic_dir, atomic_path, write_json, write_text
 from pmtiqa.config import Params
 from pmtiqa.device_data import DeviceData, load_device_data
@@ -29,7 +28,8 @@ from pmtiqa.model_file import load_tensors, save_model
 from pmtiqa.readers import read_json
 from pmtiqa.runtime import Runtime, resolve_runtime
 from pmtiqa.scores import clip_unit, to_published
-from pmtiqa.settings import Settings, settings_for
+from pmtiqa.paths import DatasetFiles
+from pmtiqa.settings import Settings, settings_for, tuned_values
 from pmtiqa.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -187,16 +187,19 @@ def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, o
     return metrics
 
 
-def train_splits(params: Params, dataset: str, variant: str, splits: list[int], progress: bool = True) -> list[dict]:
+def train_splits(params: Params, files: DatasetFiles, variant: str, splits: list[int],
+                 progress: bool = True) -> list[dict]:
     """`pmtiqa train`: each split in turn, reusing finished ones of the same settings and inputs."""
+    dataset = files.dataset
     params = params.for_dataset(dataset)
     t, r = params.train, params.runtime
     runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile)
     log.info("training %s/%s on %s at %s (compile: %s), splits %s", dataset, variant, runtime.device,
              runtime.precision, runtime.compile, splits)
-    data = load_device_data(dataset, runtime.device, params.model.num_classes, t.crop_size)
+    data = load_device_data(files, runtime.device, params.model.num_classes, t.crop_size)
     if len(data.splits) < params.split.n_splits:
-        raise UserError(f"{paths.splits_json(dataset)}: holds {len(data.splits)} splits, params ask for "
+        raise UserError(f"{files.splits}: holds {len(data.splits)} splits, params ask for "
                         f"{params.split.n_splits}; run `pmtiqa split --dataset {dataset}` again")
-    return [train_split(settings_for(params, dataset, variant, k, data.inputs[k]), data, runtime,
-                        paths.train_dir(dataset, variant, k), progress) for k in splits]
+    tuned = tuned_values(params, files.best)
+    return [train_split(settings_for(params, dataset, variant, k, data.inputs[k], tuned), data, runtime,
+                        files.run(variant, k), progress) for k in splits]

@@ -21,7 +21,6 @@ import numpy as np
 import optuna
 import torch
 
-from pmtiqa import paths
 from pmtiqa.atomic import write_json
 from pmtiqa.config import TUNABLE_SETTINGS, Params
 from pmtiqa.errors import UserError
@@ -30,6 +29,7 @@ from pmtiqa.runtime import resolve_runtime
 from pmtiqa.scores import to_published
 from pmtiqa.splits import hold_out
 from pmtiqa.device_data import load_device_data
+from pmtiqa.paths import DatasetFiles
 from pmtiqa.settings import Settings, apply_tuned
 from pmtiqa.trainer import Trainer, TrainingDiverged
 
@@ -142,14 +142,16 @@ def failing_visibly(objective):
     return run
 
 
-def tune(params: Params, dataset: str) -> dict:
+def tune(params: Params, files: DatasetFiles) -> dict:
+    """`pmtiqa tune`: the study in files.tune, run to tune.n_trials; its best values to files.best."""
+    dataset = files.dataset
     params = params.for_dataset(dataset)
     u = params.tune
-    out = paths.tune_dir(dataset)
+    out = files.tune
     out.mkdir(parents=True, exist_ok=True)
     t, r = params.train, params.runtime
     runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile)
-    data = load_device_data(dataset, runtime.device, params.model.num_classes, t.crop_size)
+    data = load_device_data(files, runtime.device, params.model.num_classes, t.crop_size)
     name, identity = study_identity(params, dataset, data)
     # Heartbeats let a later run mark a killed worker's trial failed instead of running forever
     # (optuna still labels the argument experimental: its warning is not news to our users).
@@ -185,6 +187,6 @@ def tune(params: Params, dataset: str) -> dict:
         "n_trials": sum(states.values()),
         "states": states,
     }
-    write_json(out / "best.json", result)
-    log.info("best trial %d: val SRCC %.4f with %s -> %s", best.number, best.value, best.params, out / "best.json")
+    write_json(files.best, result)
+    log.info("best trial %d: val SRCC %.4f with %s -> %s", best.number, best.value, best.params, files.best)
     return result

@@ -57,7 +57,7 @@ def test_a_params_file_that_cannot_be_read_is_one_line_naming_it(tmp_path, make,
 
 
 def raises(err: BaseException):
-    def command(args, params):
+    def command(args, params, files):
         raise err
     return command
 

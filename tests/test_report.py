@@ -11,6 +11,7 @@ from scipy import stats
 pytest.importorskip("matplotlib")  # the report's figures (absent on the GPU machine)
 
 from pmtiqa import paths  # noqa: E402
+from pmtiqa.paths import DatasetFiles  # noqa: E402
 from pmtiqa.config import params_from_dict  # noqa: E402
 from pmtiqa.errors import UserError  # noqa: E402
 from pmtiqa.metrics import aggregate  # noqa: E402
@@ -82,12 +83,12 @@ def fabricate(params, tuned=True, seed=0, with_val=True):
                       for k in range(n)]
             summary = {sel: {m: aggregate(s[sel][m] for s in splits) for m in splits[0][sel] if m != "epoch"}
                        for sel in selections}
-            path = paths.metrics_json(ds, v)
+            path = DatasetFiles(ds).metrics(v)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"dataset": ds, "variant": v, "n_splits": n, "summary": summary,
                                         "splits": splits}))
             for k in range(n):
-                run = paths.train_dir(ds, v, k)
+                run = DatasetFiles(ds).run(v, k)
                 run.mkdir(parents=True, exist_ok=True)
                 (run / "metrics.json").write_text(json.dumps(splits[k]))
                 (run / "run.json").write_text(json.dumps({"settings": run_settings(ds, v, k, tuned),
@@ -98,10 +99,15 @@ def fabricate(params, tuned=True, seed=0, with_val=True):
                               "prediction": mos + rng.normal(0, 10, 20), "score": mos / 100}).to_csv(
                     run / "predictions.csv", index=False)
         if tuned:
-            best = paths.tune_dir(ds) / "best.json"
+            best = DatasetFiles(ds).best
             best.parent.mkdir(parents=True, exist_ok=True)
             best.write_text(json.dumps({"params": TUNED,
                                         "value": 0.8, "states": {"complete": 3, "pruned": 1, "fail": 0}}))
+
+
+def report(params):
+    """`pmtiqa report` as the command line calls it."""
+    write_report(params, {ds: DatasetFiles(ds) for ds in params.datasets}, paths.REPORTS_DIR, paths.SUMMARY_JSON)
 
 
 @pytest.fixture
@@ -113,7 +119,7 @@ def workdir(tmp_path, monkeypatch):
 def test_report_writes_tables_figures_and_summary(workdir):
     params = make_params()
     fabricate(params)
-    write_report(params)
+    report(params)
 
     text = (workdir / "reports/report.md").read_text()
     for ds in ("synthetic", "livec"):
@@ -162,7 +168,7 @@ NO_VAL_REASON = "No `val` selection for synthetic, livec: the splits have no val
 def test_the_report_follows_the_selections_the_splits_hold(workdir, with_val, honest, lead, srcc_columns, untrained):
     params = make_params()
     fabricate(params, with_val=with_val)
-    write_report(params)
+    report(params)
 
     text = (workdir / "reports/report.md").read_text()
     assert ("SRCC val | PLCC val" in text) == with_val and "SRCC final | PLCC final" in text
@@ -188,7 +194,7 @@ def test_a_dataset_without_validation_beside_one_with_it(workdir):
     """Each dataset reports the selections its own splits hold, and the text names the rule."""
     fabricate(make_params(datasets=("livec",)), with_val=False)
     fabricate(make_params(datasets=("synthetic",)), with_val=True)
-    write_report(make_params())
+    report(make_params())
     text = (workdir / "reports/report.md").read_text()
     assert "No `val` selection for livec:" in text and "synthetic:" not in text.split("No `val` selection for")[1]
     assert "the `val` selection (`final` for livec, whose splits have no validation part)" in text
@@ -205,14 +211,14 @@ def test_variants_trained_with_and_without_validation_are_refused(workdir):
     del metrics["summary"]["val"]
     path.write_text(json.dumps(metrics))
     with pytest.raises(UserError, match=re.escape("metrics/livec/ms.json") + ".*split.val_fraction"):
-        write_report(params)
+        report(params)
 
 
 def test_report_describes_only_the_last_run(workdir):
     fabricate(make_params(datasets=("livec",)))
-    write_report(make_params(datasets=("livec",)))
+    report(make_params(datasets=("livec",)))
     fabricate(make_params(datasets=("synthetic",)))
-    write_report(make_params(datasets=("synthetic",)))
+    report(make_params(datasets=("synthetic",)))
     assert not (workdir / "reports/figures/curves_livec.png").exists()
     assert "### livec" not in (workdir / "reports/report.md").read_text()
     assert set(json.loads((workdir / "metrics.json").read_text())) == {"synthetic"}
@@ -221,7 +227,7 @@ def test_report_describes_only_the_last_run(workdir):
 def test_untuned_dataset_is_said_so(workdir):
     params = make_params(datasets=("synthetic",))
     fabricate(params, tuned=False)
-    write_report(params)
+    report(params)
     assert "not tuned" in (workdir / "reports/report.md").read_text()
 
 
@@ -234,7 +240,7 @@ def test_tuned_values_the_runs_did_not_use_are_not_reported_as_theirs(workdir):
         recorded = json.loads(run.read_text())
         recorded["settings"] = run_settings("livec", "ms", 0, tuned=False)
         run.write_text(json.dumps(recorded))
-    write_report(params)
+    report(params)
     text = (workdir / "reports/report.md").read_text()
     assert "| livec | not tuned, or not trained with the tuned values" in text
     assert "| synthetic | 0.0002 | 11 |" in text
@@ -247,7 +253,7 @@ def test_missing_input_is_named(workdir, missing):
     fabricate(params)
     (workdir / missing).unlink()
     with pytest.raises(UserError, match=re.escape(missing)):
-        write_report(params)
+        report(params)
     assert not (workdir / "reports").exists()  # nothing half-written
 
 
@@ -261,7 +267,7 @@ def test_metrics_of_an_older_evaluate_are_refused_with_what_to_run(workdir):
         del summary["srcc"]["q1"]
     path.write_text(json.dumps(metrics))
     with pytest.raises(UserError, match=re.escape("metrics/livec/ms.json") + ".*run `pmtiqa evaluate"):
-        write_report(params)
+        report(params)
 
 
 def test_holm_on_a_known_example():
@@ -290,7 +296,7 @@ def test_wilcoxon_pairs_by_split():
 def _evaluate_livec_ms(params):
     from pmtiqa.evaluate import evaluate_variant
 
-    evaluate_variant(params, "livec", "ms")
+    evaluate_variant(params, DatasetFiles("livec"), "ms")
 
 
 @pytest.mark.parametrize("with_val, held", [(True, SELECTIONS), (False, NO_VAL)])
@@ -322,7 +328,7 @@ def test_evaluate_refuses_splits_that_hold_different_selections(workdir, with_va
 
 
 @pytest.mark.parametrize("broken, content, run, message, output", [
-    ("runs/train/livec/ms/split1/history.csv", "", write_report, "cannot read", "reports"),
+    ("runs/train/livec/ms/split1/history.csv", "", report, "cannot read", "reports"),
     ("runs/train/livec/ms/split0/metrics.json", '{"final": ', _evaluate_livec_ms, "not valid JSON",
      "metrics/livec/ms.json"),
 ])
@@ -344,9 +350,9 @@ def test_evaluate_names_a_damaged_metrics_json(workdir, damage):
 
     params = make_params()
     fabricate(params)
-    path = paths.train_dir("synthetic", "ms_pmt", 1) / "metrics.json"
+    path = DatasetFiles("synthetic").run("ms_pmt", 1) / "metrics.json"
     metrics = json.loads(path.read_text())
     damage(metrics)
     path.write_text(json.dumps(metrics))
     with pytest.raises(UserError, match=r"split1/metrics.json: its `final` selection is not the metrics of"):
-        evaluate_variant(params, "synthetic", "ms_pmt")
+        evaluate_variant(params, DatasetFiles("synthetic"), "ms_pmt")

@@ -1,16 +1,17 @@
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 from PIL import Image
 
-from pmtiqa import paths
 from pmtiqa import device_data, trainer as trainer_mod
 from pmtiqa import train as train_mod
 from pmtiqa.errors import UserError
+from pmtiqa.paths import DatasetFiles
 from pmtiqa.train import train_split
 from pmtiqa.trainer import Trainer, TrainingDiverged
 from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
@@ -127,16 +128,18 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_tuned_values_are_used(tmp_path, monkeypatch):
-    from pmtiqa.settings import settings_for
+    from pmtiqa.settings import settings_for, tuned_values
     from train_fixtures import tiny_params
 
     monkeypatch.chdir(tmp_path)
     best = tmp_path / "runs/tune/synthetic/best.json"
     best.parent.mkdir(parents=True)
     best.write_text(json.dumps({"params": {"lr": 3e-4, "batch_size": 5, "gamma": 0.5, "weight_decay": 1e-4}}))
-    s = settings_for(tiny_params(use_tuned=True), "synthetic", "ms_pmt", 0, "x")
+    params = tiny_params(use_tuned=True)
+    s = settings_for(params, "synthetic", "ms_pmt", 0, {}, tuned_values(params, best))
     assert (s.train.lr, s.train.batch_size, s.train.weight_decay, s.loss.gamma) == (3e-4, 5, 1e-4, 0.5)
-    s = settings_for(tiny_params(use_tuned=False), "synthetic", "ms_pmt", 0, "x")
+    params = tiny_params(use_tuned=False)
+    s = settings_for(params, "synthetic", "ms_pmt", 0, {}, tuned_values(params, best))
     assert s.train.lr == 1e-3
 
 
@@ -237,8 +240,8 @@ def test_an_image_smaller_than_the_crops_is_named():
     small = (data.sizes.min(dim=1).values < 40).nonzero().flatten()  # the first is named, the rest counted
     match = f"{data.names[int(small[0])]} is .* smaller than train.crop_size 40 \\(and {len(small) - 1} more\\)"
     with pytest.raises(UserError, match=match):
-        device_data.check_crops_fit(data, 40, "live")
-    device_data.check_crops_fit(data, 32, "live")  # every image holds a 32 crop
+        device_data.check_crops_fit(data, 40, Path("data/cache/live"))
+    device_data.check_crops_fit(data, 32, Path("data/cache/live"))  # every image holds a 32 crop
 
 
 def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
@@ -256,18 +259,18 @@ def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
                   "group": range(10)}).to_csv(labels, index=False)
 
     def ids(n_splits, size):
-        build_cache(labels, raw, paths.cache_dir("synthetic"), size=size, workers=1)
-        write_splits(labels, paths.splits_json("synthetic"), SplitParams(n_splits=n_splits))
-        return device_data.load_device_data("synthetic", torch.device("cpu"), 10, 32).inputs
+        build_cache(labels, raw, DatasetFiles("synthetic").cache, size=size, workers=1)
+        write_splits(labels, DatasetFiles("synthetic").splits, SplitParams(n_splits=n_splits))
+        return device_data.load_device_data(DatasetFiles("synthetic"), torch.device("cpu"), 10, 32).inputs
 
     two, three = ids(2, (40, 40)), ids(3, (40, 40))
     assert three[:2] == two and three[2] not in two
     assert ids(2, (48, 40)) != two and ids(2, None) != two  # other image sizes: other runs
     Image.new("RGB", (40, 40), (0, 0, 255)).save(raw / "3.png")  # a corrected image: other runs too
     assert ids(2, (40, 40)) != two
-    paths.splits_json("synthetic").write_text('{"splits": [{"train": [0], "val": [], "test": [1]}], "n_rows": 9}')
+    DatasetFiles("synthetic").splits.write_text('{"splits": [{"train": [0], "val": [], "test": [1]}], "n_rows": 9}')
     with pytest.raises(UserError, match=r"n_rows 9, but labels.csv has 10 rows"):
-        device_data.load_device_data("synthetic", torch.device("cpu"), 10, 32)
+        device_data.load_device_data(DatasetFiles("synthetic"), torch.device("cpu"), 10, 32)
 
 
 def test_evaluate_refuses_splits_trained_with_different_settings(finished, tmp_path, monkeypatch):
@@ -283,13 +286,13 @@ def test_evaluate_refuses_splits_trained_with_different_settings(finished, tmp_p
     params = tiny_params()
     params = dataclasses.replace(params, split=dataclasses.replace(params.split, n_splits=2))
     for k in (0, 1):
-        shutil.copytree(out, paths.train_dir("synthetic", "ms_pmt", k))
-    assert evaluate_variant(params, "synthetic", "ms_pmt")["n_splits"] == 2  # one experiment: summarised
+        shutil.copytree(out, DatasetFiles("synthetic").run("ms_pmt", k))
+    assert evaluate_variant(params, DatasetFiles("synthetic"), "ms_pmt")["n_splits"] == 2  # one experiment: summarised
     changed, runtime = tiny_settings(lr=2e-3)
-    train_split(changed, data, runtime, paths.train_dir("synthetic", "ms_pmt", 0), progress=False)
+    train_split(changed, data, runtime, DatasetFiles("synthetic").run("ms_pmt", 0), progress=False)
     with pytest.raises(UserError, match=r"split1/run.json: trained with train.lr 0.001 where .*split0/run.json has "
                                         r"0.002; rerun the training of every split"):
-        evaluate_variant(params, "synthetic", "ms_pmt")
+        evaluate_variant(params, DatasetFiles("synthetic"), "ms_pmt")
 
 
 @pytest.mark.parametrize("tuned, key", [
@@ -302,15 +305,15 @@ def test_evaluate_refuses_splits_trained_with_different_settings(finished, tmp_p
 ])
 def test_a_hand_edited_best_json_is_named_with_its_key(tmp_path, monkeypatch, tuned, key):
     from pmtiqa.config import ParamsError
-    from pmtiqa.settings import settings_for
+    from pmtiqa.settings import tuned_values
     from train_fixtures import tiny_params
 
     monkeypatch.chdir(tmp_path)
-    best = tmp_path / "runs/tune/synthetic/best.json"
+    best = Path("runs/tune/synthetic/best.json")
     best.parent.mkdir(parents=True)
     best.write_text(json.dumps({"params": tuned}))
     with pytest.raises(ParamsError, match=f"runs/tune/synthetic/best.json: {key}: "):
-        settings_for(tiny_params(use_tuned=True), "synthetic", "ms_pmt", 0, "x")
+        tuned_values(tiny_params(use_tuned=True), best)
 
 
 def without_val(data):

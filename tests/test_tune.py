@@ -12,6 +12,8 @@ from pathlib import Path
 import optuna
 import pytest
 
+from pmtiqa.paths import DatasetFiles
+
 TESTS = Path(__file__).resolve().parent
 # The tuning stage on tiny in-memory data (no dataset stages), in the working directory given.
 SCRIPT = """
@@ -19,13 +21,14 @@ import dataclasses, logging, sys
 sys.path[:0] = [{tests!r}, {root!r}]
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 import pmtiqa.tune
+from pmtiqa.paths import DatasetFiles
 from train_fixtures import tiny_data, tiny_params
 pmtiqa.tune.HEARTBEAT_S = 1  # a killed worker's trial is found within 2 s
 pmtiqa.tune.load_device_data = lambda *args: tiny_data(n=64)
 params = tiny_params()
 tune = dataclasses.replace(params.tune, n_trials=int(sys.argv[1]), epochs=2, lr=[1e-4, 1e-2], batch_size=[4, 8])
 params = dataclasses.replace(params, tune=tune)
-pmtiqa.tune.tune(params, "synthetic")
+pmtiqa.tune.tune(params, DatasetFiles("synthetic"))
 """
 
 
@@ -117,7 +120,7 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path: Path, monke
     monkeypatch.setattr(pmtiqa.tune, "objective", objective)
     params = tiny_params()
     params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, n_trials=3, epochs=2, batch_size=[4, 8]))
-    result = pmtiqa.tune.tune(params, "synthetic")
+    result = pmtiqa.tune.tune(params, DatasetFiles("synthetic"))
     assert result["states"]["fail"] == 1 and result["states"]["complete"] == 2
     study = optuna.load_study(study_name=result["study"], storage=f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db")
     assert study.trials[1].state == optuna.trial.TrialState.FAIL
@@ -146,7 +149,7 @@ def tune_on(tmp_path: Path, monkeypatch, data, n_trials: int = 2, epochs: int = 
     params = tiny_params()
     params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, n_trials=n_trials, epochs=epochs,
                                                                   batch_size=[4, 8]))
-    result = pmtiqa.tune.tune(params, "synthetic")
+    result = pmtiqa.tune.tune(params, DatasetFiles("synthetic"))
     return result, optuna.load_study(study_name=result["study"], storage=f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db")
 
 
@@ -210,7 +213,7 @@ def test_a_study_is_reused_only_for_an_equal_search(tmp_path: Path, monkeypatch)
         params = tiny_params(epochs=epochs)
         params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, n_trials=n_trials, epochs=0,
                                                                       batch_size=[4, 8]))
-        return pmtiqa.tune.tune(params, "synthetic")
+        return pmtiqa.tune.tune(params, DatasetFiles("synthetic"))
 
     first = tune(2, 1)
     other = tune(3, 1)

@@ -68,4 +68,4 @@ def tiny_params(loss=None, **train):
 def tiny_settings(variant="ms_pmt", split=0, loss=None, compile="none", **train):
     params = tiny_params(loss, **train)
     runtime = resolve_runtime("cpu", "fp32", 1, compile)
-    return settings_for(params, "synthetic", variant, split, tiny_data().inputs[split]), runtime
+    return settings_for(params, "synthetic", variant, split, tiny_data().inputs[split], {}), runtime
