@@ -111,7 +111,6 @@ def tuned_table(results: dict) -> list[str]:
     return lines
 
 
-
 # ----------------------------------------------------------------------------- curves
 
 
@@ -126,7 +125,6 @@ def write_curves(curve: pd.DataFrame, folder: Path, name: str) -> None:
     for group, columns in CURVE_GROUPS.items():
         (folder / group).mkdir(parents=True, exist_ok=True)
         curve.reindex(columns=["epoch", *columns]).to_csv(folder / group / name, index=False)
-
 
 
 # ----------------------------------------------------------------------------- the report
