@@ -1,0 +1,95 @@
+"""pmtiqa.load: the Python API scores as `pmtiqa predict` does, takes every kind of image, and gives a
+differentiable quality for use as a loss."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+import pmtiqa
+from pmtiqa.cli import main
+from pmtiqa.errors import UserError
+from pmtiqa.scorer import Unscorable
+from test_predict import model_pt, native_model_pt  # noqa: F401 (fixtures)
+
+
+@pytest.fixture
+def images(tmp_path) -> list:
+    """PNG files of several sizes (resized as in training) and one at the model's own 40x40."""
+    rng = np.random.default_rng(3)
+    paths = []
+    for i, (w, h) in enumerate([(40, 40), (80, 60), (50, 33), (120, 90)]):
+        paths.append(tmp_path / f"im{i}.png")
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(paths[-1])
+    return paths
+
+
+def test_the_readme_example(model_pt, images):  # noqa: F811
+    scorer = pmtiqa.load(model_pt)
+    one = scorer(images[0])
+    several = scorer.unit(images)
+    assert one.shape == (1,) and one.dtype == torch.float64
+    assert several.shape == (4,) and ((several >= 0) & (several <= 1)).all()
+    assert torch.equal(scorer(images), several * 100)  # the tiny model's scale: 0..100, higher is better
+
+
+@pytest.mark.parametrize("model", ["model_pt", "native_model_pt"])
+def test_api_and_command_line_give_identical_numbers(model, images, tmp_path, request):
+    checkpoint = request.getfixturevalue(model)
+    table = tmp_path / "scores.csv"
+    assert main(["predict", "--checkpoint", str(checkpoint), *map(str, images), "--output", str(table)]) == 0
+    scores = pd.read_csv(table)
+    scorer = pmtiqa.load(checkpoint)
+    assert np.array_equal(scorer.unit(images).numpy(), scores["score"].to_numpy())
+    assert np.array_equal(scorer(images).numpy(), scores["prediction"].to_numpy())
+
+
+def test_every_kind_of_image_scores_alike(model_pt, images):  # noqa: F811
+    scorer = pmtiqa.load(model_pt, device="cpu")
+    by_file = scorer.unit(images[0])
+    pil = Image.open(images[0])
+    array = np.array(pil)
+    tensor = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
+    assert torch.equal(scorer.unit(pil), by_file) and torch.equal(scorer.unit(array), by_file)
+    assert torch.allclose(scorer.unit(tensor), by_file, atol=1e-5)  # float crops: rounding apart
+    assert torch.equal(scorer.unit(images), scorer.unit(images))  # deterministic
+    assert torch.equal(scorer.unit([pil, images[1]]), scorer.unit(images[:2]))
+
+
+def test_a_tensor_of_another_size_is_resized_as_the_training_images(model_pt):  # noqa: F811
+    scorer = pmtiqa.load(model_pt)
+    big = torch.rand(3, 3, 90, 120, generator=torch.Generator().manual_seed(0))
+    assert scorer.resized(big).shape == (3, 3, 40, 40)
+    assert scorer.unit(big).shape == (3,)
+
+
+def test_as_loss_is_differentiable_and_leaves_the_model_alone(model_pt):  # noqa: F811
+    scorer = pmtiqa.load(model_pt)
+    quality = scorer.as_loss()
+    x = torch.rand(2, 3, 40, 40, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    q = quality(x)
+    (1 - q).sum().backward()  # higher quality is better: its complement is a loss
+    assert q.shape == (2,) and x.grad is not None and x.grad.abs().sum() > 0 and torch.isfinite(x.grad).all()
+    assert all(p.grad is None and not p.requires_grad for p in scorer.model.parameters())
+    assert torch.allclose(q.detach().double().clamp(0, 1), scorer.unit(x.detach()), atol=1e-6)  # unclipped
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.rand(3, 40, 40), r"expected a float tensor \(N, 3, H, W\) in 0..1"),
+    (torch.zeros(1, 3, 40, 40, dtype=torch.uint8), "expected a float tensor"),
+    (np.zeros((40, 40), dtype=np.uint8), "expected an HxWx3 uint8 array"),
+    (3.5, "cannot score a float"),
+])
+def test_what_cannot_be_an_image_is_named(model_pt, bad, message):  # noqa: F811
+    with pytest.raises(UserError, match=message):
+        pmtiqa.load(model_pt).unit(bad)
+
+
+def test_an_image_smaller_than_the_crops_is_named(model_pt, tmp_path):  # noqa: F811
+    small = tmp_path / "small.png"
+    Image.new("RGB", (20, 50)).save(small)
+    scorer = pmtiqa.load(model_pt)
+    with pytest.raises(Unscorable, match=r"small.png: 20x50 is smaller than the model's 32x32 crops"):
+        scorer(small)
+    with pytest.raises(Unscorable, match=r"20x20 is smaller"):
+        scorer.unit(torch.rand(1, 3, 20, 20))
