@@ -10,26 +10,6 @@ import torch
 from PIL import Image
 
 from pmtiqa.cli import main
-from pmtiqa.train import train_split
-from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
-
-
-def trained(tmp_path_factory, data):
-    out = tmp_path_factory.mktemp("run")
-    settings, runtime = tiny_settings(epochs=1)
-    train_split(settings, data, runtime, out, progress=False)
-    return out / "model.pt"
-
-
-@pytest.fixture(scope="module")
-def model_pt(tmp_path_factory):
-    return trained(tmp_path_factory, tiny_data())
-
-
-@pytest.fixture(scope="module")
-def native_model_pt(tmp_path_factory):
-    """A model of a dataset whose images kept their own sizes (augment.size own)."""
-    return trained(tmp_path_factory, tiny_own_size_data())
 
 
 @pytest.fixture
@@ -68,30 +48,30 @@ def test_predict_bad_arguments_exit_two(model_pt, tmp_path, capsys):
     assert "nothing: no such file or folder" in capsys.readouterr().err
 
 
-def test_a_native_size_model_scores_each_image_at_its_own_size(native_model_pt, folder, capsys):
+def test_a_native_size_model_scores_each_image_at_its_own_size(own_size_model_pt, folder, capsys):
     """Not resized: crops come from inside each image, and one smaller than the crops is named."""
-    saved = torch.load(native_model_pt, weights_only=True)
+    saved = torch.load(own_size_model_pt, weights_only=True)
     assert saved["image_size"] is None
     Image.new("RGB", (20, 40)).save(folder / "narrow.png")
     out = folder / "scores.csv"
-    assert main(["predict", "--checkpoint", str(native_model_pt), str(folder), "--output", str(out)]) == 1
+    assert main(["predict", "--checkpoint", str(own_size_model_pt), str(folder), "--output", str(out)]) == 1
     err = capsys.readouterr().err
     assert "narrow.png: 20x40 is smaller than the model's 32x32 crops" in err and "notes.txt" in err
     scored = pd.read_csv(out)
     assert [p.rsplit("/", 1)[-1] for p in scored["image"]] == ["im0.png", "im1.png", "im2.png"]
     # an image scores the same alone as beside larger ones (its crops do not depend on the batch)
     alone = folder / "alone.csv"
-    main(["predict", "--checkpoint", str(native_model_pt), str(folder / "im2.png"), "--output", str(alone)])
+    main(["predict", "--checkpoint", str(own_size_model_pt), str(folder / "im2.png"), "--output", str(alone)])
     assert pd.read_csv(alone)["score"][0] == pytest.approx(scored["score"][2], abs=1e-5)
 
 
-def test_a_native_size_model_shrinks_an_image_larger_than_its_training_images(native_model_pt, tmp_path, capsys):
+def test_a_native_size_model_shrinks_an_image_larger_than_its_training_images(own_size_model_pt, tmp_path, capsys):
     """Larger than every training image (48x48 here): shrunk to fit, aspect kept, as a resize would."""
     rng = np.random.default_rng(3)
     big = Image.fromarray(rng.integers(0, 255, (120, 96, 3), dtype=np.uint8))  # 96x120
     big.save(tmp_path / "big.png")
     big.resize((38, 48), Image.Resampling.BILINEAR).save(tmp_path / "fitted.png")
-    assert main(["predict", "--checkpoint", str(native_model_pt), str(tmp_path / "big.png"),
+    assert main(["predict", "--checkpoint", str(own_size_model_pt), str(tmp_path / "big.png"),
                  str(tmp_path / "fitted.png")]) == 0
     scores = pd.read_csv(io.StringIO(capsys.readouterr().out))["score"]
     assert scores[0] == pytest.approx(scores[1], abs=1e-6)

@@ -10,7 +10,6 @@ import pmtiqa
 from pmtiqa.cli import main
 from pmtiqa.errors import UserError
 from pmtiqa.scorer import Unscorable
-from test_predict import model_pt, native_model_pt  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
@@ -24,7 +23,7 @@ def images(tmp_path) -> list:
     return paths
 
 
-def test_the_readme_example(model_pt, images):  # noqa: F811
+def test_the_readme_example(model_pt, images):
     scorer = pmtiqa.load(model_pt)
     one = scorer(images[0])
     several = scorer.unit(images)
@@ -33,7 +32,7 @@ def test_the_readme_example(model_pt, images):  # noqa: F811
     assert torch.equal(scorer(images), several * 100)  # the tiny model's scale: 0..100, higher is better
 
 
-@pytest.mark.parametrize("model", ["model_pt", "native_model_pt"])
+@pytest.mark.parametrize("model", ["model_pt", "own_size_model_pt"])
 def test_api_and_command_line_give_identical_numbers(model, images, tmp_path, request):
     checkpoint = request.getfixturevalue(model)
     table = tmp_path / "scores.csv"
@@ -44,7 +43,7 @@ def test_api_and_command_line_give_identical_numbers(model, images, tmp_path, re
     assert np.array_equal(scorer(images).numpy(), scores["prediction"].to_numpy())
 
 
-def test_every_kind_of_image_scores_alike(model_pt, images):  # noqa: F811
+def test_every_kind_of_image_scores_alike(model_pt, images):
     scorer = pmtiqa.load(model_pt, device="cpu")
     by_file = scorer.unit(images[0])
     pil = Image.open(images[0])
@@ -56,14 +55,14 @@ def test_every_kind_of_image_scores_alike(model_pt, images):  # noqa: F811
     assert torch.equal(scorer.unit([pil, images[1]]), scorer.unit(images[:2]))
 
 
-def test_a_tensor_of_another_size_is_resized_as_the_training_images(model_pt):  # noqa: F811
+def test_a_tensor_of_another_size_is_resized_as_the_training_images(model_pt):
     scorer = pmtiqa.load(model_pt)
     big = torch.rand(3, 3, 90, 120, generator=torch.Generator().manual_seed(0))
     assert scorer.resized(big).shape == (3, 3, 40, 40)
     assert scorer.unit(big).shape == (3,)
 
 
-def test_as_loss_is_differentiable_and_leaves_the_model_alone(model_pt):  # noqa: F811
+def test_as_loss_is_differentiable_and_leaves_the_model_alone(model_pt):
     scorer = pmtiqa.load(model_pt)
     quality = scorer.as_loss()
     x = torch.rand(2, 3, 40, 40, generator=torch.Generator().manual_seed(1), requires_grad=True)
@@ -80,12 +79,12 @@ def test_as_loss_is_differentiable_and_leaves_the_model_alone(model_pt):  # noqa
     (np.zeros((40, 40), dtype=np.uint8), "expected an HxWx3 uint8 array"),
     (3.5, "cannot score a float"),
 ])
-def test_what_cannot_be_an_image_is_named(model_pt, bad, message):  # noqa: F811
+def test_what_cannot_be_an_image_is_named(model_pt, bad, message):
     with pytest.raises(UserError, match=message):
         pmtiqa.load(model_pt).unit(bad)
 
 
-def test_an_image_smaller_than_the_crops_is_named(model_pt, tmp_path):  # noqa: F811
+def test_an_image_smaller_than_the_crops_is_named(model_pt, tmp_path):
     small = tmp_path / "small.png"
     Image.new("RGB", (20, 50)).save(small)
     scorer = pmtiqa.load(model_pt)

@@ -1,0 +1,24 @@
+"""Fixtures more than one test module uses: small trained models."""
+import pytest
+
+from pmtiqa.train import train_split
+from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
+
+
+def trained(tmp_path_factory, data):
+    out = tmp_path_factory.mktemp("run")
+    settings, runtime = tiny_settings(epochs=1)
+    train_split(settings, data, runtime, out, progress=False)
+    return out / "model.pt"
+
+
+@pytest.fixture(scope="session")
+def model_pt(tmp_path_factory):
+    """A model.pt of one epoch on 40x40 images (32-pixel crops)."""
+    return trained(tmp_path_factory, tiny_data())
+
+
+@pytest.fixture(scope="session")
+def own_size_model_pt(tmp_path_factory):
+    """A model of a dataset whose images kept their own sizes (augment.size own)."""
+    return trained(tmp_path_factory, tiny_own_size_data())
