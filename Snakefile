@@ -20,7 +20,7 @@ include: "workflow/rules/common.smk"
 
 # Wildcards match only names pmtiqa knows, so that paths never parse ambiguously.
 wildcard_constraints:
-    dataset="|".join(KNOWN_DATASETS),
+    dataset="|".join(PARAMS.known_datasets),
     variant="|".join(VARIANTS),
     k=r"\d+",
 

@@ -24,7 +24,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pmtiqa.config import COMPILE_MODES, load_params  # noqa: E402
+from pmtiqa.config import COMPILE_MODES  # noqa: E402
+from pmtiqa.params_file import load_params  # noqa: E402
 from pmtiqa.losses import quality_level  # noqa: E402
 from pmtiqa.runtime import resolve_runtime  # noqa: E402
 from pmtiqa.device_data import DeviceData  # noqa: E402

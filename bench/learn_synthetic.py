@@ -28,7 +28,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pmtiqa.paths import DatasetFiles  # noqa: E402
-from pmtiqa.config import TARGETS, SplitParams, load_params  # noqa: E402
+from pmtiqa.config import TARGETS, SplitParams  # noqa: E402
+from pmtiqa.params_file import load_params  # noqa: E402
 from pmtiqa.metrics import srcc  # noqa: E402
 from pmtiqa.runtime import resolve_runtime  # noqa: E402
 from pmtiqa.scores import to_published  # noqa: E402

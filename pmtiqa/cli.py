@@ -14,7 +14,8 @@ from pathlib import Path
 
 from pmtiqa import paths
 from pmtiqa.paths import DatasetFiles
-from pmtiqa.config import KNOWN_DATASETS, Params, image_size, load_params
+from pmtiqa.config import KNOWN_DATASETS, Params, image_size
+from pmtiqa.params_file import load_params
 from pmtiqa.errors import UserError
 from pmtiqa.variants import VARIANTS
 
@@ -28,14 +29,15 @@ log = logging.getLogger("pmtiqa")
 def cmd_download(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
     from pmtiqa.datasets.download import download
 
-    download(args.dataset, files.raw, source=args.source or params.download.sources.get(args.dataset))
+    download(args.dataset, files.raw, source=args.source or params.download.sources.get(args.dataset),
+             custom=params.custom_datasets)
     return 0
 
 
 def cmd_prepare(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
     from pmtiqa.prepare import prepare
 
-    prepare(args.dataset, files.raw, files.labels)
+    prepare(args.dataset, files.raw, files.labels, params.custom_datasets)
     return 0
 
 
@@ -111,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("--params", default="params.yaml", type=Path, help="params file (default: params.yaml)")
         if dataset:
-            p.add_argument("--dataset", required=True, choices=KNOWN_DATASETS)
+            p.add_argument("--dataset", required=True,
+                           help=f"{', '.join(KNOWN_DATASETS)}, or one that params.yaml's custom_datasets declares")
         p.set_defaults(func=func)
         return p
 
@@ -159,6 +162,9 @@ def run_command(args: argparse.Namespace) -> int:
     params = load_params(args.params) if args.params is not None else None
     files = None
     if getattr(args, "dataset", None):
+        if args.dataset not in params.known_datasets:
+            raise UserError(f"--dataset {args.dataset}: unknown (known: {', '.join(params.known_datasets)}; "
+                            f"custom_datasets in {params.source} declares more)")
         params = params.for_dataset(args.dataset)  # the stage sees its dataset's overrides
         files = DatasetFiles(args.dataset)
     if getattr(args, "split", None) is not None and not 0 <= args.split < params.split.n_splits:

@@ -1,7 +1,7 @@
 """params.yaml -> typed, validated dataclasses: one per section, each with its checks beside its fields.
 
 The same file is DVC's params file and Snakemake's config file. It is read once and checked before
-any work starts (typed.py reads it): an unknown key, a missing section, a value of the wrong type,
+any work starts (params_file.py; typed.py reads it): an unknown key, a missing section, a value of the wrong type,
 outside its range or not among its choices stops with one line that names the file and the key
 path (``train.batch_size``; ``overrides.bid.train.batch_size`` where an override set it).
 settings.check_tuned holds runs/tune/<ds>/best.json to the same ranges.
@@ -18,14 +18,12 @@ import functools
 import re
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from pmtiqa.schedule import trains_regression
-from pmtiqa.typed import Blame, Bounds, ParamsError, Section, build, fail, read_yaml, setting
+from pmtiqa.typed import Bounds, ParamsError, Section, build, fail, setting
 from pmtiqa.variants import VARIANTS
 
-__all__ = ["ParamsError", "Params", "load_params", "params_from_dict", "image_size"]
+__all__ = ["ParamsError", "Params", "image_size"]
 
 KNOWN_DATASETS = ("synthetic", "bid", "livec", "live", "csiq", "koniq")
 DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")  # runtime.device and predict --device
@@ -61,7 +59,7 @@ class DownloadParams(Section):
 
     def check_more(self, need, name: str) -> None:
         for dataset in self.sources:
-            need(dataset in KNOWN_DATASETS, f"{name}.sources.{dataset}", "unknown dataset")
+            need(dataset != "", f"{name}.sources", "a dataset's name is empty")
 
 
 @dataclass(frozen=True)
@@ -167,6 +165,32 @@ class ReportParams(Section):
             need(sel in ("final", "val", "best_test"), f"{name}.selections[{i}]", f"unknown selection {sel!r}")
 
 
+CUSTOM_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a path part, a Snakemake wildcard and a DVC stage name
+
+
+@dataclass(frozen=True)
+class CustomDatasetParams(Section):
+    """A dataset of one's own: a folder of images and a CSV with a row per image (datasets/custom.py)."""
+
+    images: str = ""  # the folder the CSV's image paths are relative to
+    labels: str = ""  # the CSV
+    image_column: str = "image"
+    score_column: str = "mos"
+    group_column: str = ""  # images of one group never fall on both sides of a split; "" = each image its own
+    higher_is_better: bool = True
+    range: list[float] = field(default_factory=list)  # [low, high] of the published scale
+    size: Any = field(default_factory=lambda: [512, 512])  # own | [width, height]: the protocol's resize
+
+    def check_more(self, need, name: str) -> None:
+        for key in ("images", "labels", "image_column", "score_column"):
+            need(getattr(self, key) != "", f"{name}.{key}", "missing")
+        low_high = self.range
+        need(len(low_high) == 2 and low_high[0] < low_high[1], f"{name}.range",
+             f"expected [low, high] of the published scale, low below high, got {low_high}")
+        AugmentParams(self.size).check_more(lambda ok, key, message: need(ok, f"{name}.size", message), name)
+        need(self.size != PROTOCOL, f"{name}.size", "expected own or [width, height]")
+
+
 OVERRIDABLE = ("split", "augment", "model", "loss", "train", "tune")
 SECTIONS = ("runtime", "download", "split", "augment", "model", "loss", "train", "tune", "report")
 
@@ -184,9 +208,15 @@ class Params:
     train: TrainParams = field(default_factory=TrainParams)
     tune: TuneParams = field(default_factory=TuneParams)
     report: ReportParams = field(default_factory=ReportParams)
+    custom_datasets: dict[str, CustomDatasetParams] = field(default_factory=dict)
     # What a user changes for one dataset's stages: {dataset: {section: {key: value}}}
     overrides: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # the file these params came from, for messages
+
+    @property
+    def known_datasets(self) -> tuple[str, ...]:
+        """The built-in datasets and those custom_datasets declares."""
+        return KNOWN_DATASETS + tuple(self.custom_datasets)
 
     def section(self, name: str) -> dict[str, Any]:
         return dataclasses.asdict(getattr(self, name))
@@ -217,7 +247,7 @@ def _with_protocol(params: Params, dataset: str) -> Params:
     """``protocol`` values replaced by the dataset's own (its module's IMAGE_SIZE and BATCH_UNIT)."""
     from pmtiqa.datasets import module
 
-    facts = module(dataset)
+    facts = module(dataset, params.custom_datasets)
     augment, train = params.augment, params.train
     if augment.size == PROTOCOL:
         augment = dataclasses.replace(augment, size=list(facts.IMAGE_SIZE) if facts.IMAGE_SIZE else OWN_SIZE)
@@ -232,71 +262,6 @@ RANGES: dict[str, Bounds] = {
     for name, cls in typing.get_type_hints(Params).items() if isinstance(cls, type) and issubclass(cls, Section)
     for f in dataclasses.fields(cls) if f.metadata.get("bounds") is not None
 }
-
-
-def load_params(path: str | Path = "params.yaml") -> Params:
-    return params_from_dict(read_yaml(Path(path)), source=str(path))
-
-
-def params_from_dict(raw: Any, source: str = "<params>") -> Params:
-    params = dataclasses.replace(build(Params, raw, source, ""), source=source)
-    _check(params, Blame(source))
-    _check_override_names(params)
-    # A dataset's stages see the sections with its overrides applied: check that view as well.
-    for dataset in sorted({*params.datasets, *params.overrides}):
-        blame = Blame(source, dataset, _overridden_keys(params.overrides.get(dataset, {})))
-        seen = params.for_dataset(dataset)
-        _check(seen, blame)
-        _check_crop_fits(seen, dataset, blame)
-    return params
-
-
-def _check_override_names(params: Params) -> None:
-    for dataset, sections in params.overrides.items():
-        if dataset not in KNOWN_DATASETS:
-            fail(params.source, f"overrides.{dataset}", f"unknown dataset (known: {', '.join(KNOWN_DATASETS)})")
-        if not isinstance(sections, dict):
-            fail(params.source, f"overrides.{dataset}", f"expected a mapping of sections, got {sections!r}")
-        for name in sections:
-            if name not in OVERRIDABLE:
-                fail(params.source, f"overrides.{dataset}.{name}", f"not a section that can be overridden "
-                     f"(can: {', '.join(OVERRIDABLE)})")
-
-
-def _overridden_keys(sections: dict[str, Any]) -> frozenset[str]:
-    """The dotted keys that a dataset's overrides set: {"train.epochs", "augment.size", ...}."""
-    return frozenset(f"{name}.{key}" for name, values in sections.items() if isinstance(values, dict)
-                     for key in values)
-
-
-def _check(p: Params, blame: Blame) -> None:
-    """Every setting of p (the params as read, or a dataset's view of them) a value it may take."""
-    def need(ok: bool, key: str, message: str) -> None:
-        if not ok:
-            blame(key, message)
-
-    for i, name in enumerate(p.datasets):
-        need(name in KNOWN_DATASETS, f"datasets[{i}]", f"unknown dataset {name!r} (known: {', '.join(KNOWN_DATASETS)})")
-        need(name not in p.datasets[:i], f"datasets[{i}]", f"{name} is listed twice")
-    for i, name in enumerate(p.variants):
-        need(name in VARIANTS, f"variants[{i}]", f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
-        need(name not in p.variants[:i], f"variants[{i}]", f"{name} is listed twice")
-    for name in SECTIONS:
-        getattr(p, name).check(need, name)
-    t, u = p.train, p.tune
-    need(u.epochs <= t.epochs, "tune.epochs", f"must lie in 0..train.epochs ({t.epochs}); 0 = all of them")
-    need(trains_regression(VARIANTS[u.variant].schedule, u.epochs or t.epochs, t.epochs), "tune.epochs",
-         f"{u.epochs} epoch(s) of {u.variant} never train its regression head (lambda1 is 0 throughout); "
-         f"let trials run longer (0 = train.epochs)")
-    need(u.split < p.split.n_splits, "tune.split", f"must name a split in 0..{p.split.n_splits - 1}")
-
-
-def _check_crop_fits(p: Params, dataset: str, blame: Blame) -> None:
-    """The dataset's training crops fit inside its resized images (own-size ones are checked by train)."""
-    size = image_size(p, dataset)
-    if size is not None and min(size) < p.train.crop_size:
-        blame("augment.size", f"a train.crop_size of {p.train.crop_size} does not fit in {dataset}'s {list(size)} "
-                              f"images", "train.crop_size")
 
 
 def image_size(params: Params, dataset: str) -> tuple[int, int] | None:

@@ -42,7 +42,8 @@ def split_tensors(raw_splits: list[dict], device: torch.device) -> list[dict[str
 CACHE_IDENTITY = ("labels_sha256", "images_sha256", "size")
 
 
-def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int, crop: int) -> DeviceData:
+def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int, crop: int,
+                     custom: dict | None = None) -> DeviceData:
     """The dataset's cache and splits on the device; stops, naming the image, where one is smaller than crop."""
     from pmtiqa.cache import load_cache
     from pmtiqa.datasets import score_bounds
@@ -62,7 +63,7 @@ def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int
         level=quality_level(score, num_classes),
         mos=labels["mos"].to_numpy(np.float64),
         names=labels["image"].astype(str).tolist(),
-        bounds=score_bounds(dataset),
+        bounds=score_bounds(dataset, custom),
         splits=split_tensors(raw_splits, device),
         inputs=[{"cache": cache_identity, "parts": split} for split in raw_splits],
         groups=labels["group"].astype(str).to_numpy(),

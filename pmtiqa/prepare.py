@@ -24,15 +24,16 @@ log = logging.getLogger(__name__)
 COLUMNS = ("image", "mos", "score", "group", "std", "distortion", "level")
 
 
-def prepare(name: str, raw_dir: Path, out_csv: Path) -> pd.DataFrame:
-    """Parse ``raw_dir`` and write ``out_csv`` atomically; return the table written."""
+def prepare(name: str, raw_dir: Path, out_csv: Path, custom: dict | None = None) -> pd.DataFrame:
+    """Parse ``raw_dir`` and write ``out_csv`` atomically; return the table written. ``custom``:
+    params.custom_datasets, where ``name`` may be declared."""
     raw_dir, out_csv = Path(raw_dir), Path(out_csv)
-    m = module(name)
+    m = module(name, custom)
     if not raw_dir.is_dir():
         raise UserError(f"{raw_dir}: not found; run `pmtiqa download --dataset {name}` first")
     df = m.parse(raw_dir)
     mos = pd.to_numeric(df["mos"], errors="coerce").to_numpy(dtype=np.float64)  # text: refused below, by row
-    df = df.assign(score=_scores(name, mos), group=df["group"].astype(str))
+    df = df.assign(score=_scores(name, mos, custom), group=df["group"].astype(str))
     df = df[[c for c in COLUMNS if c in df.columns]]
     _check_prepared(df, raw_dir, out_csv)
     with atomic_path(out_csv) as tmp:
@@ -49,16 +50,16 @@ def _check_prepared(df: pd.DataFrame, raw_dir: Path, out_csv: Path) -> None:
     image_files(df["image"].tolist(), raw_dir, unwritten)
 
 
-def _scores(name: str, mos: np.ndarray) -> np.ndarray:
+def _scores(name: str, mos: np.ndarray, custom: dict | None) -> np.ndarray:
     """Normalised scores; values outside the published scale are clamped, with a warning.
 
     The bounds are chosen so that no released value falls outside them; a clamp therefore means an
     unexpected copy of the labels, worth a warning but not worth dropping images for.
     """
-    score = to_score(name, mos)
+    score = to_score(name, mos, custom)
     outside = (score < 0) | (score > 1)
     if outside.any():
-        low, high, _ = score_bounds(name)
+        low, high, _ = score_bounds(name, custom)
         log.warning("%s: %d score(s) outside the published scale %g..%g (e.g. %g): clamped to it",
                     name, int(outside.sum()), low, high, float(mos[outside][0]))
     return np.clip(score, 0.0, 1.0)

@@ -196,7 +196,7 @@ def train_splits(params: Params, files: DatasetFiles, variant: str, splits: list
     runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile)
     log.info("training %s/%s on %s at %s (compile: %s), splits %s", dataset, variant, runtime.device,
              runtime.precision, runtime.compile, splits)
-    data = load_device_data(files, runtime.device, params.model.num_classes, t.crop_size)
+    data = load_device_data(files, runtime.device, params.model.num_classes, t.crop_size, params.custom_datasets)
     if len(data.splits) < params.split.n_splits:
         raise UserError(f"{files.splits}: holds {len(data.splits)} splits, params ask for "
                         f"{params.split.n_splits}; run `pmtiqa split --dataset {dataset}` again")

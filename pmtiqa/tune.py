@@ -151,7 +151,7 @@ def tune(params: Params, files: DatasetFiles) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     t, r = params.train, params.runtime
     runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile)
-    data = load_device_data(files, runtime.device, params.model.num_classes, t.crop_size)
+    data = load_device_data(files, runtime.device, params.model.num_classes, t.crop_size, params.custom_datasets)
     name, identity = study_identity(params, dataset, data)
     # Heartbeats let a later run mark a killed worker's trial failed instead of running forever
     # (optuna still labels the argument experimental: its warning is not news to our users).

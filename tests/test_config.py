@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pmtiqa.config import RANGES, TUNABLE_SETTINGS, Params, ParamsError, image_size, load_params, params_from_dict
+from pmtiqa.config import RANGES, TUNABLE_SETTINGS, Params, ParamsError, image_size
+from pmtiqa.params_file import load_params, params_from_dict
 from pmtiqa.settings import check_tuned
 
 MINIMAL = {"datasets": ["livec"], "variants": ["ms_pmt"]}

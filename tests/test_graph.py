@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pmtiqa.config import load_params
+from pmtiqa.params_file import load_params
 
 # The GPU machine runs the package without the engines: these tests need both.
 pytest.importorskip("dvc")
@@ -193,7 +193,7 @@ def test_dvc_tracks_each_stage_s_own_params(tmp_path):
     assert not any(p.startswith("overrides.synthetic") for p in params["train@livec-ms_pmt"])
     # a change of a training setting reruns no split or augment stage
     assert params["split@synthetic"] == {"split", "overrides.synthetic.split"}
-    assert params["augment@synthetic"] == {"augment", "overrides.synthetic.augment"}
+    assert params["augment@synthetic"] == {"augment", "overrides.synthetic.augment", "custom_datasets"}
     assert params["report"] == {"datasets", "variants", "report"}  # the rest it reads from the runs
     assert not any(p.startswith("runtime") for stage in params.values() for p in stage)  # reruns nothing
 
@@ -215,3 +215,21 @@ def test_dvc_set_param_changes_only_the_lines_it_sets(tmp_path):
                if line[:1] in "+-" and line[:3] not in ("+++", "---")]
     assert sorted(changed) == sorted(["-- bid", "-- livec", "-- live", "-- csiq", "+- synthetic",
                                       f"-      epochs: {epochs}", f"+      epochs: {epochs + 1}"])
+
+
+def test_a_custom_dataset_is_planned_like_a_built_in_one(tmp_path):
+    """A dataset declared under custom_datasets (with its overrides entry, which DVC needs) gets every
+    stage in both engines, with the same outputs and commands."""
+    project = make_project(tmp_path, datasets=["synthetic", "mylab"])
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["custom_datasets"] = {"mylab": {"images": "/data/mylab/images", "labels": "/data/mylab/scores.csv",
+                                           "range": [1, 5]}}
+    params["overrides"]["mylab"] = {section: {} for section in ("split", "augment", "model", "loss", "train", "tune")}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dvc_outputs, dvc_commands = dvc_plan(project)
+    snake_outputs, snake_commands = snakemake_plan(project)
+    assert per_split_outputs(project, dvc_outputs) == to_folders(snake_outputs)
+    assert {same_command(c) for c in snake_commands} == dvc_commands
+    mine = {o for o in dvc_outputs if "mylab" in o}
+    assert {"data/raw/mylab", "data/prepared/mylab/labels.csv", "data/cache/mylab", "runs/tune/mylab",
+            "metrics/mylab/ms_pmt.json"} <= mine

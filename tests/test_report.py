@@ -12,7 +12,7 @@ pytest.importorskip("matplotlib")  # the report's figures (absent on the GPU mac
 
 from pmtiqa import paths  # noqa: E402
 from pmtiqa.paths import DatasetFiles  # noqa: E402
-from pmtiqa.config import params_from_dict  # noqa: E402
+from pmtiqa.params_file import params_from_dict  # noqa: E402
 from pmtiqa.errors import UserError  # noqa: E402
 from pmtiqa.metrics import aggregate  # noqa: E402
 from pmtiqa.report import write_report  # noqa: E402

@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from pmtiqa.config import params_from_dict
+from pmtiqa.params_file import params_from_dict
 from pmtiqa.runtime import resolve_runtime
 from pmtiqa.device_data import DeviceData
 from pmtiqa.settings import settings_for

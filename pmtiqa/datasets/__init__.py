@@ -20,19 +20,23 @@ MODULES: dict[str, ModuleType] = {
 }
 
 
-def module(name: str) -> ModuleType:
-    try:
+def module(name: str, custom: dict | None = None):
+    """The module of a built-in dataset, or the CustomDataset of a ``custom`` (params.custom_datasets) entry."""
+    if name in MODULES:
         return MODULES[name]
-    except KeyError:
-        raise UserError(f"unknown dataset {name!r} (known: {', '.join(MODULES)})") from None
+    if custom and name in custom:
+        from pmtiqa.datasets.custom import CustomDataset
+
+        return CustomDataset(name, custom[name])
+    raise UserError(f"unknown dataset {name!r} (known: {', '.join([*MODULES, *(custom or {})])})")
 
 
-def score_bounds(name: str) -> tuple[float, float, bool]:
+def score_bounds(name: str, custom: dict | None = None) -> tuple[float, float, bool]:
     """(low, high, higher_is_better) of the dataset's published scale."""
-    m = module(name)
+    m = module(name, custom)
     return float(m.LOW), float(m.HIGH), bool(m.HIGHER_IS_BETTER)
 
 
-def to_score(name: str, mos):
+def to_score(name: str, mos, custom: dict | None = None):
     """Published score -> [0, 1], higher is better (scores.to_unit with the dataset's bounds)."""
-    return scores.to_unit(mos, score_bounds(name))
+    return scores.to_unit(mos, score_bounds(name, custom))

@@ -32,6 +32,7 @@ from pmtiqa.datasets import module as dataset_module
 from pmtiqa.datasets import synthetic
 from pmtiqa.datasets.archives import ARCHIVES, MAX_DEPTH, find_root, is_archive, unpack_layout
 from pmtiqa.datasets.base import Part
+from pmtiqa.datasets.custom import IMAGES, LABELS, CustomDataset
 from pmtiqa.datasets.fetch import check_url, fetch_verified, file_name, is_url, split_checksum, url_key
 from pmtiqa.errors import UserError
 from pmtiqa.orphans import die_with_parent
@@ -42,10 +43,11 @@ RECORD = ".download.json"  # provenance inside data/raw/<name>/
 CHECKSUMS = "checksums.json"  # inside data/raw/.downloads/<name>/
 
 
-def download(name: str, dest: Path, source: str | None = None) -> None:
-    """Fill ``dest`` (``data/raw/<name>/``) from ``source`` or the dataset's default source."""
+def download(name: str, dest: Path, source: str | None = None, custom: dict | None = None) -> None:
+    """Fill ``dest`` (``data/raw/<name>/``) from ``source`` or the dataset's default source (a
+    ``custom`` dataset's: the folder and CSV its params.custom_datasets entry declares)."""
     dest = Path(dest)
-    fill = _filler(name, dataset_module(name), dest, source)
+    fill = _filler(name, dataset_module(name, custom), dest, source)
     if fill is None:
         return
     with _exclusive_run(dest):
@@ -53,10 +55,12 @@ def download(name: str, dest: Path, source: str | None = None) -> None:
         fill()
 
 
-def _filler(name: str, module: ModuleType, dest: Path, source: str | None) -> Callable[[], None] | None:
+def _filler(name: str, module, dest: Path, source: str | None) -> Callable[[], None] | None:
     """What fills ``dest``, checked before anything is written; None when it already holds the data."""
     if name == "synthetic" and not source:
         return lambda: _generate_synthetic(dest)
+    if isinstance(module, CustomDataset) and not source:
+        return lambda: _from_custom(module, dest)
     if source and is_url(source):
         url, expected = split_checksum(source)
         check_url(url)
@@ -77,6 +81,24 @@ def _filler(name: str, module: ModuleType, dest: Path, source: str | None) -> Ca
     if any((parked_copy(dest) / marker).exists() for marker in module.MARKERS):
         return lambda: log.info("%s: holds %s again; nothing else to do", dest, name)  # restored under the lock
     raise UserError(module.INSTRUCTIONS)
+
+
+def _from_custom(dataset: CustomDataset, dest: Path) -> None:
+    """The declared folder to data/raw/<name>/images/ and the CSV to data/raw/<name>/labels.csv."""
+    spec, folder, labels = dataset.spec, Path(dataset.spec.images).expanduser(), Path(dataset.spec.labels).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"{folder}: not a folder ({dataset.key('images')})")
+    if not labels.is_file():
+        raise UserError(f"{labels}: not a file ({dataset.key('labels')})")
+    if dest.parent.resolve().is_relative_to(folder.resolve()):
+        raise UserError(f"{folder}: holds {dest.parent}, where the copy would go ({dataset.key('images')})")
+    _check_links(folder)
+    with atomic_dir(dest) as tmp:
+        log.info("%s: copying %s and %s", dataset.name, folder, labels)
+        shutil.copytree(folder, tmp / IMAGES)  # links are followed: all lead to files inside
+        shutil.copyfile(labels, tmp / LABELS)
+        _write_record(tmp, dataset.name, f"{spec.images} and {spec.labels}",
+                      [{"path": str(labels), "file": LABELS, "sha256": sha256_file(tmp / LABELS)}])
 
 
 def _generate_synthetic(dest: Path) -> None:

@@ -1,10 +1,11 @@
 # Shared by the .smk files: the validated params and per-dataset helpers.
+import dataclasses
 import os
 from pathlib import Path
 
 import yaml
 
-from pmtiqa.config import KNOWN_DATASETS, params_from_dict
+from pmtiqa.params_file import params_from_dict
 from pmtiqa.variants import VARIANTS
 
 # Every pmtiqa command reads params.yaml itself, so a value given only to Snakemake (--config,
@@ -26,8 +27,7 @@ ENV = "../envs/pmtiqa.yaml"  # relative to this folder, as Snakemake resolves co
 # placed in data/raw/), augment (its new folder would retrain every split), tune and train (every
 # study and split would start over, where DVC's stages resume and reuse finished splits of the same
 # settings) leave their code out. After an edit, rerun such a stage by name: `snakemake -f data/cache/livec`.
-PREPARE_CODE = ["pmtiqa/prepare.py", "pmtiqa/datasets/__init__.py", "pmtiqa/datasets/base.py",
-                "pmtiqa/datasets/matfile.py", "pmtiqa/datasets/{dataset}.py", "pmtiqa/scores.py", "pmtiqa/readers.py"]
+PREPARE_CODE = ["pmtiqa/prepare.py", "pmtiqa/datasets", "pmtiqa/scores.py", "pmtiqa/readers.py"]
 SPLIT_CODE = ["pmtiqa/splits.py", "pmtiqa/readers.py"]
 EVALUATE_CODE = ["pmtiqa/evaluate.py", "pmtiqa/metrics.py", "pmtiqa/readers.py"]
 REPORT_CODE = ["pmtiqa/report.py", "pmtiqa/results.py", "pmtiqa/statistics.py", "pmtiqa/figures.py",
@@ -46,7 +46,8 @@ def settings(*sections):
 
     def values(wildcards):
         seen = PARAMS.for_dataset(wildcards.dataset)
-        return {name: seen.section(name) for name in sections}
+        return {name: seen.section(name) if name != "custom_datasets" else custom_entry(wildcards.dataset)
+                for name in sections}
 
     return values
 
@@ -58,6 +59,12 @@ def settings(*sections):
 CORES = len(os.sched_getaffinity(0))
 THREADS = PARAMS.runtime.threads or CORES
 WORKERS = PARAMS.runtime.workers or CORES
+
+
+def custom_entry(dataset):
+    """The dataset's custom_datasets entry as plain values (None for a built-in dataset)."""
+    spec = PARAMS.custom_datasets.get(dataset)
+    return None if spec is None else dataclasses.asdict(spec)
 
 
 def split_files(dataset, variant, name):

@@ -27,6 +27,8 @@ rule prepare:
         code=PREPARE_CODE,
     output:
         "data/prepared/{dataset}/labels.csv",
+    params:
+        settings=settings("custom_datasets"),
     log:
         "logs/prepare/{dataset}.log",
     conda:
@@ -58,7 +60,7 @@ rule augment:
     output:
         directory("data/cache/{dataset}"),
     params:
-        settings=settings("augment"),
+        settings=settings("augment", "custom_datasets"),
     threads: WORKERS
     log:
         "logs/augment/{dataset}.log",

@@ -1,0 +1,74 @@
+"""A dataset of one's own, declared in params.yaml's custom_datasets: a folder of images and a CSV with
+a row per image. It has what a built-in dataset's module has (its scale, its protocol's image size,
+its parser), built from that entry:
+
+    custom_datasets:
+      mylab:
+        images: /data/mylab/images      # the folder the CSV's image paths are relative to
+        labels: /data/mylab/scores.csv
+        image_column: file
+        score_column: mos
+        group_column: content           # optional: images of one group stay on one side of a split
+        higher_is_better: true
+        range: [1, 5]                   # the published scale: the 0..1 score and the quality classes
+
+`pmtiqa download` copies the folder to data/raw/<name>/images/ and the CSV to
+data/raw/<name>/labels.csv (the project then reads nothing outside itself); prepare reads the copy.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pmtiqa.config import OWN_SIZE, CustomDatasetParams
+from pmtiqa.datasets.base import check_table
+from pmtiqa.errors import UserError
+
+IMAGES, LABELS = "images", "labels.csv"  # inside data/raw/<name>/
+
+
+class CustomDataset:
+    """The dataset module of a custom_datasets entry."""
+
+    PARTS: tuple = ()  # nothing to fetch: download copies the declared folder and CSV
+    MARKERS = (LABELS,)
+    BATCH_UNIT = "crops"
+
+    def __init__(self, name: str, spec: CustomDatasetParams):
+        self.name, self.spec = name, spec
+        self.LOW, self.HIGH = (float(v) for v in spec.range)
+        self.HIGHER_IS_BETTER = spec.higher_is_better
+        self.IMAGE_SIZE = None if spec.size == OWN_SIZE else tuple(spec.size)
+        self.INSTRUCTIONS = (f"{name}: run `pmtiqa download --dataset {name}`, which copies custom_datasets.{name}."
+                             f"images and .labels into data/raw/{name}/")
+
+    def key(self, field: str) -> str:
+        return f"custom_datasets.{self.name}.{field}"
+
+    def parse(self, raw_dir: Path) -> pd.DataFrame:
+        """The copied CSV as (image, mos, group); a missing column or a score off the declared range
+        stops with the file, the row and the key that declares it."""
+        path = raw_dir / LABELS
+        where = f"{path} (a copy of {self.spec.labels})"
+        try:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (OSError, ValueError) as err:
+            raise UserError(f"{where}: not a readable CSV ({' '.join(str(err).split())})") from None
+        spec = self.spec
+        for field in ("image_column", "score_column", "group_column"):
+            column = getattr(spec, field)
+            if column and column not in table.columns:
+                raise UserError(f"{where}: no column {column!r} ({self.key(field)}; the CSV has "
+                                f"{', '.join(table.columns) or 'none'})")
+        mos = pd.to_numeric(table[spec.score_column], errors="coerce").to_numpy(np.float64)
+        bad = ~np.isfinite(mos) | (mos < self.LOW) | (mos > self.HIGH)
+        if bad.any():
+            row = int(bad.nonzero()[0][0])
+            raise UserError(f"{where}: row {row + 2}: score {table[spec.score_column].iloc[row]!r} is not a number "
+                            f"in {self.key('range')} {spec.range}")
+        images = table[spec.image_column]
+        df = pd.DataFrame({"image": [f"{IMAGES}/{name}" if name else None for name in images], "mos": mos,
+                           "group": table[spec.group_column] if spec.group_column else images})
+        return check_table(df.replace("", None), raw_dir, path, None)

@@ -1,0 +1,151 @@
+"""A dataset of one's own from a folder and a CSV (params.yaml's custom_datasets): every stage takes it
+as it takes a built-in one, and a bad declaration or table stops with one line naming the file and key.
+
+The dataset is made as a user would: a folder of images outside the project and a CSV with their own
+column names, declared in the project's params.yaml.
+"""
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from pmtiqa.cli import main
+from pmtiqa.params_file import params_from_dict
+
+N_IMAGES = 24
+
+
+def make_lab(root: Path) -> tuple[Path, Path]:
+    """root/lab/pictures/*.png (noise whose level sets the score) and root/lab/ratings.csv."""
+    rng = np.random.default_rng(0)
+    folder = root / "lab" / "pictures"
+    (folder / "set_a").mkdir(parents=True)
+    rows = []
+    for i in range(N_IMAGES):
+        quality = 1 + 4 * i / (N_IMAGES - 1)  # 1..5, higher is better
+        noise = rng.normal(0, 1, (44, 48, 3)) * (5 - quality) * 25
+        name = f"set_a/p{i:02d}.png" if i % 2 else f"p{i:02d}.png"
+        Image.fromarray(np.clip(128 + noise, 0, 255).astype(np.uint8)).save(folder / name)
+        rows.append({"file": name, "rating": round(quality, 3), "scene": f"s{i // 2}"})
+    table = root / "lab" / "ratings.csv"
+    pd.DataFrame(rows).to_csv(table, index=False)
+    return folder, table
+
+
+def lab_params(folder: Path, table: Path, **change) -> dict:
+    spec = {"images": str(folder), "labels": str(table), "image_column": "file", "score_column": "rating",
+            "group_column": "scene", "higher_is_better": True, "range": [1, 5], "size": [40, 40], **change}
+    return {
+        "datasets": ["mylab"], "variants": ["ms_pmt"],
+        "runtime": {"device": "cpu", "threads": 1, "workers": 1, "precision": "fp32"},
+        "custom_datasets": {"mylab": spec},
+        "split": {"n_splits": 2, "test_fraction": 0.25},
+        "model": {"backbone": "resnet18", "weights": "none"},
+        "train": {"epochs": 2, "batch_size": 8, "crop_size": 32, "crops_per_image": 1, "test_crops": 2, "lr": 1e-3},
+        "tune": {"n_trials": 1, "epochs": 2, "batch_size": [8, 8], "lr": [1e-3, 1e-3], "gamma": [1.0, 1.0]},
+    }
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    """A project folder with params.yaml declaring mylab; the lab's files lie outside it."""
+    folder, table = make_lab(tmp_path)
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    (root / "params.yaml").write_text(yaml.safe_dump(lab_params(folder, table)))
+    return root
+
+
+def run(*argv: str) -> int:
+    return main([*argv, "--params", "params.yaml"])
+
+
+def test_a_custom_dataset_goes_through_every_stage(project):
+    for stage in ("download", "prepare", "split", "augment", "tune"):
+        assert run(stage, "--dataset", "mylab") == 0, stage
+    assert run("train", "--dataset", "mylab", "--variant", "ms_pmt") == 0
+    assert run("evaluate", "--dataset", "mylab", "--variant", "ms_pmt") == 0
+    raw = Path("data/raw/mylab")
+    assert (raw / "labels.csv").is_file() and (raw / "images/set_a/p01.png").is_file()  # copied in
+    labels = pd.read_csv("data/prepared/mylab/labels.csv")
+    assert len(labels) == N_IMAGES and labels["group"].nunique() == N_IMAGES // 2
+    assert labels["score"].min() == 0 and labels["score"].max() == 1  # 1..5 onto 0..1
+    assert np.load("data/cache/mylab/images.npy").shape == (N_IMAGES, 40, 40, 3)
+    summary = json.loads(Path("metrics/mylab/ms_pmt.json").read_text())
+    assert summary["n_splits"] == 2 and "srcc" in summary["summary"]["final"]
+    saved = torch.load("runs/train/mylab/ms_pmt/split0/model.pt", weights_only=True)
+    assert saved["score_bounds"] == [1.0, 5.0, True] and saved["dataset"] == "mylab"
+
+
+def refused(capsys, *argv) -> str:
+    assert run(*argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.drop(columns="rating"), r"ratings.csv\): no column 'rating' \(custom_datasets.mylab.score_column"),
+    (lambda t: t.assign(rating=t["rating"].where(t.index != 3, 7.5)),
+     r"ratings.csv\): row 5: score '7.5' is not a number in custom_datasets.mylab.range \[1.0, 5.0\]"),
+    (lambda t: t.assign(rating=t["rating"].astype(str).where(t.index != 0, "good")), r"row 2: score 'good'"),
+    (lambda t: t.assign(file=t["file"].where(t.index != 2, "../../secret.png")), r"entry 3: .*leaves"),
+    (lambda t: t.assign(file=t["file"].where(t.index != 2, "gone.png")), r"gone.png"),
+])
+def test_a_bad_table_is_named_by_file_and_key(project, capsys, edit, message):
+    table = project.parent / "lab" / "ratings.csv"
+    edit(pd.read_csv(table)).to_csv(table, index=False)
+    (project.parent / "secret.png").write_bytes(b"not for the project")
+    assert run("download", "--dataset", "mylab") == 0
+    line = refused(capsys, "prepare", "--dataset", "mylab")
+    assert re.search(message, line), line
+    assert not Path("data/prepared/mylab/labels.csv").exists()
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"range": [5, 1]}, "custom_datasets.mylab.range"),
+    ({"range": []}, "custom_datasets.mylab.range"),
+    ({"images": ""}, "custom_datasets.mylab.images"),
+    ({"size": "protocol"}, "custom_datasets.mylab.size"),
+    ({"size": [16, 16]}, "custom_datasets.mylab.size"),
+    ({"colour": "red"}, "custom_datasets.mylab.colour"),
+])
+def test_a_bad_declaration_names_its_key(tmp_path, change, key):
+    from pmtiqa.config import ParamsError
+
+    with pytest.raises(ParamsError, match=f"^p.yaml: {key}: "):
+        params_from_dict(lab_params(tmp_path, tmp_path / "t.csv", **change), source="p.yaml")
+
+
+@pytest.mark.parametrize("name, message", [
+    ("livec", "livec is a built-in dataset: choose another name"),
+    ("My-Lab", "a name of lower-case letters, digits and _"),
+])
+def test_a_name_that_clashes_or_cannot_name_a_folder_is_refused(tmp_path, name, message):
+    from pmtiqa.config import ParamsError
+
+    raw = lab_params(tmp_path, tmp_path / "t.csv")
+    raw["custom_datasets"] = {name: raw["custom_datasets"]["mylab"]}
+    raw["datasets"] = ["synthetic"]
+    with pytest.raises(ParamsError, match=f"p.yaml: custom_datasets.{name}: {message}"):
+        params_from_dict(raw, source="p.yaml")
+
+
+def test_download_names_a_declared_folder_that_is_not_there(project, capsys):
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["custom_datasets"]["mylab"]["images"] = str(project.parent / "nowhere")
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    line = refused(capsys, "download", "--dataset", "mylab")
+    assert line.endswith("nowhere: not a folder (custom_datasets.mylab.images)")
+
+
+def test_an_undeclared_dataset_is_named_on_the_command_line(project, capsys):
+    line = refused(capsys, "prepare", "--dataset", "theirlab")
+    assert "--dataset theirlab: unknown (known: synthetic, bid, livec, live, csiq, koniq, mylab;" in line
