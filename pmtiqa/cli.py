@@ -78,10 +78,18 @@ def cmd_evaluate(args: argparse.Namespace, params: Params, files: DatasetFiles) 
     return 0
 
 
+def cmd_cross(args: argparse.Namespace, params: Params, files: None) -> int:
+    from pmtiqa.cross import cross_evaluate
+
+    cross_evaluate(params, {ds: DatasetFiles(ds) for ds in params.datasets}, paths.CROSS_DIR)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace, params: Params, files: None) -> int:
     from pmtiqa.report import write_report
 
-    write_report(params, {ds: DatasetFiles(ds) for ds in params.datasets}, paths.REPORTS_DIR, paths.SUMMARY_JSON)
+    write_report(params, {ds: DatasetFiles(ds) for ds in params.datasets}, paths.CROSS_DIR / "summary.json",
+                 paths.REPORTS_DIR, paths.SUMMARY_JSON)
     return 0
 
 
@@ -130,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", type=int, help="split index (default: every split)")
     p = command("evaluate", cmd_evaluate, "aggregate a variant's metrics over its splits")
     p.add_argument("--variant", required=True, choices=list(VARIANTS))
+    command("cross", cmd_cross, "score every other dataset with each dataset's models (cross.variants): "
+                                "metrics/cross/", dataset=False)
     command("report", cmd_report, "write reports/report.md, figures and the metrics.json summary", dataset=False)
 
     p = sub.add_parser("predict", help="score images with a trained model.pt",

@@ -165,6 +165,12 @@ class ReportParams(Section):
             need(sel in ("final", "val", "best_test"), f"{name}.selections[{i}]", f"unknown selection {sel!r}")
 
 
+@dataclass(frozen=True)
+class CrossParams(Section):
+    datasets: list[str] = field(default_factory=list)  # tested on; [] = the selected datasets
+    variants: list[str] = field(default_factory=lambda: ["baseline", "ms_pmt"])  # whose models are tested
+
+
 CUSTOM_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a path part, a Snakemake wildcard and a DVC stage name
 
 
@@ -192,7 +198,7 @@ class CustomDatasetParams(Section):
 
 
 OVERRIDABLE = ("split", "augment", "model", "loss", "train", "tune")
-SECTIONS = ("runtime", "download", "split", "augment", "model", "loss", "train", "tune", "report")
+SECTIONS = ("runtime", "download", "split", "augment", "model", "loss", "train", "tune", "report", "cross")
 
 
 @dataclass(frozen=True)
@@ -208,6 +214,7 @@ class Params:
     train: TrainParams = field(default_factory=TrainParams)
     tune: TuneParams = field(default_factory=TuneParams)
     report: ReportParams = field(default_factory=ReportParams)
+    cross: CrossParams = field(default_factory=CrossParams)
     custom_datasets: dict[str, CustomDatasetParams] = field(default_factory=dict)
     # What a user changes for one dataset's stages: {dataset: {section: {key: value}}}
     overrides: dict[str, Any] = field(default_factory=dict)

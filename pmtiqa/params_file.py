@@ -67,6 +67,10 @@ def _check(p: Params, blame: Blame) -> None:
         need(name not in p.variants[:i], f"variants[{i}]", f"{name} is listed twice")
     for name in SECTIONS:
         getattr(p, name).check(need, name)
+    for i, name in enumerate(p.cross.datasets):
+        need(name in p.datasets, f"cross.datasets[{i}]", f"{name} is not among datasets (the graph prepares only those)")
+    for i, name in enumerate(p.cross.variants):  # those not among variants have no models: skipped
+        need(name in VARIANTS, f"cross.variants[{i}]", f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
     for name in p.download.sources:
         need(name in p.known_datasets, f"download.sources.{name}", "unknown dataset")
     for name, spec in p.custom_datasets.items():
@@ -74,6 +78,7 @@ def _check(p: Params, blame: Blame) -> None:
         need(CUSTOM_NAME.fullmatch(name) is not None, key, "a name of lower-case letters, digits and _, "
              "starting with a letter (it names folders, stages and jobs)")
         need(name not in KNOWN_DATASETS, key, f"{name} is a built-in dataset: choose another name")
+        need(name != "cross", key, "cross names the cross-dataset results (metrics/cross/): choose another name")
         spec.check(need, key)
     t, u = p.train, p.tune
     need(u.epochs <= t.epochs, "tune.epochs", f"must lie in 0..train.epochs ({t.epochs}); 0 = all of them")

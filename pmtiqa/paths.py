@@ -50,6 +50,7 @@ class DatasetFiles:
         return Path("metrics") / self.dataset / f"{variant}.json"
 
 
+CROSS_DIR = Path("metrics/cross")  # pmtiqa cross
 REPORTS_DIR = Path("reports")
 SUMMARY_JSON = Path("metrics.json")
 

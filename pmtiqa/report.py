@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from pmtiqa.atomic import atomic_dir, write_json
@@ -21,95 +20,10 @@ from pmtiqa.config import Params
 from pmtiqa.paths import DatasetFiles
 from pmtiqa.evaluate import SELECTION_NOTES, honest_selection
 from pmtiqa.figures import ablation_figure, curves_figure, scatter_figure
-from pmtiqa.results import focus_variant, load_results, shown_selections
+from pmtiqa.results import focus_variant, load_cross, load_results, shown_selections
+from pmtiqa.tables import PAPER_ROW, PAPER_TABLE, cross_table, paper_table, results_table, tuned_table, wilcoxon_table
 from pmtiqa.statistics import median_curve, smallest_exact_p, summary_metrics, untrained_selected, wilcoxon_per_dataset
 from pmtiqa.variants import VARIANTS
-
-# The paper's results table: median over 10 splits, (SRCC, PLCC); None where the paper has none.
-PAPER_TABLE = {
-    "ResNet50": {"bid": (0.583, 0.599), "livec": (0.824, 0.868), "koniq": None, "live": (0.947, 0.913),
-                 "csiq": (0.823, 0.876)},
-    "DB-CNN": {"bid": (0.845, 0.859), "livec": (0.851, 0.869), "koniq": (0.875, 0.884), "live": (0.968, 0.971),
-               "csiq": (0.946, 0.959)},
-    "HyperIQA": {"bid": (0.869, 0.878), "livec": (0.859, 0.882), "koniq": (0.906, 0.917), "live": (0.962, 0.966),
-                 "csiq": (0.923, 0.942)},
-    "PMT-IQA": {"bid": (0.874, 0.894), "livec": (0.866, 0.893), "koniq": (0.902, 0.916), "live": (0.969, 0.971),
-                "csiq": (0.949, 0.951)},
-}
-# Our variants that have a row in that table.
-PAPER_ROW = {"baseline": "ResNet50", "ms_pmt": "PMT-IQA"}
-
-
-# ----------------------------------------------------------------------------- tables
-
-
-def _f(x, digits: int = 3) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
-
-
-def _med_iqr(summary: dict, sel: str, name: str) -> str:
-    s = summary[sel][name]
-    return f"{_f(s['median'])} ({_f(s['iqr'])})"
-
-
-def results_table(variants: dict, selections: list[str]) -> list[str]:
-    head = "| variant | paper name | " + " | ".join(f"SRCC {s} | PLCC {s}" for s in selections) + " |"
-    lines = [head, "|" + "---|" * (2 + 2 * len(selections))]
-    for v, data in variants.items():
-        summary = data["metrics"]["summary"]
-        cells = " | ".join(f"{_med_iqr(summary, s, 'srcc')} | {_med_iqr(summary, s, 'plcc')}" for s in selections)
-        lines.append(f"| `{v}` | {VARIANTS[v].paper_name} | {cells} |")
-    return lines
-
-
-def paper_table(results: dict) -> list[str]:
-    lines = ["| dataset | method | paper SRCC / PLCC | ours, honest selection | ours, best_test (authors' protocol) "
-             "| best_test - paper |", "|---|---|---|---|---|---|"]
-    for ds, r in results.items():
-        honest = honest_selection(r["selections"])
-        for v, method in PAPER_ROW.items():
-            if v not in r["variants"]:
-                continue
-            summary = r["variants"][v]["metrics"]["summary"]
-            ours = {sel: (summary[sel]["srcc"]["median"], summary[sel]["plcc"]["median"])
-                    for sel in (honest, "best_test")}
-            paper = PAPER_TABLE[method].get(ds)
-            if ds == "synthetic":
-                ref, delta = "none: synthetic is a stand-in", "-"
-            elif paper is None:
-                ref, delta = "not reported", "-"
-            else:
-                ref = f"{paper[0]:.3f} / {paper[1]:.3f}"
-                delta = f"{ours['best_test'][0] - paper[0]:+.3f} / {ours['best_test'][1] - paper[1]:+.3f}"
-            pair = {sel: f"{_f(s)} / {_f(p)}" for sel, (s, p) in ours.items()}
-            lines.append(f"| {ds} | {method} (`{v}`) | {ref} | {pair[honest]} (`{honest}`) | {pair['best_test']} "
-                         f"| {delta} |")
-    return lines
-
-
-def wilcoxon_table(rows: list[dict], reference: str) -> list[str]:
-    lines = [f"| `{reference}` vs | splits | {reference} better on | median SRCC difference | p | p (Holm) |",
-             "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| `{r['variant']}` | {r['n']} | {r['wins']} of {r['n']} | {_f(r['median_diff'], 4)} "
-                     f"| {_f(r['p'], 4)} | {_f(r['p_holm'], 4)} |")
-    return lines
-
-
-def tuned_table(results: dict) -> list[str]:
-    lines = ["| dataset | lr | batch size | weight decay | gamma | best val SRCC | trials (complete/pruned/failed) |",
-             "|---|---|---|---|---|---|---|"]
-    for ds, r in results.items():
-        t = r["tuned"]
-        if t is None:
-            lines.append(f"| {ds} | not tuned, or not trained with the tuned values (train.use_tuned false) | | | | | |")
-            continue
-        p, states = t.get("params", {}), t.get("states", {})
-        counts = "/".join(str(states.get(s, 0)) for s in ("complete", "pruned", "fail"))
-        shown = [f"{p[k]:.3g}" if k in p else "not searched" for k in ("lr", "batch_size", "weight_decay", "gamma")]
-        lines.append(f"| {ds} | {' | '.join(shown)} | {_f(t.get('value'))} | {counts} |")
-    return lines
-
 
 # ----------------------------------------------------------------------------- curves
 
@@ -259,6 +173,15 @@ def tuned_section(results: dict) -> list[str]:
         + tuned_table(results) + [""]
 
 
+def cross_section(cross: dict | None, variants: list[str]) -> list[str]:
+    if not cross or not cross["pairs"]:
+        return []
+    return ["## Cross-dataset", "",
+            "Each dataset's models (every split's kept model) score every image of the others, as those "
+            "datasets' own protocol prepares them: median SRCC / PLCC over the train dataset's splits "
+            "(metrics/cross/).", ""] + cross_table(cross["pairs"], variants) + [""]
+
+
 NOTES = ["## Notes", "",
          "- `ms_reverse` (type2) is our reading of the paper: the same two tasks in the reverse order "
          "(regression first, classification last); the paper does not define it further.",
@@ -267,23 +190,26 @@ NOTES = ["## Notes", "",
          "- Per-split numbers: metrics/<dataset>/<variant>.json; per-epoch curves: reports/curves/.", ""]
 
 
-def render(params: Params, results: dict, tests: dict) -> str:
-    """report.md: ``tests`` are statistics.wilcoxon_per_dataset's rows."""
+def render(params: Params, results: dict, tests: dict, cross: dict | None) -> str:
+    """report.md: ``tests`` are statistics.wilcoxon_per_dataset's rows, ``cross`` pmtiqa cross's summary."""
     # a selection is shown where any dataset holds it; each dataset's own table keeps to its own
     shown = [sel for sel in params.report.selections if any(sel in r["selections"] for r in results.values())]
     out = ["# pmtiqa report", ""] + introduction(params, results, shown) + results_section(params, results, shown)
     out += paper_section(results) + wilcoxon_section(results, tests, params.report.reference_variant)
+    out += cross_section(cross, params.cross.variants)
     out += figures_section(results, focus_variant(params)) + tuned_section(results) + NOTES
     return "\n".join(out)
 
 
-def write_report(params: Params, files: dict[str, DatasetFiles], reports: Path, summary: Path) -> None:
+def write_report(params: Params, files: dict[str, DatasetFiles], cross: Path, reports: Path, summary: Path) -> None:
     """The folder ``reports`` (report.md, figures/, curves/) and the ``summary`` (metrics.json) of the
-    selected datasets (their ``files``) and variants."""
+    selected datasets (their ``files``) and variants, and of pmtiqa cross's ``cross`` summary where
+    there is one."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a display
     results = load_results(params, files)
+    crossed = load_cross(cross)
     focus = focus_variant(params)
     tests = wilcoxon_per_dataset(results, params.report.reference_variant)
     with atomic_dir(reports) as tmp:
@@ -296,5 +222,6 @@ def write_report(params: Params, files: dict[str, DatasetFiles], reports: Path, 
             curves_figure(ds, curves, focus, tmp / "figures" / f"curves_{ds}.png")
             scatter_figure(ds, r["variants"][focus]["predictions"], focus, honest_selection(r["selections"]),
                            tmp / "figures" / f"scatter_{ds}.png")
-        (tmp / "report.md").write_text(render(params, results, tests))
-    write_json(summary, summary_metrics(results, params.report.selections))
+        (tmp / "report.md").write_text(render(params, results, tests, crossed))
+    cross_medians = {"cross": crossed["pairs"]} if crossed and crossed["pairs"] else {}
+    write_json(summary, {**summary_metrics(results, params.report.selections), **cross_medians})

@@ -96,3 +96,13 @@ def common_selections(files: DatasetFiles, variants: dict) -> tuple[str, ...]:
 def shown_selections(params: Params, result: dict) -> list[str]:
     """The selections params ask the report for that a dataset's metrics hold."""
     return [sel for sel in params.report.selections if sel in result["selections"]]
+
+
+def load_cross(path: Path) -> dict | None:
+    """pmtiqa cross's summary ({"pairs": {"A-to-B": {variant: medians}}}), None where it has not run."""
+    if not path.is_file():
+        return None
+    cross = read_json(path, "run `pmtiqa cross` again")
+    if not isinstance(cross, dict) or not isinstance(cross.get("pairs"), dict):
+        raise UserError(f"{path}: not a summary written by `pmtiqa cross`; run it again")
+    return cross

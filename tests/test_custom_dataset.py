@@ -149,3 +149,48 @@ def test_download_names_a_declared_folder_that_is_not_there(project, capsys):
 def test_an_undeclared_dataset_is_named_on_the_command_line(project, capsys):
     line = refused(capsys, "prepare", "--dataset", "theirlab")
     assert "--dataset theirlab: unknown (known: synthetic, bid, livec, live, csiq, koniq, mylab;" in line
+
+
+def test_cross_dataset_scores_each_dataset_with_the_other_s_models(tmp_path, monkeypatch, capsys):
+    """Two labs of one's own, trained on each, each scored with the other's models: the pairs' files,
+    their summary, the report's matrix and metrics.json's medians."""
+    folder, table = make_lab(tmp_path)
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    params = lab_params(folder, table)
+    params["custom_datasets"]["other"] = {**params["custom_datasets"]["mylab"], "range": [0, 10], "size": [48, 44]}
+    params.update(datasets=["mylab", "other"], variants=["baseline", "ms_pmt"])
+    params["train"]["epochs"] = 1
+    params["tune"] = {"n_trials": 1, "epochs": 1, "variant": "baseline", "batch_size": [8, 8], "lr": [1e-3, 1e-3],
+                      "gamma": [1.0, 1.0]}
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    for ds in ("mylab", "other"):
+        for stage in ("download", "prepare", "split", "augment"):
+            assert run(stage, "--dataset", ds) == 0
+        for variant in ("baseline", "ms_pmt"):
+            assert run("train", "--dataset", ds, "--variant", variant) == 0
+            assert run("evaluate", "--dataset", ds, "--variant", variant) == 0
+    assert run("cross") == 0
+    assert run("report") == 0
+    pair = json.loads(Path("metrics/cross/mylab-to-other/ms_pmt.json").read_text())
+    assert (pair["train"], pair["test"], pair["n_splits"]) == ("mylab", "other", 2)
+    assert set(pair["summary"]["kept"]) >= {"srcc", "plcc", "plcc_logistic", "krcc"}
+    summary = json.loads(Path("metrics/cross/summary.json").read_text())["pairs"]
+    assert set(summary) == {"mylab-to-other", "other-to-mylab"} and set(summary["other-to-mylab"]) == {"baseline",
+                                                                                                       "ms_pmt"}
+    report = Path("reports/report.md").read_text()
+    assert "## Cross-dataset" in report and "| `ms_pmt` | mylab |" in report
+    assert json.loads(Path("metrics.json").read_text())["cross"] == summary
+
+
+def test_cross_datasets_must_be_selected(tmp_path):
+    from pmtiqa.config import ParamsError
+
+    raw = lab_params(tmp_path, tmp_path / "t.csv")
+    raw["cross"] = {"datasets": ["livec"], "variants": ["ms_pmt"]}
+    with pytest.raises(ParamsError, match=r"p.yaml: cross.datasets\[0\]: livec is not among datasets"):
+        params_from_dict(raw, source="p.yaml")
+    raw["cross"] = {"datasets": [], "variants": ["fancy"]}
+    with pytest.raises(ParamsError, match=r"p.yaml: cross.variants\[0\]: unknown variant 'fancy'"):
+        params_from_dict(raw, source="p.yaml")

@@ -108,8 +108,8 @@ def to_folders(snakemake_outputs: set[str]) -> set[str]:
             out = str(Path(*parts[:5]))  # runs/train/<ds>/<variant>/split<k>
         elif parts[:2] == ("runs", "tune"):
             out = str(Path(*parts[:3]))  # runs/tune/<ds>
-        elif parts[0] == "reports":
-            out = "reports"  # the report's files in the folder DVC tracks
+        elif parts[0] == "reports" or parts[:2] == ("metrics", "cross"):
+            out = str(Path(*parts[:2])) if parts[0] == "metrics" else "reports"  # files in the folder DVC tracks
         result.add(out)
     return result
 
@@ -152,7 +152,7 @@ def test_snakemake_rules_list_the_same_code_as_their_dvc_stages(tmp_path):
     with Repo(str(project)) as repo:
         dvc_code = {s.name.split("@")[0]: {str(d.def_path) for d in s.deps if str(d.def_path).startswith("pmtiqa/")}
                     for s in repo.index.stages}
-    coded = {"prepare", "split", "evaluate", "report"}
+    coded = {"prepare", "split", "evaluate", "cross", "report"}
     assert {rule for rule, code in snake_code.items() if code} == coded
     for rule in coded:
         assert snake_code[rule] == dvc_code[rule]

@@ -107,7 +107,8 @@ def fabricate(params, tuned=True, seed=0, with_val=True):
 
 def report(params):
     """`pmtiqa report` as the command line calls it."""
-    write_report(params, {ds: DatasetFiles(ds) for ds in params.datasets}, paths.REPORTS_DIR, paths.SUMMARY_JSON)
+    write_report(params, {ds: DatasetFiles(ds) for ds in params.datasets}, paths.CROSS_DIR / "summary.json",
+                 paths.REPORTS_DIR, paths.SUMMARY_JSON)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ ENV = "../envs/pmtiqa.yaml"  # relative to this folder, as Snakemake resolves co
 PREPARE_CODE = ["pmtiqa/prepare.py", "pmtiqa/datasets", "pmtiqa/scores.py", "pmtiqa/readers.py"]
 SPLIT_CODE = ["pmtiqa/splits.py", "pmtiqa/readers.py"]
 EVALUATE_CODE = ["pmtiqa/evaluate.py", "pmtiqa/metrics.py", "pmtiqa/readers.py"]
+CROSS_CODE = ["pmtiqa/cross.py", "pmtiqa/inference.py", "pmtiqa/model_file.py", "pmtiqa/metrics.py"]
 REPORT_CODE = ["pmtiqa/report.py", "pmtiqa/results.py", "pmtiqa/statistics.py", "pmtiqa/figures.py",
                "pmtiqa/readers.py"]
 
@@ -85,4 +86,11 @@ def report_inputs(wildcards):
         for variant in PARAMS.variants:
             files.append(f"metrics/{dataset}/{variant}.json")
             files += split_files(dataset, variant, ["history.csv", "predictions.csv"])
-    return files
+    return files + ["metrics/cross/summary.json"]
+
+
+def cross_inputs(wildcards):
+    """What `pmtiqa cross` reads: every split's model of cross.variants, and the selected datasets' caches."""
+    variants = [v for v in PARAMS.cross.variants if v in PARAMS.variants]
+    return [f"data/cache/{ds}" for ds in PARAMS.datasets] + [
+        model for ds in PARAMS.datasets for v in variants for model in split_files(ds, v, "model.pt")]

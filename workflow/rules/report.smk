@@ -1,7 +1,30 @@
-# The report over the datasets and variants that params.yaml selects.
+# Cross-dataset evaluation, and the report over the datasets and variants that params.yaml selects.
 
 localrules:
     report,
+
+
+# Inference only: every selected dataset's models (cross.variants) score the other datasets' images.
+rule cross:
+    input:
+        runs=cross_inputs,
+        code=CROSS_CODE,
+    output:
+        # the file the report reads; pmtiqa cross replaces the whole folder (with each pair's files)
+        "metrics/cross/summary.json",
+    params:
+        # what it reads of params.yaml, as dvc.yaml's cross stage lists it
+        settings=lambda w: {"datasets": PARAMS.datasets, "variants": PARAMS.variants,
+                            "cross": PARAMS.section("cross")},
+    threads: THREADS
+    resources:
+        gpu=1,
+    log:
+        "logs/cross.log",
+    conda:
+        ENV
+    shell:
+        "pmtiqa cross > {log} 2>&1"
 
 
 rule report:

@@ -1,0 +1,97 @@
+"""`pmtiqa cross`: cross-dataset evaluation, inference only. Every split's model of a dataset A (for
+the variants of cross.variants) scores every image of each other dataset B of cross.datasets, as
+B's protocol prepared them (its augment cache) and with the model's own test crops; the scores, on
+B's published scale, are compared with B's published ones. The model of a split is the one it kept
+(model.pt: the `val` epoch where the splits have a validation part, else the last).
+
+Writes metrics/cross/<A>-to-<B>/<variant>.json (each split's SRCC, PLCC raw and logistic, KRCC,
+RMSE, and their median, mean, std and quartiles: the shape of the evaluate stage's files) and
+metrics/cross/summary.json (the median SRCC and PLCC of every pair, what the report's matrix shows),
+replacing the folder in one step. KonIQ-trained models tested on the others is the field's common
+benchmark: add koniq to `datasets` for it.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pmtiqa.atomic import atomic_dir, write_json
+from pmtiqa.cache import load_cache
+from pmtiqa.config import Params
+from pmtiqa.datasets import score_bounds
+from pmtiqa.errors import UserError
+from pmtiqa.inference import score_images
+from pmtiqa.metrics import aggregate, all_metrics
+from pmtiqa.model_file import model_from, read_model
+from pmtiqa.paths import DatasetFiles
+from pmtiqa.runtime import Runtime, resolve_runtime
+from pmtiqa.scores import to_published
+
+log = logging.getLogger(__name__)
+
+SELECTION = "kept"  # the model each split kept (model.pt)
+
+
+def pairs(params: Params) -> list[tuple[str, str]]:
+    """(train A, test B): every selected dataset against every other of cross.datasets."""
+    tested = params.cross.datasets or params.datasets
+    return [(a, b) for a in params.datasets for b in tested if a != b]
+
+
+def cross_evaluate(params: Params, files: dict[str, DatasetFiles], out: Path) -> dict:
+    """Score every pair's test images with every split's model of the train dataset; write ``out``."""
+    r = params.runtime
+    runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile)
+    variants = [v for v in params.cross.variants if v in params.variants]
+    summary = {}
+    with atomic_dir(out) as tmp:
+        for b in sorted({b for _, b in pairs(params)}):
+            test = TestSet(files[b], score_bounds(b, params.custom_datasets), runtime)
+            for a in [a for a, tested in pairs(params) if tested == b]:
+                n_splits = params.for_dataset(a).split.n_splits
+                for v in variants:
+                    result = pair_result(a, b, v, [files[a].run(v, k) / "model.pt" for k in range(n_splits)],
+                                         test, runtime)
+                    write_json(tmp / f"{a}-to-{b}" / f"{v}.json", result)
+                    stats = result["summary"][SELECTION]
+                    summary.setdefault(f"{a}-to-{b}", {})[v] = {"srcc_median": stats["srcc"]["median"],
+                                                                "plcc_median": stats["plcc"]["median"]}
+                    log.info("%s -> %s, %s: median SRCC %.4f over %d splits", a, b, v, stats["srcc"]["median"],
+                             n_splits)
+        write_json(tmp / "summary.json", {"pairs": summary, "selection": SELECTION})
+    return summary
+
+
+class TestSet:
+    """A dataset's images as its augment cache holds them, on the device, with its published scores."""
+
+    def __init__(self, files: DatasetFiles, bounds: tuple, runtime: Runtime):
+        cache = load_cache(files.cache)
+        self.images = torch.from_numpy(np.array(cache.images)).to(runtime.device)
+        self.sizes = None if cache.sizes is None else torch.from_numpy(cache.sizes).to(runtime.device)
+        self.mos = cache.labels["mos"].to_numpy(np.float64)
+        self.bounds = bounds
+        self.index = torch.arange(len(self.mos), device=runtime.device)
+
+
+def pair_result(a: str, b: str, variant: str, models: list[Path], test: TestSet, runtime: Runtime) -> dict:
+    """The metrics of each split's model of ``a`` on every image of ``b``, and their aggregates."""
+    splits = []
+    for path in models:
+        saved = read_model(path)
+        smallest = min(test.images.shape[1:3]) if test.sizes is None else int(test.sizes.min())
+        if smallest < saved["crop_size"]:
+            raise UserError(f"{path}: its {saved['crop_size']}-pixel crops do not fit in {b}'s images (the smallest "
+                            f"side is {smallest}); leave {b} out of cross.datasets, or give it a larger augment.size")
+        model = model_from(path, saved, runtime.device)
+        unit = score_images(model, test.images, test.index, saved["crop_size"], saved["test_crops"], 64, runtime,
+                            test.sizes, saved.get("target_scale", 1.0))
+        splits.append({SELECTION: all_metrics(to_published(unit, test.bounds), test.mos)})
+    names = list(splits[0][SELECTION])
+    return {"train": a, "test": b, "variant": variant, "n_splits": len(splits),
+            "selections": {SELECTION: "the model each split of the train dataset kept (model.pt)"},
+            "summary": {SELECTION: {name: aggregate(s[SELECTION][name] for s in splits) for name in names}},
+            "splits": splits}
