@@ -2,16 +2,20 @@
 
 Each engine gets its own temporary copy of the project (its graph files and a params.yaml whose
 synthetic overrides are shrunk to 2 variants x 2 splits x 1 epoch and a 2-trial study) and runs
-every stage from the download on. Training on the CPU with the same seeds and the same number of
+every stage from the download on, for the synthetic set and for a dataset of one's own made, as a
+user would make it, from part of the synthetic images (a folder and a CSV), each dataset's models
+then scoring the other's images (pmtiqa cross). Training on the CPU with the same seeds and the same number of
 threads (runtime.threads 0: every core, whatever Snakemake's --cores) computes the same numbers, so
 the two engines must report equal metrics. A second run of each does nothing.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -35,12 +39,33 @@ TINY = {  # every section present: DVC tracks each (params.yaml, overrides)
 }
 
 
-def tiny_project(dest: Path, datasets: list[str]) -> Path:
+def own_lab(dest: Path) -> dict:
+    """A custom_datasets entry for 16 of the synthetic references, copied into a folder with a CSV of
+    the user's own column names, as someone would bring their own dataset."""
+    from pmtiqa.datasets import synthetic
+
+    generated = dest / "generated"
+    table = synthetic.generate(generated, workers=1)
+    picked = table[table["reference"].isin(sorted(table["reference"].unique())[:16])]
+    images = dest / "lab" / "pictures"
+    images.mkdir(parents=True)
+    for name in picked["image"]:
+        shutil.copyfile(generated / name, images / Path(name).name)
+    pd.DataFrame({"picture": [Path(n).name for n in picked["image"]], "quality": picked["mos"],
+                  "source": picked["reference"]}).to_csv(dest / "lab" / "ratings.csv", index=False)
+    shutil.rmtree(generated)
+    return {"images": str(images), "labels": str(dest / "lab" / "ratings.csv"), "image_column": "picture",
+            "score_column": "quality", "group_column": "source", "range": [0, 100], "size": [64, 64]}
+
+
+def tiny_project(dest: Path, datasets: list[str], lab: dict) -> Path:
     project = make_project(dest)
     params = yaml.safe_load((project / "params.yaml").read_text())
     params.update(datasets=datasets, variants=VARIANTS)
     params["runtime"].update(device="cpu", precision="fp32", threads=0)
+    params["custom_datasets"] = {"mylab": lab}
     params["overrides"]["synthetic"] = TINY
+    params["overrides"]["mylab"] = TINY
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return project
 
@@ -98,14 +123,15 @@ def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
     snakemake = [sys.executable, "-m", "snakemake"]
 
     # DVC as `make demo` runs it: the committed params select the paper; -S selects the demo.
-    by_dvc = tiny_project(tmp_path / "dvc", datasets=["bid", "livec", "live", "csiq"])
+    lab = own_lab(tmp_path)
+    by_dvc = tiny_project(tmp_path / "dvc", datasets=["bid", "livec", "live", "csiq"], lab=lab)
     run(["git", "add", "-A"], by_dvc, env)
     run(["git", "commit", "-q", "-m", "project"], by_dvc, env)
-    run([*dvc, "exp", "run", "-S", "datasets=[synthetic]"], by_dvc, env)
-    assert yaml.safe_load((by_dvc / "params.yaml").read_text())["datasets"] == ["synthetic"]
+    run([*dvc, "exp", "run", "-S", "datasets=[synthetic,mylab]"], by_dvc, env)
+    assert yaml.safe_load((by_dvc / "params.yaml").read_text())["datasets"] == ["synthetic", "mylab"]
     assert "up to date" in run([*dvc, "status"], by_dvc, env)
 
-    by_snakemake = tiny_project(tmp_path / "snakemake", datasets=["synthetic"])
+    by_snakemake = tiny_project(tmp_path / "snakemake", datasets=["synthetic", "mylab"], lab=lab)
     run([*snakemake, "--cores", "1"], by_snakemake, env)  # one job at a time; each computes on every core
     assert "Nothing to be done" in run([*snakemake, "-n"], by_snakemake, env)
     # Settings of how fast a job runs rerun nothing; a report setting reruns the report alone.
@@ -123,7 +149,10 @@ def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
     for project in (by_dvc, by_snakemake):
         assert "No `val` selection for synthetic" in (project / "reports" / "report.md").read_text()
         assert (project / "reports" / "figures" / "ablation.png").is_file()
-        assert set(json.loads((project / "metrics.json").read_text())) == {"synthetic"}
+        assert set(json.loads((project / "metrics.json").read_text())) == {"synthetic", "mylab", "cross"}
+        assert "## Cross-dataset" in (project / "reports" / "report.md").read_text()
+        assert set(json.loads((project / "metrics/cross/summary.json").read_text())["pairs"]) == {
+            "synthetic-to-mylab", "mylab-to-synthetic"}
         for v in VARIANTS:
             for k in range(2):
                 split = project / "runs" / "train" / "synthetic" / v / f"split{k}"

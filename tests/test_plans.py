@@ -90,7 +90,7 @@ def plans_after(project: Path, edit) -> tuple[set, set]:
 
 
 def downstream_of_training(dataset: str) -> set[tuple]:
-    return {job("evaluate", dataset, v) for v in VARIANTS} | {job("report")}
+    return {job("evaluate", dataset, v) for v in VARIANTS} | {job("cross"), job("report")}
 
 
 def test_runtime_plans_nothing_in_either_engine(project):
