@@ -1,4 +1,4 @@
-# The stage graph (README, "The stage graph") for Snakemake: the same `pmtiqa <command>` calls on the same paths as
+# The stage graph (docs/engines.md) for Snakemake: the same `pmtiqa <command>` calls on the same paths as
 # dvc.yaml, but per split, so that one target builds alone and independent jobs run in parallel:
 #
 #   snakemake                                               # everything params.yaml selects

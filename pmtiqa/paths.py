@@ -1,4 +1,4 @@
-"""The file contract of the stage graph (README, "The stage graph"): one place that names every path.
+"""The file contract of the stage graph (docs/engines.md, "The stage graph"): one place that names every path.
 
 All paths are relative to the working directory, where params.yaml, dvc.yaml and the Snakefile live.
 """

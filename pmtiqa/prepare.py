@@ -1,6 +1,6 @@
 """The prepare stage: turn a dataset's published label file into ``data/prepared/<name>/labels.csv``.
 
-The table is the contract in the README's stage graph that every later stage reads: ``image``
+The table is the contract of the stage graph (docs/engines.md) that every later stage reads: ``image``
 (relative to ``data/raw/<name>/``), ``mos`` (as published), ``score`` (in [0, 1], higher always
 better, from the dataset module's fixed LOW/HIGH bounds), ``group``, and what else the source gives
 (``std``, ``distortion``, ``level``). No image is dropped for its score, and a table the later stages
