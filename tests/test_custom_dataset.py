@@ -96,8 +96,9 @@ def refused(capsys, *argv) -> str:
     (lambda t: t.assign(rating=t["rating"].where(t.index != 3, 7.5)),
      r"ratings.csv\): row 5: score '7.5' is not a number in custom_datasets.mylab.range \[1.0, 5.0\]"),
     (lambda t: t.assign(rating=t["rating"].astype(str).where(t.index != 0, "good")), r"row 2: score 'good'"),
-    (lambda t: t.assign(file=t["file"].where(t.index != 2, "../../secret.png")), r"entry 3: .*leaves"),
-    (lambda t: t.assign(file=t["file"].where(t.index != 2, "gone.png")), r"gone.png"),
+    (lambda t: t.assign(file=t["file"].where(t.index != 2, "../../secret.png")),
+     r"ratings.csv\) custom_datasets.mylab.image_column: entry 3: .*leaves"),
+    (lambda t: t.assign(file=t["file"].where(t.index != 2, "gone.png")), r"custom_datasets.mylab.image_column.*gone.png"),
 ])
 def test_a_bad_table_is_named_by_file_and_key(project, capsys, edit, message):
     table = project.parent / "lab" / "ratings.csv"

@@ -71,4 +71,5 @@ class CustomDataset:
         images = table[spec.image_column]
         df = pd.DataFrame({"image": [f"{IMAGES}/{name}" if name else None for name in images], "mos": mos,
                            "group": table[spec.group_column] if spec.group_column else images})
-        return check_table(df.replace("", None), raw_dir, path, None)
+        # an image that is missing, not a regular file or outside the folder: named with the column that gave it
+        return check_table(df.replace("", None), raw_dir, Path(f"{where} {self.key('image_column')}"), None)
