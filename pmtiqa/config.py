@@ -85,12 +85,14 @@ class AugmentParams(Section):
 
 @dataclass(frozen=True)
 class ModelParams(Section):
-    backbone: str = setting("resnet50", choices=("resnet18", "resnet34", "resnet50"))
+    backbone: str = setting("resnet50", choices=("cnn4", "resnet18", "resnet34", "resnet50"))
     weights: str = "imagenet"  # imagenet | none | a path to a state dict
     num_classes: int = setting(10, Bounds(2))
 
     def check_more(self, need, name: str) -> None:
         need(self.weights != "", f"{name}.weights", "expected imagenet, none or a path to a state dict")
+        need(not (self.backbone == "cnn4" and self.weights == "imagenet"), f"{name}.weights",
+             "cnn4 has no ImageNet weights: none, or a path to a state dict")
 
 
 @dataclass(frozen=True)

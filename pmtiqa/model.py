@@ -30,6 +30,7 @@ HIDDEN_DIM = 14
 
 # Stage output channels of each backbone (layer1..layer4).
 STAGE_CHANNELS = {
+    "cnn4": (16, 32, 64, 128),
     "resnet18": (64, 128, 256, 512),
     "resnet34": (64, 128, 256, 512),
     "resnet50": (256, 512, 1024, 2048),
@@ -108,12 +109,34 @@ class PMTIQA(nn.Module):
             return self.regress(z).squeeze(1), self.classify(z)
 
 
+class SmallCNN(nn.Module):
+    """cnn4: four stages of two 3x3 conv + BN + ReLU (16, 32, 64, 128 channels), max-pooled between,
+    about 0.29 M parameters. Full resolution in its first stage, so a small tile keeps its detail
+    (ResNet's stem halves it twice first): quick CPU experiments and the demo. No ImageNet weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = self.bn1 = self.relu = self.maxpool = nn.Identity()  # the stem a ResNet has
+        widths = (3, *STAGE_CHANNELS["cnn4"])
+        self.layer1, self.layer2, self.layer3, self.layer4 = (
+            nn.Sequential(*([nn.MaxPool2d(2)] if i else []), *self.block(widths[i], widths[i + 1])) for i in range(4))
+
+    @staticmethod
+    def block(c_in: int, c_out: int) -> list[nn.Module]:
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+                nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
 def build_model(variant: str, backbone: str = "resnet50", weights: str = "none", num_classes: int = 10) -> PMTIQA:
     """The network of a variant (see variants.py). weights: "none", "imagenet" or a state-dict path."""
     if backbone not in STAGE_CHANNELS:
         raise UserError(f"model.backbone: unknown backbone {backbone!r} (known: {', '.join(STAGE_CHANNELS)})")
-    tv = import_torchvision()
-    resnet = getattr(tv.models, backbone)(weights=None)
+    if backbone == "cnn4":
+        if weights == "imagenet":
+            raise UserError("model.weights: cnn4 has no ImageNet weights; set none (or a state-dict path)")
+        resnet = SmallCNN()
+    else:
+        resnet = getattr(import_torchvision().models, backbone)(weights=None)
     _load_backbone_weights(resnet, backbone, weights)
     channels = STAGE_CHANNELS[backbone]
     features = MultiScaleFeatures(channels) if get_variant(variant).features == "multiscale" else PooledFeatures(channels)

@@ -8,6 +8,7 @@ then scoring the other's images (pmtiqa cross). Training on the CPU with the sam
 threads (runtime.threads 0: every core, whatever Snakemake's --cores) computes the same numbers, so
 the two engines must report equal metrics. A second run of each does nothing.
 """
+import copy
 import json
 import os
 import shutil
@@ -64,8 +65,9 @@ def tiny_project(dest: Path, datasets: list[str], lab: dict) -> Path:
     params.update(datasets=datasets, variants=VARIANTS)
     params["runtime"].update(device="cpu", precision="fp32", threads=0)
     params["custom_datasets"] = {"mylab": lab}
-    params["overrides"]["synthetic"] = TINY
-    params["overrides"]["mylab"] = TINY
+    # copies: one object twice would be written as a YAML anchor and its alias, one node for both
+    params["overrides"]["synthetic"] = copy.deepcopy(TINY)
+    params["overrides"]["mylab"] = copy.deepcopy(TINY)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return project
 
