@@ -7,10 +7,11 @@ from pmtiqa.model import build_model, count_parameters, imagenet_weights_file
 from pmtiqa.variants import VARIANTS
 
 
+@pytest.mark.parametrize("backbone", ["resnet18", "cnn4"])
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("size", [224, 64, 32])
-def test_forward_shapes_any_crop_size(variant, size):
-    model = build_model(variant, backbone="resnet18", num_classes=7).eval()
+def test_forward_shapes_any_crop_size(variant, size, backbone):
+    model = build_model(variant, backbone=backbone, num_classes=7).eval()
     with torch.no_grad():
         score, logits = model(torch.randn(3, 3, size, size))
     assert score.shape == (3,)
@@ -23,6 +24,19 @@ def test_resnet50_variants_have_similar_parameter_counts():
     assert max(counts.values()) / min(counts.values()) < 1.05
     # The MS module really is different from the pooled head, not a renamed copy.
     assert counts["ms"] != counts["baseline"]
+
+
+def test_cnn4_is_small_keeps_full_resolution_first_and_has_no_imagenet_weights():
+    model = build_model("ms_pmt", backbone="cnn4")
+    assert 300_000 < count_parameters(model) < 400_000
+    x = model.stem(torch.randn(1, 3, 64, 64))
+    sides = []
+    for stage in model.stages:
+        x = stage(x)
+        sides.append(x.shape[-1])
+    assert sides == [64, 32, 16, 8]  # four taps for the MS module, the first at the tile's resolution
+    with pytest.raises(UserError, match="cnn4 has no ImageNet weights"):
+        build_model("ms_pmt", backbone="cnn4", weights="imagenet")
 
 
 def test_ms_on_resnet50_has_the_authors_parameter_count():
