@@ -56,9 +56,8 @@ def apply_tuned(train: TrainParams, loss: LossParams, values: dict) -> tuple[Tra
 
 
 def settings_for(params: Params, dataset: str, variant: str, split: int, inputs: dict, tuned: dict) -> Settings:
-    """The settings of one split as its dataset sees them (overrides and protocol applied, ``tuned``
-    values in place)."""
-    params = params.for_dataset(dataset)
+    """The settings of one split: ``params`` as its dataset sees them (Params.for_dataset: the caller's,
+    who may have changed them since), ``tuned`` values in place."""
     train, loss = apply_tuned(params.train, params.loss, tuned)
     return Settings(dataset, get_variant(variant).name, split, params.model, loss, train, inputs)
 
