@@ -54,7 +54,7 @@ def settings(*sections):
 
 
 # What a training or tuning job computes with, and an augment job decodes with (runtime.threads and
-# runtime.workers, 0 = every core this machine lets the process use): each job asks Snakemake for as
+# runtime.workers, 0 = every core the process may use): each job asks Snakemake for as
 # many, so it runs alone where it takes every core. Snakemake's --cores schedules jobs; it never
 # changes the thread count a run computes with, which must be the same under either engine.
 CORES = len(os.sched_getaffinity(0))
