@@ -58,9 +58,9 @@ def split_selections(per_split: list[dict], files: list, rerun: str) -> tuple[st
     return held
 
 
-# What may differ between the runs of one summary: the split itself (run.json keeps what it read, and
-# where and how fast it computed, beside its settings)
-PER_SPLIT = ("split",)
+# What may differ between the runs of one summary: the split itself and its own image ids; the cache
+# they read (inputs.cache) and every other setting may not.
+PER_SPLIT = ("split", "inputs.parts")
 
 
 def flat(settings: dict, prefix: str = "") -> dict:
@@ -75,13 +75,22 @@ def check_same_settings(runs: list[Path], rerun: str) -> None:
     """Stop, naming the first split and setting that differ, where the splits' runs were trained with
     different settings: a kill or a failure in a retrain leaves finished splits of the old settings
     beside new ones, and a summary over both would mix two experiments."""
-    first = {k: v for k, v in flat(read_json(runs[0], rerun)["settings"]).items() if k not in PER_SPLIT}
+    first = run_identity(runs[0], rerun)
     for path in runs[1:]:
-        other = {k: v for k, v in flat(read_json(path, rerun)["settings"]).items() if k not in PER_SPLIT}
+        other = run_identity(path, rerun)
         for key in sorted(first.keys() | other.keys()):
             if first.get(key) != other.get(key):
                 raise UserError(f"{path}: trained with {key} {other.get(key)!r} where {runs[0]} has "
                                 f"{first.get(key)!r}; {rerun}")
+
+
+def run_identity(path: Path, rerun: str) -> dict:
+    """A run.json's settings and inputs, flat, less what differs from split to split (PER_SPLIT)."""
+    run = read_json(path, rerun)
+    if not isinstance(run, dict) or not isinstance(run.get("settings"), dict):
+        raise UserError(f"{path}: not a run.json written by `pmtiqa train`; {rerun}")
+    recorded = flat(run["settings"]) | flat({"inputs": run.get("inputs", {})})
+    return {k: v for k, v in recorded.items() if not any(k == p or k.startswith(p + ".") for p in PER_SPLIT)}
 
 
 def check_same_metrics(per_split: list[dict], files: list[Path], selections, rerun: str) -> None:

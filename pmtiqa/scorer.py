@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageOps
 
 from pmtiqa.config import DEVICE_NAME
 from pmtiqa.crops import IMAGENET_MEAN, IMAGENET_STD, eval_crop_offsets
@@ -36,9 +36,9 @@ class Unscorable(UserError):
     """Why an image cannot be scored (not an image, or smaller than the model's crops)."""
 
 
-def load(path: str | Path, device: str | None = None, batch_size: int = 16) -> "Scorer":
+def load(path: str | Path, device: str | torch.device | None = None, batch_size: int = 16) -> "Scorer":
     """The scorer of a model.pt written by `pmtiqa train`, on ``device`` (auto: CUDA when present)."""
-    return Scorer(Path(path), device or "auto", batch_size)
+    return Scorer(Path(path), str(device) if device is not None else "auto", batch_size)
 
 
 def runtime_on(device: str) -> Runtime:
@@ -58,8 +58,8 @@ class Scorer:
 
     def __init__(self, path: Path, device: str = "auto", batch_size: int = 16, saved: dict | None = None):
         """``saved``: the model.pt's dict where the caller has read (and so checked) it already."""
-        if batch_size < 1:
-            raise UserError(f"--batch-size {batch_size}: must be at least 1")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise UserError(f"--batch-size {batch_size!r}: must be a whole number, at least 1")
         self.path, self.batch_size = path, batch_size
         self.saved = saved if saved is not None else read_model(path)
         self.runtime = runtime_on(device)
@@ -77,8 +77,11 @@ class Scorer:
         if isinstance(images, torch.Tensor):
             with torch.no_grad():
                 score = self.quality(images).double().cpu().numpy()
-        else:
-            score = self.score_arrays([self.pixels(image) for image in as_list(images)])
+        else:  # decoded and scored batch_size at a time: the memory a call takes stays bounded
+            images = as_list(images)
+            score = np.concatenate([np.zeros(0)] + [
+                self.score_arrays([self.pixels(image) for image in images[start:start + self.batch_size]])
+                for start in range(0, len(images), self.batch_size)])
         return torch.from_numpy(clip_unit(score, str(self.path)))
 
     def as_loss(self) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -89,10 +92,11 @@ class Scorer:
     def quality(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
             raise UserError(f"expected a float tensor (N, 3, H, W) in 0..1, got {x.dtype} {tuple(x.shape)}")
+        x = x.to(self.runtime.device, torch.float32)  # float64 or float16 in: the network computes in float32
         height, width = x.shape[2:]
         if min(height, width) < self.crop:  # its own size decides: a resize to the training size would upscale it
             raise Unscorable(f"{width}x{height} is smaller than the model's {self.crop}x{self.crop} crops")
-        x = self.resized(x.to(self.runtime.device))
+        x = self.resized(x)
         height, width = x.shape[2:]
         if min(height, width) < self.crop:  # shrunk, its aspect kept, to fit the training images
             raise Unscorable(f"{x.shape[3]}x{x.shape[2]} after the resize is smaller than the model's crops")
@@ -134,11 +138,14 @@ class Scorer:
         if not isinstance(image, Image.Image):
             raise UserError(f"cannot score a {type(image).__name__}: give a path, a Pillow image, an HxWx3 uint8 "
                             f"array or a float tensor (N, 3, H, W) in 0..1")
-        image = image.convert("RGB")
+        image = ImageOps.exif_transpose(image).convert("RGB")  # upright, as a file is decoded
         if min(image.size) < self.crop:
             raise Unscorable(f"{image.size[0]}x{image.size[1]} is smaller than the model's {self.crop}x{self.crop} "
                              f"crops")
         size = self.size_for(image.size)
+        if size is not None and min(size) < self.crop:  # shrunk, its aspect kept, to fit the training images
+            raise Unscorable(f"{image.size[0]}x{image.size[1]}, shrunk to {size[0]}x{size[1]} to fit the training "
+                             f"images, is smaller than the model's {self.crop}x{self.crop} crops")
         return np.asarray(image if size is None else image.resize(size, Image.Resampling.BILINEAR))
 
     def score_arrays(self, pixels: list[np.ndarray]) -> np.ndarray:

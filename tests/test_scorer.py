@@ -92,3 +92,17 @@ def test_an_image_smaller_than_the_crops_is_named(model_pt, tmp_path):
         scorer(small)
     with pytest.raises(Unscorable, match=r"20x20 is smaller"):
         scorer.unit(torch.rand(1, 3, 20, 20))
+
+
+def test_odd_but_fair_inputs(model_pt, own_size_model_pt):
+    scorer = pmtiqa.load(model_pt, device=torch.device("cpu"), batch_size=2)
+    x = torch.rand(3, 3, 40, 40, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(scorer.unit(x.double()), scorer.unit(x), atol=1e-6)  # float64 in: float32 inside
+    assert scorer.unit([]).shape == (0,)
+    rgba = Image.new("RGBA", (40, 40), (10, 200, 30, 128))
+    assert scorer.unit([rgba, rgba.convert("L"), rgba.convert("RGB")]).shape == (3,)  # batches of 2
+    long_strip = Image.new("RGB", (40, 400))  # kept at its own size by the own-size model: shrunk below the crop
+    with pytest.raises(Unscorable, match=r"40x400, shrunk to \d+x\d+ to fit the training images, is smaller"):
+        pmtiqa.load(own_size_model_pt).unit(long_strip)
+    with pytest.raises(UserError, match="--batch-size '2': must be a whole number"):
+        pmtiqa.load(model_pt, batch_size="2")

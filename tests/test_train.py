@@ -293,6 +293,15 @@ def test_evaluate_refuses_splits_trained_with_different_settings(finished, tmp_p
     with pytest.raises(UserError, match=r"split1/run.json: trained with train.lr 0.001 where .*split0/run.json has "
                                         r"0.002; rerun the training of every split"):
         evaluate_variant(params, DatasetFiles("synthetic"), "ms_pmt")
+    # the same settings on another cache (a re-download or another augment.size, then a killed retrain)
+    shutil.rmtree(DatasetFiles("synthetic").run("ms_pmt", 0))
+    shutil.copytree(out, DatasetFiles("synthetic").run("ms_pmt", 0))
+    run1 = DatasetFiles("synthetic").run("ms_pmt", 1) / "run.json"
+    recorded = json.loads(run1.read_text())
+    recorded["inputs"]["cache"] = "another cache"
+    run1.write_text(json.dumps(recorded))
+    with pytest.raises(UserError, match=r"split1/run.json: trained with inputs.cache 'another cache' where .* 'tiny'"):
+        evaluate_variant(params, DatasetFiles("synthetic"), "ms_pmt")
 
 
 @pytest.mark.parametrize("tuned, key", [
