@@ -153,7 +153,7 @@ class TuneParams(Section):
             need(len(low_high) == 2 and low_high[0] <= low_high[1], key, f"expected [low, high], got {low_high}")
             need(all(bounds.admits(v) for v in low_high), key, f"low and high must each be {bounds}, got {low_high}")
             # batch_size is drawn uniformly, the others on a log scale, which has no 0
-            need(tunable == "batch_size" or low_high[0] > 0, key,
+            need(tunable == "batch_size" or low_high[0] > 0 or low_high[0] == low_high[1], key,
                  f"searched on a log scale: low must be above 0, got {low_high}")
 
 
@@ -195,8 +195,10 @@ class CustomDatasetParams(Section):
         low_high = self.range
         need(len(low_high) == 2 and low_high[0] < low_high[1], f"{name}.range",
              f"expected [low, high] of the published scale, low below high, got {low_high}")
-        AugmentParams(self.size).check_more(lambda ok, key, message: need(ok, f"{name}.size", message), name)
-        need(self.size != PROTOCOL, f"{name}.size", "expected own or [width, height]")
+        size = self.size
+        need(size == OWN_SIZE or isinstance(size, list) and len(size) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and SIDE.admits(v) for v in size), f"{name}.size",
+             f"expected own or [width, height] with each side {SIDE}, got {size!r}")
 
 
 OVERRIDABLE = ("split", "augment", "model", "loss", "train", "tune")

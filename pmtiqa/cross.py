@@ -46,6 +46,7 @@ def cross_evaluate(params: Params, files: dict[str, DatasetFiles], out: Path) ->
     r = params.runtime
     runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile)
     variants = [v for v in params.cross.variants if v in params.variants]
+    check_inputs(params, files, variants)
     summary = {}
     with atomic_dir(out) as tmp:
         for b in sorted({b for _, b in pairs(params)}):
@@ -63,6 +64,24 @@ def cross_evaluate(params: Params, files: dict[str, DatasetFiles], out: Path) ->
                              n_splits)
         write_json(tmp / "summary.json", {"pairs": summary, "selection": SELECTION})
     return summary
+
+
+def check_inputs(params: Params, files: dict[str, DatasetFiles], variants: list[str]) -> None:
+    """Before any work: every model exists, and every train dataset's crops fit in every test
+    dataset's images (one line naming what is missing or what does not fit)."""
+    missing = [files[a].run(v, k) / "model.pt" for a in params.datasets for v in variants
+               for k in range(params.for_dataset(a).split.n_splits)
+               if any(a == train for train, _ in pairs(params)) and not (files[a].run(v, k) / "model.pt").is_file()]
+    if missing:
+        raise UserError(f"{missing[0]}: missing" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                        + "; train every split of the cross variants first (`dvc repro` or `snakemake`)")
+    for a, b in pairs(params):
+        cache = load_cache(files[b].cache)
+        smallest = min(cache.images.shape[1:3]) if cache.sizes is None else int(cache.sizes.min())
+        crop = params.for_dataset(a).train.crop_size
+        if smallest < crop:
+            raise UserError(f"{files[b].cache}: {b}'s smallest image side is {smallest}, below the {crop}-pixel crops "
+                            f"of {a}'s models (train.crop_size); leave {b} out of cross.datasets")
 
 
 class TestSet:
@@ -85,7 +104,7 @@ def pair_result(a: str, b: str, variant: str, models: list[Path], test: TestSet,
         smallest = min(test.images.shape[1:3]) if test.sizes is None else int(test.sizes.min())
         if smallest < saved["crop_size"]:
             raise UserError(f"{path}: its {saved['crop_size']}-pixel crops do not fit in {b}'s images (the smallest "
-                            f"side is {smallest}); leave {b} out of cross.datasets, or give it a larger augment.size")
+                            f"side is {smallest}); leave {b} out of cross.datasets")
         model = model_from(path, saved, runtime.device)
         unit = score_images(model, test.images, test.index, saved["crop_size"], saved["test_crops"], 64, runtime,
                             test.sizes, saved.get("target_scale", 1.0))

@@ -58,6 +58,8 @@ def _check(p: Params, blame: Blame) -> None:
         if not ok:
             blame(key, message)
 
+    need(len(p.datasets) > 0, "datasets", "empty: list the datasets to run")
+    need(len(p.variants) > 0, "variants", "empty: list the variants to train")
     for i, name in enumerate(p.datasets):
         need(name in p.known_datasets, f"datasets[{i}]",
              f"unknown dataset {name!r} (known: {', '.join(p.known_datasets)}; custom_datasets declares more)")

@@ -101,7 +101,8 @@ def study_identity(params: Params, dataset: str, data) -> tuple[str, dict]:
     ranges = {name: getattr(u, name) for name in searched(u)}
     train, loss = apply_tuned(params.train, params.loss, dict.fromkeys(ranges))  # searched: None
     fixed = Settings(dataset, u.variant, u.split, params.model, loss, train, data.inputs[u.split]).identity()
-    search = {k: v for k, v in dataclasses.asdict(u).items() if k != "n_trials"}
+    # n_trials may be raised by a rerun; epochs 0 means all of train.epochs, the same search as their number
+    search = {**{k: v for k, v in dataclasses.asdict(u).items() if k != "n_trials"}, "epochs": u.epochs or train.epochs}
     shown = "-".join(f"{name}{low:g}..{high:g}" for name, (low, high) in ranges.items())
     return f"{dataset}-{u.variant}-{shown}", {"tune": search, **fixed}
 
@@ -152,6 +153,9 @@ def tune(params: Params, files: DatasetFiles) -> dict:
     t, r = params.train, params.runtime
     runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile)
     data = load_device_data(files, runtime.device, params.model.num_classes, t.crop_size, params.custom_datasets)
+    if u.split >= len(data.splits):
+        raise UserError(f"{files.splits}: holds {len(data.splits)} splits, tune.split asks for split {u.split}; "
+                        f"run `pmtiqa split --dataset {dataset}` again")
     name, identity = study_identity(params, dataset, data)
     # Heartbeats let a later run mark a killed worker's trial failed instead of running forever
     # (optuna still labels the argument experimental: its warning is not news to our users).

@@ -67,7 +67,7 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({**MINIMAL, "augment": {"size": [True, 500]}}, "augment.size"),
         ({**MINIMAL, "augment": {"sizes": {"livec": [500, 500]}}}, "augment.sizes"),
         ({**MINIMAL, "tune": {"lr": [1e-3, 1e-4]}}, "tune.lr"),
-        ({**MINIMAL, "tune": {"weight_decay": [0, 0]}}, "tune.weight_decay"),
+        ({**MINIMAL, "tune": {"weight_decay": [0, 1e-4]}}, "tune.weight_decay"),  # log scale: no 0 (one value: not searched)
         ({**MINIMAL, "split": {"subset": 0}}, "split.subset"),
         ({**MINIMAL, "runtime": {"compile": "fastest"}}, "runtime.compile"),
         ({**MINIMAL, "train": {"compile": "none"}}, "train.compile"),  # runtime settings left train

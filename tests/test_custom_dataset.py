@@ -195,3 +195,30 @@ def test_cross_datasets_must_be_selected(tmp_path):
     raw["cross"] = {"datasets": [], "variants": ["fancy"]}
     with pytest.raises(ParamsError, match=r"p.yaml: cross.variants\[0\]: unknown variant 'fancy'"):
         params_from_dict(raw, source="p.yaml")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.iloc[:0], r"ratings.csv\): no rows"),
+    (lambda t: t.assign(file=t["file"].where(t.index != 5, t["file"][2])),
+     r"ratings.csv\): rows 4 and 7 name the same image 'p02.png' \(custom_datasets.mylab.image_column\)"),
+    (lambda t: t.assign(file=t["file"].where(t.index != 2, "../labels.csv")), r"entry 3: .*leaves"),
+])
+def test_an_empty_table_a_repeated_image_or_one_outside_the_images_is_named(project, capsys, edit, message):
+    table = project.parent / "lab" / "ratings.csv"
+    edit(pd.read_csv(table)).to_csv(table, index=False)
+    assert run("download", "--dataset", "mylab") == 0
+    assert re.search(message, refused(capsys, "prepare", "--dataset", "mylab"))
+
+
+def test_cross_names_a_missing_model_before_any_work(project, capsys):
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["custom_datasets"]["other"] = params["custom_datasets"]["mylab"]
+    params.update(datasets=["mylab", "other"])
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    for ds in ("mylab", "other"):
+        for stage in ("download", "prepare", "augment"):
+            assert run(stage, "--dataset", ds) == 0
+    capsys.readouterr()
+    line = refused(capsys, "cross")
+    assert re.search(r"runs/train/mylab/ms_pmt/split0/model.pt: missing \(and 3 more\); train every split", line)
+    assert not Path("metrics/cross").exists()

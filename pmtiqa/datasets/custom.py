@@ -62,14 +62,23 @@ class CustomDataset:
             if column and column not in table.columns:
                 raise UserError(f"{where}: no column {column!r} ({self.key(field)}; the CSV has "
                                 f"{', '.join(table.columns) or 'none'})")
+        if table.empty:
+            raise UserError(f"{where}: no rows (one per image is expected)")
+        images = table[spec.image_column]
+        twice = images[images.duplicated()]
+        if len(twice):
+            first = int(images[images == twice.iloc[0]].index[0])
+            raise UserError(f"{where}: rows {first + 2} and {int(twice.index[0]) + 2} name the same image "
+                            f"{twice.iloc[0]!r} ({self.key('image_column')})")
         mos = pd.to_numeric(table[spec.score_column], errors="coerce").to_numpy(np.float64)
         bad = ~np.isfinite(mos) | (mos < self.LOW) | (mos > self.HIGH)
         if bad.any():
             row = int(bad.nonzero()[0][0])
             raise UserError(f"{where}: row {row + 2}: score {table[spec.score_column].iloc[row]!r} is not a number "
                             f"in {self.key('range')} {spec.range}")
-        images = table[spec.image_column]
-        df = pd.DataFrame({"image": [f"{IMAGES}/{name}" if name else None for name in images], "mos": mos,
+        df = pd.DataFrame({"image": images.replace("", None), "mos": mos,
                            "group": table[spec.group_column] if spec.group_column else images})
-        # an image that is missing, not a regular file or outside the folder: named with the column that gave it
-        return check_table(df.replace("", None), raw_dir, Path(f"{where} {self.key('image_column')}"), None)
+        # an image that is missing, not a regular file or outside the images folder (its copy, checked
+        # from there): named with the column that gave it
+        df = check_table(df.replace("", None), raw_dir / IMAGES, Path(f"{where} {self.key('image_column')}"), None)
+        return df.assign(image=IMAGES + "/" + df["image"])
