@@ -6,7 +6,7 @@ outside its range or not among its choices stops with one line that names the fi
 path (``train.batch_size``; ``overrides.bid.train.batch_size`` where an override set it).
 settings.check_tuned holds runs/tune/<ds>/best.json to the same ranges.
 
-``runtime`` says where and how fast the stages compute, never what: no stage depends on it, and
+``runtime`` says where and how fast the stages compute, not the method: no stage depends on it, and
 it is no part of a run's identity. ``Params.for_dataset`` is what a dataset's stages see: its
 overrides applied, and ``protocol`` values replaced by the dataset's own (its module in
 pmtiqa/datasets/ holds them: the size its images are resized to, or that they keep their own).
@@ -238,7 +238,8 @@ class Params:
 
     def for_dataset(self, dataset: str) -> "Params":
         """These params as a stage of ``dataset`` sees them: its overrides applied, and the values
-        ``protocol`` replaced by its protocol's. Idempotent, so every stage function applies it itself."""
+        ``protocol`` replaced by its protocol's. Idempotent on params as read; applied to a view that a
+        caller has changed since, it would undo the change (settings_for takes the view as given)."""
         changes = self.overrides.get(dataset, {})
         seen = dataclasses.replace(self, **{
             name: _override_section(getattr(self, name), values, self.source, f"overrides.{dataset}.{name}")

@@ -109,7 +109,7 @@ def evaluate_variant(params: Params, dataset_files: DatasetFiles, variant: str) 
     """metrics/<ds>/<variant>.json: every split's metrics and their median, mean, std and quartiles,
     for the selections the splits hold."""
     dataset = dataset_files.dataset
-    params = params.for_dataset(dataset)  # idempotent: as train, tune and report, whoever calls
+    params = params.for_dataset(dataset)  # idempotent: whoever calls, the dataset's view
     files = [dataset_files.run(variant, k) / "metrics.json" for k in range(params.split.n_splits)]
     per_split = [read_json(path, f"run `pmtiqa train --dataset {dataset} --variant {variant} --split {k}`")
                  for k, path in enumerate(files)]

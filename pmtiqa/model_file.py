@@ -70,6 +70,11 @@ def check_model(checkpoint: Path, saved: object) -> None:
                         f"(known: {', '.join(STAGE_CHANNELS)})")
     if not isinstance(saved["state_dict"], dict):
         raise UserError(f"{checkpoint}: state_dict is a {type(saved['state_dict']).__name__}, not a dict of weights")
+    bounds = saved.get("score_bounds")
+    if not (isinstance(bounds, (list, tuple)) and len(bounds) == 3 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bounds[:2])
+            and bounds[0] < bounds[1] and isinstance(bounds[2], bool)):
+        raise UserError(f"{checkpoint}: score_bounds is {bounds!r}, not [low, high, higher_is_better]")
     for key in ("crop_size", "test_crops", "num_classes"):
         if not is_positive_int(saved[key]):
             raise UserError(f"{checkpoint}: {key} is {saved[key]!r}, not a positive whole number")

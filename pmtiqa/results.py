@@ -36,6 +36,8 @@ def load_dataset(params: Params, files: DatasetFiles) -> dict:
     for v in params.variants:
         path = files.metrics(v)
         metrics = read_json(path, RUN_STAGES)
+        if not isinstance(metrics, dict):
+            raise UserError(f"{path}: not a summary written by `pmtiqa evaluate`; {RUN_STAGES}")
         n = n if n is not None else metrics.get("n_splits")  # paired tests: every variant over the same splits
         check_metrics(metrics, path, n, f"run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
         runs = [files.run(v, k) for k in range(n)]
