@@ -106,7 +106,7 @@ def test_one_dataset_s_epochs_plan_that_dataset_s_tune_train_evaluate_report_in_
 
 
 def test_a_shared_setting_plans_every_dataset_s_training_in_both(project):
-    by_dvc, by_snakemake = plans_after(project, lambda p: p["train"].update(lr_step=5))
+    by_dvc, by_snakemake = plans_after(project, lambda p: p["train"].update(weight_decay=1e-4))
     trained = {job("tune", ds) for ds in ("synthetic", "livec")} | {
         job("train", ds, v) for ds in ("synthetic", "livec") for v in VARIANTS}
     assert by_dvc == trained
