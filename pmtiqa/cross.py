@@ -77,11 +77,16 @@ def check_inputs(params: Params, files: dict[str, DatasetFiles], variants: list[
                         + "; train every split of the cross variants first (`dvc repro` or `snakemake`)")
     for a, b in pairs(params):
         cache = load_cache(files[b].cache)
-        smallest = min(cache.images.shape[1:3]) if cache.sizes is None else int(cache.sizes.min())
+        smallest = smallest_side(cache.images.shape, cache.sizes)
         crop = params.for_dataset(a).train.crop_size
         if smallest < crop:
             raise UserError(f"{files[b].cache}: {b}'s smallest image side is {smallest}, below the {crop}-pixel crops "
                             f"of {a}'s models (train.crop_size); leave {b} out of cross.datasets")
+
+
+def smallest_side(shape: tuple, sizes: np.ndarray | None) -> int:
+    """The smallest image side of a cache: its canvas's, or (own sizes) the smallest of its images'."""
+    return int(min(shape[1:3]) if sizes is None else sizes.min())
 
 
 class TestSet:
@@ -94,6 +99,7 @@ class TestSet:
         self.mos = cache.labels["mos"].to_numpy(np.float64)
         self.bounds = bounds
         self.index = torch.arange(len(self.mos), device=runtime.device)
+        self.smallest = smallest_side(cache.images.shape, cache.sizes)
 
 
 def pair_result(a: str, b: str, variant: str, models: list[Path], test: TestSet, runtime: Runtime) -> dict:
@@ -101,10 +107,9 @@ def pair_result(a: str, b: str, variant: str, models: list[Path], test: TestSet,
     splits = []
     for path in models:
         saved = read_model(path)
-        smallest = min(test.images.shape[1:3]) if test.sizes is None else int(test.sizes.min())
-        if smallest < saved["crop_size"]:
+        if test.smallest < saved["crop_size"]:  # a model trained with other crops than params say now
             raise UserError(f"{path}: its {saved['crop_size']}-pixel crops do not fit in {b}'s images (the smallest "
-                            f"side is {smallest}); leave {b} out of cross.datasets")
+                            f"side is {test.smallest}); leave {b} out of cross.datasets")
         model = model_from(path, saved, runtime.device)
         unit = score_images(model, test.images, test.index, saved["crop_size"], saved["test_crops"], 64, runtime,
                             test.sizes, saved.get("target_scale", 1.0))
