@@ -47,6 +47,9 @@ def cross_evaluate(params: Params, files: dict[str, DatasetFiles], out: Path) ->
     runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile)
     variants = [v for v in params.cross.variants if v in params.variants]
     check_inputs(params, files, variants)
+    if not pairs(params) or not variants:
+        log.info("nothing to compare: %s; %s lists no pairs", "one dataset selected" if not pairs(params) else
+                 "no variant of cross.variants is among variants", out / "summary.json")
     summary = {}
     with atomic_dir(out) as tmp:
         for b in sorted({b for _, b in pairs(params)}):

@@ -30,7 +30,10 @@ def params_from_dict(raw: Any, source: str = "<params>") -> Params:
         blame = Blame(source, dataset, _overridden_keys(params.overrides.get(dataset, {})))
         seen = params.for_dataset(dataset)
         _check(seen, blame)
-        _check_crop_fits(seen, dataset, blame)
+        # the crops must fit a dataset that runs, or whose own overrides set its size or crops; a shared
+        # change need not fit a dataset that is neither
+        if dataset in params.datasets or blame.overridden & {"augment.size", "train.crop_size"}:
+            _check_crop_fits(seen, dataset, blame)
     return params
 
 

@@ -92,6 +92,9 @@ class Scorer:
     def quality(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
             raise UserError(f"expected a float tensor (N, 3, H, W) in 0..1, got {x.dtype} {tuple(x.shape)}")
+        if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+            raise UserError(f"expected a float tensor in 0..1, got values from {float(x.min()):g} to {float(x.max()):g}"
+                            + ("" if torch.isfinite(x).all() else " and some that are not numbers"))
         x = x.to(self.runtime.device, torch.float32)  # float64 or float16 in: the network computes in float32
         height, width = x.shape[2:]
         if min(height, width) < self.crop:  # its own size decides: a resize to the training size would upscale it

@@ -375,3 +375,11 @@ def test_a_value_wrong_only_beside_a_dataset_s_override_names_that_dataset():
 def test_a_per_dataset_check_names_where_the_bad_value_came_from(raw, message):
     with pytest.raises(ParamsError, match=message):
         params_from_dict(raw, source="p.yaml")
+
+
+def test_a_dataset_that_is_not_run_need_not_fit_the_crops():
+    p = params_from_dict({**MINIMAL, "augment": {"size": [64, 64]}, "train": {"crop_size": 32},
+                          "overrides": {"bid": {"train": {}}}})
+    assert image_size(p, "livec") == (64, 64)
+    with pytest.raises(ParamsError, match="augment.size: a train.crop_size of 224 does not fit in livec's"):
+        params_from_dict({**MINIMAL, "augment": {"size": [64, 64]}})

@@ -106,3 +106,10 @@ def test_odd_but_fair_inputs(model_pt, own_size_model_pt):
         pmtiqa.load(own_size_model_pt).unit(long_strip)
     with pytest.raises(UserError, match="--batch-size '2': must be a whole number"):
         pmtiqa.load(model_pt, batch_size="2")
+
+
+@pytest.mark.parametrize("values, message", [(float("nan"), "not numbers"), (7.0, "values from 7 to 7"),
+                                             (-0.5, "values from -0.5 to -0.5")])
+def test_a_tensor_off_0_1_is_refused(model_pt, values, message):
+    with pytest.raises(UserError, match=f"expected a float tensor in 0..1, got .*{message}"):
+        pmtiqa.load(model_pt).unit(torch.full((1, 3, 40, 40), values))
