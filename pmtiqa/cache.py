@@ -30,6 +30,7 @@ from pmtiqa.atomic import atomic_dir, write_json
 from pmtiqa.checksum import sha256_file
 from pmtiqa.errors import UserError
 from pmtiqa.orphans import die_with_parent
+from pmtiqa.progress import progress_bar
 from pmtiqa.readers import image_files, open_regular, read_json, read_labels
 
 log = logging.getLogger(__name__)
@@ -147,8 +148,6 @@ def _decode_all(names: list[str], files: list[Path], array_path: Path, size: tup
                 workers: int) -> tuple[dict, list[str]]:
     """Decode every image into the memmap with ``workers`` processes; raise naming any failure.
     Returns the decoding warnings (by image name) and each row's pixel sha256, in row order."""
-    from tqdm import tqdm
-
     tasks = [(index, str(file)) for index, file in enumerate(files)]
     init = (str(array_path), size, os.getpid())
     errors, warnings, digests = {}, {}, [""] * len(files)
@@ -159,7 +158,7 @@ def _decode_all(names: list[str], files: list[Path], array_path: Path, size: tup
     else:
         _worker.update(images=np.load(array_path, mmap_mode="r+"), size=size)
         results = map(_work, tasks)
-    progress = tqdm(total=len(tasks), desc=f"decode {array_path.parent.name}", unit="img", mininterval=1.0)
+    progress = progress_bar(total=len(tasks), desc=f"decode {array_path.parent.name}", unit="img", mininterval=1.0)
     try:
         for index, error, warning, digest in results:
             digests[index] = digest or ""

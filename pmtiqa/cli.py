@@ -1,17 +1,23 @@
 """The `pmtiqa` command line: one subcommand per stage of the graph, plus `predict`.
 
-Every subcommand takes ``--params FILE`` (default params.yaml) after its name. The handlers
+Every stage's subcommand takes ``--params FILE`` (default params.yaml) after its name. The handlers
 only translate arguments into calls of the package's functions; heavy modules are imported
 inside the handlers so that `pmtiqa --help` is quick and `train`/`predict` run where optuna,
 dvc or snakemake are not installed.
+
+Every line the package, Python's warnings and Optuna write to stderr has one format (setup_logging);
+progress bars are drawn only on a terminal (progress.py).
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import warnings
+from importlib import metadata
 from pathlib import Path
 
+import pmtiqa
 from pmtiqa import paths
 from pmtiqa.paths import DatasetFiles
 from pmtiqa.config import KNOWN_DATASETS, Params, image_size
@@ -20,6 +26,8 @@ from pmtiqa.errors import UserError
 from pmtiqa.variants import VARIANTS
 
 log = logging.getLogger("pmtiqa")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 # Each handler gets the params (as the dataset's stages see them) and the dataset's files, and
@@ -112,48 +120,81 @@ def positive_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pmtiqa", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def version() -> str:
+    """The installed package's version; the source tree's where it is run uninstalled."""
+    try:
+        return metadata.version("pmtiqa")
+    except metadata.PackageNotFoundError:
+        return pmtiqa.__version__
 
-    def command(name: str, func, help: str, dataset: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        p.add_argument("--params", default="params.yaml", type=Path, help="params file (default: params.yaml)")
-        if dataset:
-            p.add_argument("--dataset", required=True,
-                           help=f"{', '.join(KNOWN_DATASETS)}, or one that params.yaml's custom_datasets declares")
+
+def verbose_option(default) -> argparse.ArgumentParser:
+    """-v/--verbose, for the main parser (default False) and each subcommand's (default SUPPRESS: a
+    subcommand that was not given it leaves the main parser's value alone), so that it is accepted
+    before the command name and after it."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-v", "--verbose", action="store_true", default=default, help="debug logging")
+    return parent
+
+
+def dataset_help() -> str:
+    return (f"the dataset: {', '.join(KNOWN_DATASETS)}, or one that the params file's custom_datasets "
+            f"declares")
+
+
+def variant_help() -> str:
+    return f"the variant: {', '.join(VARIANTS)}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pmtiqa", description=__doc__.splitlines()[0],
+                                     parents=[verbose_option(False)])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    verbose = verbose_option(argparse.SUPPRESS)
+
+    def command(name: str, func, help: str, dataset: bool = True, params: bool = True,
+                description: str | None = None) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=description or help, parents=[verbose])
         p.set_defaults(func=func)
+        if params:
+            p.add_argument("--params", default="params.yaml", type=Path, help="params file (default: params.yaml)")
+        else:
+            p.set_defaults(params=None)
+        if dataset:
+            p.add_argument("--dataset", required=True, help=dataset_help())
         return p
 
     p = command("download", cmd_download, "fetch a dataset into data/raw/<dataset>/")
-    p.add_argument("--source", help="URL, local archive or local folder to take the dataset from")
+    p.add_argument("--source", help="URL, local archive or local folder to take the dataset from "
+                                    "(default: download.sources in the params file, else the dataset's own)")
     command("prepare", cmd_prepare, "parse the score files into data/prepared/<dataset>/labels.csv")
     command("split", cmd_split, "write seeded train/test splits (and val, if asked) to data/splits/<dataset>.json")
     command("augment", cmd_augment, "decode every image once, resized (or at its own size: augment.size), "
                                     "into data/cache/<dataset>/")
     command("tune", cmd_tune, "tune hyperparameters with Optuna inside the train part of one split")
     p = command("train", cmd_train, "train one variant on one split (or on every split in turn)")
-    p.add_argument("--variant", required=True, choices=list(VARIANTS))
+    p.add_argument("--variant", required=True, choices=list(VARIANTS), metavar="VARIANT", help=variant_help())
     p.add_argument("--split", type=int, help="split index (default: every split)")
     p = command("evaluate", cmd_evaluate, "aggregate a variant's metrics over its splits")
-    p.add_argument("--variant", required=True, choices=list(VARIANTS))
+    p.add_argument("--variant", required=True, choices=list(VARIANTS), metavar="VARIANT", help=variant_help())
     command("cross", cmd_cross, "score every other dataset with each dataset's models (cross.variants): "
                                 "metrics/cross/", dataset=False)
     command("report", cmd_report, "write reports/report.md, figures and the metrics.json summary", dataset=False)
 
-    p = sub.add_parser("predict", help="score images with a trained model.pt",
-                       description="Score images with a trained model.pt. Exit status: 0 when every input "
-                                   "was scored, 1 when some could not be (each is named: not an image, one "
-                                   "smaller than the crops, or not a regular file; when none could be, nothing "
-                                   "is written), 2 for bad arguments (a missing or damaged model.pt, a missing "
-                                   "path, a folder with no files, an --output that cannot be written).")
+    p = command("predict", cmd_predict, "score images with a trained model.pt", dataset=False, params=False,
+                description="Score images with a trained model.pt. Exit status: 0 when every input "
+                            "was scored, 1 when some could not be (each is named: not an image, one "
+                            "smaller than the crops, or not a regular file; when none could be, nothing "
+                            "is written), 2 for bad arguments (a missing or damaged model.pt, a missing "
+                            "path, a folder with no files, an --output that cannot be written).")
     p.add_argument("--checkpoint", required=True, type=Path, help="a model.pt written by `pmtiqa train`")
-    p.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_DIR")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_DIR",
+                   help="image files, or folders whose files (subfolders' too) are scored")
     p.add_argument("--output", type=Path, help="CSV file to write (default: print to stdout)")
     p.add_argument("--batch-size", type=positive_int, default=16, help="images decoded and scored at a time")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    p.set_defaults(func=cmd_predict, params=None)
     return parser
 
 
@@ -188,8 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     cannot be read or written (an OSError that names it) are one line and status 2; anything else is a
     bug, and keeps its traceback."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    setup_logging(args.verbose)
     try:
         return run_command(args)
     except UserError as err:
@@ -201,6 +241,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pmtiqa {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def setup_logging(verbose: bool) -> None:
+    """One format for every line of the log, the package's own and Python's warnings alike (Optuna's
+    messages join them when `pmtiqa tune` starts: tune.log_optuna_as_ours)."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT, datefmt="%H:%M:%S")
+    warnings.showwarning = log_warning
+
+
+def log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """warnings.showwarning as one log line. (logging.captureWarnings would log the warning's source
+    line as a second line, and installs itself only once per process.)"""
+    logging.getLogger("py.warnings").warning("%s:%d: %s: %s", filename, lineno, category.__name__,
+                                             one_line(message))
 
 
 def fail(command: str, message: str) -> int:

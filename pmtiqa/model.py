@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from pmtiqa.errors import UserError
+from pmtiqa.progress import on_terminal
 from pmtiqa.tv import import_torchvision
 from pmtiqa.variants import get_variant
 
@@ -184,7 +185,7 @@ def _imagenet_state_dict(backbone: str) -> dict:
     if not file.is_file():
         try:
             file.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(url, str(file), progress=True)
+            torch.hub.download_url_to_file(url, str(file), progress=on_terminal())
         except (URLError, OSError) as err:
             raise UserError(
                 f"model.weights: imagenet: the ImageNet weights of {backbone} are not in the torch hub cache "

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from pmtiqa.atomic import write_text
 from pmtiqa.errors import UserError
 from pmtiqa.model_file import read_model
+from pmtiqa.progress import progress_bar
 from pmtiqa.scorer import Scorer, Unscorable, image_size_of, prepared
 from pmtiqa.readers import file_kind
 from pmtiqa.scores import clip_unit, to_published
@@ -143,7 +143,8 @@ def predict_paths(checkpoint: Path, inputs: list[Path], output: Path | None = No
     for path, reason in failures:
         say_skipped(path, reason)
     rows = []
-    for start in tqdm(range(0, len(files), batch_size), desc="predict", unit="batch", disable=len(files) <= batch_size):
+    for start in progress_bar(range(0, len(files), batch_size), show=len(files) > batch_size, desc="predict",
+                              unit="batch"):
         batch, names = prepared_batch(files[start:start + batch_size], saved, failures)
         if batch:
             score = clip_unit(scorer.score_arrays(batch), str(checkpoint))

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from pmtiqa.crops import random_crops, test_crop_generator
 from pmtiqa.device_data import DeviceData
@@ -20,6 +19,7 @@ from pmtiqa.errors import UserError
 from pmtiqa.inference import score_images
 from pmtiqa.losses import pmt_loss
 from pmtiqa.model import build_model
+from pmtiqa.progress import progress_bar
 from pmtiqa.runtime import Runtime, seed_everything
 from pmtiqa.schedule import learning_rate, task_weights
 from pmtiqa.scores import target_scale
@@ -84,7 +84,7 @@ class Trainer:
         full = len(batches[0])
         sums = torch.zeros(3, device=self.runtime.device)  # total, l1, ce: summed on the device, read once
         desc = f"{s.dataset}/{s.variant}/split{s.split} epoch {self.epoch + 1}/{t.epochs}"
-        for index in tqdm(batches, desc=desc, leave=False, disable=not progress, unit="batch"):
+        for index in progress_bar(batches, show=progress, desc=desc, leave=False, unit="batch"):
             x = random_crops(self.data.images, index, t.crop_size, self.generator, self.data.sizes)
             # An epoch's last batch is usually smaller: it runs eagerly rather than compiling a second graph.
             model = self.step_model if len(index) == full else self.model

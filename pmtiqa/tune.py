@@ -143,8 +143,16 @@ def failing_visibly(objective):
     return run
 
 
+def log_optuna_as_ours() -> None:
+    """Optuna's messages (a study created, a trial finished, pruned or failed) as lines of the
+    package's log, in its format: through the root logger rather than Optuna's own handler."""
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+
+
 def tune(params: Params, files: DatasetFiles) -> dict:
     """`pmtiqa tune`: the study in files.tune, run to tune.n_trials; its best values to files.best."""
+    log_optuna_as_ours()
     dataset = files.dataset
     params = params.for_dataset(dataset)
     u = params.tune

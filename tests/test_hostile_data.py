@@ -101,8 +101,7 @@ def files(root: Path) -> dict[str, object]:
 
 
 def cli(capsys, *argv: str) -> tuple[int, str]:
-    """Run `pmtiqa <argv> --dataset synthetic --params params.yaml`; the exit status and stderr
-    (where a command succeeds, stderr holds its progress bars)."""
+    """Run `pmtiqa <argv> --dataset synthetic --params params.yaml`; the exit status and stderr."""
     capsys.readouterr()
     status = main([*argv, "--dataset", DS, "--params", "params.yaml"])
     return status, capsys.readouterr().err

@@ -97,8 +97,10 @@ def refused(monkeypatch) -> str:
 
 
 UNREACHABLE = {
-    "name-does-not-resolve": (unresolvable, r"cannot reach the host 'datasets\.example\.invalid': its name does not resolve"),
-    "connection-refused": (refused, r"cannot reach the host '127\.0\.0\.1' after 2 attempts \(.*refused"),
+    "name-does-not-resolve": (unresolvable, r"cannot reach the host 'datasets\.example\.invalid' \(its name does not "
+                                            r"resolve: Name or service not known\): offline, or a wrong URL\?"),
+    "connection-refused": (refused, r"cannot reach the host '127\.0\.0\.1' \(Connection refused, 2 attempts\): "
+                                    r"offline, or a wrong URL\?"),
 }
 
 
@@ -111,6 +113,30 @@ def test_unreachable_host_is_named_not_called_incomplete(tmp_path: Path, monkeyp
         dl.download("bid", tmp_path / "raw" / "bid", source=url)
     assert str(err.value).startswith(url) and "incomplete" not in str(err.value)
     assert not (tmp_path / "raw" / "bid").exists() and leftovers(tmp_path) == []
+
+
+def real_unresolvable(monkeypatch) -> str:
+    return "http://nonexistent.invalid/"  # .invalid never resolves (RFC 6761)
+
+
+OFFLINE = {
+    "unresolvable-name": (real_unresolvable, "nonexistent.invalid", "its name does not resolve"),
+    "closed-port": (refused, "127.0.0.1", "Connection refused"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OFFLINE))
+def test_offline_download_is_one_line_naming_the_host(tmp_path: Path, monkeypatch, capsys, case: str) -> None:
+    monkeypatch.setattr(fetch, "ATTEMPTS", 2)
+    make_url, host, why = OFFLINE[case]
+    url = make_url(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    assert main(["download", "--dataset", "bid", "--source", url]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1, error
+    assert error[0].startswith(f"pmtiqa download: error: {url}: cannot reach the host '{host}' ({why}")
+    assert "offline" in error[0] and "--source" in error[0]
 
 
 # -- 3. URLs whose path or form is a trick ---------------------------------------------------------

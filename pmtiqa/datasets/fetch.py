@@ -25,6 +25,7 @@ from pathlib import Path
 
 from pmtiqa.checksum import sha256_file
 from pmtiqa.errors import UserError
+from pmtiqa.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +127,8 @@ def fetch(url: str, target: Path, attempts: int | None = None) -> None:
             else:
                 raise UserError(f"{url}: HTTP {err.code} {err.reason}") from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
-            if _name_does_not_resolve(err):
-                raise UserError(f"{url}: cannot reach the host {_host(url)!r}: its name does not resolve "
-                                f"({err.reason.strerror}); check the URL and the network") from None
+            if _name_does_not_resolve(err):  # no retry: offline, or a name that will not resolve later either
+                raise _unreachable(url, f"its name does not resolve: {_reason(err.reason)}") from None
             last_error = err
             _pause(attempt)
             continue
@@ -146,8 +146,6 @@ def fetch(url: str, target: Path, attempts: int | None = None) -> None:
 
 def _fetch_once(url: str, part: Path, have: int) -> int | None:
     """One request; append to ``part`` (or restart it); return the full size when announced."""
-    from tqdm import tqdm
-
     headers = {"User-Agent": "pmtiqa-download", **({"Range": f"bytes={have}-"} if have else {})}
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S) as response:
         status = response.status or 200
@@ -161,9 +159,9 @@ def _fetch_once(url: str, part: Path, have: int) -> int | None:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             have, mode = 0, "wb"
-        with open(part, mode) as out, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                           unit_divisor=1024, desc=part.name.removesuffix(".part"),
-                                           mininterval=1.0) as bar:
+        with open(part, mode) as out, progress_bar(total=total, initial=have, unit="B", unit_scale=True,
+                                                   unit_divisor=1024, desc=part.name.removesuffix(".part"),
+                                                   mininterval=1.0) as bar:
             while chunk := response.read(CHUNK):
                 out.write(chunk)
                 bar.update(len(chunk))
@@ -191,10 +189,19 @@ def _gave_up(url: str, part: Path, attempts: int, last_error) -> UserError:
     have = part.stat().st_size if part.exists() else 0
     kept = f"; {have} bytes kept in {part}: run the same command again to resume" if have else ""
     if _never_connected(last_error):
-        return UserError(f"{url}: cannot reach the host {_host(url)!r} after {attempts} attempts "
-                         f"({last_error.reason}){kept}")
+        return _unreachable(url, f"{_reason(last_error.reason)}, {attempts} attempts", kept)
     return UserError(f"{url}: download incomplete after {attempts} attempts ({last_error}); {have} bytes kept "
                      f"in {part}: run the same command again to resume")
+
+
+def _unreachable(url: str, why: str, kept: str = "") -> UserError:
+    return UserError(f"{url}: cannot reach the host {_host(url)!r} ({why}): offline, or a wrong URL? check the "
+                     f"network and the URL, or give a local copy of the file with --source{kept}")
+
+
+def _reason(err: OSError) -> str:
+    """'Connection refused', not '[Errno 111] Connection refused'; a timeout's 'timed out' as it is."""
+    return err.strerror or str(err)
 
 
 def _never_connected(err) -> bool:
