@@ -4,8 +4,8 @@ and run settings, the tuned values the runs used), and writes, replacing the who
 so that it always describes the last run only: reports/report.md (median SRCC/PLCC with IQR per
 selection, the paper's table beside ours, the Wilcoxon tests of pmtiqa.statistics on each dataset's
 honest selection, the tuned hyperparameters, the figures), reports/figures/*.png (pmtiqa.figures),
-reports/curves/<group>/<ds>-<variant>.csv (the median over splits of each epoch's history row, what
-`dvc plots` draws), and metrics.json (the small summary `dvc metrics diff` and `dvc exp diff`
+reports/curves/<quantity>.csv (pmtiqa.curves: what `dvc plots` draws), the provenance of the numbers
+(pmtiqa.provenance), and metrics.json (the small summary `dvc metrics diff` and `dvc exp diff`
 compare). A dataset whose splits have no validation part (split.val_fraction 0) has no `val`
 selection: its tables, figures and summary leave `val` out, and its honest selection is `final`.
 """
@@ -13,33 +13,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from pmtiqa.atomic import atomic_dir, write_json
 from pmtiqa.config import Params
+from pmtiqa.curves import write_plot_curves
 from pmtiqa.paths import DatasetFiles
 from pmtiqa.evaluate import SELECTION_NOTES, honest_selection
-from pmtiqa.figures import ablation_figure, curves_figure, scatter_figure
+from pmtiqa.figures import ablation_figure, cross_figure, curves_figure, scatter_figure
 from pmtiqa.results import focus_variant, load_cross, load_results, shown_selections
 from pmtiqa.tables import PAPER_ROW, PAPER_TABLE, cross_table, paper_table, results_table, tuned_table, wilcoxon_table
-from pmtiqa.statistics import median_curve, smallest_exact_p, summary_metrics, untrained_selected, wilcoxon_per_dataset
+from pmtiqa.provenance import provenance_section
+from pmtiqa.statistics import cross_metrics, smallest_exact_p, summary_metrics, untrained_selected, wilcoxon_per_dataset
 from pmtiqa.variants import VARIANTS
-
-# ----------------------------------------------------------------------------- curves
-
-
-# reports/curves/<group>/<ds>-<variant>.csv: one folder per `dvc plots` plot (dvc.yaml), whose
-# lines are the files in it and the columns named here.
-CURVE_GROUPS = {"srcc": ("val_srcc", "test_srcc"), "loss": ("loss", "l1", "ce"), "weights": ("lambda1", "lambda2")}
-
-
-def write_curves(curve: pd.DataFrame, folder: Path, name: str) -> None:
-    """Every column dvc.yaml's plots name, empty where the runs have none (no validation part):
-    `dvc plots` refuses a file that lacks a column its plot names, and draws nothing for empty cells."""
-    for group, columns in CURVE_GROUPS.items():
-        (folder / group).mkdir(parents=True, exist_ok=True)
-        curve.reindex(columns=["epoch", *columns]).to_csv(folder / group / name, index=False)
-
 
 # ----------------------------------------------------------------------------- the report
 
@@ -147,20 +131,28 @@ def wilcoxon_section(results: dict, tests: dict, ref: str) -> list[str]:
     return out
 
 
-def figures_section(results: dict, focus: str) -> list[str]:
-    out = ["## Figures", "", "Ablation: median test SRCC per variant and dataset, interquartile range as bars; each "
-           f"dataset's bars show {honest_phrase(results)}, named under the dataset.", "",
-           "![ablation](figures/ablation.png)", ""]
+def figures_section(results: dict, focus: str, cross: dict | None = None) -> list[str]:
+    out = ["## Figures", "", "Ablation: test SRCC per variant, one panel per dataset on "
+           f"{honest_phrase(results)}: the median over splits as a point, the interquartile range as whiskers, "
+           "and every split's value as a grey dot beside them.", "", "![ablation](figures/ablation.png)", ""]
+    if cross and cross["pairs"]:
+        out += ["Cross-dataset: the median SRCC of every pair of the table above as a heatmap, one panel per "
+                "variant, the dataset trained on in rows and the one tested on in columns.", "",
+                "![cross](figures/cross.png)", ""]
     for ds, r in results.items():
         honest = honest_selection(r["selections"])
-        srcc_part = ("on its validation part" if "val" in r["selections"] else "on its test part (the splits "
-                     "have no validation part; for reading only, no epoch is chosen by it)")
-        out += [f"### {ds}", "", f"Training curves (median over splits): the loss parts of `{focus}`, the task "
-                f"weights of each multi-task variant, and the SRCC per epoch of each variant {srcc_part}.", "",
+        srcc_part = (f"on its validation part (and the test SRCC of `{focus}`, dotted)" if "val" in r["selections"]
+                     else "on its test part (the splits have no validation part; for reading only, no epoch is "
+                     "chosen by it)")
+        out += [f"### {ds}", "", "Training curves, the median over splits per epoch in a band from the first to "
+                f"the third quartile: the SRCC of each variant {srcc_part}; the L1 and the cross-entropy loss of "
+                f"`{focus}`, each on its own axis; the regression weight lambda1 of each schedule.", "",
                 f"![curves {ds}](figures/curves_{ds}.png)", "",
                 f"Predictions of `{focus}` at the epoch of the `{honest}` selection against the published scores, "
-                "pooled over the test parts of every split. Predictions beyond the published scale are drawn at its "
-                "edge and counted on the figure." + scatter_note(r["variants"][focus], honest),
+                "pooled over the test parts of every split, with the median over splits of their SRCC and PLCC. "
+                "Predictions beyond the plotted range (the scores' range, a quarter wider on each side) are not drawn "
+                "as points: red triangles on the edge they lie beyond mark them, counted in the legend."
+                + scatter_note(r["variants"][focus], honest),
                 "", f"![scatter {ds}](figures/scatter_{ds}.png)", ""]
     return out
 
@@ -190,15 +182,17 @@ NOTES = ["## Notes", "",
          "- Per-split numbers: metrics/<dataset>/<variant>.json; per-epoch curves: reports/curves/.", ""]
 
 
-def render(params: Params, results: dict, tests: dict, cross: dict | None) -> str:
-    """report.md: ``tests`` are statistics.wilcoxon_per_dataset's rows, ``cross`` pmtiqa cross's summary."""
+def render(params: Params, results: dict, tests: dict, cross: dict | None, files: dict[str, DatasetFiles]) -> str:
+    """report.md: ``tests`` are statistics.wilcoxon_per_dataset's rows, ``cross`` pmtiqa cross's summary,
+    ``files`` the datasets' (where their data came from)."""
     # a selection is shown where any dataset holds it; each dataset's own table keeps to its own
     shown = [sel for sel in params.report.selections if any(sel in r["selections"] for r in results.values())]
     out = ["# pmtiqa report", ""] + introduction(params, results, shown) + results_section(params, results, shown)
     out += paper_section(results) + wilcoxon_section(results, tests, params.report.reference_variant)
     out += cross_section(cross, params.cross.variants)
-    out += figures_section(results, focus_variant(params)) + tuned_section(results) + NOTES
-    return "\n".join(out)
+    out += figures_section(results, focus_variant(params), cross) + tuned_section(results) + NOTES
+    runs = {ds: [run for d in r["variants"].values() for run in d["runs"]] for ds, r in results.items()}
+    return "\n".join(out + provenance_section(files, runs))
 
 
 def write_report(params: Params, files: dict[str, DatasetFiles], cross: Path, reports: Path, summary: Path) -> None:
@@ -215,13 +209,14 @@ def write_report(params: Params, files: dict[str, DatasetFiles], cross: Path, re
     with atomic_dir(reports) as tmp:
         (tmp / "figures").mkdir()
         ablation_figure(results, params.variants, tmp / "figures" / "ablation.png")
+        if crossed and crossed["pairs"]:
+            cross_figure(crossed["pairs"], params.cross.variants, tmp / "figures" / "cross.png")
         for ds, r in results.items():
-            curves = {v: median_curve(d["histories"]) for v, d in r["variants"].items()}
-            for v, c in curves.items():
-                write_curves(c, tmp / "curves", f"{ds}-{v}.csv")
-            curves_figure(ds, curves, focus, tmp / "figures" / f"curves_{ds}.png")
+            curves_figure(ds, {v: d["histories"] for v, d in r["variants"].items()}, focus,
+                          tmp / "figures" / f"curves_{ds}.png")
             scatter_figure(ds, r["variants"][focus]["predictions"], focus, honest_selection(r["selections"]),
                            tmp / "figures" / f"scatter_{ds}.png")
-        (tmp / "report.md").write_text(render(params, results, tests, crossed))
-    cross_medians = {"cross": crossed["pairs"]} if crossed and crossed["pairs"] else {}
+        write_plot_curves(results, tmp / "curves")
+        (tmp / "report.md").write_text(render(params, results, tests, crossed, files))
+    cross_medians = {"cross": cross_metrics(crossed["pairs"])} if crossed and crossed["pairs"] else {}
     write_json(summary, {**summary_metrics(results, params.report.selections), **cross_medians})

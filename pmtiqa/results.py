@@ -26,8 +26,8 @@ def focus_variant(params: Params) -> str:
 
 def load_results(params: Params, files: dict[str, DatasetFiles]) -> dict:
     """{ds: {"settings" (of the header, from the runs), "selections" (those every variant holds),
-    "tuned" (best.json, where the runs used it), "variants": {v: {"metrics", "histories"[,
-    "predictions" of the focus variant]}}}}."""
+    "tuned" (best.json, where the runs used it), "variants": {v: {"metrics", "histories", "runs" (each
+    split's run.json)[, "predictions" of the focus variant]}}}}."""
     return {ds: load_dataset(params, files[ds]) for ds in params.datasets}
 
 
@@ -41,7 +41,8 @@ def load_dataset(params: Params, files: DatasetFiles) -> dict:
         n = n if n is not None else metrics.get("n_splits")  # paired tests: every variant over the same splits
         check_metrics(metrics, path, n, f"run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
         runs = [files.run(v, k) for k in range(n)]
-        variants[v] = {"metrics": metrics, "histories": [read_csv(r / "history.csv", RUN_STAGES) for r in runs]}
+        variants[v] = {"metrics": metrics, "histories": [read_csv(r / "history.csv", RUN_STAGES) for r in runs],
+                       "runs": [read_json(r / "run.json", RUN_STAGES) for r in runs]}
         if v == focus:  # only the scatter reads predictions, and only the focus variant's
             variants[v]["predictions"] = [read_csv(r / "predictions.csv", RUN_STAGES) for r in runs]
     ran = run_settings(files.run(params.variants[0], 0) / "run.json")

@@ -1,8 +1,8 @@
 """The numbers `pmtiqa report` shows, computed from the results it has loaded (report.load_results):
 the Wilcoxon signed-rank test of the reference variant against every other one, Holm-corrected, and
-the smallest p such a test can give; each split's value of a metric; the median over splits of the
-training curves; the splits whose selected epoch left regression untrained; and the small summary
-that metrics.json holds. Nothing here reads or writes files or draws."""
+the smallest p such a test can give; each split's value of a metric; the median and quartiles over
+splits of the training curves; the splits whose selected epoch left regression untrained; and the
+small summary that metrics.json holds. Nothing here reads or writes files or draws."""
 from __future__ import annotations
 
 import math
@@ -77,6 +77,14 @@ def median_curve(histories: list[pd.DataFrame]) -> pd.DataFrame:
     return stacked.groupby("epoch", as_index=False)[columns].median()
 
 
+def quantile_curve(histories: list[pd.DataFrame], q: float) -> pd.DataFrame:
+    """Per epoch, the ``q`` quantile over splits of each history column (0.25 and 0.75: the quartiles
+    the figures draw around median_curve), interpolated as metrics.aggregate's quartiles are."""
+    columns = [c for c in CURVE_COLUMNS if all(c in h for h in histories)]
+    stacked = pd.concat([h[["epoch", *columns]] for h in histories], ignore_index=True)
+    return stacked.groupby("epoch", as_index=False)[columns].quantile(q)
+
+
 def untrained_selected(data: dict, selection: str) -> list[tuple[int, int]]:
     """(split, epoch) of each split whose ``selection`` epoch gave the regression loss no weight
     (lambda1 = 0 in history.csv: the last epoch of a reverse schedule, or a progressive run's first
@@ -90,14 +98,27 @@ def untrained_selected(data: dict, selection: str) -> list[tuple[int, int]]:
     return found
 
 
-def summary_metrics(results: dict, selections: list[str]) -> dict:
-    """metrics.json: {ds: {variant: {selection: {srcc_median, plcc_median}}}} for those of
-    ``selections`` each dataset holds; NaN becomes null."""
-    def clean(x):
-        return float(x) if x is not None and np.isfinite(x) else None
+def rounded(x) -> float | None:
+    """Four decimals, as a comparison reads them (SRCC over a few hundred images moves in the third);
+    NaN becomes null."""
+    return round(float(x), 4) if x is not None and np.isfinite(x) else None
 
-    return {ds: {v: {sel: {"srcc_median": clean(d["metrics"]["summary"][sel]["srcc"]["median"]),
-                           "plcc_median": clean(d["metrics"]["summary"][sel]["plcc"]["median"])}
-                     for sel in selections if sel in r["selections"]}
+
+def summary_metrics(results: dict, selections: list[str]) -> dict:
+    """metrics.json, what `dvc exp show` and `dvc metrics diff` compare: {ds: {variant: {srcc, plcc,
+    srcc_val, plcc_val, ...}}}, the medians over splits of those of ``selections`` each dataset holds.
+    The number to quote (`final`) has the plain names, so that its columns are the shortest."""
+    return {ds: {v: {metric_name(m, sel): rounded(d["metrics"]["summary"][sel][m]["median"])
+                     for sel in selections if sel in r["selections"] for m in ("srcc", "plcc")}
                  for v, d in r["variants"].items()}
             for ds, r in results.items()}
+
+
+def metric_name(metric: str, selection: str) -> str:
+    return metric if selection == "final" else f"{metric}_{selection}"
+
+
+def cross_metrics(pairs: dict) -> dict:
+    """metrics.json's cross part: {"A-to-B": {variant: {srcc, plcc}}}, medians over A's splits."""
+    return {pair: {v: {m: rounded(medians[f"{m}_median"]) for m in ("srcc", "plcc")} for v, medians in by_variant.items()}
+            for pair, by_variant in pairs.items()}

@@ -2,6 +2,7 @@
 import json
 import math
 import re
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -91,8 +92,10 @@ def fabricate(params, tuned=True, seed=0, with_val=True):
                 run = DatasetFiles(ds).run(v, k)
                 run.mkdir(parents=True, exist_ok=True)
                 (run / "metrics.json").write_text(json.dumps(splits[k]))
-                (run / "run.json").write_text(json.dumps({"settings": run_settings(ds, v, k, tuned),
-                                                          "inputs": {"parts": k}}))
+                (run / "run.json").write_text(json.dumps({
+                    "settings": run_settings(ds, v, k, tuned),
+                    "inputs": {"cache": {"labels_sha256": "ab" * 32, "images_sha256": "cd" * 32}, "parts": k},
+                    "ran_on": {"device": "cpu", "precision": "bf16" if v == "ms" else "fp32", "compile": "none"}}))
                 history(with_val).to_csv(run / "history.csv", index=False)
                 mos = rng.uniform(0, 100, 20)
                 pd.DataFrame({"image": [f"i{i}.png" for i in range(20)], "mos": mos,
@@ -142,31 +145,35 @@ def test_report_writes_tables_figures_and_summary(workdir):
                        "scatter_livec.png"}
     for name in figures:
         assert (workdir / "reports/figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    curves = pd.read_csv(workdir / "reports/curves/srcc/livec-ms_pmt.csv")
-    assert list(curves.columns) == ["epoch", "val_srcc", "test_srcc"]
-    assert list(curves["epoch"]) == [1, 2, 3] and curves["val_srcc"].tolist() == pytest.approx([0.5, 0.6, 0.7])
-    assert {p.parent.name for p in (workdir / "reports/curves").rglob("*.csv")} == {"srcc", "loss", "weights"}
+    curves = pd.read_csv(workdir / "reports/curves/val_srcc.csv")
+    assert list(curves.columns) == ["dataset", "variant", "epoch", "val_srcc"]
+    livec = curves[(curves["dataset"] == "livec") & (curves["variant"] == "ms_pmt")]
+    assert list(livec["epoch"]) == [1, 2, 3] and livec["val_srcc"].tolist() == pytest.approx([0.5, 0.6, 0.7])
+    assert {p.name for p in (workdir / "reports/curves").iterdir()} == {
+        "val_srcc.csv", "test_srcc.csv", "l1.csv", "ce.csv", "lambda1.csv"}  # dvc.yaml's plots
 
     summary = json.loads((workdir / "metrics.json").read_text())
     assert set(summary) == {"synthetic", "livec"}
     assert set(summary["livec"]) == set(VARIANTS)
-    assert set(summary["livec"]["ms_pmt"]) == set(SELECTIONS)
-    assert summary["livec"]["ms_pmt"]["val"] == {"srcc_median": pytest.approx(0.85 + 0.04 + 0.03),
-                                                 "plcc_median": pytest.approx(0.84 + 0.04)}
+    assert set(summary["livec"]["ms_pmt"]) == {"srcc", "plcc", "srcc_val", "plcc_val", "srcc_best_test",
+                                                "plcc_best_test"}  # final: the plain names
+    assert summary["livec"]["ms_pmt"]["srcc_val"] == pytest.approx(0.85 + 0.04 + 0.03, abs=1e-4)
+    assert summary["livec"]["ms_pmt"]["plcc_val"] == pytest.approx(0.84 + 0.04, abs=1e-4)
     assert not list(workdir.glob("reports/.*")) and not list(workdir.glob(".metrics.json*"))  # no temporaries
 
 
 NO_VAL_REASON = "No `val` selection for synthetic, livec: the splits have no validation part (`split.val_fraction: 0`"
 
 
-# with_val, the honest selection, ms_pmt's lead over baseline on it, the SRCC curves' columns, what
-# the scatter's caption says of split 0 (its `val` epoch 1 had lambda1 = 0; the last epoch, 3, had 1;
-# a 0-based reading of the epochs would name splits 1-4 instead)
-@pytest.mark.parametrize("with_val, honest, lead, srcc_columns, untrained", [
-    (True, "val", "0.1700", ["epoch", "val_srcc", "test_srcc"], "in split 0 (epoch 1):"),
-    (False, "final", "0.1500", ["epoch", "val_srcc", "test_srcc"], ""),  # dvc.yaml's plot names val_srcc
+# with_val, the honest selection, ms_pmt's lead over baseline on it, metrics.json's names, what the
+# scatter's caption says of split 0 (its `val` epoch 1 had lambda1 = 0; the last epoch, 3, had 1; a
+# 0-based reading of the epochs would name splits 1-4 instead)
+@pytest.mark.parametrize("with_val, honest, lead, names, untrained", [
+    (True, "val", "0.1700", {"srcc", "plcc", "srcc_val", "plcc_val", "srcc_best_test", "plcc_best_test"},
+     "in split 0 (epoch 1):"),
+    (False, "final", "0.1500", {"srcc", "plcc", "srcc_best_test", "plcc_best_test"}, ""),
 ])
-def test_the_report_follows_the_selections_the_splits_hold(workdir, with_val, honest, lead, srcc_columns, untrained):
+def test_the_report_follows_the_selections_the_splits_hold(workdir, with_val, honest, lead, names, untrained):
     params = make_params()
     fabricate(params, with_val=with_val)
     report(params)
@@ -183,12 +190,10 @@ def test_the_report_follows_the_selections_the_splits_hold(workdir, with_val, ho
     assert f"at the epoch of the `{honest}` selection" in text  # the scatter's caption
     assert ("gave the regression loss no weight (lambda1 = 0)" in text) == bool(untrained) and untrained in text
 
-    curves = pd.read_csv(workdir / "reports/curves/srcc/livec-ms_pmt.csv")
-    assert list(curves.columns) == srcc_columns and list(curves["epoch"]) == [1, 2, 3]
-    assert curves["val_srcc"].notna().all() == with_val  # empty cells: `dvc plots` draws nothing for them
+    curves = pd.read_csv(workdir / "reports/curves/val_srcc.csv")  # dvc.yaml's plot names val_srcc: kept
+    assert list(curves.columns) == ["dataset", "variant", "epoch", "val_srcc"] and (len(curves) > 0) == with_val
     summary = json.loads((workdir / "metrics.json").read_text())
-    assert {sel for ds in summary.values() for v in ds.values() for sel in v} == set(
-        SELECTIONS if with_val else NO_VAL)
+    assert {name for ds in summary.values() for v in ds.values() for name in v} == names
 
 
 def test_a_dataset_without_validation_beside_one_with_it(workdir):
@@ -197,11 +202,12 @@ def test_a_dataset_without_validation_beside_one_with_it(workdir):
     fabricate(make_params(datasets=("synthetic",)), with_val=True)
     report(make_params())
     text = (workdir / "reports/report.md").read_text()
-    assert "No `val` selection for livec:" in text and "synthetic:" not in text.split("No `val` selection for")[1]
+    reason = text.split("No `val` selection for")[1].split("\n")[0]
+    assert reason.startswith(" livec:") and "synthetic" not in reason
     assert "the `val` selection (`final` for livec, whose splits have no validation part)" in text
     assert "Runs of synthetic train on the training part less the validation part" in text
     summary = json.loads((workdir / "metrics.json").read_text())
-    assert set(summary["livec"]["ms"]) == set(NO_VAL) and set(summary["synthetic"]["ms"]) == set(SELECTIONS)
+    assert "srcc_val" not in summary["livec"]["ms"] and "srcc_val" in summary["synthetic"]["ms"]
 
 
 def test_variants_trained_with_and_without_validation_are_refused(workdir):
@@ -357,3 +363,36 @@ def test_evaluate_names_a_damaged_metrics_json(workdir, damage):
     path.write_text(json.dumps(metrics))
     with pytest.raises(UserError, match=r"split1/metrics.json: its `final` selection is not the metrics of"):
         evaluate_variant(params, DatasetFiles("synthetic"), "ms_pmt")
+
+
+def test_provenance_names_code_versions_devices_and_data(workdir):
+    """What the numbers came from: the code's state, the versions, what each run computed on (as its
+    run.json says), and each dataset's source and checksums (as its download recorded them)."""
+    params = make_params(datasets=("livec",))
+    fabricate(params)
+    raw = DatasetFiles("livec").raw
+    raw.mkdir(parents=True)
+    (raw / ".download.json").write_text(json.dumps({"source": "https://example.org/livec.zip",
+                                                    "files": [{"file": "livec.zip", "sha256": "ef" * 32}]}))
+    report(params)
+    section = (workdir / "reports/report.md").read_text().split("## Provenance")[1]
+    assert re.search(r"from (commit [0-9a-f]{12}, |not a git checkout)", section)
+    assert re.search(r"pmtiqa \S+, torch \S+, torchvision \S+, Python 3\.", section)
+    assert "livec: cpu bf16; cpu fp32." in section  # ms ran in bf16, the others in fp32
+    assert ("livec data: https://example.org/livec.zip; livec.zip sha256 " + "ef" * 8 + "; labels sha256 "
+            + "ab" * 8 + "; pixels sha256 " + "cd" * 8) in section
+
+
+def test_provenance_says_what_the_tree_holds_beside_the_commit(tmp_path):
+    from pmtiqa.provenance import code_state
+
+    assert code_state(tmp_path) == "not a git checkout"
+    run = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    run("init", "-q")
+    (tmp_path / "params.yaml").write_text("a: 1\n")
+    run("add", "params.yaml")
+    run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    assert re.fullmatch(r"commit [0-9a-f]{12}, no tracked file changed", code_state(tmp_path))
+    (tmp_path / "params.yaml").write_text("a: 2\n")
+    (tmp_path / "untracked.txt").write_text("")
+    assert code_state(tmp_path).endswith("with changes to tracked files: params.yaml")
