@@ -1,13 +1,15 @@
 """`pmtiqa report`: the results of the datasets and variants params.yaml selects, in one place. It
 loads what pmtiqa.results reads (each pair's evaluate summary, the splits' histories, predictions
-and run settings, the tuned values the runs used), and writes, replacing the whole reports/ folder in one step
-so that it always describes the last run only: reports/report.md (median SRCC/PLCC with IQR per
-selection, the paper's table beside ours, the Wilcoxon tests of pmtiqa.statistics on each dataset's
-honest selection, the tuned hyperparameters, the figures), reports/figures/*.png (pmtiqa.figures),
-reports/curves/<quantity>.csv (pmtiqa.curves: what `dvc plots` draws), the provenance of the numbers
-(pmtiqa.provenance), and metrics.json (the small summary `dvc metrics diff` and `dvc exp diff`
-compare). A dataset whose splits have no validation part (split.val_fraction 0) has no `val`
-selection: its tables, figures and summary leave `val` out, and its honest selection is `final`.
+and run settings, the tuned values the runs used) and writes, replacing the whole reports/ folder in
+one step so that it always describes the last run only:
+- reports/report.md: median SRCC/PLCC with IQR per selection, the paper's table beside ours, the
+  Wilcoxon tests of pmtiqa.statistics on each dataset's honest selection, the cross-dataset matrix,
+  the figures, the tuned hyperparameters and the provenance of the numbers (pmtiqa.provenance);
+- reports/results.csv: the results tables as one table; reports/figures/*.png (pmtiqa.figures);
+- reports/curves/<quantity>.csv: what `dvc plots` draws (pmtiqa.curves);
+- metrics.json: the small summary `dvc exp show` and `dvc metrics diff` compare.
+A dataset whose splits have no validation part (split.val_fraction 0) has no `val` selection: its
+tables, figures and summary leave `val` out, and its honest selection is `final`.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from pmtiqa.paths import DatasetFiles
 from pmtiqa.evaluate import SELECTION_NOTES, honest_selection
 from pmtiqa.figures import ablation_figure, cross_figure, curves_figure, scatter_figure
 from pmtiqa.results import focus_variant, load_cross, load_results, shown_selections
-from pmtiqa.tables import PAPER_ROW, PAPER_TABLE, cross_table, paper_table, results_table, tuned_table, wilcoxon_table
+from pmtiqa.tables import (PAPER_ROW, PAPER_TABLE, cross_table, paper_table, results_csv, results_table, tuned_table,
+                           wilcoxon_table)
 from pmtiqa.provenance import provenance_section
 from pmtiqa.statistics import cross_metrics, smallest_exact_p, summary_metrics, untrained_selected, wilcoxon_per_dataset
 from pmtiqa.variants import VARIANTS
@@ -217,6 +220,7 @@ def write_report(params: Params, files: dict[str, DatasetFiles], cross: Path, re
             scatter_figure(ds, r["variants"][focus]["predictions"], focus, honest_selection(r["selections"]),
                            tmp / "figures" / f"scatter_{ds}.png")
         write_plot_curves(results, tmp / "curves")
+        results_csv(results, params.report.selections).to_csv(tmp / "results.csv", index=False)
         (tmp / "report.md").write_text(render(params, results, tests, crossed, files))
     cross_medians = {"cross": cross_metrics(crossed["pairs"])} if crossed and crossed["pairs"] else {}
     write_json(summary, {**summary_metrics(results, params.report.selections), **cross_medians})

@@ -3,6 +3,7 @@ paired tests, the tuned hyperparameters, and the cross-dataset matrix."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from pmtiqa.evaluate import honest_selection
 from pmtiqa.variants import VARIANTS
@@ -39,6 +40,18 @@ def results_table(variants: dict, selections: list[str]) -> list[str]:
         cells = " | ".join(f"{_med_iqr(summary, s, 'srcc')} | {_med_iqr(summary, s, 'plcc')}" for s in selections)
         lines.append(f"| `{v}` | {VARIANTS[v].paper_name} | {cells} |")
     return lines
+
+
+def results_csv(results: dict, selections: list[str]) -> pd.DataFrame:
+    """The results tables as one CSV (reports/results.csv, which Snakemake's report shows as a table):
+    a row per dataset, variant and selection it holds, the median and quartiles over splits."""
+    rows = [{"dataset": ds, "variant": v, "paper_name": VARIANTS[v].paper_name, "selection": sel,
+             "n_splits": data["metrics"]["n_splits"],
+             **{f"{m}_{stat}": round(float(data["metrics"]["summary"][sel][m][stat]), 4)
+                for m in ("srcc", "plcc") for stat in ("median", "q1", "q3")}}
+            for ds, r in results.items() for v, data in r["variants"].items()
+            for sel in selections if sel in r["selections"]]
+    return pd.DataFrame(rows)
 
 
 def paper_table(results: dict) -> list[str]:

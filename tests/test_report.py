@@ -152,6 +152,9 @@ def test_report_writes_tables_figures_and_summary(workdir):
     assert {p.name for p in (workdir / "reports/curves").iterdir()} == {
         "val_srcc.csv", "test_srcc.csv", "l1.csv", "ce.csv", "lambda1.csv"}  # dvc.yaml's plots
 
+    table = pd.read_csv(workdir / "reports/results.csv")
+    row = table[(table["dataset"] == "livec") & (table["variant"] == "ms_pmt") & (table["selection"] == "val")]
+    assert len(table) == 2 * len(VARIANTS) * len(SELECTIONS) and row["srcc_median"].item() == pytest.approx(0.92)
     summary = json.loads((workdir / "metrics.json").read_text())
     assert set(summary) == {"synthetic", "livec"}
     assert set(summary["livec"]) == set(VARIANTS)
