@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--variant", default="ms_pmt")
     parser.add_argument("--splits", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--subset", type=float, default=1.0, help="share of the references used (split.subset)")
+    parser.add_argument("--val-fraction", type=float, help="replace split.val_fraction (the demo's: 0.2)")
     for key, kind in TRAIN_OPTIONS.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=kind, help=f"replace train.{key}")
     parser.add_argument("--threads", type=int, help="replace runtime.threads")
@@ -90,6 +91,8 @@ def main() -> None:
     runtime = resolve_runtime(r.device, r.precision, args.threads if args.threads is not None else r.threads,
                               r.compile)
     protocol = dataclasses.replace(load_params(args.params).split, subset=args.subset)
+    if args.val_fraction is not None:
+        protocol = dataclasses.replace(protocol, val_fraction=args.val_fraction)
     data = protocol_splits(load_device_data(FILES, runtime.device, params.model.num_classes, t.crop_size),
                            protocol, max(args.splits) + 1)
     print(f"{args.variant} on {DATASET}, {params.model.backbone} weights={params.model.weights}, {runtime.device} "
