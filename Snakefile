@@ -18,6 +18,10 @@ configfile: "params.yaml"
 include: "workflow/rules/common.smk"
 
 
+# `snakemake --report report.html`: this page, then the report rule's figures and tables.
+report: "workflow/report/workflow.rst"
+
+
 # Wildcards match only names pmtiqa knows, so that paths never parse ambiguously.
 wildcard_constraints:
     dataset="|".join(PARAMS.known_datasets),
@@ -35,6 +39,7 @@ include: "workflow/rules/report.smk"
 # are missing (the report of another selection, or one DVC wrote), so asking for the report alone
 # would plan nothing after `datasets` changes.
 rule all:
+    """Everything params.yaml selects: every run the report reads, and the report."""
     default_target: True
     input:
         report_inputs,

@@ -233,3 +233,36 @@ def test_a_custom_dataset_is_planned_like_a_built_in_one(tmp_path):
     mine = {o for o in dvc_outputs if "mylab" in o}
     assert {"data/raw/mylab", "data/prepared/mylab/labels.csv", "data/cache/mylab", "runs/tune/mylab",
             "metrics/mylab/ms_pmt.json"} <= mine
+
+
+def test_every_rule_says_what_it_does_in_list_rules(tmp_path):
+    """`snakemake --list-rules` prints each rule with its docstring, one line: `name (what it does)`."""
+    listed = snakemake(make_project(tmp_path), "--list-rules")
+    assert listed.returncode == 0, listed.stderr
+    rules = dict(re.findall(r"^(\w+)(?: \((.*)\))?$", listed.stdout, re.M))
+    assert {"all", "download", "prepare", "split", "augment", "tune", "train", "evaluate", "cross", "report"} <= set(
+        rules)
+    assert not [rule for rule, doc in rules.items() if not doc]
+
+
+@pytest.mark.parametrize("changes", [
+    {"datasets": ["synthetic"]},
+    {"datasets": ["synthetic", "livec"]},
+    {"datasets": ["synthetic", "livec"], "cross": {"datasets": ["livec"], "variants": ["ms_pmt"]}},
+    {"datasets": ["synthetic", "livec"], "cross": {"datasets": [], "variants": ["ms"]}, "variants": ["ms_pmt"]},
+], ids=["one-dataset", "two-datasets", "tested-on-one", "no-cross-variant"])
+def test_the_report_rule_declares_each_figure_pmtiqa_report_writes(tmp_path, changes):
+    """The figures are report() outputs (`snakemake --report`), named from params.yaml alone: ablation,
+    each dataset's curves and scatter, and cross.png where pmtiqa cross has a pair and a variant to
+    compare (the report's cross-dataset section)."""
+    from pmtiqa.cross import pairs
+
+    project = make_project(tmp_path, **changes)
+    params = load_params(project / "params.yaml")
+    summary = snakemake(project, "--summary")
+    assert summary.returncode == 0, summary.stderr
+    figures = {line.split("\t")[0] for line in summary.stdout.splitlines() if line.startswith("reports/figures/")}
+    crossed = bool(pairs(params)) and any(v in params.variants for v in params.cross.variants)
+    named = ["ablation"] + ["cross"] * crossed + [f"{kind}_{ds}" for ds in params.datasets
+                                                  for kind in ("curves", "scatter")]
+    assert figures == {f"reports/figures/{name}.png" for name in named}

@@ -89,8 +89,30 @@ def report_inputs(wildcards):
     return files + ["metrics/cross/summary.json"]
 
 
+# The variants whose models pmtiqa cross tests, and its (train, test) pairs: pmtiqa.cross.pairs, not
+# imported here because that module loads torch (tests/test_graph.py checks the two agree).
+CROSS_VARIANTS = [v for v in PARAMS.cross.variants if v in PARAMS.variants]
+CROSS_PAIRS = [(a, b) for a in PARAMS.datasets for b in PARAMS.cross.datasets or PARAMS.datasets if a != b]
+
+
 def cross_inputs(wildcards):
     """What `pmtiqa cross` reads: every split's model of cross.variants, and the selected datasets' caches."""
-    variants = [v for v in PARAMS.cross.variants if v in PARAMS.variants]
     return [f"data/cache/{ds}" for ds in PARAMS.datasets] + [
-        model for ds in PARAMS.datasets for v in variants for model in split_files(ds, v, "model.pt")]
+        model for ds in PARAMS.datasets for v in CROSS_VARIANTS for model in split_files(ds, v, "model.pt")]
+
+
+def report_figures():
+    """The figures `pmtiqa report` writes, as report() outputs with their captions (workflow/report/):
+    Snakemake's own report (`snakemake --report report.html`) shows them under these categories.
+    cross.png exists exactly when the report has a cross-dataset section: pmtiqa cross scored some
+    pair with some variant."""
+    def figure(name, caption, subcategory):
+        return report(f"reports/figures/{name}.png", caption=f"../report/{caption}.rst", category="Figures",
+                      subcategory=subcategory, labels={"figure": caption})
+
+    figures = [figure("ablation", "ablation", "All datasets")]
+    if CROSS_PAIRS and CROSS_VARIANTS:
+        figures.append(figure("cross", "cross", "All datasets"))
+    for dataset in PARAMS.datasets:
+        figures += [figure(f"curves_{dataset}", "curves", dataset), figure(f"scatter_{dataset}", "scatter", dataset)]
+    return figures

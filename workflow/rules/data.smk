@@ -11,6 +11,7 @@ localrules:
 # No params trigger here: rerunning download would delete data/raw/<ds> first (Snakemake clears a
 # job's outputs), and that may hold an archive's contents a user placed by hand.
 rule download:
+    """Fetch a dataset's images and published scores into data/raw/<dataset>."""
     output:
         directory("data/raw/{dataset}"),
     log:
@@ -22,6 +23,7 @@ rule download:
 
 
 rule prepare:
+    """Read the raw dataset into one table, data/prepared/<dataset>/labels.csv: image, mos, score, group."""
     input:
         raw="data/raw/{dataset}",
         code=PREPARE_CODE,
@@ -38,6 +40,7 @@ rule prepare:
 
 
 rule split:
+    """Draw the dataset's seeded train/test splits by group into data/splits/<dataset>.json."""
     input:
         labels="data/prepared/{dataset}/labels.csv",
         code=SPLIT_CODE,
@@ -54,6 +57,7 @@ rule split:
 
 
 rule augment:
+    """Decode and resize every image once into the uint8 cache data/cache/<dataset>."""
     input:
         labels="data/prepared/{dataset}/labels.csv",
         raw="data/raw/{dataset}",

@@ -6,6 +6,7 @@ localrules:
 
 # Inference only: every selected dataset's models (cross.variants) score the other datasets' images.
 rule cross:
+    """Score each other selected dataset's images with every split's model of each dataset: metrics/cross/."""
     input:
         runs=cross_inputs,
         code=CROSS_CODE,
@@ -28,14 +29,18 @@ rule cross:
 
 
 rule report:
+    """Write the report of the selected datasets and variants: reports/report.md, its figures, metrics.json."""
     input:
         runs=report_inputs,
         code=REPORT_CODE,
     output:
         # files, not directory("reports"): Snakemake would leave a .snakemake_timestamp in a folder
-        # output, which DVC (whose output the folder also is) would take for a change of the report
-        report="reports/report.md",
-        summary="metrics.json",
+        # output, which DVC (whose output the folder also is) would take for a change of the report.
+        # report(): what `snakemake --report report.html` shows (workflow/report/ holds the captions);
+        # Markdown and JSON are offered there as downloads, the figures shown.
+        *report_figures(),
+        report=report("reports/report.md", caption="../report/report_md.rst", category="Tables"),
+        summary=report("metrics.json", caption="../report/metrics_json.rst", category="Tables"),
     params:
         # what it reads of params.yaml, as dvc.yaml's report stage lists it
         settings=lambda w: {"datasets": PARAMS.datasets, "variants": PARAMS.variants,

@@ -6,6 +6,7 @@ localrules:
 
 # checkpoint.pt is not an output, so a killed job resumes from its last epoch when rerun.
 rule train:
+    """Train one variant on one split and test it: runs/train/<dataset>/<variant>/split<k>/."""
     input:
         cache="data/cache/{dataset}",
         splits="data/splits/{dataset}.json",
@@ -31,6 +32,7 @@ rule train:
 
 
 rule evaluate:
+    """Gather a variant's splits into metrics/<dataset>/<variant>.json: each split, median, IQR."""
     input:
         metrics=lambda w: split_files(w.dataset, w.variant, "metrics.json"),
         code=EVALUATE_CODE,

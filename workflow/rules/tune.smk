@@ -4,6 +4,7 @@
 # Only best.json is an output: Snakemake deletes a job's outputs before it reruns, and study.db
 # must survive a kill so that the study resumes from its recorded trials (like DVC's persist).
 rule tune:
+    """Search lr, batch size and loss.gamma inside one split's train part: runs/tune/<dataset>/best.json."""
     input:
         cache="data/cache/{dataset}",
         splits="data/splits/{dataset}.json",
