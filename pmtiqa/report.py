@@ -5,7 +5,7 @@ one step so that it always describes the last run only:
 - reports/report.md: median SRCC/PLCC with IQR per selection, the paper's table beside ours, the
   Wilcoxon tests of pmtiqa.statistics on each dataset's honest selection, the cross-dataset matrix,
   the figures, the tuned hyperparameters and the provenance of the numbers (pmtiqa.provenance);
-- reports/results.csv: the results tables as one table; reports/figures/*.png (pmtiqa.figures);
+- reports/results.csv (and .html): the results tables as one table; reports/figures/*.png (pmtiqa.figures);
 - reports/curves/<quantity>.csv: what `dvc plots` draws (pmtiqa.curves);
 - metrics.json: the small summary `dvc exp show` and `dvc metrics diff` compare.
 A dataset whose splits have no validation part (split.val_fraction 0) has no `val` selection: its
@@ -220,7 +220,9 @@ def write_report(params: Params, files: dict[str, DatasetFiles], cross: Path, re
             scatter_figure(ds, r["variants"][focus]["predictions"], focus, honest_selection(r["selections"]),
                            tmp / "figures" / f"scatter_{ds}.png")
         write_plot_curves(results, tmp / "curves")
-        results_csv(results, params.report.selections).to_csv(tmp / "results.csv", index=False)
+        table = results_csv(results, params.report.selections)
+        table.to_csv(tmp / "results.csv", index=False)
+        table.to_html(tmp / "results.html", index=False)  # shown as a table by `snakemake --report`
         (tmp / "report.md").write_text(render(params, results, tests, crossed, files))
     cross_medians = {"cross": cross_metrics(crossed["pairs"])} if crossed and crossed["pairs"] else {}
     write_json(summary, {**summary_metrics(results, params.report.selections), **cross_medians})

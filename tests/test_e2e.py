@@ -125,7 +125,8 @@ FIGURES = {"ablation.png", "cross.png", "curves_synthetic.png", "curves_mylab.pn
            "scatter_mylab.png"}
 # a phrase of each caption in workflow/report/, and of report.md, which the first page includes
 CAPTIONS = ["Ablation: each variant", "Cross-dataset: the median SRCC", "Training curves of one dataset",
-            "against the published scores of one dataset", "The report as", "The summary that", "# pmtiqa report"]
+            "against the published scores of one dataset", "The report as", "The summary that", "# pmtiqa report",
+            "Every dataset, variant and selection"]
 
 
 def snakemake_report(project: Path, env: dict, html: Path) -> None:
@@ -134,9 +135,31 @@ def snakemake_report(project: Path, env: dict, html: Path) -> None:
     out = run([sys.executable, "-m", "snakemake", "--report", str(html)], project, env)
     assert "Missing metadata" not in out
     page = html.read_text()
-    for name in FIGURES | {"report.md", "metrics.json"}:
+    for name in FIGURES | {"report.md", "results.html", "metrics.json"}:
         assert f'"name": "{name}"' in page
     assert not [caption for caption in CAPTIONS if caption not in page]
+
+
+def dvc_views(project: Path, env: dict) -> None:
+    """`dvc plots show`: five titled charts, a panel per dataset (the template's facet) and a line per
+    variant; `dvc exp show`: the final selection's medians under their short names."""
+    shown = subprocess.run([sys.executable, "-m", "dvc", "plots", "show", "--json"], cwd=project, env=env,
+                           capture_output=True, text=True, check=True)
+    charts = json.loads(shown.stdout)["data"]
+    assert {Path(name).stem for name in charts} == {"val_srcc", "test_srcc", "l1", "ce", "lambda1"}
+    assert charts["reports/curves/val_srcc.csv"] == []  # no validation part here: a header, no chart
+    for name, (chart,) in ((name, drawn) for name, drawn in charts.items() if drawn):
+        spec = chart["content"]
+        assert spec["title"] and spec["facet"]["column"]["field"] == "dataset"
+        assert spec["spec"]["encoding"]["y"]["title"] and spec["spec"]["encoding"]["color"]["field"] == "variant"
+        if Path(name).stem == "test_srcc":
+            rows = spec["data"]["values"]
+            assert {(r["dataset"], r["variant"]) for r in rows} == {
+                (ds, v) for ds in ("synthetic", "mylab") for v in yaml.safe_load(
+                    (project / "params.yaml").read_text())["variants"]}
+    table = run([sys.executable, "-m", "dvc", "exp", "show", "--csv", "--drop", ".*", "--keep", ".*\\.srcc$"],
+                project, env)
+    assert "synthetic.ms_pmt.srcc" in table.splitlines()[0]
 
 
 def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
@@ -152,6 +175,7 @@ def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
     run([*dvc, "exp", "run", "-S", "datasets=[synthetic,mylab]"], by_dvc, env)
     assert yaml.safe_load((by_dvc / "params.yaml").read_text())["datasets"] == ["synthetic", "mylab"]
     assert "up to date" in run([*dvc, "status"], by_dvc, env)
+    dvc_views(by_dvc, env)
 
     by_snakemake = tiny_project(tmp_path / "snakemake", datasets=["synthetic", "mylab"], lab=lab)
     run([*snakemake, "--cores", "1"], by_snakemake, env)  # one job at a time; each computes on every core
@@ -207,6 +231,7 @@ def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
     # them records it, touches nothing DVC compares, and makes Snakemake's params trigger work.
     run([*snakemake, "--touch", "--forceall", "--cores", "1"], by_dvc, env)
     assert "up to date" in run([*dvc, "status"], by_dvc, env)
+    dvc_views(by_dvc, env)
     dry = run([*snakemake, "-n"], by_dvc, env)
     assert "Nothing to be done" in dry and "metadata" not in dry
     assert "report" in edited_plan(by_dvc, env, {}, ["final"])

@@ -23,7 +23,8 @@ pytest.importorskip("snakemake")
 
 ROOT = Path(__file__).resolve().parents[1]
 # pmtiqa/ too: its files are code deps of stages in both engines
-PROJECT_FILES = ("Snakefile", "workflow", "profiles", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", "pmtiqa")
+PROJECT_FILES = ("Snakefile", "workflow", "profiles", "dvc.yaml", "params.yaml", ".dvc/config", ".dvc/plots", ".dvcignore",
+                 "pmtiqa")
 PAPER_DATASETS = ["bid", "livec", "live", "csiq"]
 
 

@@ -40,6 +40,7 @@ rule report:
         # Markdown and JSON are offered there as downloads, the figures shown.
         *report_figures(),
         report=report("reports/report.md", caption="../report/report_md.rst", category="Tables"),
+        results=report("reports/results.html", caption="../report/results.rst", category="Tables"),
         summary=report("metrics.json", caption="../report/metrics_json.rst", category="Tables"),
     params:
         # what it reads of params.yaml, as dvc.yaml's report stage lists it
