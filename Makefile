@@ -8,7 +8,7 @@ PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q -c constraint
 # The graph's commands (pmtiqa, dvc, snakemake) run from the environment.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup test demo bench clean-venv
+.PHONY: setup test test-cluster demo bench clean-venv
 
 setup: $(VENV)/.installed
 
@@ -19,6 +19,18 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 test: setup
 	$(PY) -m pytest
+
+# The integration tests beyond one process (docs/cluster.md), as root: installs what is missing
+# (Debian's SLURM, munge and PostgreSQL; the `cluster` extra), starts the services, runs
+# tests/test_cluster.py (-rP prints what each test measured) and stops the services, pass or fail.
+test-cluster: $(VENV)/.installed-cluster
+	cluster/services.sh install
+	cluster/services.sh start
+	$(PY) -m pytest -m cluster -rP tests/test_cluster.py; status=$$?; cluster/services.sh stop; exit $$status
+
+$(VENV)/.installed-cluster: $(VENV)/.installed
+	$(PIP_INSTALL) -e '.[dev,cluster]'
+	@touch $@
 
 # The whole graph on the embedded synthetic dataset, selected as a DVC experiment (README).
 demo: setup

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import string
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,10 +48,33 @@ class RuntimeParams(Section):
     compile: str = setting("none", choices=COMPILE_MODES)  # none (eager) or a torch.compile mode
     threads: int = setting(0, COUNT)  # torch CPU threads
     workers: int = setting(0, COUNT)  # augment's decoding processes
+    # Where `pmtiqa tune` keeps its studies: an SQLAlchemy URL, {dataset} standing for the dataset. Here
+    # and not in `tune`: a study's trials are the same wherever they are kept, so moving it reruns
+    # nothing (a tune setting would rerun tune, and under Snakemake every training after it).
+    tune_storage: str = "sqlite:///runs/tune/{dataset}/study.db"
 
     def check_more(self, need, name: str) -> None:
         need(DEVICE_NAME.fullmatch(self.device) is not None, f"{name}.device",
              f"expected auto, cpu or cuda[:N], got {self.device!r}")
+        problem = storage_url_problem(self.tune_storage)
+        need(problem is None, f"{name}.tune_storage", f"{problem}, got {self.tune_storage!r}")
+
+
+STORAGE_URL = re.compile(r"[A-Za-z][A-Za-z0-9]*(\+[A-Za-z0-9_]+)?://.+")  # dialect[+driver]://...
+
+
+def storage_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be runtime.tune_storage, or None. The URL itself is parsed where a study is
+    opened (SQLAlchemy, which only the pipeline installs); here its form and placeholders."""
+    if not STORAGE_URL.fullmatch(url):
+        return "expected an SQLAlchemy URL, dialect[+driver]://..., e.g. postgresql://user@host/db"
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(url) if name is not None}
+    except ValueError:
+        return "a brace that is not {dataset} (write a literal brace twice: {{ }})"
+    if names - {"dataset"}:
+        return f"unknown placeholder {{{sorted(names - {'dataset'})[0]}}} (known: {{dataset}})"
+    return None
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,18 @@ rest trains them, and the test part is never read. A trial runs on the real run'
 epoch t has the task weights and learning rate of epoch t of a train.epochs-long run, and it runs
 that whole length unless tune.epochs stops it sooner; the median pruner ends the poor ones early.
 
-The study lives in SQLite (runs/tune/<ds>/study.db), so a killed study resumes from its trials and a
-rerun with the same n_trials does no new work; the same code accepts any RDB URL, which is how many
-workers tune together. Trials are pruned by a median rule on the per-epoch validation SRCC; a
-failing trial is recorded as failed and the study goes on. Note the subtler overlap the report
-states: split k's train part holds test images of other splits (tuning once per dataset on one
-split is the common practice).
+The study lives in runtime.tune_storage (SQLite in runs/tune/<ds>/study.db by default), so a killed
+study resumes from its trials and a rerun with the same n_trials does no new work; any number of
+workers started on a storage they share (PostgreSQL) run one study together (tune_workers.py).
+Trials are pruned by a median rule on the per-epoch validation SRCC; a failing trial is recorded as
+failed and the study goes on. Note the subtler overlap the report states: split k's train part holds
+test images of other splits (tuning once per dataset on one split is the common practice).
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
-import warnings
+import time
 
 import numpy as np
 import optuna
@@ -31,14 +31,15 @@ from pmtiqa.splits import hold_out
 from pmtiqa.device_data import load_device_data
 from pmtiqa.paths import DatasetFiles
 from pmtiqa.settings import Settings, apply_tuned
+from pmtiqa.study_storage import open_storage, shown, storage_url
 from pmtiqa.trainer import Trainer, TrainingDiverged
+from pmtiqa.tune_workers import (FAILED_BY, FINISHED, Surplus, counted, fail_dead_trials, place_of, record_worker,
+                                 running, step_aside)
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 10  # a trial silent for twice this long belonged to a killed worker: it is marked failed
 CAUGHT = (RuntimeError, TrainingDiverged, ValueError)  # a trial failing so is recorded, and the study goes on
-FAILED_BY = "failed_by"  # the user attribute holding that error
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
 def suggest(trial: optuna.Trial, params: Params) -> dict:
@@ -110,10 +111,11 @@ def study_identity(params: Params, dataset: str, data) -> tuple[str, dict]:
 def open_study(storage, name: str, identity: dict, pruner) -> optuna.Study:
     """The study of this search: the one in the storage whose recorded identity is equal, else a new
     one (name, then name-2, name-3, ... where another search took the name). Nothing is deleted: the
-    trials of an earlier search stay in the file."""
+    trials of an earlier search stay in the storage. A study without an identity or trials is one that
+    a worker starting beside this one has just created: it is this search's too."""
     studies = optuna.get_all_study_summaries(storage, include_best_trial=False)
     same = [s.study_name for s in studies if s.user_attrs.get("identity") == identity]
-    taken = {s.study_name for s in studies}
+    taken = {s.study_name for s in studies if "identity" in s.user_attrs or s.n_trials}
     if same:
         name = same[0]
     elif name in taken:
@@ -124,23 +126,48 @@ def open_study(storage, name: str, identity: dict, pruner) -> optuna.Study:
     return study
 
 
-def counted(study: optuna.Study) -> list:
-    """The finished trials that count towards tune.n_trials: complete, pruned, and failed by their own
-    error; not those a kill interrupted (failed for a stale heartbeat), whose place the next trial
-    takes with the same seed, and so the same values."""
-    return [t for t in study.get_trials(deepcopy=False)
-            if t.state in FINISHED and (t.state != optuna.trial.TrialState.FAIL or FAILED_BY in t.user_attrs)]
-
-
-def failing_visibly(objective):
-    """The objective, recording on its trial the error that fails it (a kill records nothing)."""
+def as_worker(objective, n_trials: int, seed: int):
+    """The objective, as one of several workers runs it: the trial records its worker, steps aside
+    where its place is past n_trials, and records the error that fails it (a kill records nothing).
+    The k-th place is sampled with a seed of its own from the trials before it, so that a study
+    killed and resumed draws what an uninterrupted one draws, and workers side by side draw values
+    of their own. The place is known once the trial exists; Optuna samples when the objective asks
+    for a value, with the study's sampler of that moment."""
     def run(trial: optuna.Trial) -> float:
+        record_worker(trial)
+        place = place_of(trial)
+        if place >= n_trials:
+            step_aside(trial, n_trials)
+        trial.study.sampler = optuna.samplers.TPESampler(seed=seed * 100_003 + place)
         try:
             return objective(trial)
         except CAUGHT as err:
             trial.set_user_attr(FAILED_BY, repr(err)[:500])
             raise
     return run
+
+
+def run_trials(study: optuna.Study, objective, n_trials: int, seed: int) -> None:
+    """Trials until n_trials count, in step with the study's other workers, if any. A worker with
+    nothing left to start waits for the trials that run elsewhere, and starts the next trial in
+    place of one whose worker died."""
+    objective = as_worker(objective, n_trials, seed)
+    waiting = False
+    while True:
+        for number in fail_dead_trials(study):
+            log.info("trial %d: its worker died (killed, or its heartbeat silent for %d s); marked failed, the next "
+                     "trial takes its place", number, 2 * HEARTBEAT_S)
+        done, elsewhere = len(counted(study)), len(running(study))
+        if done >= n_trials:
+            return
+        if done + elsewhere >= n_trials:
+            if not waiting:
+                log.info("waiting for the trials that other workers run (%d running)", elsewhere)
+            waiting = True
+            time.sleep(HEARTBEAT_S)
+            continue
+        waiting = False
+        study.optimize(objective, n_trials=1, catch=(*CAUGHT, Surplus), show_progress_bar=False)
 
 
 def log_optuna_as_ours() -> None:
@@ -165,27 +192,21 @@ def tune(params: Params, files: DatasetFiles) -> dict:
         raise UserError(f"{files.splits}: holds {len(data.splits)} splits, tune.split asks for split {u.split}; "
                         f"run `pmtiqa split --dataset {dataset}` again")
     name, identity = study_identity(params, dataset, data)
-    # Heartbeats let a later run mark a killed worker's trial failed instead of running forever
-    # (optuna still labels the argument experimental: its warning is not news to our users).
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'study.db'}", heartbeat_interval=HEARTBEAT_S)
+    url = storage_url(r.tune_storage, dataset)
+    # Heartbeats let another worker, or a later run, mark a killed worker's trial failed instead of
+    # leaving it running forever.
+    storage = open_storage(url, HEARTBEAT_S, params.source or "params.yaml")
     # no trial is cut before an epoch at the first lowered rate (the epochs at the full rate are
     # 1..lr_step + 1, and a step of n_warmup_steps is already prunable): early epochs favour what looks good early
     study = open_study(storage, name, identity, optuna.pruners.MedianPruner(n_startup_trials=2,
                                                                             n_warmup_steps=t.lr_step + 2))
     name = study.study_name
-    log.info("study %s: %d of %d trials finished", name, len(counted(study)), u.n_trials)
+    log.info("study %s in %s: %d of %d trials finished", name, shown(url), len(counted(study)), u.n_trials)
     parts = trial_parts(params, data)
-    while (done := len(counted(study))) < u.n_trials:
-        # The k-th trial is sampled with a seed of its own from the k trials before it, so a study killed
-        # and resumed draws what an uninterrupted one draws (one worker; several share the budget).
-        study.sampler = optuna.samplers.TPESampler(seed=u.seed * 100_003 + done)
-        study.optimize(failing_visibly(lambda trial: objective(trial, params, dataset, data, runtime, parts)),
-                       n_trials=1, catch=CAUGHT, show_progress_bar=False)
+    run_trials(study, lambda trial: objective(trial, params, dataset, data, runtime, parts), u.n_trials, u.seed)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
-        raise UserError(f"{out / 'study.db'}: no trial of study {name} completed (each failure is in the log "
+        raise UserError(f"{shown(url)}: no trial of study {name} completed (each failure is in the log "
                         f"above); fix its cause, or widen the tune ranges, and run `pmtiqa tune` again")
     best = study.best_trial
     states = {s.name.lower(): sum(t.state == s for t in counted(study)) for s in FINISHED}

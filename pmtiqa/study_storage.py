@@ -1,0 +1,77 @@
+"""Where a tuning study lives: runtime.tune_storage, an SQLAlchemy URL in which {dataset} stands for
+the dataset (SQLite in runs/tune/<dataset>/study.db by default; PostgreSQL for workers on several
+machines, with the `cluster` extra's driver).
+
+Workers that start together open one storage at the same moment: the first creates its tables, and
+one that races it (two CREATE TABLEs, two inserts of the schema version, SQLite's lock) gets a
+database error that a second try does not repeat. Opening is therefore tried a few times before a
+bad URL, an unreachable server or a missing driver stops the command with one line.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+import sqlalchemy
+
+from pmtiqa.errors import UserError
+
+KEY = "runtime.tune_storage"
+TRIES = 5
+DRIVERS = {"postgresql": "pip install 'pmtiqa[cluster]' (psycopg2)"}  # how to get a dialect's driver
+
+
+def storage_url(template: str, dataset: str) -> str:
+    return template.format(dataset=dataset)
+
+
+def shown(url: str) -> str:
+    """The URL as messages show it: its password masked."""
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url
+
+
+def open_storage(url: str, heartbeat_s: int, source: str) -> optuna.storages.RDBStorage:
+    """The study storage at ``url``, its tables created where missing. Trials beat every heartbeat_s
+    seconds, so that one whose worker was killed can be told from one that still runs."""
+    where = f"{source}: {KEY}: {shown(url)}"
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError as err:
+        raise UserError(f"{where}: not an SQLAlchemy URL ({err})") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        try:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"{where}: cannot make the folder of {parsed.database}: {err.strerror or err}") from None
+    for attempt in range(1, TRIES + 1):
+        try:
+            # optuna still labels heartbeats experimental: its warning is not news to our users
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_s)
+        except ImportError as err:
+            raise UserError(f"{where}: {missing_driver(parsed, err)}") from None
+        except sqlalchemy.exc.ArgumentError as err:  # an unknown dialect or driver
+            raise UserError(f"{where}: {err}") from None
+        except (sqlalchemy.exc.DBAPIError, optuna.exceptions.StorageInternalError) as err:
+            if attempt == TRIES:
+                raise UserError(f"{where}: cannot open the study storage: {first_line(err)}") from None
+            time.sleep(0.2 * attempt)  # another worker is creating the tables; they exist on the next try
+    raise AssertionError("unreachable")
+
+
+def missing_driver(parsed, err: ImportError) -> str:
+    module = getattr(err.__cause__, "name", None) or str(err.__cause__ or err)
+    backend = parsed.get_backend_name()
+    return f"{backend} needs the {module} module, which is not installed: {DRIVERS.get(backend, 'install it')}"
+
+
+def first_line(err: Exception) -> str:
+    """The database's own words: SQLAlchemy appends its SQL and a link after them."""
+    cause = getattr(err, "orig", None) or err.__cause__ or err
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]

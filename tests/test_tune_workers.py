@@ -1,0 +1,86 @@
+"""Several tuning workers on one study, without a database server: which trials count, which step
+aside, which belong to a dead worker; and where a study is kept (runtime.tune_storage), with one
+line for a storage that cannot be opened. tests/test_cluster.py runs workers on PostgreSQL."""
+import os
+import subprocess
+import sys
+
+import optuna
+import pytest
+
+from pmtiqa.errors import UserError
+from pmtiqa.params_file import params_from_dict
+from pmtiqa.study_storage import open_storage, storage_url
+from pmtiqa.tune_workers import FAILED_BY, WORKER, counts, fail_dead_trials, place_of, running, this_host
+
+MINIMAL = {"datasets": ["bid"], "variants": ["ms_pmt"]}
+
+
+def study() -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(direction="maximize")
+
+
+def test_trials_that_count_towards_n_trials():
+    s = study()
+    s.tell(s.ask(), 1.0)
+    s.tell(s.ask(), state=optuna.trial.TrialState.PRUNED)
+    own_error = s.ask()
+    own_error.set_user_attr(FAILED_BY, "RuntimeError('out of memory')")
+    s.tell(own_error, state=optuna.trial.TrialState.FAIL)
+    s.tell(s.ask(), state=optuna.trial.TrialState.FAIL)  # a killed worker's: its place is free again
+    s.ask()  # running
+    assert [counts(t) for t in s.trials] == [True, True, True, False, False]
+
+
+def test_a_trials_place_counts_the_trials_before_it_that_count_or_run():
+    s = study()
+    s.tell(s.ask(), 1.0)
+    s.tell(s.ask(), state=optuna.trial.TrialState.FAIL)  # killed: its place is free again
+    s.ask()  # running in another worker
+    late = s.ask()
+    s.ask()  # after it
+    assert place_of(late) == 2
+
+
+def test_a_dead_workers_trial_on_this_host_is_failed_at_once():
+    s = study()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    workers = [{"host": this_host(), "pid": int(gone.stdout)},  # ended: its trial is failed
+               {"host": this_host(), "pid": os.getpid()},  # alive
+               {"host": "elsewhere", "pid": int(gone.stdout)}]  # another host's pids say nothing here
+    for worker in workers:
+        s.ask().set_user_attr(WORKER, worker)
+    assert fail_dead_trials(s) == [0]
+    assert [t.number for t in running(s)] == [1, 2]
+
+
+def test_storage_is_an_sqlalchemy_url_with_the_dataset_in_it(tmp_path):
+    default = params_from_dict(MINIMAL).runtime.tune_storage
+    assert storage_url(default, "livec") == "sqlite:///runs/tune/livec/study.db"
+    url = storage_url(f"sqlite:///{tmp_path}/{{dataset}}/studies.db", "livec")
+    open_storage(url, 10, "p.yaml")
+    assert (tmp_path / "livec" / "studies.db").is_file()
+
+
+@pytest.mark.parametrize("url, message", [
+    ("runs/study.db", "expected an SQLAlchemy URL"),
+    ("sqlite:///{name}.db", "unknown placeholder {name}"),
+    ("sqlite:///{dataset.db", "a brace that is not {dataset}"),
+])
+def test_a_bad_storage_url_is_named_in_params(url, message):
+    with pytest.raises(UserError, match=f"p.yaml: runtime.tune_storage: {message}"):
+        params_from_dict({**MINIMAL, "runtime": {"tune_storage": url}}, source="p.yaml")
+
+
+@pytest.mark.parametrize("url, message", [
+    ("mysql://pmtiqa:secret@127.0.0.1:1/db", "mysql needs the MySQLdb module, which is not installed"),
+    ("nosuchdb://pmtiqa:secret@127.0.0.1/db", "Can't load plugin"),
+    # refused: no server on port 1 (or, without the cluster extra, its driver missing)
+    ("postgresql://pmtiqa:secret@127.0.0.1:1/db", "cannot open the study storage|pmtiqa\\[cluster\\]"),
+])
+def test_a_storage_that_cannot_be_opened_stops_with_one_line(url, message):
+    with pytest.raises(UserError, match=message) as err:
+        open_storage(url, 10, "p.yaml")
+    text = str(err.value)
+    assert text.startswith("p.yaml: runtime.tune_storage: ") and "secret" not in text and "\n" not in text
