@@ -25,13 +25,19 @@ def code_state(root: Path = Path(".")) -> str:
 
     try:
         commit = git("rev-parse", "--short=12", "HEAD")
-        changed = git("diff", "--name-only", "HEAD").splitlines()  # staged or not
+        changed = sorted(git("diff", "--name-only", "HEAD").splitlines(), key=pipeline_record_last)  # staged or not
     except (OSError, subprocess.SubprocessError):
         return "not a git checkout"
     if not changed:
         return f"commit {commit}, no tracked file changed"
     shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
     return f"commit {commit}, with changes to tracked files: {shown}"
+
+
+def pipeline_record_last(path: str) -> tuple[bool, str]:
+    """params.yaml and code before what the engines record of a run (dvc.lock, metrics), which an
+    experiment changes anyway."""
+    return path == "dvc.lock" or path == "metrics.json" or path.startswith("metrics/"), path
 
 
 def package_version(name: str) -> str:

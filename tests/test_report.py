@@ -399,3 +399,6 @@ def test_provenance_says_what_the_tree_holds_beside_the_commit(tmp_path):
     (tmp_path / "params.yaml").write_text("a: 2\n")
     (tmp_path / "untracked.txt").write_text("")
     assert code_state(tmp_path).endswith("with changes to tracked files: params.yaml")
+    (tmp_path / "dvc.lock").write_text("")  # what an experiment records comes after what made it
+    run("add", "dvc.lock")
+    assert code_state(tmp_path).endswith("with changes to tracked files: params.yaml, dvc.lock")
