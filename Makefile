@@ -36,7 +36,7 @@ $(VENV)/.installed-cluster: $(VENV)/.installed
 # the workspace already selects it and every stage is up to date, nothing runs: `dvc exp run`
 # would record one more experiment of the same results.
 demo: setup
-	@if $(PY) -c "import sys, yaml; sys.exit(yaml.safe_load(open('params.yaml'))['datasets'] != ['synthetic'])" \
+	@if $(PY) -c "import sys, yaml; sys.exit((yaml.safe_load(open('params.yaml')) or {}).get('datasets') != ['synthetic'])" 2>/dev/null \
 	    && dvc status --quiet; then \
 	  echo "make demo: every stage is up to date, no experiment recorded (reports/report.md, dvc exp show)"; \
 	else dvc exp run -S 'datasets=[synthetic]'; fi
