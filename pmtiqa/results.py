@@ -42,7 +42,7 @@ def load_dataset(params: Params, files: DatasetFiles) -> dict:
         check_metrics(metrics, path, n, f"run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
         runs = [files.run(v, k) for k in range(n)]
         variants[v] = {"metrics": metrics, "histories": [read_csv(r / "history.csv", RUN_STAGES) for r in runs],
-                       "runs": [read_json(r / "run.json", RUN_STAGES) for r in runs]}
+                       "runs": [run_record(r / "run.json") for r in runs]}
         if v == focus:  # only the scatter reads predictions, and only the focus variant's
             variants[v]["predictions"] = [read_csv(r / "predictions.csv", RUN_STAGES) for r in runs]
     ran = run_settings(files.run(params.variants[0], 0) / "run.json")
@@ -53,6 +53,14 @@ def load_dataset(params: Params, files: DatasetFiles) -> dict:
         "tuned": tuned_for(files.best, ran),
         "variants": variants,
     }
+
+
+def run_record(path: Path) -> dict:
+    """A split's run.json as `pmtiqa train` wrote it: an object (what the provenance reads of it)."""
+    run = read_json(path, RUN_STAGES)
+    if not isinstance(run, dict):
+        raise UserError(f"{path}: not a run.json written by `pmtiqa train`; {RUN_STAGES}")
+    return run
 
 
 def run_settings(path: Path) -> dict:

@@ -402,3 +402,12 @@ def test_provenance_says_what_the_tree_holds_beside_the_commit(tmp_path):
     (tmp_path / "dvc.lock").write_text("")  # what an experiment records comes after what made it
     run("add", "dvc.lock")
     assert code_state(tmp_path).endswith("with changes to tracked files: params.yaml, dvc.lock")
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '"text"', "3"])
+def test_a_run_json_that_is_not_an_object_is_named(workdir, content):
+    params = make_params(datasets=("livec",))
+    fabricate(params)
+    (DatasetFiles("livec").run("ms", 3) / "run.json").write_text(content)
+    with pytest.raises(UserError, match=re.escape("runs/train/livec/ms/split3/run.json") + ": not a run.json"):
+        report(params)
