@@ -89,7 +89,7 @@ def main() -> None:
     ensure_dataset(args.params)
     t, r = params.train, params.runtime
     runtime = resolve_runtime(r.device, r.precision, args.threads if args.threads is not None else r.threads,
-                              r.compile)
+                              r.compile, r.step)
     protocol = dataclasses.replace(load_params(args.params).split, subset=args.subset)
     if args.val_fraction is not None:
         protocol = dataclasses.replace(protocol, val_fraction=args.val_fraction)

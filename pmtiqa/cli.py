@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -23,12 +22,10 @@ from pmtiqa.paths import DatasetFiles
 from pmtiqa.config import KNOWN_DATASETS, Params, image_size
 from pmtiqa.params_file import load_params
 from pmtiqa.errors import UserError
+from pmtiqa.logs import one_line, setup_logging
 from pmtiqa.variants import VARIANTS
 
 log = logging.getLogger("pmtiqa")
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
 
 # Each handler gets the params (as the dataset's stages see them) and the dataset's files, and
 # hands the stage the paths it reads and writes: no stage decides where another's files are.
@@ -198,11 +195,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def one_line(message: object) -> str:
-    """A message as one line: YAML's and torch's run over several."""
-    return " ".join(str(message).split())
-
-
 def file_error(err: OSError) -> str:
     """An OSError as '<file>: <reason>', as the shell says it."""
     names = " -> ".join(str(name) for name in (err.filename, err.filename2) if name is not None)
@@ -241,20 +233,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pmtiqa {args.command}: interrupted", file=sys.stderr)
         return 130
-
-
-def setup_logging(verbose: bool) -> None:
-    """One format for every line of the log, the package's own and Python's warnings alike (Optuna's
-    messages join them when `pmtiqa tune` starts: tune.log_optuna_as_ours)."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT, datefmt="%H:%M:%S")
-    warnings.showwarning = log_warning
-
-
-def log_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """warnings.showwarning as one log line. (logging.captureWarnings would log the warning's source
-    line as a second line, and installs itself only once per process.)"""
-    logging.getLogger("py.warnings").warning("%s:%d: %s: %s", filename, lineno, category.__name__,
-                                             one_line(message))
 
 
 def fail(command: str, message: str) -> int:

@@ -29,6 +29,7 @@ __all__ = ["ParamsError", "Params", "image_size"]
 KNOWN_DATASETS = ("synthetic", "bid", "livec", "live", "csiq", "koniq")
 DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")  # runtime.device and predict --device
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+STEP_MODES = ("auto", "eager", "graph")  # runtime.step: how a training step and a test batch are launched
 TARGETS = ("published", "unit")
 PROTOCOL = "protocol"  # a value that means: as the dataset's protocol has it (its module says)
 OWN_SIZE = "own"  # augment.size: images keep their own sizes
@@ -46,6 +47,8 @@ class RuntimeParams(Section):
     device: str = "auto"  # auto (cuda when present) | cpu | cuda | cuda:N
     precision: str = setting("auto", choices=("auto", "bf16", "fp32"))  # auto: bf16 where computed natively
     compile: str = setting("none", choices=COMPILE_MODES)  # none (eager) or a torch.compile mode
+    step: str = setting("auto", choices=STEP_MODES)  # auto: graph on a CUDA device, eager elsewhere
+    parallel_splits: int = setting(1, Bounds(1))  # splits `pmtiqa train` trains at once, a process each
     threads: int = setting(0, COUNT)  # torch CPU threads
     workers: int = setting(0, COUNT)  # augment's decoding processes
     # Where `pmtiqa tune` keeps its studies: an SQLAlchemy URL, {dataset} standing for the dataset. Here

@@ -18,7 +18,7 @@ TEST_CROP_SEED = 20230103  # fixes the test-crop positions once and for all
 
 
 def gather_crops(images: torch.Tensor, index: torch.Tensor, top: torch.Tensor, left: torch.Tensor,
-                 crop: int, flip: torch.Tensor | None = None) -> torch.Tensor:
+                 flip: torch.Tensor | None = None, *, crop: int) -> torch.Tensor:
     """uint8 (N, H, W, 3) images -> normalised float (B, 3, crop, crop) crops, channels_last.
 
     index, top, left (and flip) are (B,) tensors on the images' device.
@@ -42,7 +42,14 @@ def normalize(pixels: torch.Tensor) -> torch.Tensor:
 def random_crops(images: torch.Tensor, index: torch.Tensor, crop: int, generator: torch.Generator,
                  sizes: torch.Tensor | None = None) -> torch.Tensor:
     """A random crop of each indexed image, flipped left-right with probability 1/2 (training)."""
-    n, height, width, _ = images.shape
+    return gather_crops(images, index, *random_crop_draws(images, index, crop, generator, sizes), crop=crop)
+
+
+def random_crop_draws(images: torch.Tensor, index: torch.Tensor, crop: int, generator: torch.Generator,
+                      sizes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(top, left, flip) of a random crop of each indexed image: the draws alone, so that a CUDA graph
+    can gather the pixels from buffers that hold them (graphs.py)."""
+    _, height, width, _ = images.shape
     b = index.shape[0]
     device = images.device
     if sizes is None:  # every image fills its row
@@ -53,7 +60,7 @@ def random_crops(images: torch.Tensor, index: torch.Tensor, crop: int, generator
         top = (torch.rand(b, device=device, generator=generator) * (h - crop + 1)).long()
         left = (torch.rand(b, device=device, generator=generator) * (w - crop + 1)).long()
     flip = torch.rand(b, device=device, generator=generator) < 0.5
-    return gather_crops(images, index, top, left, crop, flip)
+    return top, left, flip
 
 
 def eval_crop_offsets(height: int, width: int, crop: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,6 +96,13 @@ def eval_crops(images: torch.Tensor, index: torch.Tensor, crop: int, count: int,
                sizes: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """count test crops of each indexed image, as (B * count, 3, crop, crop), image-major: the fixed
     ones, or with a (CPU) ``generator`` random ones drawn from it."""
+    return gather_crops(images, *eval_crop_plan(images, index, crop, count, sizes, generator), crop=crop)
+
+
+def eval_crop_plan(images: torch.Tensor, index: torch.Tensor, crop: int, count: int,
+                   sizes: torch.Tensor | None = None, generator: torch.Generator | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(image, top, left) of each of eval_crops' crops, on the images' device: image-major, count per image."""
     if generator is not None:
         _, height, width, _ = images.shape
         shapes = sizes[index].flip(1).cpu() if sizes is not None else torch.tensor([[height, width]] * len(index))
@@ -100,4 +114,4 @@ def eval_crops(images: torch.Tensor, index: torch.Tensor, crop: int, count: int,
         shapes = [(h, w) for w, h in sizes[index].tolist()]
         offsets = {shape: eval_crop_offsets(*shape, crop, count) for shape in set(shapes)}
         top, left = (torch.cat([offsets[shape][i] for shape in shapes]) for i in (0, 1))
-    return gather_crops(images, index.repeat_interleave(count), top.to(images.device), left.to(images.device), crop)
+    return index.repeat_interleave(count), top.to(images.device), left.to(images.device)

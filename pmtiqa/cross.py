@@ -44,7 +44,7 @@ def pairs(params: Params) -> list[tuple[str, str]]:
 def cross_evaluate(params: Params, files: dict[str, DatasetFiles], out: Path) -> dict:
     """Score every pair's test images with every split's model of the train dataset; write ``out``."""
     r = params.runtime
-    runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile)
+    runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile, r.step)
     variants = [v for v in params.cross.variants if v in params.variants]
     check_inputs(params, files, variants)
     if not pairs(params) or not variants:

@@ -1,32 +1,73 @@
 """Scoring images with a network as the test images are scored: the mean over fixed crops of each,
 batched larger than training's (inference keeps no activations). Used by train (every epoch's test
-and validation parts), tune (the trials' held-out part) and predict."""
+and validation parts), tune (the trials' held-out part), cross and predict."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 
-from pmtiqa.crops import eval_crops
+from pmtiqa.crops import eval_crop_plan, gather_crops
+from pmtiqa.graphs import StaticCall
 from pmtiqa.runtime import Runtime
 
+# Crops per batch when batches replay as CUDA graphs: wide enough that a batch, not its launches, sets
+# the pace, and every batch of a part the same size (the last one padded) so that one graph serves all.
+GRAPH_BATCH_CROPS = 1024
 
-@torch.no_grad()
+
+class CropScorer:
+    """The normalised score of images of one uint8 tensor (a dataset on the device): the mean over
+    each image's test crops (fixed, or drawn from a generator; ``sizes``: each image's own width and
+    height, where they differ; crops.py), divided by the regression head's ``target_scale``
+    (scores.target_scale). ``graphed``: batches replay as CUDA graphs on a GPU (graphs.py)."""
+
+    def __init__(self, model: torch.nn.Module, images: torch.Tensor, crop: int, crops: int, runtime: Runtime,
+                 target_scale: float = 1.0, sizes: torch.Tensor | None = None, batch_size: int = 16,
+                 graphed: bool = False):
+        self.model, self.images, self.sizes, self.runtime = model, images, sizes, runtime
+        self.crop, self.crops, self.target_scale = crop, crops, target_scale
+        self.batch_size, self.graphed = batch_size, graphed
+        self.score_batch = StaticCall(self.scores, graphed and runtime.device.type == "cuda") if graphed else self.scores
+
+    @torch.no_grad()
+    def __call__(self, index: torch.Tensor, generator: torch.Generator | None = None) -> np.ndarray:
+        if len(index) == 0:
+            return np.zeros(0)
+        plan = eval_crop_plan(self.images, index, self.crop, self.crops, self.sizes, generator)
+        per_batch = self.images_per_batch(len(index))
+        was_training = self.model.training
+        self.model.eval()
+        out = []
+        for start in range(0, len(index), per_batch):
+            count = min(per_batch, len(index) - start)
+            part = [p[start * self.crops:(start + count) * self.crops] for p in plan]
+            if self.graphed:  # the last batch padded with its last image's crops: one shape for all
+                part = [torch.cat([p, p[-self.crops:].repeat(per_batch - count)]) for p in part]
+            out.append(self.score_batch(*part)[:count].clone())  # a replay's result is overwritten by the next
+        self.model.train(was_training)
+        return torch.cat(out).cpu().double().numpy()
+
+    def scores(self, image: torch.Tensor, top: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
+        """The mean score of each image of a batch of crops, image-major (eval_crop_plan's order)."""
+        x = gather_crops(self.images, image, top, left, crop=self.crop)
+        with self.runtime.autocast():
+            score, _ = self.model(x)
+        return score.float().view(-1, self.crops).mean(dim=1) / self.target_scale
+
+    def images_per_batch(self, n: int) -> int:
+        """Images scored per batch. Inference keeps no activations for a backward pass, so far larger
+        batches than training's fit; large ones keep a GPU busy. Graphed, the batches of n images
+        are as equal as can be (the padding of the last one stays small)."""
+        if not self.graphed:
+            return max(1, max(256, self.batch_size * 4) // self.crops)
+        most = max(1, GRAPH_BATCH_CROPS // self.crops)
+        return math.ceil(n / math.ceil(n / most))
+
+
 def score_images(model: torch.nn.Module, images: torch.Tensor, index: torch.Tensor, crop: int, crops: int,
                  batch_size: int, runtime: Runtime, sizes: torch.Tensor | None = None, target_scale: float = 1.0,
                  generator: torch.Generator | None = None) -> np.ndarray:
-    """The model's normalised score of each indexed image: the mean over its test crops (fixed, or
-    drawn from ``generator``; ``sizes``: each image's own width and height, where they differ;
-    crops.py), divided by the regression head's ``target_scale`` (scores.target_scale)."""
-    was_training = model.training
-    model.eval()
-    # Inference keeps no activations for a backward pass, so far larger batches than training's fit;
-    # large ones keep a GPU busy (at training's batch of 12 it waits on kernel launches).
-    per_batch = max(1, max(256, batch_size * 4) // crops)
-    out = []
-    for start in range(0, len(index), per_batch):
-        part = index[start:start + per_batch]
-        with runtime.autocast():
-            score, _ = model(eval_crops(images, part, crop, crops, sizes, generator))
-        out.append(score.float().view(len(part), crops).mean(dim=1) / target_scale)
-    model.train(was_training)
-    return torch.cat(out).cpu().double().numpy() if out else np.zeros(0)
+    """CropScorer's scores of the indexed images, eagerly: images that change from call to call."""
+    return CropScorer(model, images, crop, crops, runtime, target_scale, sizes, batch_size)(index, generator)

@@ -40,8 +40,9 @@ class LossParts:
 
 
 def pmt_loss(score: torch.Tensor, logits: torch.Tensor, target: torch.Tensor, level: torch.Tensor,
-             lambda1: float, lambda2: float, gamma: float = 1.0) -> LossParts:
+             lambda1: float | torch.Tensor, lambda2: float | torch.Tensor, gamma: float = 1.0) -> LossParts:
     """lambda1 * L1 + gamma * lambda2 * CE, with the parts (both always computed, for the history).
+    The weights may be 0-dim tensors (a captured training step reads them anew each replay).
 
     level is the quality level of the target's normalised score, computed once per dataset rather
     than on every step.

@@ -18,11 +18,13 @@ class Runtime:
     device: torch.device
     precision: str  # "bf16" or "fp32", resolved
     compile: str = "none"  # "none" or a torch.compile mode (config.COMPILE_MODES)
+    graphs: bool = False  # training steps and test batches replayed as CUDA graphs (graphs.py)
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 autocast, or nothing at fp32."""
+        """bf16 autocast, or nothing at fp32. A captured graph must recompute its bf16 weights on
+        every replay, so under graphs autocast keeps no cache of them."""
         if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+            return torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=not self.graphs)
         return contextlib.nullcontext()
 
     def compiled(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -74,18 +76,32 @@ def check_compiler(device: torch.device, mode: str) -> None:
                         f"or set runtime.compile: none")
 
 
-def resolve_runtime(device: str, precision: str, threads: int, compile: str = "none") -> Runtime:
+def uses_graphs(device: torch.device, step: str, compile: str) -> bool:
+    """runtime.step: graph on a CUDA device, unless torch.compile already decides how a step runs
+    (its reduce-overhead mode captures graphs of its own)."""
+    if step == "graph":
+        if device.type != "cuda":
+            raise UserError(f"runtime.step: 'graph' replays CUDA graphs, and runs compute on {device} "
+                            f"(use auto or eager)")
+        if compile != "none":
+            raise UserError(f"runtime.step: 'graph' with runtime.compile {compile!r}: choose one (compile's "
+                            f"reduce-overhead mode captures graphs itself)")
+    return step == "graph" or (step == "auto" and device.type == "cuda" and compile == "none")
+
+
+def resolve_runtime(device: str, precision: str, threads: int, compile: str = "none", step: str = "eager") -> Runtime:
     dev = resolve_device(device)
     if precision == "auto":
         precision = "bf16" if bf16_is_native(dev) else "fp32"
     check_compiler(dev, compile)
+    graphs = uses_graphs(dev, step, compile)
     # A fixed thread count makes CPU reductions, and so a resumed run, compute the same way.
     torch.set_num_threads(threads or available_cores())
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    return Runtime(device=dev, precision=precision, compile=compile)
+    return Runtime(device=dev, precision=precision, compile=compile, graphs=graphs)
 
 
 def seed_everything(seed: int) -> None:

@@ -72,8 +72,10 @@ def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Pat
     while trainer.epoch < t.epochs:
         started = time.perf_counter()
         row = trainer.train_epoch(ids["train"], progress)
+        trained = time.perf_counter()
         test_pred, test, val_srcc = score_epoch(trainer, data, ids, row, validates)
         row["seconds"] = time.perf_counter() - started
+        row["scoring_seconds"] = time.perf_counter() - trained  # the test (and val) parts' share of it
         trainer.history.append({**row, "test": test})  # the test metrics in full, for the selections
         best = kept(best, trainer, row, test_pred, val_srcc)
         log.info("%s epoch %d/%d: loss %.4f (l1 %.4f on the %s scale, ce %.4f, lambda1 %.2f, lr %.3g)%s test SRCC "
@@ -182,24 +184,29 @@ def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, o
     runtime = trainer.runtime
     write_json(out / "run.json", {**settings.identity(), "ran_on": {
         "device": str(runtime.device), "precision": runtime.precision, "compile": runtime.compile,
-        "threads": torch.get_num_threads()}})
+        "step": "graph" if runtime.graphs else "eager", "threads": torch.get_num_threads()}})
     write_json(out / "metrics.json", metrics)
     return metrics
 
 
-def train_splits(params: Params, files: DatasetFiles, variant: str, splits: list[int],
-                 progress: bool = True) -> list[dict]:
-    """`pmtiqa train`: each split in turn, reusing finished ones of the same settings and inputs."""
+def train_splits(params: Params, files: DatasetFiles, variant: str, splits: list[int], progress: bool = True) -> None:
+    """`pmtiqa train`: the splits in turn, or runtime.parallel_splits of them at once (a process
+    each: concurrent_splits.py), reusing finished ones of the same settings and inputs."""
     dataset = files.dataset
     params = params.for_dataset(dataset)
     t, r = params.train, params.runtime
-    runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile)
-    log.info("training %s/%s on %s at %s (compile: %s), splits %s", dataset, variant, runtime.device,
-             runtime.precision, runtime.compile, splits)
+    if min(r.parallel_splits, len(splits)) > 1:
+        from pmtiqa.concurrent_splits import train_concurrently
+
+        return train_concurrently(params, files, variant, splits, r.parallel_splits)
+    runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile, r.step)
+    log.info("training %s/%s on %s at %s (compile: %s, step: %s), splits %s", dataset, variant, runtime.device,
+             runtime.precision, runtime.compile, "graph" if runtime.graphs else "eager", splits)
     data = load_device_data(files, runtime.device, params.model.num_classes, t.crop_size, params.custom_datasets)
     if len(data.splits) < params.split.n_splits:
         raise UserError(f"{files.splits}: holds {len(data.splits)} splits, params ask for "
                         f"{params.split.n_splits}; run `pmtiqa split --dataset {dataset}` again")
     tuned = tuned_values(params, files.best)
-    return [train_split(settings_for(params, dataset, variant, k, data.inputs[k], tuned), data, runtime,
-                        files.run(variant, k), progress) for k in splits]
+    for k in splits:
+        train_split(settings_for(params, dataset, variant, k, data.inputs[k], tuned), data, runtime,
+                    files.run(variant, k), progress)

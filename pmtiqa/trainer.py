@@ -5,6 +5,11 @@ under the resolved precision and steps one Adam at the authors' step learning ra
 they also rebuilt Adam every epoch, resetting its moments, which train.reset_optimizer
 reproduces). The regression head learns the score on the scale loss.target names. Its whole state
 is a plain dict (state_dict/load_state_dict), which is how a killed run resumes where it was.
+
+Under runtime.step graph (a CUDA device's default) the step after the random draws, and each batch
+of test crops, replay as CUDA graphs (graphs.py). Everything that changes between steps is then a
+tensor that keeps its storage: the learning rate, the task weights, the loss sums, Adam's state
+(reset in place, where train.reset_optimizer asks for it). The eager path computes the same way.
 """
 from __future__ import annotations
 
@@ -13,10 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from pmtiqa.crops import random_crops, test_crop_generator
+from pmtiqa.crops import gather_crops, random_crop_draws, test_crop_generator
 from pmtiqa.device_data import DeviceData
 from pmtiqa.errors import UserError
-from pmtiqa.inference import score_images
+from pmtiqa.graphs import StaticCall
+from pmtiqa.inference import CropScorer
 from pmtiqa.losses import pmt_loss
 from pmtiqa.model import build_model
 from pmtiqa.progress import progress_bar
@@ -50,11 +56,40 @@ class Trainer:
         self.generator = torch.Generator(device).manual_seed(self.seed)
         self.schedule = get_variant(s.variant).schedule
         self.target_scale = target_scale(s.loss.target, self.data.bounds)
+        # The task weights (lambda1, gamma * lambda2) and the loss sums (total, l1, ce) of the epoch:
+        # tensors filled in place, which a captured step reads and adds to.
+        self.task_weights = torch.zeros(2, device=device)
+        self.sums = torch.zeros(3, device=device)
+        capture = self.runtime.graphs and device.type == "cuda"
+        self.step = StaticCall(self.train_step, capture) if self.runtime.graphs else self.train_step
+        self.scorer = CropScorer(self.model, self.data.images, s.train.crop_size, s.train.test_crops, self.runtime,
+                                 self.target_scale, self.data.sizes, s.train.batch_size, graphed=self.runtime.graphs)
 
     def new_optimizer(self) -> torch.optim.Adam:
-        t = self.settings.train
-        return torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
-                                fused=self.runtime.device.type == "cuda")
+        """Adam, fused on a GPU. Under graphs its learning rate is a tensor (set_lr fills it) and its
+        state lives on the device (capturable), so that a captured step reads them anew each replay."""
+        t, device, graphs = self.settings.train, self.runtime.device, self.runtime.graphs
+        cuda = device.type == "cuda"
+        # CUDA's fused Adam reads a float32 learning rate; elsewhere float64 computes Adam's step size
+        # as a Python float would, so that the graph path's numbers equal the eager ones (tests).
+        lr = torch.tensor(t.lr, device=device, dtype=torch.float32 if cuda else torch.float64) if graphs else t.lr
+        return torch.optim.Adam(self.model.parameters(), lr=lr, weight_decay=t.weight_decay, fused=cuda,
+                                capturable=cuda and graphs)
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
+
+    def reset_optimizer(self) -> None:
+        """Adam's moments and step count back to zero, in place: the next step is a fresh Adam's
+        first (the authors rebuilt it every epoch), and a captured step keeps its tensors."""
+        for state in self.optimizer.state.values():
+            for value in state.values():
+                if isinstance(value, torch.Tensor):
+                    value.zero_()
 
     def batches(self, train_ids: torch.Tensor) -> list[torch.Tensor]:
         """One epoch's batches of image ids, one id per crop: batch_size crops of shuffled images, or
@@ -76,27 +111,18 @@ class Trainer:
         t, s = self.settings.train, self.settings
         lambda1, lambda2 = task_weights(self.schedule, self.epoch, t.epochs)
         if t.reset_optimizer and self.epoch > 0:
-            self.optimizer = self.new_optimizer()
+            self.reset_optimizer()
         lr = learning_rate(t.lr, self.epoch, t.lr_step, t.lr_decay)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        self.set_lr(lr)
+        self.task_weights.copy_(torch.tensor([lambda1, s.loss.gamma * lambda2]))
+        self.sums.zero_()
         batches = self.batches(train_ids)
-        full = len(batches[0])
-        sums = torch.zeros(3, device=self.runtime.device)  # total, l1, ce: summed on the device, read once
+        self.full_batch = len(batches[0])
         desc = f"{s.dataset}/{s.variant}/split{s.split} epoch {self.epoch + 1}/{t.epochs}"
         for index in progress_bar(batches, show=progress, desc=desc, leave=False, unit="batch"):
-            x = random_crops(self.data.images, index, t.crop_size, self.generator, self.data.sizes)
-            # An epoch's last batch is usually smaller: it runs eagerly rather than compiling a second graph.
-            model = self.step_model if len(index) == full else self.model
-            with self.runtime.autocast():
-                score, logits = model(x)
-            loss = pmt_loss(score, logits, self.data.score[index] * self.target_scale, self.data.level[index],
-                            lambda1, lambda2, s.loss.gamma)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.total.backward()
-            self.optimizer.step()
-            sums += torch.stack([loss.total, loss.l1, loss.ce]).detach() * len(index)
-        total, l1, ce = (sums / sum(len(b) for b in batches)).tolist()
+            draws = random_crop_draws(self.data.images, index, t.crop_size, self.generator, self.data.sizes)
+            self.step(index, *draws)
+        total, l1, ce = (self.sums / sum(len(b) for b in batches)).tolist()
         if not np.isfinite([total, l1, ce]).all():
             raise TrainingDiverged(
                 f"{s.dataset}/{s.variant}/split{s.split}: the loss became {total} at epoch {self.epoch + 1} "
@@ -105,13 +131,27 @@ class Trainer:
         return {"epoch": self.epoch, "lambda1": lambda1, "lambda2": lambda2, "lr": lr,
                 "loss": total, "l1": l1, "ce": ce, "target": s.loss.target}
 
+    def train_step(self, index: torch.Tensor, top: torch.Tensor, left: torch.Tensor, flip: torch.Tensor) -> None:
+        """One Adam step on the crops (top, left, flip) of the images ``index``; the batch's loss
+        sums go to self.sums. It never waits for the host, so a CUDA graph can replay it."""
+        x = gather_crops(self.data.images, index, top, left, flip, crop=self.settings.train.crop_size)
+        # An epoch's last batch is usually smaller: compiled, it would compile a second graph; it runs eagerly.
+        model = self.step_model if len(index) == self.full_batch else self.model
+        with self.runtime.autocast():
+            score, logits = model(x)
+        lambda1, weighted_lambda2 = self.task_weights
+        loss = pmt_loss(score, logits, self.data.score[index] * self.target_scale, self.data.level[index],
+                        lambda1, weighted_lambda2)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.total.backward()
+        self.optimizer.step()
+        self.sums += torch.stack([loss.total, loss.l1, loss.ce]).detach() * len(index)
+
     def predict(self, ids: torch.Tensor) -> np.ndarray:
         """Normalised scores of the images after the epochs done: fixed test crops, or (the authors'
         habit, train.random_test_crops) crops drawn anew for each epoch."""
-        t = self.settings.train
-        generator = test_crop_generator(self.seed, self.epoch) if t.random_test_crops else None
-        return score_images(self.model, self.data.images, ids, t.crop_size, t.test_crops, t.batch_size, self.runtime,
-                            self.data.sizes, self.target_scale, generator)
+        generator = test_crop_generator(self.seed, self.epoch) if self.settings.train.random_test_crops else None
+        return self.scorer(ids, generator)
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -120,7 +160,16 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self.epoch, self.history = state["epoch"], state["history"]
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict) -> None:
+    """A checkpoint's Adam state (moments, step counts) into ``optimizer``, which keeps its own
+    settings: a run resumed under another runtime (eager or graphs, CPU or GPU) keeps that
+    runtime's learning-rate tensor and flags; train_epoch sets the learning rate anyway."""
+    own = optimizer.state_dict()["param_groups"]
+    groups = [{**mine, "params": theirs["params"]} for mine, theirs in zip(own, saved["param_groups"])]
+    optimizer.load_state_dict({"state": saved["state"], "param_groups": groups})

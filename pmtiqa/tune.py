@@ -186,7 +186,7 @@ def tune(params: Params, files: DatasetFiles) -> dict:
     out = files.tune
     out.mkdir(parents=True, exist_ok=True)
     t, r = params.train, params.runtime
-    runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile)
+    runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile, r.step)
     data = load_device_data(files, runtime.device, params.model.num_classes, t.crop_size, params.custom_datasets)
     if u.split >= len(data.splits):
         raise UserError(f"{files.splits}: holds {len(data.splits)} splits, tune.split asks for split {u.split}; "

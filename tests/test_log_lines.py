@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pmtiqa import cli
+from pmtiqa import logs
 
 REPO = Path(__file__).resolve().parents[1]
 LINE = r"\d\d:\d\d:\d\d {level} {logger}: {message}"
@@ -67,7 +67,7 @@ def test_optunas_messages_are_lines_in_the_log_format():
 
 def test_the_warning_hook_logs_through_py_warnings(monkeypatch, caplog):
     monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored after the test
-    cli.setup_logging(verbose=False)
+    logs.setup_logging(verbose=False)
     with caplog.at_level(logging.WARNING, logger="py.warnings"):
         warnings.warn("a\n  b", RuntimeWarning)
     [record] = [r for r in caplog.records if r.name == "py.warnings"]

@@ -1,0 +1,81 @@
+"""A variant's splits trained several at once on one device (runtime.parallel_splits), each in a
+process of its own.
+
+A ResNet-50 at the paper's batch of 12 uses a fraction of a large GPU; several runs side by side use
+more of it. Each process runs train.train_split as `pmtiqa train --split k` would: it loads the
+dataset onto the device, resumes its own checkpoint, and writes its split's folder, so a split's
+files and numbers are those a sequential run writes (the tests hold them equal). Processes are
+started, not forked: a CUDA context does not survive a fork. Each one dies with the command that
+started it (Linux's parent-death signal), so that a killed stage leaves no orphan writing its
+checkpoint while a rerun resumes from it.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from multiprocessing.connection import wait
+
+from pmtiqa.config import Params
+from pmtiqa.errors import UserError
+from pmtiqa.paths import DatasetFiles
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def train_concurrently(params: Params, files: DatasetFiles, variant: str, splits: list[int], at_once: int) -> None:
+    """Train ``splits`` of the variant, at most ``at_once`` at a time, a process each. After a failure
+    (each process logs its own reason: bad input fails them all alike) none starts; those running
+    finish, and the command stops naming the splits that failed and those not started."""
+    context = multiprocessing.get_context("spawn")
+    pending, running, failed = list(splits), {}, []
+    level = logging.getLogger("pmtiqa").getEffectiveLevel()
+    log.info("training %s/%s: splits %s, %d at once, a process each", files.dataset, variant, splits, at_once)
+    while pending or running:
+        while pending and not failed and len(running) < at_once:
+            k = pending.pop(0)
+            process = context.Process(target=train_one, args=(params, files, variant, k, os.getpid(), level),
+                                      name=f"pmtiqa train {files.dataset}/{variant}/split{k}")
+            process.start()
+            running[process.sentinel] = (k, process)
+        for sentinel in wait(list(running)):
+            k, process = running.pop(sentinel)
+            process.join()
+            if process.exitcode != 0:
+                failed.append(k)
+        if failed and not running:
+            break
+    if failed:
+        raise UserError(f"{files.dataset}/{variant}: split(s) {', '.join(map(str, sorted(failed)))} failed, for "
+                        f"the reasons logged above" + (f"; split(s) {', '.join(map(str, pending))} not started"
+                                                       if pending else ""))
+
+
+def train_one(params: Params, files: DatasetFiles, variant: str, split: int, parent: int, level: int) -> None:
+    """A process's work: one split, with the command's log format and level; exit 2 on bad input."""
+    from pmtiqa.logs import setup_logging
+    from pmtiqa.train import train_splits
+
+    die_with(parent)
+    setup_logging(verbose=level <= logging.DEBUG)
+    try:
+        train_splits(params, files, variant, [split], progress=False)
+    except UserError as err:
+        log.error("%s", err)
+        sys.exit(2)
+
+
+def die_with(parent: int) -> None:
+    """Have the kernel end this process when its parent ends (Linux), and end it now if that has
+    happened already."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # no prctl here: a killed parent leaves this run to finish
+        pass
+    if os.getppid() != parent:
+        sys.exit(1)

@@ -1,0 +1,105 @@
+"""The graph path on the CPU: the buffers, in-place state and padded test batches that a CUDA graph
+replays, run eagerly, give what the plain eager path gives. (tests/test_gpu.py captures them.)"""
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pmtiqa.errors import UserError
+from pmtiqa.graphs import StaticCall
+from pmtiqa.inference import CropScorer
+from pmtiqa.model import build_model
+from pmtiqa.runtime import Runtime, resolve_runtime, uses_graphs
+from pmtiqa.train import train_split
+from pmtiqa.trainer import Trainer
+from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
+
+EAGER = Runtime(torch.device("cpu"), "fp32")
+STATIC = dataclasses.replace(EAGER, graphs=True)  # the graph path's buffers and state, without capture
+
+
+def test_a_static_call_keeps_one_set_of_buffers_per_shape():
+    seen = []
+
+    def double(x):
+        seen.append(x)
+        return x * 2
+
+    call = StaticCall(double, capture=False)
+    a, b = torch.arange(3.0), torch.arange(4.0)
+    assert call(a).tolist() == [0, 2, 4] and call(a + 1).tolist() == [2, 4, 6] and call(b).tolist() == [0, 2, 4, 6]
+    assert seen[0] is seen[1] and seen[0] is not seen[2]  # the same buffer for the same shape
+    assert seen[0] is not a and a.tolist() == [0, 1, 2]  # the caller's tensor is copied, not used
+    assert call.captured == 0
+
+
+@pytest.mark.parametrize("train", [
+    {},
+    {"reset_optimizer": True},  # Adam reset in place each epoch: a fresh Adam's step
+    {"batch_unit": "images", "crops_per_image": 2, "batch_size": 5},  # a smaller last batch, another shape
+])
+def test_training_on_the_graph_path_equals_eager(tmp_path, train):
+    settings, _ = tiny_settings(**train)
+    eager = train_split(settings, tiny_data(), EAGER, tmp_path / "eager", progress=False)
+    static = train_split(settings, tiny_data(), STATIC, tmp_path / "static", progress=False)
+    assert static == eager
+    columns = ["loss", "l1", "ce", "test_srcc", "val_srcc"]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "static/history.csv")[columns],
+                                  pd.read_csv(tmp_path / "eager/history.csv")[columns])
+    weights = [torch.load(tmp_path / run / "model.pt", weights_only=True)["state_dict"] for run in ("eager", "static")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_a_run_resumes_across_the_eager_and_graph_paths(tmp_path):
+    """The runtime is no part of a run's identity: a checkpoint of one path resumes on the other
+    (its Adam keeps the resuming path's learning-rate tensor and flags)."""
+    settings, _ = tiny_settings(epochs=3)
+    uninterrupted = train_split(settings, tiny_data(), EAGER, tmp_path / "whole", progress=False)
+    first = Trainer(dataclasses.replace(settings, train=dataclasses.replace(settings.train, epochs=3)),
+                    tiny_data(), STATIC)
+    first.train_epoch(tiny_data().splits[0]["train"], progress=False)
+    resumed = Trainer(settings, tiny_data(), EAGER)
+    resumed.load_state_dict(first.state_dict())
+    assert isinstance(first.optimizer.param_groups[0]["lr"], torch.Tensor)
+    assert not isinstance(resumed.optimizer.param_groups[0]["lr"], torch.Tensor)
+    row = resumed.train_epoch(tiny_data().splits[0]["train"], progress=False)
+    assert row["epoch"] == 2 and np.isfinite(row["loss"]) and uninterrupted["final"]["epoch"] == 3
+
+
+@pytest.mark.parametrize("data", [tiny_data, tiny_own_size_data])
+@pytest.mark.parametrize("random_crops", [False, True])
+def test_padded_test_batches_score_as_eager_ones(data, random_crops):
+    """Graphed, every batch of a part has the same size, the last one padded: the padding is never scored."""
+    from pmtiqa.inference import GRAPH_BATCH_CROPS
+
+    data = data()
+    model = build_model("ms_pmt", "resnet18", "none").eval()
+    ids = torch.tensor([5, 1, 7, 3, 2, 11, 0])
+    crops = GRAPH_BATCH_CROPS // 3  # so that 7 images take three batches of 3, the last with 2 padded
+    scorers = [CropScorer(model, data.images, 32, crops, runtime, 1.0, data.sizes, 8, graphed=runtime.graphs)
+               for runtime in (EAGER, STATIC)]
+    assert scorers[1].images_per_batch(len(ids)) == 3
+    scores = [s(ids, torch.Generator().manual_seed(4) if random_crops else None) for s in scorers]
+    np.testing.assert_allclose(scores[1], scores[0], rtol=1e-5, atol=1e-6)
+    assert len(scores[1]) == len(ids) and scorers[1].score_batch.buffers  # it ran on buffers
+
+
+@pytest.mark.parametrize("n,most,expected", [(232, 102, 78), (102, 102, 102), (103, 102, 52), (1, 102, 1)])
+def test_graphed_batches_are_as_equal_as_can_be(n, most, expected):
+    import math
+
+    scorer = CropScorer(torch.nn.Identity(), torch.zeros(1, 1, 1, 3), 1, 1024 // most, STATIC, graphed=True)
+    assert scorer.images_per_batch(n) == expected and math.ceil(n / expected) == math.ceil(n / most)
+
+
+def test_the_step_setting_picks_graphs_only_on_a_cuda_device():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert not uses_graphs(cpu, "auto", "none") and not uses_graphs(cpu, "eager", "none")
+    assert uses_graphs(cuda, "auto", "none") and not uses_graphs(cuda, "auto", "default")
+    assert not uses_graphs(cuda, "eager", "none")
+    with pytest.raises(UserError, match="runtime.step: 'graph' replays CUDA graphs"):
+        resolve_runtime("cpu", "fp32", 1, step="graph")
+    with pytest.raises(UserError, match="choose one"):
+        uses_graphs(cuda, "graph", "reduce-overhead")
