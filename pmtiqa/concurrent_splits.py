@@ -32,6 +32,7 @@ def train_concurrently(params: Params, files: DatasetFiles, variant: str, splits
     """Train ``splits`` of the variant, at most ``at_once`` at a time, a process each. After a failure
     (each process logs its own reason: bad input fails them all alike) none starts; those running
     finish, and the command stops naming the splits that failed and those not started."""
+    warn_on_cpu(params, at_once)
     context = multiprocessing.get_context("spawn")
     pending, running, failed = list(splits), {}, []
     level = logging.getLogger("pmtiqa").getEffectiveLevel()
@@ -56,9 +57,23 @@ def train_concurrently(params: Params, files: DatasetFiles, variant: str, splits
                                                        if pending else ""))
 
 
+def warn_on_cpu(params: Params, at_once: int) -> None:
+    """Several runs on a CPU share its cores: each computes with runtime.threads (0: every core),
+    as a run alone would, so that its numbers are the same; together they oversubscribe the cores."""
+    from pmtiqa.runtime import available_cores, resolve_device
+
+    if resolve_device(params.runtime.device).type == "cpu":
+        threads = params.runtime.threads or available_cores()
+        log.warning("runtime.parallel_splits %d on a CPU: %d runs of %d threads each share %d cores, which "
+                    "slows them all; it pays on a GPU (a run's numbers depend on its thread count: fewer "
+                    "threads each, runtime.threads, change them slightly)", at_once, at_once, threads,
+                    available_cores())
+
+
 def train_one(params: Params, files: DatasetFiles, variant: str, split: int, parent: int, level: int) -> None:
-    """A process's work: one split, with the command's log format and level; exit 2 on bad input."""
-    from pmtiqa.logs import setup_logging
+    """A process's work: one split, with the command's log format and level; bad input, or a file that
+    cannot be read or written, is one line and exit status 2, as from the command."""
+    from pmtiqa.logs import one_line, setup_logging
     from pmtiqa.train import train_splits
 
     die_with(parent)
@@ -66,8 +81,15 @@ def train_one(params: Params, files: DatasetFiles, variant: str, split: int, par
     try:
         train_splits(params, files, variant, [split], progress=False)
     except UserError as err:
-        log.error("%s", err)
+        log.error("%s", one_line(err))
         sys.exit(2)
+    except OSError as err:
+        if err.filename is None:  # not about a file: a bug, or the system's trouble; its traceback follows
+            raise
+        log.error("%s: %s", err.filename, err.strerror or err)
+        sys.exit(2)
+    except KeyboardInterrupt:  # Ctrl-C reaches the command and its processes alike: the command says it
+        sys.exit(130)
 
 
 def die_with(parent: int) -> None:

@@ -267,3 +267,25 @@ def test_the_report_rule_declares_each_figure_pmtiqa_report_writes(tmp_path, cha
     named = ["ablation"] + ["cross"] * crossed + [f"{kind}_{ds}" for ds in params.datasets
                                                   for kind in ("curves", "scatter")]
     assert figures == {f"reports/figures/{name}.png" for name in named}
+
+
+def job_threads(project: Path, target: str, rule: str) -> int:
+    """The threads Snakemake's plan gives the job of ``rule`` (a job of one thread shows none)."""
+    dry = snakemake(project, "-n", target)
+    assert dry.returncode == 0, dry.stderr
+    block = re.search(rf"^(?:local)?rule {rule}:\n((?:.+\n)+)", dry.stdout + dry.stderr, re.M).group(1)
+    found = re.search(r"threads: (\d+)", block)
+    return int(found.group(1)) if found else 1
+
+
+def test_a_training_job_asks_for_every_core_on_a_cpu_and_one_on_a_gpu(tmp_path):
+    """On a CPU two trainings would share its cores, so one takes them all; on a GPU the device's
+    slots (the profile's gpu resource) decide how many run together, each with one core."""
+    import os
+
+    target = "runs/train/bid/ms_pmt/split0/metrics.json"
+    cpu = make_project(tmp_path / "cpu", runtime={"device": "cpu"})
+    assert job_threads(cpu, target, "train") == len(os.sched_getaffinity(0))
+    gpu = make_project(tmp_path / "gpu", runtime={"device": "cuda"})
+    assert job_threads(gpu, target, "train") == 1
+    assert job_threads(gpu, "runs/tune/bid/best.json", "tune") == 1

@@ -1,6 +1,7 @@
 # Shared by the .smk files: the validated params and per-dataset helpers.
 import dataclasses
 import os
+import shutil
 from pathlib import Path
 
 import yaml
@@ -60,6 +61,21 @@ def settings(*sections):
 CORES = len(os.sched_getaffinity(0))
 THREADS = PARAMS.runtime.threads or CORES
 WORKERS = PARAMS.runtime.workers or CORES
+
+
+def computes_on_gpu(device):
+    """Do the runs compute on a GPU? runtime.device says so, or (auto) the NVIDIA driver, which torch's
+    CUDA needs, is installed: its nvidia-smi is found without importing torch for every Snakemake call."""
+    if device != "auto":
+        return device.startswith("cuda")
+    return shutil.which("nvidia-smi") is not None
+
+
+# What a device-bound job (tune, train, cross) asks Snakemake for. On a CPU: THREADS, so that one
+# runs at a time (two would share the cores and only make both slower). On a GPU a run needs a core
+# to launch its work, not every core: it asks for one (or runtime.threads), and the `gpu` resource
+# (profiles/default: how many such jobs share the device at once) decides how many run together.
+DEVICE_THREADS = (PARAMS.runtime.threads or 1) if computes_on_gpu(PARAMS.runtime.device) else THREADS
 
 
 def custom_entry(dataset):

@@ -17,7 +17,7 @@ rule cross:
         # what it reads of params.yaml, as dvc.yaml's cross stage lists it
         settings=lambda w: {"datasets": PARAMS.datasets, "variants": PARAMS.variants,
                             "cross": PARAMS.section("cross")},
-    threads: THREADS
+    threads: DEVICE_THREADS
     resources:
         gpu=1,
     log:

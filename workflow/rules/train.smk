@@ -19,7 +19,7 @@ rule train:
         run="runs/train/{dataset}/{variant}/split{k}/run.json",
     params:
         settings=settings("model", "loss", "train", "split"),
-    threads: THREADS
+    threads: DEVICE_THREADS
     resources:
         gpu=1,
     log:

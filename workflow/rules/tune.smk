@@ -12,9 +12,9 @@ rule tune:
         "runs/tune/{dataset}/best.json",
     params:
         settings=settings("tune", "train", "model", "loss"),
-    threads: THREADS
+    threads: DEVICE_THREADS
     resources:
-        gpu=1,  # trials train models: one device-bound job at a time (profiles set the limit)
+        gpu=1,  # trials train models: a slot of the device (profiles set how many)
     log:
         "logs/tune/{dataset}.log",
     conda:

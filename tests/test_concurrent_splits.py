@@ -1,0 +1,113 @@
+"""runtime.parallel_splits: a variant's splits trained at once, a process each, write what a
+sequential run writes; a failure is named; a killed command leaves no process behind, and its
+rerun resumes."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from pmtiqa.cli import main
+from test_custom_dataset import lab_params, make_lab
+
+REPO = Path(__file__).resolve().parents[1]
+SPLITS = 3
+
+
+def write_params(root: Path, **runtime) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["runtime"].update(runtime)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    """A project whose dataset (mylab, 24 images) is split three ways and cached: ready to train."""
+    folder, table = make_lab(tmp_path)
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    params = lab_params(folder, table)
+    params["split"]["n_splits"] = SPLITS
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    for stage in ("download", "prepare", "split", "augment"):
+        assert main([stage, "--dataset", "mylab"]) == 0, stage
+    return root
+
+
+def run_files(root: Path, split: int) -> dict:
+    folder = root / "runs/train/mylab/ms_pmt" / f"split{split}"
+    history = pd.read_csv(folder / "history.csv").drop(columns=["seconds", "scoring_seconds"])
+    return {"metrics": (folder / "metrics.json").read_text(), "predictions": (folder / "predictions.csv").read_text(),
+            "history": history.to_csv(index=False),
+            "weights": torch.load(folder / "model.pt", weights_only=True)["state_dict"]}
+
+
+def test_splits_trained_at_once_equal_splits_trained_in_turn(project):
+    assert main(["train", "--dataset", "mylab", "--variant", "ms_pmt"]) == 0
+    sequential = [run_files(project, k) for k in range(SPLITS)]
+    shutil.rmtree("runs")
+    write_params(project, parallel_splits=2)
+    assert main(["train", "--dataset", "mylab", "--variant", "ms_pmt"]) == 0
+    for k, expected in enumerate(sequential):
+        got = run_files(project, k)
+        assert {key: got[key] for key in ("metrics", "predictions", "history")} == \
+               {key: expected[key] for key in ("metrics", "predictions", "history")}, k
+        assert all(torch.equal(got["weights"][name], w) for name, w in expected["weights"].items()), k
+
+
+def test_a_failing_split_is_named_and_no_other_starts(project, capsys):
+    """Params asking for more splits than the splits file holds: every process stops on it alike."""
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["split"]["n_splits"] = SPLITS + 2  # the file holds 3
+    params["runtime"]["parallel_splits"] = 2
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["train", "--dataset", "mylab", "--variant", "ms_pmt"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == ("pmtiqa train: error: mylab/ms_pmt: split(s) 0, 1 failed, for the reasons logged above; "
+                   "split(s) 2, 3, 4 not started")
+
+
+def processes_in(folder: Path) -> list[int]:
+    """The pids of the processes other than this one working in ``folder`` (their current directory)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and int(proc.name) != os.getpid() and Path(os.readlink(proc / "cwd")) == folder:
+                pids.append(int(proc.name))
+        except OSError:
+            pass
+    return pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_killed_command_takes_its_processes_with_it_and_a_rerun_resumes(project):
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["train"]["epochs"] = 40
+    params["runtime"]["parallel_splits"] = 2
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    command = [sys.executable, "-m", "pmtiqa", "train", "--dataset", "mylab", "--variant", "ms_pmt"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    started = subprocess.Popen(command, cwd=project, env=env, stderr=subprocess.PIPE, text=True)
+    checkpoint = project / "runs/train/mylab/ms_pmt/.split1.run/checkpoint.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline and started.poll() is None:
+        time.sleep(0.1)
+    assert checkpoint.exists() and started.poll() is None, "no checkpoint while it ran"
+    started.send_signal(signal.SIGKILL)
+    started.wait()
+    deadline = time.time() + 3  # the processes left would train for longer
+    while processes_in(project) and time.time() < deadline:
+        time.sleep(0.2)
+    assert processes_in(project) == []
+    rerun = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resuming at epoch" in rerun.stderr
+    assert all((project / f"runs/train/mylab/ms_pmt/split{k}/metrics.json").is_file() for k in range(SPLITS))
