@@ -10,6 +10,8 @@ row and ``sizes`` (N, 2: width, height) bounds the crops drawn from it.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -34,9 +36,17 @@ def gather_crops(images: torch.Tensor, index: torch.Tensor, top: torch.Tensor, l
 
 def normalize(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 (B, 3, h, w) -> float, ImageNet mean/std, as one multiply-add per pixel."""
-    scale = torch.tensor([1 / (255 * s) for s in IMAGENET_STD], device=pixels.device).view(1, 3, 1, 1)
-    shift = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)], device=pixels.device).view(1, 3, 1, 1)
+    scale, shift = normalisation(pixels.device)
     return torch.addcmul(shift, pixels.float(), scale).contiguous(memory_format=torch.channels_last)
+
+
+@functools.cache
+def normalisation(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift) of normalize, made once per device: a copy from the host cannot be part of a
+    CUDA graph, and a graph's first call (graphs.py) runs eagerly, which makes them."""
+    scale = torch.tensor([1 / (255 * s) for s in IMAGENET_STD], device=device).view(1, 3, 1, 1)
+    shift = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)], device=device).view(1, 3, 1, 1)
+    return scale, shift
 
 
 def random_crops(images: torch.Tensor, index: torch.Tensor, crop: int, generator: torch.Generator,

@@ -1,10 +1,15 @@
-"""The CUDA path: the same code on the device (skipped without one)."""
+"""The CUDA path: the same code on the device (skipped without one). The quick tests come first,
+the compiling ones last: bench/on_gpu.sh gives them all a time limit."""
+import numpy as np
 import pytest
 import torch
 
 from pmtiqa.crops import eval_crops, random_crops
+from pmtiqa.inference import CropScorer
+from pmtiqa.model import build_model
 from pmtiqa.runtime import resolve_runtime
 from pmtiqa.train import train_split
+from pmtiqa.trainer import Trainer
 from train_fixtures import tiny_data, tiny_settings
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -37,6 +42,55 @@ def test_training_on_cuda_in_bf16(tmp_path):
     metrics = train_split(settings, to_cuda(tiny_data()), runtime, tmp_path, progress=False)
     assert all(torch.isfinite(torch.tensor(m["srcc"])) for m in metrics.values())
     assert torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]["regress.weight"].device.type == "cpu"
+
+
+def test_cuda_graphs_are_the_default_and_train_as_eager_does():
+    """Captured steps and test batches replay; the losses and scores follow the eager ones (fp32:
+    the kernels are the same, cuDNN's choices aside)."""
+    settings, _ = tiny_settings(epochs=4)
+    assert resolve_runtime("cuda", "fp32", 0).graphs is False  # resolve_runtime's own default: eager
+    runs = {}
+    for step in ("eager", "auto"):
+        runtime = resolve_runtime("cuda", "fp32", 0, "none", step)
+        data = to_cuda(tiny_data(n=96))  # 6 full batches an epoch: past the warm-up within the first
+        trainer = Trainer(settings, data, runtime)
+        rows = [trainer.train_epoch(data.splits[0]["train"], progress=False) for _ in range(4)]
+        runs[step] = (trainer, [r["loss"] for r in rows], trainer.predict(data.splits[0]["test"]))
+    graphed, losses, scores = runs["auto"]
+    assert graphed.runtime.graphs and graphed.step.captured == 1 and graphed.scorer.score_batch.captured == 1
+    np.testing.assert_allclose(losses, runs["eager"][1], rtol=2e-3)
+    np.testing.assert_allclose(scores, runs["eager"][2], rtol=1e-2, atol=1e-3)
+
+
+def test_graphed_test_batches_on_cuda_score_as_eager_ones():
+    data = to_cuda(tiny_data(n=40))
+    model = build_model("ms_pmt", "resnet18", "none").cuda().eval()
+    runtime = resolve_runtime("cuda", "bf16", 0, "none", "graph")
+    graphed = CropScorer(model, data.images, 32, 3, runtime, 1.0, graphed=True)
+    eager = CropScorer(model, data.images, 32, 3, runtime, 1.0)
+    ids = torch.arange(37, device="cuda")
+    for _ in range(5):  # warm-up, capture, replays
+        np.testing.assert_allclose(graphed(ids), eager(ids), rtol=1e-2, atol=1e-3)
+    assert graphed.score_batch.captured == 1
+
+
+def test_splits_train_at_once_on_one_gpu(tmp_path, monkeypatch):
+    import yaml
+
+    from pmtiqa.cli import main
+    from test_custom_dataset import lab_params, make_lab
+
+    folder, table = make_lab(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    params = lab_params(folder, table)
+    params["runtime"].update(device="cuda", parallel_splits=2, precision="auto")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for stage in ("download", "prepare", "split", "augment"):
+        assert main([stage, "--dataset", "mylab", "--params", "params.yaml"]) == 0, stage
+    assert main(["train", "--dataset", "mylab", "--variant", "ms_pmt", "--params", "params.yaml"]) == 0
+    for k in range(2):
+        run = yaml.safe_load((tmp_path / f"runs/train/mylab/ms_pmt/split{k}/run.json").read_text())
+        assert run["ran_on"]["device"] == "cuda" and run["ran_on"]["step"] == "graph"
 
 
 @pytest.mark.parametrize("mode", ["default", "reduce-overhead"])

@@ -103,3 +103,44 @@ def test_the_step_setting_picks_graphs_only_on_a_cuda_device():
         resolve_runtime("cpu", "fp32", 1, step="graph")
     with pytest.raises(UserError, match="choose one"):
         uses_graphs(cuda, "graph", "reduce-overhead")
+
+
+class HostTraffic(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the ops that a CUDA graph cannot hold: a tensor made from Python data (a copy from the
+    host) and a value read back to the host (.item(), .tolist(), a branch on a tensor)."""
+
+    FORBIDDEN = ("aten.lift_fresh", "aten._local_scalar_dense", "aten.lift_fresh_copy")
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if str(func.overloadpacket).startswith(self.FORBIDDEN) or str(func).startswith(self.FORBIDDEN):
+            self.seen.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+def test_a_captured_step_and_test_batch_neither_copy_from_nor_read_back_to_the_host(monkeypatch):
+    """What tests/test_gpu.py captures on a GPU, checked here on the CPU: after the warm-up call, the
+    training step and the scoring of a batch make no tensor from Python data and read nothing back.
+    Adam's step is left out: on a CPU it reads its step count back, on a GPU (capturable) it does not."""
+    settings, _ = tiny_settings(batch_size=4)
+    data = tiny_data()
+    trainer = Trainer(settings, data, STATIC)
+    trainer.task_weights.copy_(torch.tensor([0.5, 0.5]))
+    trainer.full_batch = 4
+    index = torch.tensor([0, 3, 5, 7])
+    draws = (torch.tensor([1, 2, 0, 3]), torch.tensor([4, 0, 2, 1]), torch.tensor([True, False, True, False]))
+    trainer.train_step(index, *draws)  # the warm-up: Adam's state and cached constants are made here
+    image, top, left = index.repeat_interleave(2), torch.zeros(8, dtype=torch.long), torch.ones(8, dtype=torch.long)
+    trainer.model.eval()
+    trainer.scorer.scores(image, top, left)
+    trainer.model.train()
+    monkeypatch.setattr(trainer.optimizer, "step", lambda: None)
+    with HostTraffic() as traffic:
+        trainer.train_step(index, *draws)
+        trainer.model.eval()
+        with torch.no_grad():
+            trainer.scorer.scores(image, top, left)
+    assert traffic.seen == []
