@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pmtiqa.config import COMPILE_MODES  # noqa: E402
+from pmtiqa.config import COMPILE_MODES, STEP_MODES  # noqa: E402
 from pmtiqa.params_file import load_params  # noqa: E402
 from pmtiqa.losses import quality_level  # noqa: E402
 from pmtiqa.runtime import resolve_runtime  # noqa: E402
@@ -59,16 +59,18 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=PAPER_SIZES["livec"])
     parser.add_argument("--compile", choices=COMPILE_MODES, help="override runtime.compile (a short --epochs run "
                                                                   "then overstates the one-off compile time)")
+    parser.add_argument("--step", choices=STEP_MODES, help="override runtime.step (auto: CUDA graphs on a GPU)")
     args = parser.parse_args()
     params = load_params(args.params).for_dataset("livec")
     t, r = params.train, params.runtime
-    runtime = resolve_runtime(r.device, r.precision, r.threads, args.compile or r.compile)
+    runtime = resolve_runtime(r.device, r.precision, r.threads, args.compile or r.compile, args.step or r.step)
     train = dataclasses.replace(t, epochs=args.epochs or t.epochs, use_tuned=False)
     model = dataclasses.replace(params.model, weights="none")
     data = livec_sized(args.images, runtime.device, params.split.val_fraction)
     settings = Settings("livec", "ms_pmt", 0, model, params.loss, train, data.inputs[0])
     name = torch.cuda.get_device_name() if runtime.device.type == "cuda" else "CPU"
-    print(f"device: {name}, precision {runtime.precision}, compile {runtime.compile}; {model.backbone}, "
+    print(f"device: {name}, precision {runtime.precision}, compile {runtime.compile}, step "
+          f"{'graph' if runtime.graphs else 'eager'}; {model.backbone}, "
           f"{train.epochs} epochs, batch {train.batch_size}, {train.crops_per_image} crops/image, "
           f"crop {train.crop_size}, {train.test_crops} test crops; {args.images} images "
           f"({len(data.splits[0]['train'])} train, {len(data.splits[0]['val'])} val)")
@@ -76,13 +78,14 @@ def main() -> None:
         started = time.perf_counter()
         train_split(settings, data, runtime, Path(tmp) / "split0", progress=False)
         seconds = time.perf_counter() - started
-        epochs = pd.read_csv(Path(tmp) / "split0" / "history.csv")["seconds"]
+        history = pd.read_csv(Path(tmp) / "split0" / "history.csv")
+        epochs = history["seconds"]
     # The params' epoch count, if --epochs shortened the run: the one-off start (model, kernels chosen
     # by cudnn.benchmark, compilation) once, and every further epoch at the pace of the later ones.
     steady = float(epochs.iloc[1:].median()) if len(epochs) > 1 else float(epochs.iloc[0])
     per_split = seconds + (t.epochs - train.epochs) * steady
-    print(f"epochs took {', '.join(f'{e:.1f}' for e in epochs)} s (train and evaluate); start-up "
-          f"{seconds - epochs.sum():.1f} s")
+    print(f"epochs took {', '.join(f'{e:.1f}' for e in epochs)} s (train and evaluate; scoring the test part "
+          f"{(history['scoring_seconds'] / epochs).median():.0%} of an epoch); start-up {seconds - epochs.sum():.1f} s")
     samples = len(data.splits[0]["train"]) * train.crops_per_image * train.epochs
     print(f"one split: {seconds:.1f} s for {train.epochs} epochs ({samples / seconds:.0f} training crops/s "
           f"including per-epoch evaluation); at {t.epochs} epochs: {per_split:.1f} s")

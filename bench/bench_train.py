@@ -1,16 +1,17 @@
 """Training-step throughput of pmtiqa against its ceiling and against a conventional pipeline.
 
 Four ways to run the same training step (same model, batch and crop size), measured in one run:
-  (a) ceiling:      pre-made normalised crops already on the device, our precision, layout and
-                    compilation (runtime.compile, --compile)
-  (b) pmtiqa:       the uint8 cache on the device, crops/flips/normalisation as batched tensor ops
-                    (exactly Trainer.train_epoch's step), our precision, layout and compilation
+  (a) ceiling:      pre-made normalised crops already on the device, our precision, layout,
+                    compilation (runtime.compile, --compile) and launch (runtime.step, --step)
+  (b) pmtiqa:       the trainer's own step (Trainer.step): crops/flips/normalisation gathered from
+                    the uint8 cache on the device, our precision, layout, compilation and launch
   (c) conventional: JPEG files -> PIL decode -> torchvision transforms -> DataLoader with one
                     worker per core, our step as in (a) (so c differs from b by the data path alone)
   (d) authors:      the same conventional pipeline, eager, in fp32 and the default (NCHW) layout,
                     as the authors' code runs it
 It prints images per second and the ratios b/a (how close to the ceiling), b/c (the data path)
-and b/d (what a user gains end to end). On a CPU it also prints (e), the convolutions' bound: the
+and b/d (what a user gains end to end), for each launch mode asked for: eager, and (on a GPU) graph,
+where a, b and c replay each step as one CUDA graph (graphs.py). On a CPU it also prints (e), the convolutions' bound: the
 images per second of a step that did nothing but its convolutions (PyTorch's oneDNN kernels at our
 precision, in the faster layout, timed by the profiler), and e/d, the most that ANY engine built
 on these kernels could gain over d on the machine it runs on. The ways take turns, round after round
@@ -20,13 +21,14 @@ over rounds, because a shared machine's speed drifts by 15 % and more from minut
 It imports nothing that the GPU machine lacks.
 
     python bench/bench_train.py                       # CPU: resnet18 and resnet50
-    python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96   # on a GPU machine
-    python bench/bench_train.py --compile reduce-overhead   # another torch.compile mode (or none)
+    python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96   # GPU: eager and graph
+    python bench/bench_train.py --compile reduce-overhead --step eager   # a torch.compile mode
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import statistics
 import sys
@@ -41,11 +43,15 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.photos import write_jpegs  # noqa: E402
-from pmtiqa.config import COMPILE_MODES  # noqa: E402
-from pmtiqa.crops import IMAGENET_MEAN, IMAGENET_STD, random_crops  # noqa: E402
+from pmtiqa.config import COMPILE_MODES, LossParams, ModelParams, TrainParams  # noqa: E402
+from pmtiqa.crops import IMAGENET_MEAN, IMAGENET_STD, random_crop_draws, random_crops  # noqa: E402
+from pmtiqa.device_data import DeviceData  # noqa: E402
+from pmtiqa.graphs import StaticCall  # noqa: E402
 from pmtiqa.losses import pmt_loss, quality_level  # noqa: E402
 from pmtiqa.model import build_model  # noqa: E402
 from pmtiqa.runtime import Runtime, resolve_runtime  # noqa: E402
+from pmtiqa.settings import Settings  # noqa: E402
+from pmtiqa.trainer import Trainer  # noqa: E402
 from pmtiqa.tv import import_torchvision  # noqa: E402
 
 
@@ -68,13 +74,17 @@ class JpegDataset(torch.utils.data.Dataset):
 
 
 def make_step(backbone: str, runtime: Runtime, channels_last: bool):
-    """A fresh model and its Adam, and the training step as Trainer.train_epoch runs it."""
+    """A fresh model and its Adam, and a training step on given crops as Trainer.step computes it
+    (replayed as a CUDA graph under runtime.graphs)."""
     device = runtime.device
+    cuda = device.type == "cuda"
     torch.manual_seed(0)
     model = build_model("ms_pmt", backbone).to(device).train()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=5e-4, fused=device.type == "cuda")
+    lr = torch.tensor(1e-4, device=device) if runtime.graphs else 1e-4
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=5e-4, fused=cuda,
+                                 capturable=cuda and runtime.graphs)
     forward = runtime.compiled(model)
 
     def step(x, target):
@@ -84,6 +94,23 @@ def make_step(backbone: str, runtime: Runtime, channels_last: bool):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+    return StaticCall(step, capture=cuda) if runtime.graphs else step
+
+
+def trainer_step(backbone: str, batch: int, crop: int, cache: torch.Tensor, runtime: Runtime):
+    """(b): the trainer's own step on random crops of the cache: Trainer.step after the draws."""
+    n = len(cache)
+    score = torch.rand(n, generator=torch.Generator().manual_seed(0)).to(cache.device)
+    data = DeviceData(images=cache, sizes=None, score=score, level=quality_level(score, 10), mos=np.zeros(n),
+                      names=[""] * n, bounds=(0.0, 1.0, True), splits=[], inputs=[])
+    train = TrainParams(batch_size=batch, crop_size=crop, crops_per_image=1, lr=1e-4)
+    trainer = Trainer(Settings("bench", "ms_pmt", 0, ModelParams(backbone=backbone, weights="none"), LossParams(),
+                               train), data, runtime)
+    trainer.task_weights.copy_(torch.tensor([0.5, 0.5]))
+    trainer.full_batch = batch
+
+    def step(index, _):
+        trainer.step(index, *random_crop_draws(cache, index, crop, trainer.generator))
     return step
 
 
@@ -92,7 +119,7 @@ def conv_probe(backbone: str, batch: int, crop: int, runtime: Runtime):
     the profiler's self time of the convolution ops, forward and backward, in the faster layout."""
     from torch.profiler import ProfilerActivity, profile
 
-    eager = dataclasses.replace(runtime, compile="none")
+    eager = dataclasses.replace(runtime, compile="none", graphs=False)
     x, target = torch.randn(batch, 3, crop, crop), torch.rand(batch)
     layouts = [(make_step(backbone, eager, last), x.contiguous(memory_format=torch.channels_last) if last else x)
                for last in (True, False)]
@@ -120,7 +147,7 @@ def timed(step_fn, batches, warmup: int, device) -> float:
                 torch.cuda.synchronize()
             started, count = time.perf_counter(), 0
         step_fn(x, target)
-        count += len(target)
+        count += len(x)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return count / (time.perf_counter() - started)
@@ -132,12 +159,13 @@ RATIOS = (("b", "a"), ("b", "c"), ("b", "d"), ("e", "d"))
 def bench_one(backbone: str, batch: int, steps: int, warmup: int, crop: int, jpegs: list[Path],
               cache: torch.Tensor, runtime: Runtime, rounds: int) -> tuple[dict, dict]:
     """(median images/s of each way, median over rounds of each ratio within its round)."""
-    ours = make_step(backbone, runtime, channels_last=True)  # compiled once, then shared by a, b and c
+    ours = make_step(backbone, runtime, channels_last=True)  # compiled once, then shared by a and c
+    trainer = trainer_step(backbone, batch, crop, cache, runtime)
     authors = make_step(backbone, Runtime(device=runtime.device, precision="fp32"), channels_last=False)
     probe = conv_probe(backbone, batch, crop, runtime) if runtime.device.type == "cpu" else None
     per_round = []
     for _ in range(rounds):
-        rates = bench_round(ours, authors, batch, steps, warmup, crop, jpegs, cache, runtime.device)
+        rates = bench_round(ours, trainer, authors, batch, steps, warmup, crop, jpegs, cache, runtime.device)
         if probe:
             rates["e"] = probe()
         per_round.append(rates)
@@ -153,7 +181,7 @@ def summarise(per_round: list[dict]) -> tuple[dict, dict]:
     return rates, ratios
 
 
-def bench_round(ours, authors, batch: int, steps: int, warmup: int, crop: int, jpegs: list[Path],
+def bench_round(ours, trainer, authors, batch: int, steps: int, warmup: int, crop: int, jpegs: list[Path],
                 cache: torch.Tensor, device: torch.device) -> dict:
     n = len(jpegs)
     scores = torch.rand(n, generator=torch.Generator().manual_seed(0))
@@ -165,16 +193,10 @@ def bench_round(ours, authors, batch: int, steps: int, warmup: int, crop: int, j
     target = scores[:batch].to(device)
     results["a"] = timed(ours, ((premade[i % len(premade)], target) for i in range(total)), warmup, device)
 
-    # (b) pmtiqa: gather crops from the on-device uint8 cache inside the step
+    # (b) pmtiqa: the trainer's step, which gathers its crops from the on-device uint8 cache
     gen = torch.Generator(device).manual_seed(1)
-    dev_scores = scores.to(device)
-
-    def pmtiqa_batches():
-        for _ in range(total):
-            index = torch.randint(0, n, (batch,), device=device, generator=gen)
-            yield random_crops(cache, index, crop, gen), dev_scores[index]
-
-    results["b"] = timed(ours, pmtiqa_batches(), warmup, device)
+    index_batches = ((torch.randint(0, n, (batch,), device=device, generator=gen), None) for _ in range(total))
+    results["b"] = timed(trainer, index_batches, warmup, device)
 
     # (c) and (d): the conventional pipeline
     workers = os.cpu_count() or 1
@@ -210,9 +232,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--compile", default="none", choices=COMPILE_MODES,
                         help="torch.compile mode of a, b and c (runtime.compile)")
+    parser.add_argument("--step", nargs="+", choices=("eager", "graph"),
+                        help="launch modes of a, b and c (runtime.step; default: eager, and graph on a GPU)")
+    parser.add_argument("--json", type=Path, help="also write the rows to this file (bench/gpu_table.py reads it)")
     args = parser.parse_args()
 
-    runtime = resolve_runtime(args.device, "auto", 0, args.compile)
+    runtimes = {}
+    device = resolve_runtime(args.device, "auto", 0).device
+    for mode in args.step or (["eager", "graph"] if device.type == "cuda" and args.compile == "none" else ["eager"]):
+        runtimes[mode] = resolve_runtime(args.device, "auto", 0, args.compile, mode)
+    runtime = next(iter(runtimes.values()))
     gpu = runtime.device.type == "cuda"
     steps = args.steps or (30 if gpu else 5)
     warmup = args.warmup or (5 if gpu else 1)
@@ -221,23 +250,29 @@ def main() -> None:
     print(f"device: {name}; our precision: {runtime.precision}, compile: {runtime.compile}; torch {torch.__version__}; "
           f"{count} JPEGs 500x500, crop {args.crop}, {steps} measured steps after {warmup} warm-up, "
           f"medians over {args.rounds} rounds")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         jpegs = write_jpegs(Path(tmp), count, (500, 500))
         cache = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB")) for p in jpegs])).to(runtime.device)
         bound = runtime.device.type == "cpu"
-        header = f"{'backbone':<9} {'batch':>5} | {'a ceiling':>9} {'b pmtiqa':>9} {'c conv':>9} {'d authors':>9} | " \
-                 f"{'b/a':>5} {'b/c':>5} {'b/d':>5}"
+        header = f"{'backbone':<9} {'batch':>5} {'step':<5} | {'a ceiling':>9} {'b pmtiqa':>9} {'c conv':>9} " \
+                 f"{'d authors':>9} | {'b/a':>5} {'b/c':>5} {'b/d':>5}"
         header += (f" | {'e convs':>8} {'e/d':>5}" if bound else "") + "   (images/s)"
         print(header)
         print("-" * len(header))
         for backbone in args.backbones:
             for batch in args.batch_sizes:
-                r, q = bench_one(backbone, batch, steps, warmup, args.crop, jpegs, cache, runtime, args.rounds)
-                line = f"{backbone:<9} {batch:>5} | {r['a']:>9.1f} {r['b']:>9.1f} {r['c']:>9.1f} {r['d']:>9.1f} | " \
-                       f"{q['b/a']:>5.2f} {q['b/c']:>5.2f} {q['b/d']:>5.2f}"
-                if bound:
-                    line += f" | {r['e']:>8.1f} {q['e/d']:>5.2f}"
-                print(line, flush=True)
+                for mode, rt in runtimes.items():
+                    r, q = bench_one(backbone, batch, steps, warmup, args.crop, jpegs, cache, rt, args.rounds)
+                    rows.append({"backbone": backbone, "batch": batch, "step": mode, **r, **q})
+                    line = f"{backbone:<9} {batch:>5} {mode:<5} | {r['a']:>9.1f} {r['b']:>9.1f} {r['c']:>9.1f} " \
+                           f"{r['d']:>9.1f} | {q['b/a']:>5.2f} {q['b/c']:>5.2f} {q['b/d']:>5.2f}"
+                    if bound:
+                        line += f" | {r['e']:>8.1f} {q['e/d']:>5.2f}"
+                    print(line, flush=True)
+                    if args.json:  # after each row: a run cut short by its time limit keeps what it measured
+                        args.json.write_text(json.dumps({"device": name, "rows": rows}, indent=1))
+
 
 if __name__ == "__main__":
     main()

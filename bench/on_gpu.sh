@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The GPU measurements in one call of at most 10 minutes, most wanted first, each under its own time
-# limit so that a slow step leaves the rest their turn:
-#   tests   the CUDA tests (bf16 training and its distinct scores, crops, compiled training)
-#   paper   one paper-protocol split on a LIVEC-sized set (2 epochs, scaled to 30) and the grid estimate
-#   bench   bench_train at the paper's batch and at 96, eager, then with CUDA graphs (runtime.compile)
-# `bash bench/on_gpu.sh` runs them all; `bash bench/on_gpu.sh bench` one of them.
+# The GPU measurement in one call of under 10 minutes, most wanted first, each step under its own
+# time limit so that a slow one leaves the rest their turn, then one table of it all:
+#   tests       the CUDA tests (bf16 training, CUDA graphs equal to eager, crops, compiled training)
+#   train       bench_train: b/a and b/d at batch 12 and 96, eager and graphed
+#   concurrent  bench_concurrent: 1, 2, 4, 8 paper-protocol runs sharing the GPU, a paper split's
+#               minutes and the paper grid's hours at each
+# `bash bench/on_gpu.sh` runs them all; `bash bench/on_gpu.sh train` one of them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
+out=${OUT:-$(mktemp -d)}
 step() {  # step SECONDS command...: run it, say how it ended, go on either way
   local limit=$1; shift
   echo "=== $* (limit ${limit} s)"
@@ -15,14 +17,14 @@ step() {  # step SECONDS command...: run it, say how it ended, go on either way
 }
 run() {
   case "$1" in
-    tests) step 180 python -m pytest -q -p no:cacheprovider tests/test_gpu.py ;;
-    paper) step 100 python bench/bench_paper_run.py --epochs 2 ;;
-    bench)
-      step 100 python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96 --rounds 2 --compile none
-      step 180 python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96 --rounds 2 --compile reduce-overhead ;;
-    *) echo "usage: bash bench/on_gpu.sh [tests|paper|bench]" >&2; exit 2 ;;
+    tests) step 150 python -m pytest -q -p no:cacheprovider tests/test_gpu.py ;;
+    train) step 170 python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96 --rounds 2 \
+             --json "$out/train.json" ;;
+    concurrent) step 220 python bench/bench_concurrent.py --at-once 1 2 4 8 --epochs 3 --json "$out/concurrent.json" ;;
+    *) echo "usage: bash bench/on_gpu.sh [tests|train|concurrent]" >&2; exit 2 ;;
   esac
 }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
 python -c "import torch; print('torch', torch.__version__)"
-if [ $# -eq 0 ]; then for what in tests paper bench; do run "$what"; done; else run "$1"; fi
+if [ $# -eq 0 ]; then for what in tests train concurrent; do run "$what"; done; else run "$1"; fi
+python bench/gpu_table.py "$out/train.json" "$out/concurrent.json"

@@ -24,7 +24,7 @@ def run_bench(script: str, *args: str) -> str:
 def test_bench_train_prints_rates_ratios_and_the_convolutions_bound():
     out = run_bench("bench_train.py", "--device", "cpu", "--backbones", "resnet18", "--steps", "1", "--warmup", "1",
                     "--rounds", "1", "--images", "12", "--crop", "32")
-    row = re.search(rf"resnet18 +12 \|((?: +{NUMBER}){{4}}) \|((?: +{NUMBER}){{3}}) \|((?: +{NUMBER}){{2}})", out)
+    row = re.search(rf"resnet18 +12 eager +\|((?: +{NUMBER}){{4}}) \|((?: +{NUMBER}){{3}}) \|((?: +{NUMBER}){{2}})", out)
     assert row, out
     values = [float(v) for group in row.groups() for v in group.split()]
     assert all(v > 0 for v in values)
@@ -59,3 +59,15 @@ def test_score_example_shows_api_and_command_line_agree(model_pt, tmp_path):
     out = run_bench("score_example.py", str(model_pt), *images)
     assert "pmtiqa predict and pmtiqa.load agree to the last digit: True" in out
     assert re.search(r"sum of \|grad\| [\d.e+-]+, finite True", out), out
+
+
+def test_bench_concurrent_and_the_gpu_table_print_their_rows(tmp_path):
+    out = run_bench("bench_concurrent.py", "--at-once", "1", "2", "--epochs", "2", "--images", "24", "--image-size",
+                    "64", "--crop", "32", "--backbone", "resnet18", "--json", str(tmp_path / "concurrent.json"))
+    rows = re.findall(rf"^ +([12]) \| +({NUMBER}) +({NUMBER})% +({NUMBER}) \| +({NUMBER}) +({NUMBER})$", out, re.M)
+    assert [int(r[0]) for r in rows] == [1, 2] and all(float(v) > 0 for r in rows for v in r[1:]), out
+    run_bench("bench_train.py", "--device", "cpu", "--backbones", "resnet18", "--steps", "1", "--warmup", "1",
+              "--rounds", "1", "--images", "12", "--crop", "32", "--json", str(tmp_path / "train.json"))
+    table = run_bench("gpu_table.py", str(tmp_path / "train.json"), str(tmp_path / "concurrent.json"))
+    assert re.search(rf"b/d at batch 12 +\| +{NUMBER} \| +-", table), table  # no graph rows on a CPU
+    assert len(re.findall(rf"paper grid, hours +\| +[12] \| +{NUMBER}", table)) == 2, table
