@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from pmtiqa.cli import main
-from test_custom_dataset import lab_params, make_lab
+from test_custom_dataset import lab_project
 
 REPO = Path(__file__).resolve().parents[1]
 SPLITS = 3
@@ -30,13 +30,7 @@ def write_params(root: Path, **runtime) -> None:
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Path:
     """A project whose dataset (mylab, 24 images) is split three ways and cached: ready to train."""
-    folder, table = make_lab(tmp_path)
-    root = tmp_path / "project"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    params = lab_params(folder, table)
-    params["split"]["n_splits"] = SPLITS
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    root = lab_project(tmp_path, monkeypatch, split={"n_splits": SPLITS})
     for stage in ("download", "prepare", "split", "augment"):
         assert main([stage, "--dataset", "mylab"]) == 0, stage
     return root

@@ -52,15 +52,23 @@ def lab_params(folder: Path, table: Path, **change) -> dict:
     }
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch) -> Path:
-    """A project folder with params.yaml declaring mylab; the lab's files lie outside it."""
+def lab_project(tmp_path: Path, monkeypatch, **sections) -> Path:
+    """A project folder, the working directory, with params.yaml declaring mylab (``sections``
+    updating lab_params' sections); the lab's files lie outside it."""
     folder, table = make_lab(tmp_path)
     root = tmp_path / "project"
     root.mkdir()
     monkeypatch.chdir(root)
-    (root / "params.yaml").write_text(yaml.safe_dump(lab_params(folder, table)))
+    params = lab_params(folder, table)
+    for name, values in sections.items():
+        params[name] = {**params.get(name, {}), **values}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
     return root
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    return lab_project(tmp_path, monkeypatch)
 
 
 def run(*argv: str) -> int:

@@ -78,18 +78,14 @@ def test_splits_train_at_once_on_one_gpu(tmp_path, monkeypatch):
     import yaml
 
     from pmtiqa.cli import main
-    from test_custom_dataset import lab_params, make_lab
+    from test_custom_dataset import lab_project
 
-    folder, table = make_lab(tmp_path)
-    monkeypatch.chdir(tmp_path)
-    params = lab_params(folder, table)
-    params["runtime"].update(device="cuda", parallel_splits=2, precision="auto")
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    root = lab_project(tmp_path, monkeypatch, runtime={"device": "cuda", "parallel_splits": 2, "precision": "auto"})
     for stage in ("download", "prepare", "split", "augment"):
-        assert main([stage, "--dataset", "mylab", "--params", "params.yaml"]) == 0, stage
-    assert main(["train", "--dataset", "mylab", "--variant", "ms_pmt", "--params", "params.yaml"]) == 0
+        assert main([stage, "--dataset", "mylab"]) == 0, stage
+    assert main(["train", "--dataset", "mylab", "--variant", "ms_pmt"]) == 0
     for k in range(2):
-        run = yaml.safe_load((tmp_path / f"runs/train/mylab/ms_pmt/split{k}/run.json").read_text())
+        run = yaml.safe_load((root / f"runs/train/mylab/ms_pmt/split{k}/run.json").read_text())
         assert run["ran_on"]["device"] == "cuda" and run["ran_on"]["step"] == "graph"
 
 
