@@ -3,8 +3,9 @@ process of its own.
 
 A ResNet-50 at the paper's batch of 12 uses a fraction of a large GPU; several runs side by side use
 more of it. Each process runs train.train_split as `pmtiqa train --split k` would: it loads the
-dataset onto the device, resumes its own checkpoint, and writes its split's folder, so a split's
-files and numbers are those a sequential run writes (the tests hold them equal). Processes are
+dataset onto the device, resumes its own checkpoint, and writes its split's folder. On a CPU its
+files and numbers are those a sequential run writes (the tests hold them equal); on a GPU they are
+as close as two sequential runs' are (cuDNN picks its kernels by timing them). Processes are
 started, not forked: a CUDA context does not survive a fork. Each one dies with the command that
 started it (Linux's parent-death signal), so that a killed stage leaves no orphan writing its
 checkpoint while a rerun resumes from it.
@@ -37,20 +38,28 @@ def train_concurrently(params: Params, files: DatasetFiles, variant: str, splits
     pending, running, failed = list(splits), {}, []
     level = logging.getLogger("pmtiqa").getEffectiveLevel()
     log.info("training %s/%s: splits %s, %d at once, a process each", files.dataset, variant, splits, at_once)
-    while pending or running:
-        while pending and not failed and len(running) < at_once:
-            k = pending.pop(0)
-            process = context.Process(target=train_one, args=(params, files, variant, k, os.getpid(), level),
-                                      name=f"pmtiqa train {files.dataset}/{variant}/split{k}")
-            process.start()
-            running[process.sentinel] = (k, process)
-        for sentinel in wait(list(running)):
-            k, process = running.pop(sentinel)
+    try:
+        while pending or running:
+            while pending and not failed and len(running) < at_once:
+                k = pending.pop(0)
+                process = context.Process(target=train_one, args=(params, files, variant, k, os.getpid(), level),
+                                          name=f"pmtiqa train {files.dataset}/{variant}/split{k}")
+                process.start()
+                running[process.sentinel] = (k, process)
+            for sentinel in wait(list(running)):
+                k, process = running.pop(sentinel)
+                process.join()
+                if process.exitcode != 0:
+                    failed.append(k)
+                if process.exitcode < 0:  # a signal: the process could say nothing itself
+                    log.error("%s/%s split %d: its process was ended by %s (out of memory, or killed)",
+                              files.dataset, variant, k, signal.Signals(-process.exitcode).name)
+            if failed and not running:  # none starts after a failure
+                break
+    finally:  # interrupted (Ctrl-C reaching the command alone): end the splits running, which resume later
+        for _, process in running.values():
+            process.terminate()
             process.join()
-            if process.exitcode != 0:
-                failed.append(k)
-        if failed and not running:
-            break
     if failed:
         raise UserError(f"{files.dataset}/{variant}: split(s) {', '.join(map(str, sorted(failed)))} failed, for "
                         f"the reasons logged above" + (f"; split(s) {', '.join(map(str, pending))} not started"

@@ -17,6 +17,8 @@ hold equal to the plain eager one.
 """
 from __future__ import annotations
 
+import inspect
+import weakref
 from collections import Counter
 from collections.abc import Callable
 
@@ -26,14 +28,23 @@ WARMUP_CALLS = 3  # PyTorch's guide warms a captured region up with a few eager 
 
 
 class StaticCall:
-    """``fn`` called on buffers of fixed shapes: replayed as a CUDA graph when ``capture``."""
+    """``fn`` called on buffers of fixed shapes: replayed as a CUDA graph when ``capture``.
 
-    def __init__(self, fn: Callable, capture: bool, warmup: int = WARMUP_CALLS):
-        self.fn, self.capture, self.warmup = fn, capture, warmup
+    ``fn`` is held weakly where it is a bound method: the object that owns this call (a trainer)
+    is then freed, graphs and all, as soon as it is dropped, not at some later garbage collection.
+    ``share_pool``: the graphs of all shapes draw on one memory pool, which is safe where nothing
+    of a graph's memory outlives its replay but the result, and the caller uses that at once
+    (batches of test crops); a training step keeps its gradients there, and keeps its own pool."""
+
+    def __init__(self, fn: Callable, capture: bool, warmup: int = WARMUP_CALLS, share_pool: bool = False):
+        self.fn = weakref.WeakMethod(fn) if inspect.ismethod(fn) else (lambda: fn)
+        self.capture, self.warmup, self.share_pool = capture, warmup, share_pool
         self.buffers: dict[tuple, tuple[torch.Tensor, ...]] = {}
         self.graphs: dict[tuple, torch.cuda.CUDAGraph] = {}
         self.outputs: dict[tuple, object] = {}
         self.eager_calls: Counter = Counter()
+        self.pool = None  # the shared pool, once a graph has made it
+        self.stream = None  # the side stream of the warm-up calls, made at the first
 
     def __call__(self, *inputs: torch.Tensor):
         """fn's result on these inputs. A captured call's result lives in the graph's own memory:
@@ -45,32 +56,37 @@ class StaticCall:
         else:
             for buffer, x in zip(buffers, inputs):
                 buffer.copy_(x)
+        fn = self.fn()
         if not self.capture:
-            return self.fn(*buffers)
+            return fn(*buffers)
         if key in self.graphs:
             self.graphs[key].replay()
         elif self.eager_calls[key] < self.warmup:
             self.eager_calls[key] += 1
-            return on_side_stream(self.fn, buffers)
+            return self.warm_up(fn, buffers)
         else:
-            self.graphs[key] = graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self.outputs[key] = self.fn(*buffers)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self.pool):
+                self.outputs[key] = fn(*buffers)
+            self.graphs[key] = graph  # only once captured: a capture that failed is tried again
+            if self.share_pool:
+                self.pool = graph.pool()
             graph.replay()  # capture records the kernels without running them
         return self.outputs[key]
+
+    def warm_up(self, fn: Callable, args: tuple):
+        """fn(*args) on a side stream, ordered after and before the current one: PyTorch's guide
+        warms a region up off the default stream, so that what it sets up lazily is not tied to
+        that stream. One stream for every warm-up call: the allocator keeps freed memory per stream."""
+        if self.stream is None:
+            self.stream = torch.cuda.Stream()
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.stream):
+            out = fn(*args)
+        torch.cuda.current_stream().wait_stream(self.stream)
+        return out
 
     @property
     def captured(self) -> int:
         """How many shapes replay as graphs."""
         return len(self.graphs)
-
-
-def on_side_stream(fn: Callable, args: tuple):
-    """fn(*args) on a fresh stream, ordered after and before the current one: PyTorch's guide warms
-    a region up off the default stream, so that what it sets up lazily is not tied to that stream."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        out = fn(*args)
-    torch.cuda.current_stream().wait_stream(stream)
-    return out

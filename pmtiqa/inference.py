@@ -29,7 +29,8 @@ class CropScorer:
         self.model, self.images, self.sizes, self.runtime = model, images, sizes, runtime
         self.crop, self.crops, self.target_scale = crop, crops, target_scale
         self.batch_size, self.graphed = batch_size, graphed
-        self.score_batch = StaticCall(self.scores, graphed and runtime.device.type == "cuda") if graphed else self.scores
+        capture = graphed and runtime.device.type == "cuda"
+        self.score_batch = StaticCall(self.scores, capture, share_pool=True) if graphed else self.scores
 
     @torch.no_grad()
     def __call__(self, index: torch.Tensor, generator: torch.Generator | None = None) -> np.ndarray:

@@ -98,6 +98,8 @@ def resolve_runtime(device: str, precision: str, threads: int, compile: str = "n
     # A fixed thread count makes CPU reductions, and so a resumed run, compute the same way.
     torch.set_num_threads(threads or available_cores())
     if dev.type == "cuda":
+        if dev.index is not None:  # cuda:N is the current device: where new streams and CUDA graphs'
+            torch.cuda.set_device(dev)  # captures go (on another device's stream a graph records nothing)
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

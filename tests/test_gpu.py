@@ -54,24 +54,48 @@ def test_cuda_graphs_are_the_default_and_train_as_eager_does():
         runtime = resolve_runtime("cuda", "fp32", 0, "none", step)
         data = to_cuda(tiny_data(n=96))  # 6 full batches an epoch: past the warm-up within the first
         trainer = Trainer(settings, data, runtime)
-        rows = [trainer.train_epoch(data.splits[0]["train"], progress=False) for _ in range(4)]
-        runs[step] = (trainer, [r["loss"] for r in rows], trainer.predict(data.splits[0]["test"]))
+        rows, scores = [], []
+        for _ in range(4):  # the test part scored after each epoch: warm-up, capture, replays
+            rows.append(trainer.train_epoch(data.splits[0]["train"], progress=False))
+            scores.append(trainer.predict(data.splits[0]["test"]))
+        runs[step] = (trainer, [r["loss"] for r in rows], scores)
     graphed, losses, scores = runs["auto"]
     assert graphed.runtime.graphs and graphed.step.captured == 1 and graphed.scorer.score_batch.captured == 1
     np.testing.assert_allclose(losses, runs["eager"][1], rtol=2e-3)
-    np.testing.assert_allclose(scores, runs["eager"][2], rtol=1e-2, atol=1e-3)
+    for epoch, (got, expected) in enumerate(zip(scores, runs["eager"][2])):  # replays see the new weights
+        np.testing.assert_allclose(got, expected, rtol=1e-2, atol=1e-3, err_msg=f"after epoch {epoch + 1}")
 
 
 def test_graphed_test_batches_on_cuda_score_as_eager_ones():
+    """Each call other images (in two batches, the last padded) and other weights: a replay that
+    scored stale inputs or ran nothing would show."""
     data = to_cuda(tiny_data(n=40))
     model = build_model("ms_pmt", "resnet18", "none").cuda().eval()
     runtime = resolve_runtime("cuda", "bf16", 0, "none", "graph")
     graphed = CropScorer(model, data.images, 32, 3, runtime, 1.0, graphed=True)
     eager = CropScorer(model, data.images, 32, 3, runtime, 1.0)
-    ids = torch.arange(37, device="cuda")
-    for _ in range(5):  # warm-up, capture, replays
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(6):  # warm-up, capture, replays
+        ids = torch.randperm(40, generator=generator)[:37].cuda()  # 37 images: 341 crops a batch, two batches
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.mul_(1.01)
         np.testing.assert_allclose(graphed(ids), eager(ids), rtol=1e-2, atol=1e-3)
-    assert graphed.score_batch.captured == 1
+    assert graphed.score_batch.captured == 1 and graphed.images_per_batch(37) == 19
+
+
+def test_a_graphed_run_on_another_cuda_device_captures_its_kernels():
+    """cuda:N is made the current device, where graphs are captured."""
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two CUDA devices")
+    settings, _ = tiny_settings(epochs=2)
+    runtime = resolve_runtime("cuda:1", "fp32", 0, "none", "graph")
+    data = tiny_data(n=96)
+    data.images, data.score, data.level = (t.to("cuda:1") for t in (data.images, data.score, data.level))
+    data.splits = [{k: v.to("cuda:1") for k, v in s.items()} for s in data.splits]
+    trainer = Trainer(settings, data, runtime)
+    losses = [trainer.train_epoch(data.splits[0]["train"], progress=False)["loss"] for _ in range(2)]
+    assert trainer.step.captured == 1 and losses[1] < losses[0]
 
 
 def test_splits_train_at_once_on_one_gpu(tmp_path, monkeypatch):

@@ -52,20 +52,38 @@ def test_training_on_the_graph_path_equals_eager(tmp_path, train):
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
-def test_a_run_resumes_across_the_eager_and_graph_paths(tmp_path):
+@pytest.mark.parametrize("first,then", [(STATIC, EAGER), (EAGER, STATIC)])
+def test_a_run_resumes_across_the_eager_and_graph_paths(first, then):
     """The runtime is no part of a run's identity: a checkpoint of one path resumes on the other
-    (its Adam keeps the resuming path's learning-rate tensor and flags)."""
+    (its Adam keeps the resuming path's learning-rate tensor and flags) and goes on as it would have."""
     settings, _ = tiny_settings(epochs=3)
-    uninterrupted = train_split(settings, tiny_data(), EAGER, tmp_path / "whole", progress=False)
-    first = Trainer(dataclasses.replace(settings, train=dataclasses.replace(settings.train, epochs=3)),
-                    tiny_data(), STATIC)
-    first.train_epoch(tiny_data().splits[0]["train"], progress=False)
-    resumed = Trainer(settings, tiny_data(), EAGER)
-    resumed.load_state_dict(first.state_dict())
-    assert isinstance(first.optimizer.param_groups[0]["lr"], torch.Tensor)
-    assert not isinstance(resumed.optimizer.param_groups[0]["lr"], torch.Tensor)
-    row = resumed.train_epoch(tiny_data().splits[0]["train"], progress=False)
-    assert row["epoch"] == 2 and np.isfinite(row["loss"]) and uninterrupted["final"]["epoch"] == 3
+    train_ids = tiny_data().splits[0]["train"]
+    whole = Trainer(settings, tiny_data(), then)
+    uninterrupted = [whole.train_epoch(train_ids, progress=False) for _ in range(3)]
+    before = Trainer(settings, tiny_data(), first)
+    before.train_epoch(train_ids, progress=False)
+    resumed = Trainer(settings, tiny_data(), then)
+    resumed.load_state_dict(before.state_dict())
+    assert isinstance(resumed.optimizer.param_groups[0]["lr"], torch.Tensor) == then.graphs
+    assert [resumed.train_epoch(train_ids, progress=False) for _ in range(2)] == uninterrupted[1:]
+
+
+def test_a_dropped_trainer_is_freed_at_once():
+    """Its StaticCall holds the step weakly: no reference cycle keeps a model (and on a GPU its
+    graphs' memory) alive until a garbage collection, trial after trial in one tuning process."""
+    import gc
+    import weakref
+
+    settings, _ = tiny_settings()
+    trainer = Trainer(settings, tiny_data(), STATIC)
+    trainer.train_epoch(tiny_data().splits[0]["train"], progress=False)
+    model = weakref.ref(trainer.model)
+    gc.disable()
+    try:
+        del trainer
+        assert model() is None
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("data", [tiny_data, tiny_own_size_data])
@@ -106,17 +124,22 @@ def test_the_step_setting_picks_graphs_only_on_a_cuda_device():
 
 
 class HostTraffic(torch.utils._python_dispatch.TorchDispatchMode):
-    """Records the ops that a CUDA graph cannot hold: a tensor made from Python data (a copy from the
-    host) and a value read back to the host (.item(), .tolist(), a branch on a tensor)."""
+    """Records the ops that a CUDA graph cannot hold and that show on a CPU: a tensor made from
+    Python data (a copy from the host), a value read back to the host (.item(), a branch on a
+    tensor), and ops whose output size depends on values (nonzero, masked_select, boolean masks),
+    which read back a count. A copy between devices cannot show on a CPU: .cpu(), .numpy() and
+    .tolist() are refused outright while it records."""
 
-    FORBIDDEN = ("aten.lift_fresh", "aten._local_scalar_dense", "aten.lift_fresh_copy")
+    FORBIDDEN = ("aten.lift_fresh", "aten._local_scalar_dense", "aten.nonzero", "aten.masked_select",
+                 "aten.index.Tensor", "aten.index_put")
 
     def __init__(self):
         super().__init__()
         self.seen = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if str(func.overloadpacket).startswith(self.FORBIDDEN) or str(func).startswith(self.FORBIDDEN):
+        if str(func).startswith(self.FORBIDDEN) and not (str(func) == "aten.index.Tensor" and not any(
+                isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1] if i is not None)):
             self.seen.append(str(func))
         return func(*args, **(kwargs or {}))
 
@@ -138,9 +161,28 @@ def test_a_captured_step_and_test_batch_neither_copy_from_nor_read_back_to_the_h
     trainer.scorer.scores(image, top, left)
     trainer.model.train()
     monkeypatch.setattr(trainer.optimizer, "step", lambda: None)
+    for name in ("cpu", "numpy", "tolist", "item"):
+        monkeypatch.setattr(torch.Tensor, name, refuse(name))
     with HostTraffic() as traffic:
         trainer.train_step(index, *draws)
         trainer.model.eval()
         with torch.no_grad():
             trainer.scorer.scores(image, top, left)
     assert traffic.seen == []
+
+
+def refuse(name):
+    def refused(*args, **kwargs):
+        raise AssertionError(f"Tensor.{name}() inside a region a CUDA graph captures")
+    return refused
+
+
+def test_the_host_traffic_check_sees_what_a_graph_cannot_hold():
+    x = torch.arange(4.0)
+    for forbidden in (lambda: torch.tensor([1.0]) + x, lambda: x[x > 1], lambda: x.nonzero(), lambda: float(x.sum())):
+        with HostTraffic() as traffic:
+            forbidden()
+        assert traffic.seen, forbidden
+    with HostTraffic() as traffic:
+        x[torch.tensor([0, 2])].sum()  # integer indices: no count read back
+    assert traffic.seen == ["aten.lift_fresh.default"]  # only the index list made from Python data
