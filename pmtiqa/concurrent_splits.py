@@ -46,6 +46,7 @@ def train_concurrently(params: Params, files: DatasetFiles, variant: str, splits
                                           name=f"pmtiqa train {files.dataset}/{variant}/split{k}")
                 process.start()
                 running[process.sentinel] = (k, process)
+                log.info("%s/%s split %d: training in process %d", files.dataset, variant, k, process.pid)
             for sentinel in wait(list(running)):
                 k, process = running.pop(sentinel)
                 process.join()

@@ -2,6 +2,7 @@
 sequential run writes; a failure is named; a killed command leaves no process behind, and its
 rerun resumes."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -105,3 +106,27 @@ def test_a_killed_command_takes_its_processes_with_it_and_a_rerun_resumes(projec
     assert rerun.returncode == 0, rerun.stderr
     assert "resuming at epoch" in rerun.stderr
     assert all((project / f"runs/train/mylab/ms_pmt/split{k}/metrics.json").is_file() for k in range(SPLITS))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the processes through /proc")
+def test_a_split_whose_process_is_killed_is_named(project):
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["train"]["epochs"] = 40
+    params["runtime"]["parallel_splits"] = 2
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    command = [sys.executable, "-m", "pmtiqa", "train", "--dataset", "mylab", "--variant", "ms_pmt"]
+    started = subprocess.Popen(command, cwd=project, env={**os.environ, "PYTHONPATH": str(REPO)},
+                               stderr=subprocess.PIPE, text=True)
+    lines = []
+    while not any(found := re.findall(r"split 0: training in process (\d+)", line) for line in lines[-1:]):
+        lines.append(started.stderr.readline())
+    split0 = int(found[0])
+    checkpoint = project / "runs/train/mylab/ms_pmt/.split0.run/checkpoint.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    os.kill(split0, signal.SIGKILL)
+    _, err = started.communicate(timeout=600)
+    assert started.returncode == 2
+    assert "mylab/ms_pmt split 0: its process was ended by SIGKILL" in err
+    assert "pmtiqa train: error: mylab/ms_pmt: split(s) 0 failed, for the reasons logged above" in err, err
