@@ -60,6 +60,7 @@ class Trainer:
         # tensors filled in place, which a captured step reads and adds to.
         self.task_weights = torch.zeros(2, device=device)
         self.sums = torch.zeros(3, device=device)
+        self.full_batch = s.train.batch_size  # the size of an epoch's full batches (train_epoch sets it)
         capture = self.runtime.graphs and device.type == "cuda"
         self.step = StaticCall(self.train_step, capture) if self.runtime.graphs else self.train_step
         self.scorer = CropScorer(self.model, self.data.images, s.train.crop_size, s.train.test_crops, self.runtime,
