@@ -70,6 +70,19 @@ def test_a_failing_split_is_named_and_no_other_starts(project, capsys):
                    "split(s) 2, 3, 4 not started")
 
 
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def start_training(project: Path) -> subprocess.Popen:
+    """`pmtiqa train` of every split, two at once, long enough (40 epochs) to be caught running."""
+    write_params(project, parallel_splits=2)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["epochs"] = 40
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    command = [sys.executable, "-m", "pmtiqa", "train", "--dataset", "mylab", "--variant", "ms_pmt"]
+    return subprocess.Popen(command, cwd=project, env=ENV, stderr=subprocess.PIPE, text=True)
+
+
 def processes_in(folder: Path) -> list[int]:
     """The pids of the processes other than this one working in ``folder`` (their current directory)."""
     pids = []
@@ -84,13 +97,7 @@ def processes_in(folder: Path) -> list[int]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 def test_a_killed_command_takes_its_processes_with_it_and_a_rerun_resumes(project):
-    params = yaml.safe_load(Path("params.yaml").read_text())
-    params["train"]["epochs"] = 40
-    params["runtime"]["parallel_splits"] = 2
-    Path("params.yaml").write_text(yaml.safe_dump(params))
-    command = [sys.executable, "-m", "pmtiqa", "train", "--dataset", "mylab", "--variant", "ms_pmt"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    started = subprocess.Popen(command, cwd=project, env=env, stderr=subprocess.PIPE, text=True)
+    started = start_training(project)
     checkpoint = project / "runs/train/mylab/ms_pmt/.split1.run/checkpoint.pt"
     deadline = time.time() + 120
     while not checkpoint.exists() and time.time() < deadline and started.poll() is None:
@@ -102,7 +109,7 @@ def test_a_killed_command_takes_its_processes_with_it_and_a_rerun_resumes(projec
     while processes_in(project) and time.time() < deadline:
         time.sleep(0.2)
     assert processes_in(project) == []
-    rerun = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(started.args, cwd=project, env=ENV, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert "resuming at epoch" in rerun.stderr
     assert all((project / f"runs/train/mylab/ms_pmt/split{k}/metrics.json").is_file() for k in range(SPLITS))
@@ -110,13 +117,7 @@ def test_a_killed_command_takes_its_processes_with_it_and_a_rerun_resumes(projec
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the processes through /proc")
 def test_a_split_whose_process_is_killed_is_named(project):
-    params = yaml.safe_load(Path("params.yaml").read_text())
-    params["train"]["epochs"] = 40
-    params["runtime"]["parallel_splits"] = 2
-    Path("params.yaml").write_text(yaml.safe_dump(params))
-    command = [sys.executable, "-m", "pmtiqa", "train", "--dataset", "mylab", "--variant", "ms_pmt"]
-    started = subprocess.Popen(command, cwd=project, env={**os.environ, "PYTHONPATH": str(REPO)},
-                               stderr=subprocess.PIPE, text=True)
+    started = start_training(project)
     lines = []
     while not any(found := re.findall(r"split 0: training in process (\d+)", line) for line in lines[-1:]):
         lines.append(started.stderr.readline())
