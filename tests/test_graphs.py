@@ -186,3 +186,90 @@ def test_the_host_traffic_check_sees_what_a_graph_cannot_hold():
     with HostTraffic() as traffic:
         x[torch.tensor([0, 2])].sum()  # integer indices: no count read back
     assert traffic.seen == ["aten.lift_fresh.default"]  # only the index list made from Python data
+
+
+class FakeCuda:
+    """torch.cuda's graph and stream calls as StaticCall makes them, recorded: capture runs the
+    function (so the test sees what was recorded), replay counts."""
+
+    def __init__(self, monkeypatch, fail_captures: int = 0):
+        self.events, self.fail_captures, self.pools = [], fail_captures, 0
+        fake = self
+
+        class Graph:
+            def __init__(self):
+                self.replays, self.handle = 0, None
+
+            def replay(self):
+                self.replays += 1
+                fake.events.append("replay")
+
+            def pool(self):
+                return self.handle
+
+        class Capture:
+            def __init__(self, graph, pool=None):
+                self.graph = graph
+                if pool is None:
+                    fake.pools += 1
+                    pool = f"pool{fake.pools}"
+                graph.handle = pool
+                fake.events.append(f"capture in {pool}")
+
+            def __enter__(self):
+                if fake.fail_captures:
+                    fake.fail_captures -= 1
+                    raise RuntimeError("out of memory while capturing")
+
+            def __exit__(self, *exc):
+                return False
+
+        class Stream:
+            def wait_stream(self, other):
+                pass
+
+        monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph)
+        monkeypatch.setattr(torch.cuda, "graph", Capture)
+        monkeypatch.setattr(torch.cuda, "Stream", Stream)
+        monkeypatch.setattr(torch.cuda, "current_stream", lambda: Stream())
+        monkeypatch.setattr(torch.cuda, "stream", lambda s: __import__("contextlib").nullcontext())
+
+
+def test_a_call_warms_up_three_times_then_captures_once_and_replays(monkeypatch):
+    cuda = FakeCuda(monkeypatch)
+    calls = []
+
+    def fn(x):
+        calls.append(x.clone())
+        cuda.events.append("run")
+        return x + 1
+
+    call = StaticCall(fn, capture=True)
+    for i in range(6):
+        call(torch.full((2,), float(i)))
+    # warm-up runs each do the work; the capture records it and one replay does it; then replays only
+    assert cuda.events == ["run"] * 3 + ["capture in pool1", "run", "replay", "replay", "replay"]
+    assert [c.tolist() for c in calls] == [[0, 0], [1, 1], [2, 2], [3, 3]]  # each saw its own inputs
+    assert call.buffers[next(iter(call.buffers))][0].tolist() == [5, 5]  # the last inputs, for the replay
+    assert call.captured == 1
+
+
+def test_each_shape_has_its_graph_and_test_batches_share_one_pool(monkeypatch):
+    for share_pool, pools in ((False, ["pool1", "pool2"]), (True, ["pool1", "pool1"])):
+        cuda = FakeCuda(monkeypatch)
+        call = StaticCall(lambda x: x * 2, capture=True, warmup=1, share_pool=share_pool)
+        for _ in range(2):
+            call(torch.zeros(3))
+            call(torch.zeros(4))
+        assert call.captured == 2
+        assert [e.split()[-1] for e in cuda.events if e.startswith("capture")] == pools
+
+
+def test_a_capture_that_fails_is_not_kept(monkeypatch):
+    cuda = FakeCuda(monkeypatch, fail_captures=1)
+    call = StaticCall(lambda x: x, capture=True, warmup=0)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        call(torch.zeros(2))
+    assert call.captured == 0
+    call(torch.zeros(2))  # captured now, and replayed
+    assert call.captured == 1 and cuda.events[-1] == "replay"
