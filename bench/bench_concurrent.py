@@ -53,7 +53,8 @@ def pmtiqa(project: Path, *argv: str) -> float:
     started = time.perf_counter()
     with log.open("a") as out:
         done = subprocess.run([sys.executable, "-m", "pmtiqa", *argv, "--dataset", DATASET], cwd=project,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT)
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
+                                  str(ROOT), os.environ.get("PYTHONPATH")]))}, stdout=out, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         tail = log.read_text().strip().splitlines()[-3:]
         raise RuntimeError(f"pmtiqa {' '.join(argv)} failed ({done.returncode}): " + " | ".join(tail))
