@@ -22,7 +22,7 @@ from pmtiqa.paths import DatasetFiles
 from pmtiqa.config import KNOWN_DATASETS, Params, image_size
 from pmtiqa.params_file import load_params
 from pmtiqa.errors import UserError
-from pmtiqa.logs import one_line, setup_logging
+from pmtiqa.logs import file_error, one_line, setup_logging
 from pmtiqa.variants import VARIANTS
 
 log = logging.getLogger("pmtiqa")
@@ -193,12 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=16, help="images decoded and scored at a time")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     return parser
-
-
-def file_error(err: OSError) -> str:
-    """An OSError as '<file>: <reason>', as the shell says it."""
-    names = " -> ".join(str(name) for name in (err.filename, err.filename2) if name is not None)
-    return f"{names}: {err.strerror or err}"
 
 
 def run_command(args: argparse.Namespace) -> int:

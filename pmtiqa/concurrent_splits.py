@@ -83,7 +83,7 @@ def warn_on_cpu(params: Params, at_once: int) -> None:
 def train_one(params: Params, files: DatasetFiles, variant: str, split: int, parent: int, level: int) -> None:
     """A process's work: one split, with the command's log format and level; bad input, or a file that
     cannot be read or written, is one line and exit status 2, as from the command."""
-    from pmtiqa.logs import one_line, setup_logging
+    from pmtiqa.logs import file_error, one_line, setup_logging
     from pmtiqa.train import train_splits
 
     die_with(parent)
@@ -96,7 +96,7 @@ def train_one(params: Params, files: DatasetFiles, variant: str, split: int, par
     except OSError as err:
         if err.filename is None:  # not about a file: a bug, or the system's trouble; its traceback follows
             raise
-        log.error("%s: %s", err.filename, err.strerror or err)
+        log.error("%s", one_line(file_error(err)))
         sys.exit(2)
     except KeyboardInterrupt:  # Ctrl-C reaches the command and its processes alike: the command says it
         sys.exit(130)

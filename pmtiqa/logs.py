@@ -1,5 +1,6 @@
 """One format for every line a pmtiqa process writes to stderr: the package's own, Python's warnings
-and Optuna's (tune.log_optuna_as_ours) alike, in the command and in the processes it starts."""
+and Optuna's (tune.log_optuna_as_ours) alike, in the command and in the processes it starts; and
+an expected failure (bad input, a file that cannot be read or written) as one line."""
 from __future__ import annotations
 
 import logging
@@ -27,3 +28,9 @@ def one_line(message: object) -> str:
     return " ".join(str(message).split())
 
 
+
+
+def file_error(err: OSError) -> str:
+    """An OSError as '<file>: <reason>', as the shell says it."""
+    names = " -> ".join(str(name) for name in (err.filename, err.filename2) if name is not None)
+    return f"{names}: {err.strerror or err}"
