@@ -33,6 +33,7 @@ def train_concurrently(params: Params, files: DatasetFiles, variant: str, splits
     """Train ``splits`` of the variant, at most ``at_once`` at a time, a process each. After a failure
     (each process logs its own reason: bad input fails them all alike) none starts; those running
     finish, and the command stops naming the splits that failed and those not started."""
+    check_before_starting(params, files)
     warn_on_cpu(params, at_once)
     context = multiprocessing.get_context("spawn")
     pending, running, failed = list(splits), {}, []
@@ -65,6 +66,21 @@ def train_concurrently(params: Params, files: DatasetFiles, variant: str, splits
         raise UserError(f"{files.dataset}/{variant}: split(s) {', '.join(map(str, sorted(failed)))} failed, for "
                         f"the reasons logged above" + (f"; split(s) {', '.join(map(str, pending))} not started"
                                                        if pending else ""))
+
+
+def check_before_starting(params: Params, files: DatasetFiles) -> None:
+    """What would stop every process alike, said once by the command: the runtime asked for, the
+    cache (opened memory-mapped, not read) and the splits file."""
+    from pmtiqa.cache import load_cache
+    from pmtiqa.runtime import resolve_device, uses_graphs
+    from pmtiqa.splits import read_splits
+    from pmtiqa.train import check_split_count
+
+    r = params.runtime
+    uses_graphs(resolve_device(r.device), r.step, r.compile)
+    labels = load_cache(files.cache).labels
+    held = read_splits(files.splits, len(labels), f"run `pmtiqa split --dataset {files.dataset}`")
+    check_split_count(len(held), params, files)
 
 
 def warn_on_cpu(params: Params, at_once: int) -> None:

@@ -195,18 +195,24 @@ def train_splits(params: Params, files: DatasetFiles, variant: str, splits: list
     dataset = files.dataset
     params = params.for_dataset(dataset)
     t, r = params.train, params.runtime
-    if min(r.parallel_splits, len(splits)) > 1:
+    at_once = min(r.parallel_splits, len(splits))
+    if at_once > 1:
         from pmtiqa.concurrent_splits import train_concurrently
 
-        return train_concurrently(params, files, variant, splits, r.parallel_splits)
+        return train_concurrently(params, files, variant, splits, at_once)
     runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile, r.step)
     log.info("training %s/%s on %s at %s (compile: %s, step: %s), splits %s", dataset, variant, runtime.device,
              runtime.precision, runtime.compile, "graph" if runtime.graphs else "eager", splits)
     data = load_device_data(files, runtime.device, params.model.num_classes, t.crop_size, params.custom_datasets)
-    if len(data.splits) < params.split.n_splits:
-        raise UserError(f"{files.splits}: holds {len(data.splits)} splits, params ask for "
-                        f"{params.split.n_splits}; run `pmtiqa split --dataset {dataset}` again")
+    check_split_count(len(data.splits), params, files)
     tuned = tuned_values(params, files.best)
     for k in splits:
         train_split(settings_for(params, dataset, variant, k, data.inputs[k], tuned), data, runtime,
                     files.run(variant, k), progress)
+
+
+def check_split_count(held: int, params: Params, files: DatasetFiles) -> None:
+    """Stop where the splits file holds fewer splits than split.n_splits asks for."""
+    if held < params.split.n_splits:
+        raise UserError(f"{files.splits}: holds {held} splits, params ask for {params.split.n_splits}; "
+                        f"run `pmtiqa split --dataset {files.dataset}` again")

@@ -58,16 +58,27 @@ def test_splits_trained_at_once_equal_splits_trained_in_turn(project):
         assert all(torch.equal(got["weights"][name], w) for name, w in expected["weights"].items()), k
 
 
-def test_a_failing_split_is_named_and_no_other_starts(project, capsys):
-    """Params asking for more splits than the splits file holds: every process stops on it alike."""
-    params = yaml.safe_load(Path("params.yaml").read_text())
-    params["split"]["n_splits"] = SPLITS + 2  # the file holds 3
-    params["runtime"]["parallel_splits"] = 2
-    Path("params.yaml").write_text(yaml.safe_dump(params))
+@pytest.mark.parametrize("break_it,message", [
+    (lambda: write_params(Path("."), step="graph"), "runtime.step: 'graph' replays CUDA graphs"),
+    (lambda: shutil.rmtree("data/cache/mylab"), "data/cache/mylab/images.npy: missing"),
+    (lambda: Path("data/cache/mylab/images.npy").write_bytes(b"not an array"), "images.npy: damaged"),
+    (lambda: edit_params(lambda p: p["split"].update(n_splits=SPLITS + 2)),
+     "data/splits/mylab.json: holds 3 splits, params ask for 5"),
+])
+def test_what_would_stop_every_split_is_said_once_before_any_starts(project, capsys, break_it, message):
+    write_params(project, parallel_splits=2)
+    break_it()
     assert main(["train", "--dataset", "mylab", "--variant", "ms_pmt"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err == ("pmtiqa train: error: mylab/ms_pmt: split(s) 0, 1 failed, for the reasons logged above; "
-                   "split(s) 2, 3, 4 not started")
+    err = capsys.readouterr().err
+    assert "training in process" not in err
+    errors = [line for line in err.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and message in errors[0], err
+
+
+def edit_params(change) -> None:
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    change(params)
+    Path("params.yaml").write_text(yaml.safe_dump(params))
 
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
