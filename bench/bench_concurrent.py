@@ -110,17 +110,32 @@ def estimate(row: dict, n_images: int, epochs: int) -> dict:
     return {**row, "run_min": run_s / 60, "grid_h": grid_s / 3600}
 
 
+def at_least(low: int):
+    """An argparse type: a whole number of at least ``low`` (argparse names the option)."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text} is below {low}")
+        return value
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--at-once", nargs="+", type=int, default=[1, 2, 4, 8], help="runs sharing the device")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs each run trains (the estimate scales to 30)")
-    parser.add_argument("--paper-epochs", type=int, default=30)
-    parser.add_argument("--images", type=int, default=PAPER_SIZES["livec"])
-    parser.add_argument("--image-size", type=int, default=500)
+    parser.add_argument("--at-once", nargs="+", type=at_least(1), default=[1, 2, 4, 8], help="runs sharing the device")
+    parser.add_argument("--epochs", type=at_least(1), default=3, help="epochs each run trains (the estimate scales to 30)")
+    parser.add_argument("--paper-epochs", type=at_least(1), default=30)
+    parser.add_argument("--images", type=at_least(10), default=PAPER_SIZES["livec"])
+    parser.add_argument("--image-size", type=at_least(32), default=500)
     parser.add_argument("--crop", type=int, help="train.crop_size (default: params.yaml's)")
     parser.add_argument("--backbone", help="model.backbone (default: params.yaml's)")
     parser.add_argument("--json", type=Path, help="also write the rows to this file (bench/gpu_table.py reads it)")
     args = parser.parse_args()
+    if args.json:  # a file that cannot be written stops now, not after the first measurement
+        try:
+            args.json.write_text(json.dumps({"rows": []}))
+        except OSError as err:
+            parser.error(f"--json {args.json}: {err.strerror}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()

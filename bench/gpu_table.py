@@ -11,17 +11,28 @@ import sys
 from pathlib import Path
 
 
-def read_rows(path: str) -> tuple[str, list[dict]]:
+def read_rows(path: str, needs: set[str]) -> tuple[str, list[dict]]:
+    """(device, rows) of a file a benchmark wrote; none where it did not write one (a step cut
+    short), said on a line; SystemExit naming the file where it holds something else."""
     file = Path(path)
     if not file.is_file():
+        print(f"({path}: not written; its rows show as dashes)")
         return "", []
-    content = json.loads(file.read_text())
-    return content.get("device", ""), content["rows"]
+    try:
+        content = json.loads(file.read_text())
+        rows = content["rows"]
+        if not isinstance(rows, list) or not all(isinstance(r, dict) and needs <= r.keys() for r in rows):
+            raise ValueError(f"rows without {', '.join(sorted(needs))}")
+    except (ValueError, KeyError, TypeError) as err:
+        raise SystemExit(f"gpu_table.py: {path}: not what the benchmark writes ({err})") from None
+    return content.get("device", ""), rows
 
 
 def main() -> None:
-    device, train = read_rows(sys.argv[1])
-    _, concurrent = read_rows(sys.argv[2])
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: python bench/gpu_table.py TRAIN_JSON CONCURRENT_JSON")
+    device, train = read_rows(sys.argv[1], {"backbone", "batch", "step", "b", "b/a", "b/d"})
+    _, concurrent = read_rows(sys.argv[2], {"at_once", "run_min", "scoring_share", "grid_h"})
     lines = [("quantity", "eager", "graph")]
     backbone = train[0]["backbone"] if train else ""
     for batch in sorted({r["batch"] for r in train}):
