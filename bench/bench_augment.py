@@ -2,7 +2,7 @@
 
 Generates its own JPEGs in a temporary folder: ordinary 500x500 photos-like images and large
 2000x1500 ones (where ``Image.draft`` lets the decoder scale while decoding), then times
-``pmtiqa.cache.build_cache`` on each set with every core and with one.
+``pmtiqa.data.augment.build_cache`` on each set with every core and with one.
 
     python bench/bench_augment.py [--count 200] [--size 384 384]
 """
@@ -20,7 +20,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout, installed or not
 
 from bench.photos import write_jpegs  # noqa: E402
-from pmtiqa.cache import build_cache  # noqa: E402
+from pmtiqa.data.augment import build_cache  # noqa: E402
 
 
 def make_labelled_jpegs(folder: Path, count: int, size: tuple[int, int], seed: int) -> Path:

@@ -27,17 +27,17 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pmtiqa.paths import DatasetFiles  # noqa: E402
-from pmtiqa.config import TARGETS, SplitParams  # noqa: E402
-from pmtiqa.params_file import load_params  # noqa: E402
-from pmtiqa.metrics import srcc  # noqa: E402
-from pmtiqa.runtime import resolve_runtime  # noqa: E402
-from pmtiqa.scores import to_published  # noqa: E402
-from pmtiqa.splits import make_splits  # noqa: E402
-from pmtiqa.device_data import DeviceData, load_device_data, split_tensors  # noqa: E402
-from pmtiqa.settings import settings_for  # noqa: E402
-from pmtiqa.train import train_split  # noqa: E402
-from pmtiqa.trainer import Trainer  # noqa: E402
+from pmtiqa.core.paths import DatasetFiles  # noqa: E402
+from pmtiqa.config.schema import TARGETS, SplitParams  # noqa: E402
+from pmtiqa.config.load import load_params  # noqa: E402
+from pmtiqa.method.metrics import srcc  # noqa: E402
+from pmtiqa.compute.runtime import resolve_runtime  # noqa: E402
+from pmtiqa.method.score_scales import to_published  # noqa: E402
+from pmtiqa.data.splits import make_splits  # noqa: E402
+from pmtiqa.compute.device_data import DeviceData, load_device_data, split_tensors  # noqa: E402
+from pmtiqa.config.run_settings import settings_for  # noqa: E402
+from pmtiqa.training.split_run import train_split  # noqa: E402
+from pmtiqa.training.trainer import Trainer  # noqa: E402
 
 DATASET = "synthetic"
 FILES = DatasetFiles(DATASET)

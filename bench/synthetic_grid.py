@@ -18,8 +18,8 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout, installed or not
 
-from pmtiqa.datasets import synthetic  # noqa: E402
-from pmtiqa.datasets.distortions import DISTORTIONS  # noqa: E402
+from pmtiqa.data.datasets import synthetic  # noqa: E402
+from pmtiqa.data.datasets.distortions import DISTORTIONS  # noqa: E402
 
 SCALE, CAPTION, MARGIN = 2, 16, 4
 

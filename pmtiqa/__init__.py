@@ -4,8 +4,8 @@ __version__ = "0.1.0"
 
 
 def load(path, device=None, batch_size=16):
-    """A trained model.pt as a scorer: ``load(path)(images)`` scores them (pmtiqa/scorer.py says how).
+    """A trained model.pt as a scorer: ``load(path)(images)`` scores them (pmtiqa/scoring/api.py says how).
     Imported here lazily, so that `pmtiqa --help` does not wait for torch."""
-    from pmtiqa.scorer import load as load_scorer
+    from pmtiqa.scoring.api import load as load_scorer
 
     return load_scorer(path, device, batch_size)

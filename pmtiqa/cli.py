@@ -17,13 +17,13 @@ from importlib import metadata
 from pathlib import Path
 
 import pmtiqa
-from pmtiqa import paths
-from pmtiqa.paths import DatasetFiles
-from pmtiqa.config import KNOWN_DATASETS, Params, image_size
-from pmtiqa.params_file import load_params
-from pmtiqa.errors import UserError
-from pmtiqa.logs import file_error, one_line, setup_logging
-from pmtiqa.variants import VARIANTS
+from pmtiqa.core import paths
+from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.config.schema import KNOWN_DATASETS, Params, image_size
+from pmtiqa.config.load import load_params
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.logs import file_error, one_line, setup_logging
+from pmtiqa.method.variants import VARIANTS
 
 log = logging.getLogger("pmtiqa")
 
@@ -32,7 +32,7 @@ log = logging.getLogger("pmtiqa")
 
 
 def cmd_download(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
-    from pmtiqa.datasets.download import download
+    from pmtiqa.data.download import download
 
     download(args.dataset, files.raw, source=args.source or params.download.sources.get(args.dataset),
              custom=params.custom_datasets)
@@ -40,21 +40,21 @@ def cmd_download(args: argparse.Namespace, params: Params, files: DatasetFiles) 
 
 
 def cmd_prepare(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
-    from pmtiqa.prepare import prepare
+    from pmtiqa.data.prepare import prepare
 
     prepare(args.dataset, files.raw, files.labels, params.custom_datasets)
     return 0
 
 
 def cmd_split(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
-    from pmtiqa.splits import write_splits
+    from pmtiqa.data.splits import write_splits
 
     write_splits(files.labels, files.splits, params.split)
     return 0
 
 
 def cmd_augment(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
-    from pmtiqa.cache import build_cache
+    from pmtiqa.data.augment import build_cache
 
     build_cache(files.labels, files.raw, files.cache, size=image_size(params, args.dataset),
                 workers=params.runtime.workers)
@@ -62,14 +62,14 @@ def cmd_augment(args: argparse.Namespace, params: Params, files: DatasetFiles) -
 
 
 def cmd_tune(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
-    from pmtiqa.tune import tune
+    from pmtiqa.tuning.tune import tune
 
     tune(params, files)
     return 0
 
 
 def cmd_train(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
-    from pmtiqa.train import train_splits
+    from pmtiqa.training.split_run import train_splits
 
     splits = range(params.split.n_splits) if args.split is None else [args.split]
     train_splits(params, files, args.variant, list(splits))
@@ -77,21 +77,21 @@ def cmd_train(args: argparse.Namespace, params: Params, files: DatasetFiles) -> 
 
 
 def cmd_evaluate(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
-    from pmtiqa.evaluate import evaluate_variant
+    from pmtiqa.reporting.evaluate import evaluate_variant
 
     evaluate_variant(params, files, args.variant)
     return 0
 
 
 def cmd_cross(args: argparse.Namespace, params: Params, files: None) -> int:
-    from pmtiqa.cross import cross_evaluate
+    from pmtiqa.scoring.cross import cross_evaluate
 
     cross_evaluate(params, {ds: DatasetFiles(ds) for ds in params.datasets}, paths.CROSS_DIR)
     return 0
 
 
 def cmd_report(args: argparse.Namespace, params: Params, files: None) -> int:
-    from pmtiqa.report import write_report
+    from pmtiqa.reporting.report import write_report
 
     write_report(params, {ds: DatasetFiles(ds) for ds in params.datasets}, paths.CROSS_DIR / "summary.json",
                  paths.REPORTS_DIR, paths.SUMMARY_JSON)
@@ -99,7 +99,7 @@ def cmd_report(args: argparse.Namespace, params: Params, files: None) -> int:
 
 
 def cmd_predict(args: argparse.Namespace, params: None, files: None) -> int:
-    from pmtiqa.predict import predict_paths
+    from pmtiqa.scoring.predict import predict_paths
 
     failures = predict_paths(args.checkpoint, args.inputs, output=args.output, batch_size=args.batch_size,
                              device=args.device)

@@ -1,7 +1,7 @@
 """Fixtures more than one test module uses: small trained models."""
 import pytest
 
-from pmtiqa.train import train_split
+from pmtiqa.training.split_run import train_split
 from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
 
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pmtiqa.cache import build_cache, load_cache
-from pmtiqa.checksum import sha256_file
-from pmtiqa.errors import UserError
+from pmtiqa.data.augment import build_cache, load_cache
+from pmtiqa.core.checksum import sha256_file
+from pmtiqa.core.errors import UserError
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (128, 128, 128)]
 SIZES = [(64, 48), (40, 90), (300, 200), (2000, 1500), (17, 23), (100, 100)]

@@ -8,8 +8,8 @@ from importlib import metadata
 import pytest
 
 from pmtiqa.cli import build_parser, main
-from pmtiqa.datasets import MODULES
-from pmtiqa.variants import VARIANTS
+from pmtiqa.data.datasets import MODULES
+from pmtiqa.method.variants import VARIANTS
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:

@@ -137,19 +137,19 @@ WORKER = """
 import dataclasses, logging, sys
 sys.path[:0] = [{tests!r}, {root!r}]
 logging.basicConfig(level=logging.INFO, format="%(message)s")
-import pmtiqa.tune, pmtiqa.tune_workers
-from pmtiqa.paths import DatasetFiles
+import pmtiqa.tuning.tune, pmtiqa.tuning.workers
+from pmtiqa.core.paths import DatasetFiles
 from train_fixtures import tiny_data, tiny_params
 url, n_trials, judge = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-pmtiqa.tune.HEARTBEAT_S = 1  # a killed worker's trial goes stale in 2 s
+pmtiqa.tuning.tune.HEARTBEAT_S = 1  # a killed worker's trial goes stale in 2 s
 if judge == "heartbeat":  # as a worker on another host, which cannot ask whether a pid lives
-    pmtiqa.tune_workers.this_host = lambda: None
-pmtiqa.tune.load_device_data = lambda *args: tiny_data(n=96)
+    pmtiqa.tuning.workers.this_host = lambda: None
+pmtiqa.tuning.tune.load_device_data = lambda *args: tiny_data(n=96)
 params = tiny_params()
 params = dataclasses.replace(
     params, runtime=dataclasses.replace(params.runtime, tune_storage=url),
     tune=dataclasses.replace(params.tune, n_trials=n_trials, epochs=3, lr=[1e-4, 1e-2], batch_size=[4, 8]))
-pmtiqa.tune.tune(params, DatasetFiles("synthetic"))
+pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"))
 """
 
 
@@ -212,7 +212,7 @@ def states(study: optuna.Study) -> dict:
 
 
 def counted(study: optuna.Study) -> list:
-    from pmtiqa.tune_workers import counts
+    from pmtiqa.tuning.workers import counts
 
     return [t for t in study.trials if counts(t)]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pmtiqa.config import RANGES, TUNABLE_SETTINGS, Params, ParamsError, image_size
-from pmtiqa.params_file import load_params, params_from_dict
-from pmtiqa.settings import check_tuned
+from pmtiqa.config.schema import RANGES, TUNABLE_SETTINGS, Params, ParamsError, image_size
+from pmtiqa.config.load import load_params, params_from_dict
+from pmtiqa.config.run_settings import check_tuned
 
 MINIMAL = {"datasets": ["livec"], "variants": ["ms_pmt"]}
 

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from pmtiqa.curves import QUANTITIES, write_plot_curves
+from pmtiqa.reporting.curves import QUANTITIES, write_plot_curves
 
 
 def history(split: int, with_val: bool, multitask: bool) -> pd.DataFrame:

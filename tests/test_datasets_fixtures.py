@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import scipy.io
 
-from pmtiqa.datasets import MODULES, koniq, live, score_bounds, to_score
-from pmtiqa.scores import to_published
-from pmtiqa.errors import UserError
-from pmtiqa.prepare import prepare
+from pmtiqa.data.datasets import MODULES, koniq, live, score_bounds, to_score
+from pmtiqa.method.score_scales import to_published
+from pmtiqa.core.errors import UserError
+from pmtiqa.data.prepare import prepare
 
 
 def touch_images(raw: Path, images) -> None:

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pmtiqa.datasets import bid, csiq, livec
-from pmtiqa.errors import UserError
-from pmtiqa.prepare import prepare
+from pmtiqa.data.datasets import bid, csiq, livec
+from pmtiqa.core.errors import UserError
+from pmtiqa.data.prepare import prepare
 
 LABELS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "labels"
 pytestmark = pytest.mark.skipif(not LABELS.is_dir(), reason=f"{LABELS} absent")

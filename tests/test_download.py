@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from pmtiqa.datasets import csiq
-from pmtiqa.datasets import download as dl
-from pmtiqa.datasets import fetch
-from pmtiqa.datasets.base import Part
-from pmtiqa.errors import UserError
+from pmtiqa.data.datasets import csiq
+from pmtiqa.data import download as dl
+from pmtiqa.data import fetch
+from pmtiqa.data.datasets.base import Part
+from pmtiqa.core.errors import UserError
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pmtiqa.train import work_dir
+from pmtiqa.training.split_run import work_dir
 
 from test_graph import ROOT, make_project
 
@@ -45,7 +45,7 @@ TINY = {  # every section present: DVC tracks each (params.yaml, overrides)
 def own_lab(dest: Path) -> dict:
     """A custom_datasets entry for 16 of the synthetic references, copied into a folder with a CSV of
     the user's own column names, as someone would bring their own dataset."""
-    from pmtiqa.datasets import synthetic
+    from pmtiqa.data.datasets import synthetic
 
     generated = dest / "generated"
     table = synthetic.generate(generated, workers=1)

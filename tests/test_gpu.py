@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from pmtiqa.crops import eval_crops, random_crops
-from pmtiqa.inference import CropScorer
-from pmtiqa.model import build_model
-from pmtiqa.runtime import resolve_runtime
-from pmtiqa.train import train_split
-from pmtiqa.trainer import Trainer
+from pmtiqa.compute.crops import eval_crops, random_crops
+from pmtiqa.compute.crop_means import CropScorer
+from pmtiqa.method.model import build_model
+from pmtiqa.compute.runtime import resolve_runtime
+from pmtiqa.training.split_run import train_split
+from pmtiqa.training.trainer import Trainer
 from train_fixtures import tiny_data, tiny_settings
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

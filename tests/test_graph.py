@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pmtiqa.params_file import load_params
+from pmtiqa.config.load import load_params
 
 # The GPU machine runs the package without the engines: these tests need both.
 pytest.importorskip("dvc")
@@ -256,7 +256,7 @@ def test_the_report_rule_declares_each_figure_pmtiqa_report_writes(tmp_path, cha
     """The figures are report() outputs (`snakemake --report`), named from params.yaml alone: ablation,
     each dataset's curves and scatter, and cross.png where pmtiqa cross has a pair and a variant to
     compare (the report's cross-dataset section)."""
-    from pmtiqa.cross import pairs
+    from pmtiqa.scoring.cross import pairs
 
     project = make_project(tmp_path, **changes)
     params = load_params(project / "params.yaml")

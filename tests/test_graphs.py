@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
-from pmtiqa.errors import UserError
-from pmtiqa.graphs import StaticCall
-from pmtiqa.inference import CropScorer
-from pmtiqa.model import build_model
-from pmtiqa.runtime import Runtime, resolve_runtime, uses_graphs
-from pmtiqa.train import train_split
-from pmtiqa.trainer import Trainer
+from pmtiqa.core.errors import UserError
+from pmtiqa.compute.cuda_graphs import StaticCall
+from pmtiqa.compute.crop_means import CropScorer
+from pmtiqa.method.model import build_model
+from pmtiqa.compute.runtime import Runtime, resolve_runtime, uses_graphs
+from pmtiqa.training.split_run import train_split
+from pmtiqa.training.trainer import Trainer
 from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
 
 EAGER = Runtime(torch.device("cpu"), "fp32")
@@ -90,7 +90,7 @@ def test_a_dropped_trainer_is_freed_at_once():
 @pytest.mark.parametrize("random_crops", [False, True])
 def test_padded_test_batches_score_as_eager_ones(data, random_crops):
     """Graphed, every batch of a part has the same size, the last one padded: the padding is never scored."""
-    from pmtiqa.inference import GRAPH_BATCH_CROPS
+    from pmtiqa.compute.crop_means import GRAPH_BATCH_CROPS
 
     data = data()
     model = build_model("ms_pmt", "resnet18", "none").eval()

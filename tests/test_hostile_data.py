@@ -29,11 +29,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pmtiqa import atomic
-from pmtiqa.cache import load_cache
+from pmtiqa.core import atomic
+from pmtiqa.data.augment import load_cache
 from pmtiqa.cli import main
-from pmtiqa.config import SplitParams
-from pmtiqa.splits import read_splits, write_splits
+from pmtiqa.config.schema import SplitParams
+from pmtiqa.data.splits import read_splits, write_splits
 
 DS = "synthetic"
 RAW = Path("data/raw") / DS  # relative to the project folder, as the command line names them
@@ -247,7 +247,7 @@ def test_label_and_splits_files_that_are_fifos_are_refused(project: Path, capsys
 def test_a_fifo_swapped_in_after_the_check_is_not_waited_on(tmp_path: Path, no_hang) -> None:
     """Unit test of readers.open_regular: a FIFO that replaces a checked file between the check and
     the open (a race no command line input can time) is refused, not waited on."""
-    from pmtiqa.readers import open_regular
+    from pmtiqa.core.readers import open_regular
 
     os.mkfifo(tmp_path / "late.png")
     with pytest.raises(OSError, match="not a regular file"):
@@ -561,8 +561,8 @@ def test_metrics_that_are_not_numbers_are_written_as_json_null(tmp_path):
     summary over splits skips it. (A unit test of atomic.write_json and metrics.aggregate.)"""
     import json as strict
 
-    from pmtiqa.atomic import write_json
-    from pmtiqa.metrics import aggregate
+    from pmtiqa.core.atomic import write_json
+    from pmtiqa.method.metrics import aggregate
 
     write_json(tmp_path / "metrics.json", {"final": {"srcc": float("nan"), "plcc": [float("inf"), 0.5]}})
     text = (tmp_path / "metrics.json").read_text()

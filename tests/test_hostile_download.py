@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from pmtiqa.cli import main
-from pmtiqa.datasets import download as dl
-from pmtiqa.datasets import fetch
-from pmtiqa.errors import UserError
+from pmtiqa.data import download as dl
+from pmtiqa.data import fetch
+from pmtiqa.core.errors import UserError
 from tests.test_download import BID_ZIP, cached, leftovers, no_waiting, server, zip_bytes  # noqa: F401 - fixtures
 
 OTHER_ZIP = zip_bytes({"BID/DatabaseGrades.xls": b"other grades"})
@@ -337,7 +337,7 @@ def wait_for(condition, seconds: float) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 def test_sigkill_during_generation_leaves_no_workers_and_rerun_cleans_up(tmp_path: Path) -> None:
-    code = "from pathlib import Path; from pmtiqa.datasets.download import download; download('synthetic', Path('raw/synthetic'))"
+    code = "from pathlib import Path; from pmtiqa.data.download import download; download('synthetic', Path('raw/synthetic'))"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     stage = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -7,14 +7,14 @@ import sys
 import time
 from pathlib import Path
 
-from pmtiqa.train import work_dir
+from pmtiqa.training.split_run import work_dir
 
 TESTS = Path(__file__).resolve().parent
 SCRIPT = """
 import sys
 sys.path[:0] = [{tests!r}, {root!r}]
 from pathlib import Path
-from pmtiqa.train import train_split
+from pmtiqa.training.split_run import train_split
 from train_fixtures import tiny_data, tiny_settings
 settings, runtime = tiny_settings(epochs=4, crops_per_image=3)
 train_split(settings, tiny_data(n=96), runtime, Path(sys.argv[1]), progress=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pmtiqa import logs
+from pmtiqa.core import logs
 
 REPO = Path(__file__).resolve().parents[1]
 LINE = r"\d\d:\d\d:\d\d {level} {logger}: {message}"
@@ -32,7 +32,7 @@ OPTUNA_COMMAND = """
 import sys
 import optuna
 from pmtiqa import cli
-from pmtiqa.tune import log_optuna_as_ours
+from pmtiqa.tuning.tune import log_optuna_as_ours
 def command(args, params, files):
     log_optuna_as_ours()
     optuna.create_study(study_name="quiet").optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)

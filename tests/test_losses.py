@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from pmtiqa.losses import pmt_loss, quality_level
+from pmtiqa.method.losses import pmt_loss, quality_level
 
 
 def test_class_edges():

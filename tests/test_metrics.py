@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pmtiqa import metrics
-from pmtiqa.metrics import MetricWarning
+from pmtiqa.method import metrics
+from pmtiqa.method.metrics import MetricWarning
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@ import pytest
 import torch
 from urllib.error import URLError
 
-from pmtiqa.errors import UserError
-from pmtiqa.model import build_model, count_parameters, imagenet_weights_file
-from pmtiqa.variants import VARIANTS
+from pmtiqa.core.errors import UserError
+from pmtiqa.method.model import build_model, count_parameters, imagenet_weights_file
+from pmtiqa.method.variants import VARIANTS
 
 
 @pytest.mark.parametrize("backbone", ["resnet18", "cnn4"])
@@ -64,7 +64,7 @@ def test_variants_share_features_per_their_definition():
 
 
 def test_state_dict_weights_are_loaded(tmp_path):
-    from pmtiqa.tv import import_torchvision
+    from pmtiqa.core.torchvision_shim import import_torchvision
 
     resnet = import_torchvision().models.resnet18(weights=None)
     with torch.no_grad():
@@ -76,7 +76,7 @@ def test_state_dict_weights_are_loaded(tmp_path):
 
 
 def test_state_dict_of_wrong_backbone_is_refused(tmp_path):
-    from pmtiqa.tv import import_torchvision
+    from pmtiqa.core.torchvision_shim import import_torchvision
 
     path = tmp_path / "r18.pt"
     torch.save(import_torchvision().models.resnet18(weights=None).state_dict(), path)
@@ -105,7 +105,7 @@ def test_imagenet_offline_says_where_to_put_the_file(tmp_path, monkeypatch):
 
 
 def test_imagenet_weights_from_the_hub_cache(tmp_path, monkeypatch):
-    from pmtiqa.tv import import_torchvision
+    from pmtiqa.core.torchvision_shim import import_torchvision
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     _, file = imagenet_weights_file("resnet18")

@@ -103,7 +103,7 @@ def test_a_model_of_an_older_pmtiqa_is_named_with_what_to_do(model_pt, folder, t
 
 
 def test_scores_that_are_not_numbers_are_said(caplog):
-    from pmtiqa.scores import clip_unit
+    from pmtiqa.method.score_scales import clip_unit
 
     with caplog.at_level("WARNING"):
         assert np.isnan(clip_unit(np.array([0.5, np.nan]), "m.pt")[1])

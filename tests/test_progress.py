@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pmtiqa import progress
-from pmtiqa.progress import on_terminal, progress_bar
-from pmtiqa.trainer import Trainer
+from pmtiqa.core import progress
+from pmtiqa.core.progress import on_terminal, progress_bar
+from pmtiqa.training.trainer import Trainer
 from train_fixtures import tiny_data, tiny_settings
 
 PACKAGE = Path(progress.__file__).parent

@@ -11,13 +11,13 @@ from scipy import stats
 
 pytest.importorskip("matplotlib")  # the report's figures (absent on the GPU machine)
 
-from pmtiqa import paths  # noqa: E402
-from pmtiqa.paths import DatasetFiles  # noqa: E402
-from pmtiqa.params_file import params_from_dict  # noqa: E402
-from pmtiqa.errors import UserError  # noqa: E402
-from pmtiqa.metrics import aggregate  # noqa: E402
-from pmtiqa.report import write_report  # noqa: E402
-from pmtiqa.statistics import holm, smallest_exact_p, wilcoxon_vs_reference  # noqa: E402
+from pmtiqa.core import paths  # noqa: E402
+from pmtiqa.core.paths import DatasetFiles  # noqa: E402
+from pmtiqa.config.load import params_from_dict  # noqa: E402
+from pmtiqa.core.errors import UserError  # noqa: E402
+from pmtiqa.method.metrics import aggregate  # noqa: E402
+from pmtiqa.reporting.report import write_report  # noqa: E402
+from pmtiqa.reporting.statistics import holm, smallest_exact_p, wilcoxon_vs_reference  # noqa: E402
 
 VARIANTS = ["baseline", "ms", "ms_pmt"]
 SELECTIONS = ("final", "val", "best_test")
@@ -304,7 +304,7 @@ def test_wilcoxon_pairs_by_split():
 
 
 def _evaluate_livec_ms(params):
-    from pmtiqa.evaluate import evaluate_variant
+    from pmtiqa.reporting.evaluate import evaluate_variant
 
     evaluate_variant(params, DatasetFiles("livec"), "ms")
 
@@ -356,7 +356,7 @@ def test_a_damaged_input_is_named_and_nothing_is_written(workdir, broken, conten
 @pytest.mark.parametrize("damage", [lambda m: m["final"].pop("srcc"), lambda m: m["final"].update(srcc="high"),
                                     lambda m: m.update(final=[1, 2])])
 def test_evaluate_names_a_damaged_metrics_json(workdir, damage):
-    from pmtiqa.evaluate import evaluate_variant
+    from pmtiqa.reporting.evaluate import evaluate_variant
 
     params = make_params()
     fabricate(params)
@@ -387,7 +387,7 @@ def test_provenance_names_code_versions_devices_and_data(workdir):
 
 
 def test_provenance_says_what_the_tree_holds_beside_the_commit(tmp_path):
-    from pmtiqa.provenance import code_state
+    from pmtiqa.reporting.provenance import code_state
 
     assert code_state(tmp_path) == "not a git checkout"
     run = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)  # noqa: E731

@@ -1,6 +1,6 @@
 import pytest
 
-from pmtiqa.schedule import learning_rate, task_weights, trains_regression
+from pmtiqa.method.schedule import learning_rate, task_weights, trains_regression
 
 
 @pytest.mark.parametrize(

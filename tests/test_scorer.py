@@ -8,8 +8,8 @@ from PIL import Image
 
 import pmtiqa
 from pmtiqa.cli import main
-from pmtiqa.errors import UserError
-from pmtiqa.scorer import Unscorable
+from pmtiqa.core.errors import UserError
+from pmtiqa.scoring.api import Unscorable
 
 
 @pytest.fixture

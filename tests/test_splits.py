@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pmtiqa.config import SplitParams
-from pmtiqa.errors import UserError
+from pmtiqa.config.schema import SplitParams
+from pmtiqa.core.errors import UserError
 import numpy as np
 
-from pmtiqa.splits import hold_out, make_splits, write_splits
+from pmtiqa.data.splits import hold_out, make_splits, write_splits
 
 REFERENCES = [f"ref{i:02d}" for i in range(29)]
 LIVE_LIKE = [REFERENCES[(i * 7) % 29] for i in range(779)]  # 29 groups, interleaved rows

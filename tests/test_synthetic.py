@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pmtiqa.datasets import synthetic
-from pmtiqa.datasets.distortions import DISTORTIONS
-from pmtiqa.datasets.download import download
-from pmtiqa.errors import UserError
-from pmtiqa.prepare import prepare
-from pmtiqa.splits import make_splits
+from pmtiqa.data.datasets import synthetic
+from pmtiqa.data.datasets.distortions import DISTORTIONS
+from pmtiqa.data.download import download
+from pmtiqa.core.errors import UserError
+from pmtiqa.data.prepare import prepare
+from pmtiqa.data.splits import make_splits
 
 SMALL = dict(photos=["astronaut", "brick"], tiles_per_photo=2)
 

@@ -8,12 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
-from pmtiqa import device_data, trainer as trainer_mod
-from pmtiqa import train as train_mod
-from pmtiqa.errors import UserError
-from pmtiqa.paths import DatasetFiles
-from pmtiqa.train import train_split
-from pmtiqa.trainer import Trainer, TrainingDiverged
+from pmtiqa.compute import device_data
+from pmtiqa.training import trainer as trainer_mod
+from pmtiqa.training import split_run as train_mod
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.training.split_run import train_split
+from pmtiqa.training.trainer import Trainer, TrainingDiverged
 from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
 
 
@@ -128,7 +129,7 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_tuned_values_are_used(tmp_path, monkeypatch):
-    from pmtiqa.settings import settings_for, tuned_values
+    from pmtiqa.config.run_settings import settings_for, tuned_values
     from train_fixtures import tiny_params
 
     monkeypatch.chdir(tmp_path)
@@ -171,8 +172,8 @@ def test_compiled_training_matches_eager_training():
 
 @needs_cxx
 def test_a_compiled_step_computes_the_eager_gradients():
-    from pmtiqa.losses import pmt_loss, quality_level
-    from pmtiqa.model import build_model
+    from pmtiqa.method.losses import pmt_loss, quality_level
+    from pmtiqa.method.model import build_model
 
     torch.manual_seed(0)
     model = build_model("ms_pmt", "resnet18").train()
@@ -190,7 +191,7 @@ def test_a_compiled_step_computes_the_eager_gradients():
 
 
 def test_compile_without_its_compiler_is_refused_by_resolve_runtime(tmp_path, monkeypatch):
-    from pmtiqa.runtime import resolve_runtime
+    from pmtiqa.compute.runtime import resolve_runtime
 
     path = os.environ["PATH"]
     monkeypatch.delenv("CXX", raising=False)
@@ -246,9 +247,9 @@ def test_an_image_smaller_than_the_crops_is_named():
 
 def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
     """A split's inputs are the labels, the images (pixels and size) and its own parts, not the others'."""
-    from pmtiqa.cache import build_cache
-    from pmtiqa.config import SplitParams
-    from pmtiqa.splits import write_splits
+    from pmtiqa.data.augment import build_cache
+    from pmtiqa.config.schema import SplitParams
+    from pmtiqa.data.splits import write_splits
 
     monkeypatch.chdir(tmp_path)
     raw, labels = tmp_path / "raw", tmp_path / "labels.csv"
@@ -278,7 +279,7 @@ def test_evaluate_refuses_splits_trained_with_different_settings(finished, tmp_p
     experiments: evaluate names the split and the setting instead of mixing them."""
     import dataclasses
 
-    from pmtiqa.evaluate import evaluate_variant
+    from pmtiqa.reporting.evaluate import evaluate_variant
     from train_fixtures import tiny_params
 
     out, _, data = finished
@@ -313,8 +314,8 @@ def test_evaluate_refuses_splits_trained_with_different_settings(finished, tmp_p
     ([1, 2], "params"),
 ])
 def test_a_hand_edited_best_json_is_named_with_its_key(tmp_path, monkeypatch, tuned, key):
-    from pmtiqa.config import ParamsError
-    from pmtiqa.settings import tuned_values
+    from pmtiqa.config.schema import ParamsError
+    from pmtiqa.config.run_settings import tuned_values
     from train_fixtures import tiny_params
 
     monkeypatch.chdir(tmp_path)
@@ -426,7 +427,7 @@ def test_the_regression_target_is_on_the_chosen_scale(target, scale, monkeypatch
 
 def test_a_bf16_run_predicts_distinct_scores(tmp_path):
     """Only the backbone runs in bf16: the test predictions are (nearly) all distinct, not bf16's few levels."""
-    from pmtiqa.runtime import Runtime
+    from pmtiqa.compute.runtime import Runtime
 
     settings, _ = tiny_settings(epochs=1, crops_per_image=1, test_crops=1)
     data = tiny_data(n=120)

@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from pmtiqa.paths import DatasetFiles
+from pmtiqa.core.paths import DatasetFiles
 
 TESTS = Path(__file__).resolve().parent
 # The tuning stage on tiny in-memory data (no dataset stages), in the working directory given.
@@ -20,15 +20,15 @@ SCRIPT = """
 import dataclasses, logging, sys
 sys.path[:0] = [{tests!r}, {root!r}]
 logging.basicConfig(level=logging.INFO, format="%(message)s")
-import pmtiqa.tune
-from pmtiqa.paths import DatasetFiles
+import pmtiqa.tuning.tune
+from pmtiqa.core.paths import DatasetFiles
 from train_fixtures import tiny_data, tiny_params
-pmtiqa.tune.HEARTBEAT_S = 1  # a killed worker's trial is found within 2 s
-pmtiqa.tune.load_device_data = lambda *args: tiny_data(n=64)
+pmtiqa.tuning.tune.HEARTBEAT_S = 1  # a killed worker's trial is found within 2 s
+pmtiqa.tuning.tune.load_device_data = lambda *args: tiny_data(n=64)
 params = tiny_params()
 tune = dataclasses.replace(params.tune, n_trials=int(sys.argv[1]), epochs=2, lr=[1e-4, 1e-2], batch_size=[4, 8])
 params = dataclasses.replace(params, tune=tune)
-pmtiqa.tune.tune(params, DatasetFiles("synthetic"))
+pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"))
 """
 
 
@@ -105,10 +105,10 @@ def test_killed_study_resumes_to_the_uninterrupted_answer(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("failure", [RuntimeError("out of memory"), ValueError("bad batch")])
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path: Path, monkeypatch, failure) -> None:
-    import pmtiqa.tune
+    import pmtiqa.tuning.tune
     from train_fixtures import tiny_data, tiny_params
 
-    real_objective = pmtiqa.tune.objective
+    real_objective = pmtiqa.tuning.tune.objective
 
     def objective(trial, *args):
         if trial.number == 1:
@@ -116,11 +116,11 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path: Path, monke
         return real_objective(trial, *args)
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(pmtiqa.tune, "load_device_data", lambda *args: tiny_data(n=48))
-    monkeypatch.setattr(pmtiqa.tune, "objective", objective)
+    monkeypatch.setattr(pmtiqa.tuning.tune, "load_device_data", lambda *args: tiny_data(n=48))
+    monkeypatch.setattr(pmtiqa.tuning.tune, "objective", objective)
     params = tiny_params()
     params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, n_trials=3, epochs=2, batch_size=[4, 8]))
-    result = pmtiqa.tune.tune(params, DatasetFiles("synthetic"))
+    result = pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"))
     assert result["states"]["fail"] == 1 and result["states"]["complete"] == 2
     study = optuna.load_study(study_name=result["study"], storage=f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db")
     assert study.trials[1].state == optuna.trial.TrialState.FAIL
@@ -128,28 +128,28 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path: Path, monke
 
 def test_a_range_of_one_value_is_not_searched() -> None:
     """FixedTrial refuses a name it was not given: only the ranges of more than one value are asked for."""
-    import pmtiqa.tune
+    import pmtiqa.tuning.tune
     from train_fixtures import tiny_params
 
     params = tiny_params(weight_decay=1e-5)
     trial = optuna.trial.FixedTrial({"lr": 2e-4, "batch_size": 12, "gamma": 2.0})
-    assert pmtiqa.tune.suggest(trial, params) == {"lr": 2e-4, "batch_size": 12, "gamma": 2.0}
+    assert pmtiqa.tuning.tune.suggest(trial, params) == {"lr": 2e-4, "batch_size": 12, "gamma": 2.0}
     wide = dataclasses.replace(params, tune=dataclasses.replace(params.tune, weight_decay=[1e-5, 1e-3]))
     with pytest.raises(ValueError, match="weight_decay"):
-        pmtiqa.tune.suggest(trial, wide)
+        pmtiqa.tuning.tune.suggest(trial, wide)
 
 
 def tune_on(tmp_path: Path, monkeypatch, data, n_trials: int = 2, epochs: int = 2) -> tuple[dict, optuna.Study]:
-    import pmtiqa.tune
+    import pmtiqa.tuning.tune
     from train_fixtures import tiny_params
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(pmtiqa.tune, "load_device_data", lambda *args: data)
+    monkeypatch.setattr(pmtiqa.tuning.tune, "load_device_data", lambda *args: data)
     params = tiny_params()
     params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, n_trials=n_trials, epochs=epochs,
                                                                   batch_size=[4, 8]))
-    result = pmtiqa.tune.tune(params, DatasetFiles("synthetic"))
+    result = pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"))
     return result, optuna.load_study(study_name=result["study"], storage=f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db")
 
 
@@ -175,16 +175,16 @@ def test_tuning_never_reads_a_test_image(tmp_path: Path, monkeypatch) -> None:
 def test_a_trial_runs_the_real_schedule_on_a_held_out_part_of_train(tmp_path: Path, monkeypatch) -> None:
     """Epoch t of a trial has the task weights and rate of epoch t of a train.epochs-long run, and
     its validation images are a part of the split's train part."""
-    import pmtiqa.tune
-    from pmtiqa.schedule import learning_rate, task_weights
+    import pmtiqa.tuning.tune
+    from pmtiqa.method.schedule import learning_rate, task_weights
     from train_fixtures import tiny_data
 
     data = tiny_data(n=48)
     rows, scored = [], []
-    real_epoch, real_predict = pmtiqa.tune.Trainer.train_epoch, pmtiqa.tune.Trainer.predict
-    monkeypatch.setattr(pmtiqa.tune.Trainer, "train_epoch", lambda self, ids, **k: rows.append(real_epoch(self, ids, **k))
+    real_epoch, real_predict = pmtiqa.tuning.tune.Trainer.train_epoch, pmtiqa.tuning.tune.Trainer.predict
+    monkeypatch.setattr(pmtiqa.tuning.tune.Trainer, "train_epoch", lambda self, ids, **k: rows.append(real_epoch(self, ids, **k))
                         or rows[-1])
-    monkeypatch.setattr(pmtiqa.tune.Trainer, "predict", lambda self, ids: scored.append(ids.tolist()) or real_predict(self, ids))
+    monkeypatch.setattr(pmtiqa.tuning.tune.Trainer, "predict", lambda self, ids: scored.append(ids.tolist()) or real_predict(self, ids))
     result, study = tune_on(tmp_path, monkeypatch, data, n_trials=1, epochs=0)  # 0: the whole run, 3 epochs
     t = study.trials[0]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
@@ -203,17 +203,17 @@ def test_a_trial_runs_the_real_schedule_on_a_held_out_part_of_train(tmp_path: Pa
 def test_a_study_is_reused_only_for_an_equal_search(tmp_path: Path, monkeypatch) -> None:
     """Another setting that the search does not vary (here train.epochs, through tune.epochs 0) is
     another study in the same file, beside the first; the first search again finds its own trials."""
-    import pmtiqa.tune
+    import pmtiqa.tuning.tune
     from train_fixtures import tiny_data, tiny_params
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(pmtiqa.tune, "load_device_data", lambda *args: tiny_data(n=48))
+    monkeypatch.setattr(pmtiqa.tuning.tune, "load_device_data", lambda *args: tiny_data(n=48))
 
     def tune(epochs: int, n_trials: int) -> dict:
         params = tiny_params(epochs=epochs)
         params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, n_trials=n_trials, epochs=0,
                                                                       batch_size=[4, 8]))
-        return pmtiqa.tune.tune(params, DatasetFiles("synthetic"))
+        return pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"))
 
     first = tune(2, 1)
     other = tune(3, 1)

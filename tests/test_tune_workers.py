@@ -8,10 +8,10 @@ import sys
 import optuna
 import pytest
 
-from pmtiqa.errors import UserError
-from pmtiqa.params_file import params_from_dict
-from pmtiqa.study_storage import open_storage, storage_url
-from pmtiqa.tune_workers import FAILED_BY, WORKER, counts, fail_dead_trials, place_of, running, this_host
+from pmtiqa.core.errors import UserError
+from pmtiqa.config.load import params_from_dict
+from pmtiqa.tuning.storage import open_storage, storage_url
+from pmtiqa.tuning.workers import FAILED_BY, WORKER, counts, fail_dead_trials, place_of, running, this_host
 
 MINIMAL = {"datasets": ["bid"], "variants": ["ms_pmt"]}
 

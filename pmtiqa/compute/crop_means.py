@@ -8,9 +8,9 @@ import math
 import numpy as np
 import torch
 
-from pmtiqa.crops import eval_crop_plan, gather_crops
-from pmtiqa.graphs import StaticCall
-from pmtiqa.runtime import Runtime
+from pmtiqa.compute.crops import eval_crop_plan, gather_crops
+from pmtiqa.compute.cuda_graphs import StaticCall
+from pmtiqa.compute.runtime import Runtime
 
 # Crops per batch when batches replay as CUDA graphs: wide enough that a batch, not its launches, sets
 # the pace, and every batch of a part the same size (the last one padded) so that one graph serves all.

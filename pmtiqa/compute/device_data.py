@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pmtiqa.paths import DatasetFiles
-from pmtiqa.errors import UserError
-from pmtiqa.losses import quality_level
-from pmtiqa.splits import read_splits
+from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.core.errors import UserError
+from pmtiqa.method.losses import quality_level
+from pmtiqa.data.splits import read_splits
 
 
 @dataclass
@@ -45,8 +45,8 @@ CACHE_IDENTITY = ("labels_sha256", "images_sha256", "size")
 def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int, crop: int,
                      custom: dict | None = None) -> DeviceData:
     """The dataset's cache and splits on the device; stops, naming the image, where one is smaller than crop."""
-    from pmtiqa.cache import load_cache
-    from pmtiqa.datasets import score_bounds
+    from pmtiqa.data.augment import load_cache
+    from pmtiqa.data.datasets import score_bounds
 
     dataset = files.dataset
     cache = load_cache(files.cache)

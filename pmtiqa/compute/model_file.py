@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from pmtiqa.atomic import atomic_path
-from pmtiqa.errors import UserError
-from pmtiqa.model import STAGE_CHANNELS, build_model
-from pmtiqa.variants import VARIANTS
+from pmtiqa.core.atomic import atomic_path
+from pmtiqa.core.errors import UserError
+from pmtiqa.method.model import STAGE_CHANNELS, build_model
+from pmtiqa.method.variants import VARIANTS
 
 NOT_A_MODEL = "not a model.pt written by `pmtiqa train`"
 # What predict reads of a model.pt; save_model writes these and a few more.

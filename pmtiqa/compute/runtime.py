@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pmtiqa.errors import UserError
+from pmtiqa.core.errors import UserError
 
 
 @dataclass(frozen=True)

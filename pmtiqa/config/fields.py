@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from pmtiqa.errors import UserError
+from pmtiqa.core.errors import UserError
 
 
 class ParamsError(UserError):

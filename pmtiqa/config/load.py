@@ -11,10 +11,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from pmtiqa.config import CUSTOM_NAME, KNOWN_DATASETS, OVERRIDABLE, SECTIONS, Params, image_size
-from pmtiqa.schedule import trains_regression
-from pmtiqa.typed import Blame, build, fail, read_yaml
-from pmtiqa.variants import VARIANTS
+from pmtiqa.config.schema import CUSTOM_NAME, KNOWN_DATASETS, OVERRIDABLE, SECTIONS, Params, image_size
+from pmtiqa.method.schedule import trains_regression
+from pmtiqa.config.fields import Blame, build, fail, read_yaml
+from pmtiqa.method.variants import VARIANTS
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

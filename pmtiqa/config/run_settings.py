@@ -9,11 +9,11 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pmtiqa.config import RANGES, TUNABLE_SETTINGS, LossParams, ModelParams, Params, TrainParams
-from pmtiqa.errors import UserError
-from pmtiqa.readers import read_json
-from pmtiqa.typed import convert, fail
-from pmtiqa.variants import get_variant
+from pmtiqa.config.schema import RANGES, TUNABLE_SETTINGS, LossParams, ModelParams, Params, TrainParams
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.readers import read_json
+from pmtiqa.config.fields import convert, fail
+from pmtiqa.method.variants import get_variant
 
 
 @dataclass(frozen=True)

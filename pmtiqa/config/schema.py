@@ -9,7 +9,7 @@ settings.check_tuned holds runs/tune/<ds>/best.json to the same ranges.
 ``runtime`` says where and how fast the stages compute, not the method: no stage depends on it, and
 it is no part of a run's identity. ``Params.for_dataset`` is what a dataset's stages see: its
 overrides applied, and ``protocol`` values replaced by the dataset's own (its module in
-pmtiqa/datasets/ holds them: the size its images are resized to, or that they keep their own).
+pmtiqa/data/datasets/ holds them: the size its images are resized to, or that they keep their own).
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from pmtiqa.typed import Bounds, ParamsError, Section, build, fail, setting
-from pmtiqa.variants import VARIANTS
+from pmtiqa.config.fields import Bounds, ParamsError, Section, build, fail, setting
+from pmtiqa.method.variants import VARIANTS
 
 __all__ = ["ParamsError", "Params", "image_size"]
 
@@ -284,7 +284,7 @@ def _override_section(section: Any, values: Any, source: str, key: str) -> Any:
 
 def _with_protocol(params: Params, dataset: str) -> Params:
     """``protocol`` values replaced by the dataset's own (its module's IMAGE_SIZE and BATCH_UNIT)."""
-    from pmtiqa.datasets import module
+    from pmtiqa.data.datasets import module
 
     facts = module(dataset, params.custom_datasets)
     augment, train = params.augment, params.train

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pmtiqa.errors import UserError
+from pmtiqa.core.errors import UserError
 
 RENAME_EXCHANGE = 2  # renameat2(2) flag: swap two names in one step
 AT_FDCWD = -100

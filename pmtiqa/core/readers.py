@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pmtiqa.errors import UserError
+from pmtiqa.core.errors import UserError
 
 
 def read_json(path: Path, missing: str) -> Any:
@@ -118,7 +118,7 @@ def image_files(names: list[str], raw_dir: Path, labels_csv: Path) -> list[Path]
 
 
 def _image_file(name: str, raw_dir: Path, labels_csv: Path, row: int) -> Path:
-    from pmtiqa.paths import inside
+    from pmtiqa.core.paths import inside
 
     try:
         file = inside(raw_dir, name)

@@ -18,7 +18,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from pmtiqa.errors import UserError
+from pmtiqa.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFile, ImageOps
 
-from pmtiqa.atomic import atomic_dir, write_json
-from pmtiqa.checksum import sha256_file
-from pmtiqa.errors import UserError
-from pmtiqa.orphans import die_with_parent
-from pmtiqa.progress import progress_bar
-from pmtiqa.readers import image_files, open_regular, read_json, read_labels
+from pmtiqa.core.atomic import atomic_dir, write_json
+from pmtiqa.core.checksum import sha256_file
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.processes import die_with_parent
+from pmtiqa.core.progress import progress_bar
+from pmtiqa.core.readers import image_files, open_regular, read_json, read_labels
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from pmtiqa.checksum import sha256_file
-from pmtiqa.errors import UserError
-from pmtiqa.progress import progress_bar
+from pmtiqa.core.checksum import sha256_file
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.progress import progress_bar
 
 log = logging.getLogger(__name__)
 

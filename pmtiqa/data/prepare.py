@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pmtiqa.atomic import atomic_path
-from pmtiqa.datasets import module, score_bounds, to_score
-from pmtiqa.errors import UserError
-from pmtiqa.readers import check_labels, image_files
+from pmtiqa.core.atomic import atomic_path
+from pmtiqa.data.datasets import module, score_bounds, to_score
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.readers import check_labels, image_files
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from pmtiqa.atomic import write_json
-from pmtiqa.config import SplitParams
-from pmtiqa.errors import UserError
-from pmtiqa.readers import read_json, read_labels
+from pmtiqa.core.atomic import write_json
+from pmtiqa.config.schema import SplitParams
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.readers import read_json, read_labels
 
 log = logging.getLogger(__name__)
 

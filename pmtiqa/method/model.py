@@ -21,10 +21,10 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from pmtiqa.errors import UserError
-from pmtiqa.progress import on_terminal
-from pmtiqa.tv import import_torchvision
-from pmtiqa.variants import get_variant
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.progress import on_terminal
+from pmtiqa.core.torchvision_shim import import_torchvision
+from pmtiqa.method.variants import get_variant
 
 FEATURE_DIM = 112  # 4 scales x 28 values in the authors' MS module
 HIDDEN_DIM = 14

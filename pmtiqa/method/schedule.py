@@ -6,7 +6,7 @@ run's epoch t.
 """
 from __future__ import annotations
 
-from pmtiqa.variants import SCHEDULES
+from pmtiqa.method.variants import SCHEDULES
 
 
 def task_weights(schedule: str, epoch: int, epochs: int) -> tuple[float, float]:

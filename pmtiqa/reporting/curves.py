@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pmtiqa.statistics import median_curve
-from pmtiqa.variants import VARIANTS
+from pmtiqa.reporting.statistics import median_curve
+from pmtiqa.method.variants import VARIANTS
 
 # history.csv columns dvc.yaml plots; each file keeps its header even where no run has the quantity
 # (no validation part), since DVC refuses a plot file without the column it names
@@ -31,7 +31,7 @@ def curve_rows(dataset: str, variant: str, curve: pd.DataFrame, quantity: str) -
 
 
 def write_plot_curves(results: dict, folder: Path) -> None:
-    """``results`` as pmtiqa.results.load_results returns them."""
+    """``results`` as pmtiqa.reporting.results.load_results returns them."""
     folder.mkdir(parents=True, exist_ok=True)
     curves = {(ds, v): median_curve(d["histories"]) for ds, r in results.items() for v, d in r["variants"].items()}
     for quantity in QUANTITIES:

@@ -6,12 +6,12 @@ import logging
 from pathlib import Path
 
 
-from pmtiqa.atomic import write_json
-from pmtiqa.config import Params
-from pmtiqa.paths import DatasetFiles
-from pmtiqa.errors import UserError
-from pmtiqa.metrics import aggregate
-from pmtiqa.readers import read_json
+from pmtiqa.core.atomic import write_json
+from pmtiqa.config.schema import Params
+from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.core.errors import UserError
+from pmtiqa.method.metrics import aggregate
+from pmtiqa.core.readers import read_json
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from textwrap import fill
 import numpy as np
 import pandas as pd
 
-from pmtiqa.evaluate import honest_selection
-from pmtiqa.metrics import plcc, srcc
-from pmtiqa.statistics import median_curve, quantile_curve, split_values
-from pmtiqa.variants import VARIANTS
+from pmtiqa.reporting.evaluate import honest_selection
+from pmtiqa.method.metrics import plcc, srcc
+from pmtiqa.reporting.statistics import median_curve, quantile_curve, split_values
+from pmtiqa.method.variants import VARIANTS
 
 # One colour per variant, the same in every figure whichever variants ran.
 COLORS = {v: f"C{j}" for j, v in enumerate(VARIANTS)}

@@ -1,12 +1,12 @@
 """`pmtiqa report`: the results of the datasets and variants params.yaml selects, in one place. It
-loads what pmtiqa.results reads (each pair's evaluate summary, the splits' histories, predictions
+loads what pmtiqa.reporting.results reads (each pair's evaluate summary, the splits' histories, predictions
 and run settings, the tuned values the runs used) and writes, replacing the whole reports/ folder in
 one step so that it always describes the last run only:
 - reports/report.md: median SRCC/PLCC with IQR per selection, the paper's table beside ours, the
-  Wilcoxon tests of pmtiqa.statistics on each dataset's honest selection, the cross-dataset matrix,
-  the figures, the tuned hyperparameters and the provenance of the numbers (pmtiqa.provenance);
-- reports/results.csv (and .html): the results tables as one table; reports/figures/*.png (pmtiqa.figures);
-- reports/curves/<quantity>.csv: what `dvc plots` draws (pmtiqa.curves);
+  Wilcoxon tests of pmtiqa.reporting.statistics on each dataset's honest selection, the cross-dataset matrix,
+  the figures, the tuned hyperparameters and the provenance of the numbers (pmtiqa.reporting.provenance);
+- reports/results.csv (and .html): the results tables as one table; reports/figures/*.png (pmtiqa.reporting.figures);
+- reports/curves/<quantity>.csv: what `dvc plots` draws (pmtiqa.reporting.curves);
 - metrics.json: the small summary `dvc exp show` and `dvc metrics diff` compare.
 A dataset whose splits have no validation part (split.val_fraction 0) has no `val` selection: its
 tables, figures and summary leave `val` out, and its honest selection is `final`.
@@ -15,18 +15,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pmtiqa.atomic import atomic_dir, write_json
-from pmtiqa.config import Params
-from pmtiqa.curves import write_plot_curves
-from pmtiqa.paths import DatasetFiles
-from pmtiqa.evaluate import SELECTION_NOTES, honest_selection
-from pmtiqa.figures import ablation_figure, cross_figure, curves_figure, scatter_figure
-from pmtiqa.results import focus_variant, load_cross, load_results, shown_selections
-from pmtiqa.tables import (PAPER_ROW, PAPER_TABLE, cross_table, paper_table, results_csv, results_table, tuned_table,
+from pmtiqa.core.atomic import atomic_dir, write_json
+from pmtiqa.config.schema import Params
+from pmtiqa.reporting.curves import write_plot_curves
+from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.reporting.evaluate import SELECTION_NOTES, honest_selection
+from pmtiqa.reporting.figures import ablation_figure, cross_figure, curves_figure, scatter_figure
+from pmtiqa.reporting.results import focus_variant, load_cross, load_results, shown_selections
+from pmtiqa.reporting.tables import (PAPER_ROW, PAPER_TABLE, cross_table, paper_table, results_csv, results_table, tuned_table,
                            wilcoxon_table)
-from pmtiqa.provenance import provenance_section
-from pmtiqa.statistics import cross_metrics, smallest_exact_p, summary_metrics, untrained_selected, wilcoxon_per_dataset
-from pmtiqa.variants import VARIANTS
+from pmtiqa.reporting.provenance import provenance_section
+from pmtiqa.reporting.statistics import cross_metrics, smallest_exact_p, summary_metrics, untrained_selected, wilcoxon_per_dataset
+from pmtiqa.method.variants import VARIANTS
 
 # ----------------------------------------------------------------------------- the report
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pmtiqa.config import TUNABLE_SETTINGS, Params
-from pmtiqa.paths import DatasetFiles
-from pmtiqa.errors import UserError
-from pmtiqa.evaluate import REQUIRED_SELECTIONS, held_selections, same_selections
-from pmtiqa.metrics import STATISTICS
-from pmtiqa.readers import read_csv, read_json
+from pmtiqa.config.schema import TUNABLE_SETTINGS, Params
+from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.core.errors import UserError
+from pmtiqa.reporting.evaluate import REQUIRED_SELECTIONS, held_selections, same_selections
+from pmtiqa.method.metrics import STATISTICS
+from pmtiqa.core.readers import read_csv, read_json
 
 RUN_STAGES = "run the stages before the report (`dvc repro` or `snakemake`)"
 

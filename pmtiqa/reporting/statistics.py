@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pmtiqa.evaluate import honest_selection
+from pmtiqa.reporting.evaluate import honest_selection
 
 # The history.csv columns the curves show, where every split has them (val_* only where the splits
 # have a validation part).

@@ -23,13 +23,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from pmtiqa.config import DEVICE_NAME
-from pmtiqa.crops import IMAGENET_MEAN, IMAGENET_STD, eval_crop_offsets
-from pmtiqa.errors import UserError
-from pmtiqa.inference import score_images
-from pmtiqa.model_file import model_from, read_model
-from pmtiqa.runtime import Runtime, resolve_runtime
-from pmtiqa.scores import clip_unit, to_published
+from pmtiqa.config.schema import DEVICE_NAME
+from pmtiqa.compute.crops import IMAGENET_MEAN, IMAGENET_STD, eval_crop_offsets
+from pmtiqa.core.errors import UserError
+from pmtiqa.compute.crop_means import score_images
+from pmtiqa.compute.model_file import model_from, read_model
+from pmtiqa.compute.runtime import Runtime, resolve_runtime
+from pmtiqa.method.score_scales import clip_unit, to_published
 
 
 class Unscorable(UserError):
@@ -190,7 +190,7 @@ def on_canvas(pixels: list[np.ndarray], device: torch.device) -> tuple[torch.Ten
 
 def image_size_of(path: Path) -> tuple[int, int]:
     """(width, height) of an image as decode returns it, from its header; Unscorable if it has none."""
-    from pmtiqa.cache import upright_size
+    from pmtiqa.data.augment import upright_size
 
     try:
         return upright_size(path)
@@ -201,7 +201,7 @@ def image_size_of(path: Path) -> tuple[int, int]:
 def prepared(path: Path, saved: dict) -> tuple[np.ndarray, str | None]:
     """A file as the model sees it, plus a decoding warning or None; Unscorable naming why not.
     Its own size decides whether it holds a crop: the resize to the training size would upscale it."""
-    from pmtiqa.cache import decode
+    from pmtiqa.data.augment import decode
 
     crop, size = saved["crop_size"], saved["image_size"]  # (width, height); None: each image's own
     width, height = image_size_of(path)

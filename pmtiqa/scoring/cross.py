@@ -18,17 +18,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pmtiqa.atomic import atomic_dir, write_json
-from pmtiqa.cache import load_cache
-from pmtiqa.config import Params
-from pmtiqa.datasets import score_bounds
-from pmtiqa.errors import UserError
-from pmtiqa.inference import score_images
-from pmtiqa.metrics import aggregate, all_metrics
-from pmtiqa.model_file import model_from, read_model
-from pmtiqa.paths import DatasetFiles
-from pmtiqa.runtime import Runtime, resolve_runtime
-from pmtiqa.scores import to_published
+from pmtiqa.core.atomic import atomic_dir, write_json
+from pmtiqa.data.augment import load_cache
+from pmtiqa.config.schema import Params
+from pmtiqa.data.datasets import score_bounds
+from pmtiqa.core.errors import UserError
+from pmtiqa.compute.crop_means import score_images
+from pmtiqa.method.metrics import aggregate, all_metrics
+from pmtiqa.compute.model_file import model_from, read_model
+from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.compute.runtime import Runtime, resolve_runtime
+from pmtiqa.method.score_scales import to_published
 
 log = logging.getLogger(__name__)
 

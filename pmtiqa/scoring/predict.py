@@ -1,4 +1,4 @@
-"""`pmtiqa predict`: the command line over pmtiqa.scorer, for files and folders.
+"""`pmtiqa predict`: the command line over pmtiqa.scoring.api, for files and folders.
 
 Each image is decoded and resized as the augment stage prepared the training images (or kept at
 its own size, for a dataset whose images keep their own size), then scored as the test images
@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pmtiqa.atomic import write_text
-from pmtiqa.errors import UserError
-from pmtiqa.model_file import read_model
-from pmtiqa.progress import progress_bar
-from pmtiqa.scorer import Scorer, Unscorable, image_size_of, prepared
-from pmtiqa.readers import file_kind
-from pmtiqa.scores import clip_unit, to_published
+from pmtiqa.core.atomic import write_text
+from pmtiqa.core.errors import UserError
+from pmtiqa.compute.model_file import read_model
+from pmtiqa.core.progress import progress_bar
+from pmtiqa.scoring.api import Scorer, Unscorable, image_size_of, prepared
+from pmtiqa.core.readers import file_kind
+from pmtiqa.method.score_scales import clip_unit, to_published
 
 log = logging.getLogger(__name__)
 

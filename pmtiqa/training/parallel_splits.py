@@ -20,9 +20,9 @@ import signal
 import sys
 from multiprocessing.connection import wait
 
-from pmtiqa.config import Params
-from pmtiqa.errors import UserError
-from pmtiqa.paths import DatasetFiles
+from pmtiqa.config.schema import Params
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.paths import DatasetFiles
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,10 @@ def train_concurrently(params: Params, files: DatasetFiles, variant: str, splits
 def check_before_starting(params: Params, files: DatasetFiles) -> None:
     """What would stop every process alike, said once by the command: the runtime asked for, the
     cache (opened memory-mapped, not read) and the splits file."""
-    from pmtiqa.cache import load_cache
-    from pmtiqa.runtime import resolve_device, uses_graphs
-    from pmtiqa.splits import read_splits
-    from pmtiqa.train import check_split_count
+    from pmtiqa.data.augment import load_cache
+    from pmtiqa.compute.runtime import resolve_device, uses_graphs
+    from pmtiqa.data.splits import read_splits
+    from pmtiqa.training.split_run import check_split_count
 
     r = params.runtime
     uses_graphs(resolve_device(r.device), r.step, r.compile)
@@ -86,7 +86,7 @@ def check_before_starting(params: Params, files: DatasetFiles) -> None:
 def warn_on_cpu(params: Params, at_once: int) -> None:
     """Several runs on a CPU share its cores: each computes with runtime.threads (0: every core),
     as a run alone would, so that its numbers are the same; together they oversubscribe the cores."""
-    from pmtiqa.runtime import available_cores, resolve_device
+    from pmtiqa.compute.runtime import available_cores, resolve_device
 
     if resolve_device(params.runtime.device).type == "cpu":
         threads = params.runtime.threads or available_cores()
@@ -99,8 +99,8 @@ def warn_on_cpu(params: Params, at_once: int) -> None:
 def train_one(params: Params, files: DatasetFiles, variant: str, split: int, parent: int, level: int) -> None:
     """A process's work: one split, with the command's log format and level; bad input, or a file that
     cannot be read or written, is one line and exit status 2, as from the command."""
-    from pmtiqa.logs import file_error, one_line, setup_logging
-    from pmtiqa.train import train_splits
+    from pmtiqa.core.logs import file_error, one_line, setup_logging
+    from pmtiqa.training.split_run import train_splits
 
     die_with(parent)
     setup_logging(verbose=level <= logging.DEBUG)

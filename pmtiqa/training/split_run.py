@@ -19,18 +19,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pmtiqa.atomic import atomic_dir, atomic_path, write_json, write_text
-from pmtiqa.config import Params
-from pmtiqa.device_data import DeviceData, load_device_data
-from pmtiqa.errors import UserError
-from pmtiqa.metrics import all_metrics
-from pmtiqa.model_file import load_tensors, save_model
-from pmtiqa.readers import read_json
-from pmtiqa.runtime import Runtime, resolve_runtime
-from pmtiqa.scores import clip_unit, to_published
-from pmtiqa.paths import DatasetFiles
-from pmtiqa.settings import Settings, settings_for, tuned_values
-from pmtiqa.trainer import Trainer
+from pmtiqa.core.atomic import atomic_dir, atomic_path, write_json, write_text
+from pmtiqa.config.schema import Params
+from pmtiqa.compute.device_data import DeviceData, load_device_data
+from pmtiqa.core.errors import UserError
+from pmtiqa.method.metrics import all_metrics
+from pmtiqa.compute.model_file import load_tensors, save_model
+from pmtiqa.core.readers import read_json
+from pmtiqa.compute.runtime import Runtime, resolve_runtime
+from pmtiqa.method.score_scales import clip_unit, to_published
+from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.config.run_settings import Settings, settings_for, tuned_values
+from pmtiqa.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def train_splits(params: Params, files: DatasetFiles, variant: str, splits: list
     t, r = params.train, params.runtime
     at_once = min(r.parallel_splits, len(splits))
     if at_once > 1:
-        from pmtiqa.concurrent_splits import train_concurrently
+        from pmtiqa.training.parallel_splits import train_concurrently
 
         return train_concurrently(params, files, variant, splits, at_once)
     runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile, r.step)

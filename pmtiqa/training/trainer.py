@@ -18,19 +18,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from pmtiqa.crops import gather_crops, random_crop_draws, test_crop_generator
-from pmtiqa.device_data import DeviceData
-from pmtiqa.errors import UserError
-from pmtiqa.graphs import StaticCall
-from pmtiqa.inference import CropScorer
-from pmtiqa.losses import pmt_loss
-from pmtiqa.model import build_model
-from pmtiqa.progress import progress_bar
-from pmtiqa.runtime import Runtime, seed_everything
-from pmtiqa.schedule import learning_rate, task_weights
-from pmtiqa.scores import target_scale
-from pmtiqa.settings import Settings
-from pmtiqa.variants import get_variant
+from pmtiqa.compute.crops import gather_crops, random_crop_draws, test_crop_generator
+from pmtiqa.compute.device_data import DeviceData
+from pmtiqa.core.errors import UserError
+from pmtiqa.compute.cuda_graphs import StaticCall
+from pmtiqa.compute.crop_means import CropScorer
+from pmtiqa.method.losses import pmt_loss
+from pmtiqa.method.model import build_model
+from pmtiqa.core.progress import progress_bar
+from pmtiqa.compute.runtime import Runtime, seed_everything
+from pmtiqa.method.schedule import learning_rate, task_weights
+from pmtiqa.method.score_scales import target_scale
+from pmtiqa.config.run_settings import Settings
+from pmtiqa.method.variants import get_variant
 
 
 class TrainingDiverged(UserError):

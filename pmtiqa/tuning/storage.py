@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 import sqlalchemy
 
-from pmtiqa.errors import UserError
+from pmtiqa.core.errors import UserError
 
 KEY = "runtime.tune_storage"
 TRIES = 5

@@ -21,19 +21,19 @@ import numpy as np
 import optuna
 import torch
 
-from pmtiqa.atomic import write_json
-from pmtiqa.config import TUNABLE_SETTINGS, Params
-from pmtiqa.errors import UserError
-from pmtiqa.metrics import srcc
-from pmtiqa.runtime import resolve_runtime
-from pmtiqa.scores import to_published
-from pmtiqa.splits import hold_out
-from pmtiqa.device_data import load_device_data
-from pmtiqa.paths import DatasetFiles
-from pmtiqa.settings import Settings, apply_tuned
-from pmtiqa.study_storage import open_storage, shown, storage_url
-from pmtiqa.trainer import Trainer, TrainingDiverged
-from pmtiqa.tune_workers import (FAILED_BY, FINISHED, Surplus, counted, fail_dead_trials, place_of, record_worker,
+from pmtiqa.core.atomic import write_json
+from pmtiqa.config.schema import TUNABLE_SETTINGS, Params
+from pmtiqa.core.errors import UserError
+from pmtiqa.method.metrics import srcc
+from pmtiqa.compute.runtime import resolve_runtime
+from pmtiqa.method.score_scales import to_published
+from pmtiqa.data.splits import hold_out
+from pmtiqa.compute.device_data import load_device_data
+from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.config.run_settings import Settings, apply_tuned
+from pmtiqa.tuning.storage import open_storage, shown, storage_url
+from pmtiqa.training.trainer import Trainer, TrainingDiverged
+from pmtiqa.tuning.workers import (FAILED_BY, FINISHED, Surplus, counted, fail_dead_trials, place_of, record_worker,
                                  running, step_aside)
 
 log = logging.getLogger(__name__)

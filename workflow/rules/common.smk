@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from pmtiqa.params_file import params_from_dict
-from pmtiqa.variants import VARIANTS
+from pmtiqa.config.load import params_from_dict
+from pmtiqa.method.variants import VARIANTS
 
 # Every pmtiqa command reads params.yaml itself, so a value given only to Snakemake (--config,
 # --configfile) would plan one graph and run another. Refuse it; edit params.yaml instead (or use
@@ -28,12 +28,12 @@ ENV = "../envs/pmtiqa.yaml"  # relative to this folder, as Snakemake resolves co
 # placed in data/raw/), augment (its new folder would retrain every split), tune and train (every
 # study and split would start over, where DVC's stages resume and reuse finished splits of the same
 # settings) leave their code out. After an edit, rerun such a stage by name: `snakemake -f data/cache/livec`.
-PREPARE_CODE = ["pmtiqa/prepare.py", "pmtiqa/datasets", "pmtiqa/scores.py", "pmtiqa/readers.py"]
-SPLIT_CODE = ["pmtiqa/splits.py", "pmtiqa/readers.py"]
-EVALUATE_CODE = ["pmtiqa/evaluate.py", "pmtiqa/metrics.py", "pmtiqa/readers.py"]
-CROSS_CODE = ["pmtiqa/cross.py", "pmtiqa/inference.py", "pmtiqa/model_file.py", "pmtiqa/metrics.py"]
-REPORT_CODE = ["pmtiqa/report.py", "pmtiqa/results.py", "pmtiqa/statistics.py", "pmtiqa/figures.py",
-               "pmtiqa/readers.py"]
+PREPARE_CODE = ["pmtiqa/data/prepare.py", "pmtiqa/data/datasets", "pmtiqa/method/score_scales.py", "pmtiqa/core/readers.py"]
+SPLIT_CODE = ["pmtiqa/data/splits.py", "pmtiqa/core/readers.py"]
+EVALUATE_CODE = ["pmtiqa/reporting/evaluate.py", "pmtiqa/method/metrics.py", "pmtiqa/core/readers.py"]
+CROSS_CODE = ["pmtiqa/scoring/cross.py", "pmtiqa/compute/crop_means.py", "pmtiqa/compute/model_file.py", "pmtiqa/method/metrics.py"]
+REPORT_CODE = ["pmtiqa/reporting/report.py", "pmtiqa/reporting/results.py", "pmtiqa/reporting/statistics.py", "pmtiqa/reporting/figures.py",
+               "pmtiqa/core/readers.py"]
 
 
 def n_splits(dataset):
@@ -105,7 +105,7 @@ def report_inputs(wildcards):
     return files + ["metrics/cross/summary.json"]
 
 
-# The variants whose models pmtiqa cross tests, and its (train, test) pairs: pmtiqa.cross.pairs, not
+# The variants whose models pmtiqa cross tests, and its (train, test) pairs: pmtiqa.scoring.cross.pairs, not
 # imported here because that module loads torch (tests/test_graph.py checks the two agree).
 CROSS_VARIANTS = [v for v in PARAMS.cross.variants if v in PARAMS.variants]
 CROSS_PAIRS = [(a, b) for a in PARAMS.datasets for b in PARAMS.cross.datasets or PARAMS.datasets if a != b]

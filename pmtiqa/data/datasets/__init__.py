@@ -1,14 +1,14 @@
 """The dataset registry: each dataset's module (what base.py says it gives: source, layout, parser,
 score scale) looked up by name, and its published scale mapped onto [0, 1] with higher always better,
-for prepare (pmtiqa/prepare.py) and the trainer.
+for prepare (pmtiqa/data/prepare.py) and the trainer.
 """
 from __future__ import annotations
 
 from types import ModuleType
 
-from pmtiqa import scores
-from pmtiqa.datasets import bid, csiq, koniq, live, livec, synthetic
-from pmtiqa.errors import UserError
+from pmtiqa.method import score_scales
+from pmtiqa.data.datasets import bid, csiq, koniq, live, livec, synthetic
+from pmtiqa.core.errors import UserError
 
 MODULES: dict[str, ModuleType] = {
     "synthetic": synthetic,
@@ -25,7 +25,7 @@ def module(name: str, custom: dict | None = None):
     if name in MODULES:
         return MODULES[name]
     if custom and name in custom:
-        from pmtiqa.datasets.custom import CustomDataset
+        from pmtiqa.data.datasets.custom import CustomDataset
 
         return CustomDataset(name, custom[name])
     raise UserError(f"unknown dataset {name!r} (known: {', '.join([*MODULES, *(custom or {})])})")
@@ -38,5 +38,5 @@ def score_bounds(name: str, custom: dict | None = None) -> tuple[float, float, b
 
 
 def to_score(name: str, mos, custom: dict | None = None):
-    """Published score -> [0, 1], higher is better (scores.to_unit with the dataset's bounds)."""
-    return scores.to_unit(mos, score_bounds(name, custom))
+    """Published score -> [0, 1], higher is better (score_scales.to_unit with the dataset's bounds)."""
+    return score_scales.to_unit(mos, score_bounds(name, custom))

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pmtiqa.errors import UserError
-from pmtiqa.paths import inside
-from pmtiqa.readers import file_kind
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.paths import inside
+from pmtiqa.core.readers import file_kind
 
 # A count this far from the published one means a truncated or wrong label file. A little slack
 # lets a community copy that fixes or lacks a file or two through; the missing-image check and

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pmtiqa.config import OWN_SIZE, CustomDatasetParams
-from pmtiqa.datasets.base import check_table
-from pmtiqa.errors import UserError
+from pmtiqa.config.schema import OWN_SIZE, CustomDatasetParams
+from pmtiqa.data.datasets.base import check_table
+from pmtiqa.core.errors import UserError
 
 IMAGES, LABELS = "images", "labels.csv"  # inside data/raw/<name>/
 

@@ -56,11 +56,11 @@ import pandas as pd
 from PIL import Image
 from scipy import ndimage
 
-from pmtiqa.atomic import write_json
-from pmtiqa.datasets.base import Part, check_table
-from pmtiqa.datasets.distortions import DISTORTIONS
-from pmtiqa.errors import UserError
-from pmtiqa.readers import read_csv, read_json
+from pmtiqa.core.atomic import write_json
+from pmtiqa.data.datasets.base import Part, check_table
+from pmtiqa.data.datasets.distortions import DISTORTIONS
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.readers import read_csv, read_json
 
 log = logging.getLogger(__name__)
 
