@@ -24,12 +24,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pmtiqa.config.schema import COMPILE_MODES, STEP_MODES  # noqa: E402
-from pmtiqa.config.load import load_params  # noqa: E402
-from pmtiqa.method.losses import quality_level  # noqa: E402
-from pmtiqa.compute.runtime import resolve_runtime  # noqa: E402
 from pmtiqa.compute.device_data import DeviceData  # noqa: E402
+from pmtiqa.compute.runtime import resolve_runtime  # noqa: E402
+from pmtiqa.config.load import load_params  # noqa: E402
 from pmtiqa.config.run_settings import Settings  # noqa: E402
+from pmtiqa.config.sections import COMPILE_MODES, STEP_MODES  # noqa: E402
+from pmtiqa.method.losses import quality_level  # noqa: E402
 from pmtiqa.training.split_run import train_split  # noqa: E402
 
 PAPER_SIZES = {"bid": 586, "livec": 1162, "live": 779, "csiq": 866}

@@ -43,16 +43,16 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.photos import write_jpegs  # noqa: E402
-from pmtiqa.config.schema import COMPILE_MODES, LossParams, ModelParams, TrainParams  # noqa: E402
 from pmtiqa.compute.crops import IMAGENET_MEAN, IMAGENET_STD, random_crop_draws, random_crops  # noqa: E402
-from pmtiqa.compute.device_data import DeviceData  # noqa: E402
 from pmtiqa.compute.cuda_graphs import StaticCall  # noqa: E402
-from pmtiqa.method.losses import pmt_loss, quality_level  # noqa: E402
-from pmtiqa.method.model import build_model  # noqa: E402
+from pmtiqa.compute.device_data import DeviceData  # noqa: E402
 from pmtiqa.compute.runtime import Runtime, resolve_runtime  # noqa: E402
 from pmtiqa.config.run_settings import Settings  # noqa: E402
-from pmtiqa.training.trainer import Trainer  # noqa: E402
+from pmtiqa.config.sections import COMPILE_MODES, LossParams, ModelParams, TrainParams  # noqa: E402
 from pmtiqa.core.torchvision_shim import import_torchvision  # noqa: E402
+from pmtiqa.method.losses import pmt_loss, quality_level  # noqa: E402
+from pmtiqa.method.model import build_model  # noqa: E402
+from pmtiqa.training.trainer import Trainer  # noqa: E402
 
 
 class JpegDataset(torch.utils.data.Dataset):

@@ -27,15 +27,15 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pmtiqa.core.paths import DatasetFiles  # noqa: E402
-from pmtiqa.config.schema import TARGETS, SplitParams  # noqa: E402
-from pmtiqa.config.load import load_params  # noqa: E402
-from pmtiqa.method.metrics import srcc  # noqa: E402
-from pmtiqa.compute.runtime import resolve_runtime  # noqa: E402
-from pmtiqa.method.score_scales import to_published  # noqa: E402
-from pmtiqa.data.splits import make_splits  # noqa: E402
 from pmtiqa.compute.device_data import DeviceData, load_device_data, split_tensors  # noqa: E402
+from pmtiqa.compute.runtime import resolve_runtime  # noqa: E402
+from pmtiqa.config.load import load_params  # noqa: E402
 from pmtiqa.config.run_settings import settings_for  # noqa: E402
+from pmtiqa.config.sections import TARGETS, SplitParams  # noqa: E402
+from pmtiqa.core.paths import DatasetFiles  # noqa: E402
+from pmtiqa.data.splits import make_splits  # noqa: E402
+from pmtiqa.method.metrics import srcc  # noqa: E402
+from pmtiqa.method.score_scales import to_published  # noqa: E402
 from pmtiqa.training.split_run import train_split  # noqa: E402
 from pmtiqa.training.trainer import Trainer  # noqa: E402
 
@@ -105,7 +105,7 @@ def main() -> None:
     finals, floors = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for k in args.splits:
-            settings = settings_for(params, DATASET, args.variant, k, data.inputs[k], {})
+            settings = settings_for(params, args.variant, k, data.inputs[k], {})
             ids = data.splits[k]
             untrained = Trainer(settings, data, runtime).predict(ids["test"])  # same seed: the starting point
             floor = srcc(to_published(untrained, data.bounds), data.mos[ids["test"].cpu().numpy()])

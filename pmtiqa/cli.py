@@ -6,7 +6,7 @@ inside the handlers so that `pmtiqa --help` is quick and `train`/`predict` run w
 dvc or snakemake are not installed.
 
 Every line the package, Python's warnings and Optuna write to stderr has one format (setup_logging);
-progress bars are drawn only on a terminal (progress.py).
+progress bars are drawn only on a terminal (core/progress.py).
 """
 from __future__ import annotations
 
@@ -17,66 +17,66 @@ from importlib import metadata
 from pathlib import Path
 
 import pmtiqa
-from pmtiqa.core import paths
-from pmtiqa.core.paths import DatasetFiles
-from pmtiqa.config.schema import KNOWN_DATASETS, Params, image_size
 from pmtiqa.config.load import load_params
-from pmtiqa.core.errors import UserError
-from pmtiqa.core.logs import file_error, one_line, setup_logging
+from pmtiqa.config.params import DatasetParams, Params
+from pmtiqa.config.sections import KNOWN_DATASETS
+from pmtiqa.core import paths
+from pmtiqa.core.errors import UserError, exit_status
+from pmtiqa.core.logs import setup_logging
+from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.method.variants import VARIANTS
 
 log = logging.getLogger("pmtiqa")
 
-# Each handler gets the params (as the dataset's stages see them) and the dataset's files, and
-# hands the stage the paths it reads and writes: no stage decides where another's files are.
+# Each dataset's handler gets the params as that dataset's stages see them (made once, here) and the
+# dataset's files, and hands the stage the paths it reads and writes: no stage decides where
+# another's files are.
 
 
-def cmd_download(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
+def cmd_download(args: argparse.Namespace, params: DatasetParams, files: DatasetFiles) -> int:
     from pmtiqa.data.download import download
 
-    download(args.dataset, files.raw, source=args.source or params.download.sources.get(args.dataset),
-             custom=params.custom_datasets)
+    download(args.dataset, files.raw, source=args.source or params.download_source, custom=params.custom_datasets)
     return 0
 
 
-def cmd_prepare(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
+def cmd_prepare(args: argparse.Namespace, params: DatasetParams, files: DatasetFiles) -> int:
     from pmtiqa.data.prepare import prepare
 
     prepare(args.dataset, files.raw, files.labels, params.custom_datasets)
     return 0
 
 
-def cmd_split(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
+def cmd_split(args: argparse.Namespace, params: DatasetParams, files: DatasetFiles) -> int:
     from pmtiqa.data.splits import write_splits
 
-    write_splits(files.labels, files.splits, params.split)
+    write_splits(files.labels, files.splits, **params.section("split"))
     return 0
 
 
-def cmd_augment(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
+def cmd_augment(args: argparse.Namespace, params: DatasetParams, files: DatasetFiles) -> int:
     from pmtiqa.data.augment import build_cache
 
-    build_cache(files.labels, files.raw, files.cache, size=image_size(params, args.dataset),
-                workers=params.runtime.workers)
+    build_cache(files.labels, files.raw, files.cache, size=params.image_size, workers=params.runtime.workers)
     return 0
 
 
-def cmd_tune(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
+def cmd_tune(args: argparse.Namespace, params: DatasetParams, files: DatasetFiles) -> int:
     from pmtiqa.tuning.tune import tune
 
     tune(params, files)
     return 0
 
 
-def cmd_train(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
-    from pmtiqa.training.split_run import train_splits
+def cmd_train(args: argparse.Namespace, params: DatasetParams, files: DatasetFiles) -> int:
+    from pmtiqa.training.train import train_splits
 
     splits = range(params.split.n_splits) if args.split is None else [args.split]
     train_splits(params, files, args.variant, list(splits))
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace, params: Params, files: DatasetFiles) -> int:
+def cmd_evaluate(args: argparse.Namespace, params: DatasetParams, files: DatasetFiles) -> int:
     from pmtiqa.reporting.evaluate import evaluate_variant
 
     evaluate_variant(params, files, args.variant)
@@ -202,7 +202,7 @@ def run_command(args: argparse.Namespace) -> int:
         if args.dataset not in params.known_datasets:
             raise UserError(f"--dataset {args.dataset}: unknown (known: {', '.join(params.known_datasets)}; "
                             f"custom_datasets in {params.source} declares more)")
-        params = params.for_dataset(args.dataset)  # the stage sees its dataset's overrides
+        params = params.for_dataset(args.dataset)
         files = DatasetFiles(args.dataset)
     if getattr(args, "split", None) is not None and not 0 <= args.split < params.split.n_splits:
         raise UserError(f"--split {args.split}: must lie in 0..{params.split.n_splits - 1} "
@@ -211,24 +211,12 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run a command. The one boundary for expected failures: bad input (UserError) and a file that
-    cannot be read or written (an OSError that names it) are one line and status 2; anything else is a
-    bug, and keeps its traceback."""
+    """Run a command: its expected failures are one line and status 2 (core.errors.exit_status)."""
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    try:
-        return run_command(args)
-    except UserError as err:
-        return fail(args.command, one_line(err))
-    except OSError as err:
-        if err.filename is None:  # not about a file the user named: a bug, or the system's trouble
-            raise
-        return fail(args.command, one_line(file_error(err)))
-    except KeyboardInterrupt:
-        print(f"pmtiqa {args.command}: interrupted", file=sys.stderr)
-        return 130
 
+    def say(message: str) -> None:
+        print(f"pmtiqa {args.command}: {message}", file=sys.stderr)
 
-def fail(command: str, message: str) -> int:
-    print(f"pmtiqa {command}: error: {message}", file=sys.stderr)
-    return 2
+    return exit_status(lambda: run_command(args), lambda message: say(f"error: {message}"),
+                       lambda: say("interrupted"))

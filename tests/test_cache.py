@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pmtiqa.data.augment import build_cache, load_cache
 from pmtiqa.core.checksum import sha256_file
 from pmtiqa.core.errors import UserError
+from pmtiqa.data.augment import build_cache, load_cache
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (128, 128, 128)]
 SIZES = [(64, 48), (40, 90), (300, 200), (2000, 1500), (17, 23), (100, 100)]
@@ -145,8 +145,9 @@ def test_sizes_that_do_not_fit_the_canvas_are_refused(tmp_path: Path) -> None:
 
 def test_augment_keeps_live_at_its_images_own_sizes(tmp_path: Path, monkeypatch) -> None:
     """LIVE's protocol keeps each image's own size, through the CLI: LIVE's portraits are not stretched."""
-    from pmtiqa.cli import main
     from test_datasets_fixtures import build_live
+
+    from pmtiqa.cli import main
 
     monkeypatch.chdir(tmp_path)
     raw = tmp_path / "data" / "raw" / "live"

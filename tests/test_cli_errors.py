@@ -8,7 +8,6 @@ import pytest
 from pmtiqa import cli
 from pmtiqa.cli import main
 
-
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"  # the project's own: valid
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-
 from test_e2e import TINY, VARIANTS, environment, metrics_of
 from test_graph import ROOT, make_project
 

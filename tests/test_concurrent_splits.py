@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from test_custom_dataset import lab_project
 
 from pmtiqa.cli import main
-from test_custom_dataset import lab_project
 
 REPO = Path(__file__).resolve().parents[1]
 SPLITS = 3

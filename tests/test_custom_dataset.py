@@ -127,7 +127,7 @@ def test_a_bad_table_is_named_by_file_and_key(project, capsys, edit, message):
     ({"colour": "red"}, "custom_datasets.mylab.colour"),
 ])
 def test_a_bad_declaration_names_its_key(tmp_path, change, key):
-    from pmtiqa.config.schema import ParamsError
+    from pmtiqa.config.fields import ParamsError
 
     with pytest.raises(ParamsError, match=f"^p.yaml: {key}: "):
         params_from_dict(lab_params(tmp_path, tmp_path / "t.csv", **change), source="p.yaml")
@@ -138,7 +138,7 @@ def test_a_bad_declaration_names_its_key(tmp_path, change, key):
     ("My-Lab", "a name of lower-case letters, digits and _"),
 ])
 def test_a_name_that_clashes_or_cannot_name_a_folder_is_refused(tmp_path, name, message):
-    from pmtiqa.config.schema import ParamsError
+    from pmtiqa.config.fields import ParamsError
 
     raw = lab_params(tmp_path, tmp_path / "t.csv")
     raw["custom_datasets"] = {name: raw["custom_datasets"]["mylab"]}
@@ -196,7 +196,7 @@ def test_cross_dataset_scores_each_dataset_with_the_other_s_models(tmp_path, mon
 
 
 def test_cross_datasets_must_be_selected(tmp_path):
-    from pmtiqa.config.schema import ParamsError
+    from pmtiqa.config.fields import ParamsError
 
     raw = lab_params(tmp_path, tmp_path / "t.csv")
     raw["cross"] = {"datasets": ["livec"], "variants": ["ms_pmt"]}

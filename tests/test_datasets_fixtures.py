@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import scipy.io
 
-from pmtiqa.data.datasets import MODULES, koniq, live, score_bounds, to_score
-from pmtiqa.method.score_scales import to_published
 from pmtiqa.core.errors import UserError
+from pmtiqa.data.datasets import MODULES, koniq, live, score_bounds, to_score
 from pmtiqa.data.prepare import prepare
+from pmtiqa.method.score_scales import to_published
 
 
 def touch_images(raw: Path, images) -> None:

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pmtiqa.data.datasets import bid, csiq, livec
 from pmtiqa.core.errors import UserError
+from pmtiqa.data.datasets import bid, csiq, livec
 from pmtiqa.data.prepare import prepare
 
 LABELS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "labels"

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from pmtiqa.data.datasets import csiq
+from pmtiqa.core.errors import UserError
 from pmtiqa.data import download as dl
 from pmtiqa.data import fetch
+from pmtiqa.data.datasets import csiq
 from pmtiqa.data.datasets.base import Part
-from pmtiqa.core.errors import UserError
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -21,10 +21,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from test_graph import ROOT, make_project
 
 from pmtiqa.training.split_run import work_dir
-
-from test_graph import ROOT, make_project
 
 pytestmark = pytest.mark.slow
 
@@ -188,7 +187,7 @@ def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
     assert "report" in planned and not any(rule in planned for rule in ("train", "evaluate", "tune"))
     # An edit of evaluate's code reruns evaluate and the report, as in DVC, and nothing upstream
     # (an edit: Snakemake compares the contents of a file that is only newer).
-    with open(by_snakemake / "pmtiqa" / "metrics.py", "a") as code:
+    with open(by_snakemake / "pmtiqa" / "method" / "metrics.py", "a") as code:
         code.write("# edited\n")
     planned = planned_jobs(by_snakemake, env)
     assert "evaluate" in planned and "report" in planned and not any(r in planned for r in ("train", "tune"))

@@ -3,14 +3,14 @@ the compiling ones last: bench/on_gpu.sh gives them all a time limit."""
 import numpy as np
 import pytest
 import torch
+from train_fixtures import tiny_data, tiny_settings
 
+from pmtiqa.compute.crop_means import CropMeans
 from pmtiqa.compute.crops import eval_crops, random_crops
-from pmtiqa.compute.crop_means import CropScorer
-from pmtiqa.method.model import build_model
 from pmtiqa.compute.runtime import resolve_runtime
+from pmtiqa.method.model import build_model
 from pmtiqa.training.split_run import train_split
 from pmtiqa.training.trainer import Trainer
-from train_fixtures import tiny_data, tiny_settings
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
@@ -72,8 +72,8 @@ def test_graphed_test_batches_on_cuda_score_as_eager_ones():
     data = to_cuda(tiny_data(n=40))
     model = build_model("ms_pmt", "resnet18", "none").cuda().eval()
     runtime = resolve_runtime("cuda", "bf16", 0, "none", "graph")
-    graphed = CropScorer(model, data.images, 32, 3, runtime, 1.0, graphed=True)
-    eager = CropScorer(model, data.images, 32, 3, runtime, 1.0)
+    graphed = CropMeans(model, data.images, 32, 3, runtime, 1.0, graphed=True)
+    eager = CropMeans(model, data.images, 32, 3, runtime, 1.0)
     generator = torch.Generator().manual_seed(0)
     for _ in range(6):  # warm-up, capture, replays
         ids = torch.randperm(40, generator=generator)[:37].cuda()  # 37 images: 341 crops a batch, two batches
@@ -100,9 +100,9 @@ def test_a_graphed_run_on_another_cuda_device_captures_its_kernels():
 
 def test_splits_train_at_once_on_one_gpu(tmp_path, monkeypatch):
     import yaml
+    from test_custom_dataset import lab_project
 
     from pmtiqa.cli import main
-    from test_custom_dataset import lab_project
 
     root = lab_project(tmp_path, monkeypatch, runtime={"device": "cuda", "parallel_splits": 2, "precision": "auto"})
     for stage in ("download", "prepare", "split", "augment"):

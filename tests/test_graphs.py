@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
 
-from pmtiqa.core.errors import UserError
+from pmtiqa.compute.crop_means import CropMeans
 from pmtiqa.compute.cuda_graphs import StaticCall
-from pmtiqa.compute.crop_means import CropScorer
-from pmtiqa.method.model import build_model
 from pmtiqa.compute.runtime import Runtime, resolve_runtime, uses_graphs
+from pmtiqa.core.errors import UserError
+from pmtiqa.method.model import build_model
 from pmtiqa.training.split_run import train_split
 from pmtiqa.training.trainer import Trainer
-from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
 
 EAGER = Runtime(torch.device("cpu"), "fp32")
 STATIC = dataclasses.replace(EAGER, graphs=True)  # the graph path's buffers and state, without capture
@@ -96,7 +96,7 @@ def test_padded_test_batches_score_as_eager_ones(data, random_crops):
     model = build_model("ms_pmt", "resnet18", "none").eval()
     ids = torch.tensor([5, 1, 7, 3, 2, 11, 0])
     crops = GRAPH_BATCH_CROPS // 3  # so that 7 images take three batches of 3, the last with 2 padded
-    scorers = [CropScorer(model, data.images, 32, crops, runtime, 1.0, data.sizes, 8, graphed=runtime.graphs)
+    scorers = [CropMeans(model, data.images, 32, crops, runtime, 1.0, data.sizes, 8, graphed=runtime.graphs)
                for runtime in (EAGER, STATIC)]
     assert scorers[1].images_per_batch(len(ids)) == 3
     scores = [s(ids, torch.Generator().manual_seed(4) if random_crops else None) for s in scorers]
@@ -108,7 +108,7 @@ def test_padded_test_batches_score_as_eager_ones(data, random_crops):
 def test_graphed_batches_are_as_equal_as_can_be(n, most, expected):
     import math
 
-    scorer = CropScorer(torch.nn.Identity(), torch.zeros(1, 1, 1, 3), 1, 1024 // most, STATIC, graphed=True)
+    scorer = CropMeans(torch.nn.Identity(), torch.zeros(1, 1, 1, 3), 1, 1024 // most, STATIC, graphed=True)
     assert scorer.images_per_batch(n) == expected and math.ceil(n / expected) == math.ceil(n / most)
 
 

@@ -29,10 +29,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from pmtiqa.cli import main
 from pmtiqa.core import atomic
 from pmtiqa.data.augment import load_cache
-from pmtiqa.cli import main
-from pmtiqa.config.schema import SplitParams
 from pmtiqa.data.splits import read_splits, write_splits
 
 DS = "synthetic"
@@ -369,7 +368,7 @@ def test_read_splits_accepts_what_write_splits_writes(tmp_path: Path) -> None:
     """Unit test of the splits.py pair: what write_splits writes, read_splits returns unchanged
     (through the command line the reader is `pmtiqa train`, which would go on to train)."""
     labels = write_labels([f"{i}.png" for i in range(10)], path=tmp_path / "labels.csv")
-    written = write_splits(labels, tmp_path / "s.json", SplitParams(n_splits=3, val_fraction=0.2))
+    written = write_splits(labels, tmp_path / "s.json", n_splits=3, test_fraction=0.2, val_fraction=0.2, seed=0)
     assert read_splits(tmp_path / "s.json", 10, "rerun") == written["splits"]
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from pmtiqa.cli import main
+from pmtiqa.core.errors import UserError
 from pmtiqa.data import download as dl
 from pmtiqa.data import fetch
-from pmtiqa.core.errors import UserError
 from tests.test_download import BID_ZIP, cached, leftovers, no_waiting, server, zip_bytes  # noqa: F401 - fixtures
 
 OTHER_ZIP = zip_bytes({"BID/DatabaseGrades.xls": b"other grades"})

@@ -1,6 +1,7 @@
+from urllib.error import URLError
+
 import pytest
 import torch
-from urllib.error import URLError
 
 from pmtiqa.core.errors import UserError
 from pmtiqa.method.model import build_model, count_parameters, imagenet_weights_file

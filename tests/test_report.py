@@ -11,10 +11,10 @@ from scipy import stats
 
 pytest.importorskip("matplotlib")  # the report's figures (absent on the GPU machine)
 
-from pmtiqa.core import paths  # noqa: E402
-from pmtiqa.core.paths import DatasetFiles  # noqa: E402
 from pmtiqa.config.load import params_from_dict  # noqa: E402
+from pmtiqa.core import paths  # noqa: E402
 from pmtiqa.core.errors import UserError  # noqa: E402
+from pmtiqa.core.paths import DatasetFiles  # noqa: E402
 from pmtiqa.method.metrics import aggregate  # noqa: E402
 from pmtiqa.reporting.report import write_report  # noqa: E402
 from pmtiqa.reporting.statistics import holm, smallest_exact_p, wilcoxon_vs_reference  # noqa: E402
@@ -306,7 +306,7 @@ def test_wilcoxon_pairs_by_split():
 def _evaluate_livec_ms(params):
     from pmtiqa.reporting.evaluate import evaluate_variant
 
-    evaluate_variant(params, DatasetFiles("livec"), "ms")
+    evaluate_variant(params.for_dataset("livec"), DatasetFiles("livec"), "ms")
 
 
 @pytest.mark.parametrize("with_val, held", [(True, SELECTIONS), (False, NO_VAL)])
@@ -365,7 +365,7 @@ def test_evaluate_names_a_damaged_metrics_json(workdir, damage):
     damage(metrics)
     path.write_text(json.dumps(metrics))
     with pytest.raises(UserError, match=r"split1/metrics.json: its `final` selection is not the metrics of"):
-        evaluate_variant(params, DatasetFiles("synthetic"), "ms_pmt")
+        evaluate_variant(params.for_dataset("synthetic"), DatasetFiles("synthetic"), "ms_pmt")
 
 
 def test_provenance_names_code_versions_devices_and_data(workdir):

@@ -4,13 +4,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from pmtiqa.config.schema import SplitParams
 from pmtiqa.core.errors import UserError
-import numpy as np
-
 from pmtiqa.data.splits import hold_out, make_splits, write_splits
 
 REFERENCES = [f"ref{i:02d}" for i in range(29)]
@@ -122,7 +120,7 @@ def test_write_splits_reads_labels_and_writes_json(tmp_path: Path) -> None:
     pd.DataFrame({"image": [f"i{k}.png" for k in range(40)], "mos": range(40), "score": 0.5,
                   "group": [("1600" if k < 4 else f"ref{k // 4}") for k in range(40)]}).to_csv(labels, index=False)
     out = tmp_path / "splits" / "x.json"
-    result = write_splits(labels, out, SplitParams(n_splits=4, test_fraction=0.2, val_fraction=0.2, seed=9))
+    result = write_splits(labels, out, n_splits=4, test_fraction=0.2, val_fraction=0.2, seed=9)
     on_disk = json.loads(out.read_text())
     assert on_disk == result
     assert on_disk["seed"] == 9 and len(on_disk["splits"]) == 4 and on_disk["n_rows"] == 40
@@ -131,7 +129,7 @@ def test_write_splits_reads_labels_and_writes_json(tmp_path: Path) -> None:
 
 def test_write_splits_without_labels(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"labels\.csv: missing; run `pmtiqa prepare`"):
-        write_splits(tmp_path / "labels.csv", tmp_path / "x.json", SplitParams())
+        write_splits(tmp_path / "labels.csv", tmp_path / "x.json", n_splits=2, test_fraction=0.2, val_fraction=0.0, seed=0)
 
 
 def test_subset_keeps_the_same_share_of_groups_in_every_split() -> None:

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from pmtiqa.core.errors import UserError
 from pmtiqa.data.datasets import synthetic
 from pmtiqa.data.datasets.distortions import DISTORTIONS
 from pmtiqa.data.download import download
-from pmtiqa.core.errors import UserError
 from pmtiqa.data.prepare import prepare
 from pmtiqa.data.splits import make_splits
 

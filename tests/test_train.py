@@ -7,15 +7,15 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
+from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
 
 from pmtiqa.compute import device_data
-from pmtiqa.training import trainer as trainer_mod
-from pmtiqa.training import split_run as train_mod
 from pmtiqa.core.errors import UserError
 from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.training import split_run as train_mod
+from pmtiqa.training import trainer as trainer_mod
 from pmtiqa.training.split_run import train_split
 from pmtiqa.training.trainer import Trainer, TrainingDiverged
-from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
 
 
 @pytest.fixture(scope="module")
@@ -129,18 +129,19 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_tuned_values_are_used(tmp_path, monkeypatch):
-    from pmtiqa.config.run_settings import settings_for, tuned_values
     from train_fixtures import tiny_params
+
+    from pmtiqa.config.run_settings import settings_for, tuned_values
 
     monkeypatch.chdir(tmp_path)
     best = tmp_path / "runs/tune/synthetic/best.json"
     best.parent.mkdir(parents=True)
     best.write_text(json.dumps({"params": {"lr": 3e-4, "batch_size": 5, "gamma": 0.5, "weight_decay": 1e-4}}))
     params = tiny_params(use_tuned=True)
-    s = settings_for(params, "synthetic", "ms_pmt", 0, {}, tuned_values(params, best))
+    s = settings_for(params, "ms_pmt", 0, {}, tuned_values(params, best))
     assert (s.train.lr, s.train.batch_size, s.train.weight_decay, s.loss.gamma) == (3e-4, 5, 1e-4, 0.5)
     params = tiny_params(use_tuned=False)
-    s = settings_for(params, "synthetic", "ms_pmt", 0, {}, tuned_values(params, best))
+    s = settings_for(params, "ms_pmt", 0, {}, tuned_values(params, best))
     assert s.train.lr == 1e-3
 
 
@@ -248,7 +249,6 @@ def test_an_image_smaller_than_the_crops_is_named():
 def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
     """A split's inputs are the labels, the images (pixels and size) and its own parts, not the others'."""
     from pmtiqa.data.augment import build_cache
-    from pmtiqa.config.schema import SplitParams
     from pmtiqa.data.splits import write_splits
 
     monkeypatch.chdir(tmp_path)
@@ -261,7 +261,8 @@ def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
 
     def ids(n_splits, size):
         build_cache(labels, raw, DatasetFiles("synthetic").cache, size=size, workers=1)
-        write_splits(labels, DatasetFiles("synthetic").splits, SplitParams(n_splits=n_splits))
+        write_splits(labels, DatasetFiles("synthetic").splits, n_splits=n_splits, test_fraction=0.2,
+                     val_fraction=0.0, seed=0)
         return device_data.load_device_data(DatasetFiles("synthetic"), torch.device("cpu"), 10, 32).inputs
 
     two, three = ids(2, (40, 40)), ids(3, (40, 40))
@@ -279,8 +280,9 @@ def test_evaluate_refuses_splits_trained_with_different_settings(finished, tmp_p
     experiments: evaluate names the split and the setting instead of mixing them."""
     import dataclasses
 
-    from pmtiqa.reporting.evaluate import evaluate_variant
     from train_fixtures import tiny_params
+
+    from pmtiqa.reporting.evaluate import evaluate_variant
 
     out, _, data = finished
     monkeypatch.chdir(tmp_path)
@@ -314,9 +316,10 @@ def test_evaluate_refuses_splits_trained_with_different_settings(finished, tmp_p
     ([1, 2], "params"),
 ])
 def test_a_hand_edited_best_json_is_named_with_its_key(tmp_path, monkeypatch, tuned, key):
-    from pmtiqa.config.schema import ParamsError
-    from pmtiqa.config.run_settings import tuned_values
+    from pmtiqa.config.fields import ParamsError
     from train_fixtures import tiny_params
+
+    from pmtiqa.config.run_settings import tuned_values
 
     monkeypatch.chdir(tmp_path)
     best = Path("runs/tune/synthetic/best.json")

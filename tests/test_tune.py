@@ -105,8 +105,9 @@ def test_killed_study_resumes_to_the_uninterrupted_answer(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("failure", [RuntimeError("out of memory"), ValueError("bad batch")])
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path: Path, monkeypatch, failure) -> None:
-    import pmtiqa.tuning.tune
     from train_fixtures import tiny_data, tiny_params
+
+    import pmtiqa.tuning.tune
 
     real_objective = pmtiqa.tuning.tune.objective
 
@@ -128,8 +129,9 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path: Path, monke
 
 def test_a_range_of_one_value_is_not_searched() -> None:
     """FixedTrial refuses a name it was not given: only the ranges of more than one value are asked for."""
-    import pmtiqa.tuning.tune
     from train_fixtures import tiny_params
+
+    import pmtiqa.tuning.tune
 
     params = tiny_params(weight_decay=1e-5)
     trial = optuna.trial.FixedTrial({"lr": 2e-4, "batch_size": 12, "gamma": 2.0})
@@ -140,8 +142,9 @@ def test_a_range_of_one_value_is_not_searched() -> None:
 
 
 def tune_on(tmp_path: Path, monkeypatch, data, n_trials: int = 2, epochs: int = 2) -> tuple[dict, optuna.Study]:
-    import pmtiqa.tuning.tune
     from train_fixtures import tiny_params
+
+    import pmtiqa.tuning.tune
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     monkeypatch.chdir(tmp_path)
@@ -175,9 +178,10 @@ def test_tuning_never_reads_a_test_image(tmp_path: Path, monkeypatch) -> None:
 def test_a_trial_runs_the_real_schedule_on_a_held_out_part_of_train(tmp_path: Path, monkeypatch) -> None:
     """Epoch t of a trial has the task weights and rate of epoch t of a train.epochs-long run, and
     its validation images are a part of the split's train part."""
+    from train_fixtures import tiny_data
+
     import pmtiqa.tuning.tune
     from pmtiqa.method.schedule import learning_rate, task_weights
-    from train_fixtures import tiny_data
 
     data = tiny_data(n=48)
     rows, scored = [], []
@@ -203,8 +207,9 @@ def test_a_trial_runs_the_real_schedule_on_a_held_out_part_of_train(tmp_path: Pa
 def test_a_study_is_reused_only_for_an_equal_search(tmp_path: Path, monkeypatch) -> None:
     """Another setting that the search does not vary (here train.epochs, through tune.epochs 0) is
     another study in the same file, beside the first; the first search again finds its own trials."""
-    import pmtiqa.tuning.tune
     from train_fixtures import tiny_data, tiny_params
+
+    import pmtiqa.tuning.tune
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(pmtiqa.tuning.tune, "load_device_data", lambda *args: tiny_data(n=48))

@@ -6,9 +6,9 @@ import dataclasses
 import numpy as np
 import torch
 
-from pmtiqa.config.load import params_from_dict
-from pmtiqa.compute.runtime import resolve_runtime
 from pmtiqa.compute.device_data import DeviceData
+from pmtiqa.compute.runtime import resolve_runtime
+from pmtiqa.config.load import params_from_dict
 from pmtiqa.config.run_settings import settings_for
 
 
@@ -51,6 +51,7 @@ def tiny_own_size_data(n: int = 24) -> DeviceData:
 
 
 def tiny_params(loss=None, **train):
+    """The synthetic dataset's view of small params (a resnet18 on 32-pixel crops, one CPU thread)."""
     return params_from_dict({
         "loss": loss or {},
         "datasets": ["synthetic"],
@@ -62,10 +63,10 @@ def tiny_params(loss=None, **train):
                   "use_tuned": False, **train},
         "augment": {"size": [40, 40]},
         "runtime": {"threads": 1, "device": "cpu"},
-    })
+    }).for_dataset("synthetic")
 
 
 def tiny_settings(variant="ms_pmt", split=0, loss=None, compile="none", **train):
     params = tiny_params(loss, **train)
     runtime = resolve_runtime("cpu", "fp32", 1, compile)
-    return settings_for(params, "synthetic", variant, split, tiny_data().inputs[split], {}), runtime
+    return settings_for(params, variant, split, tiny_data().inputs[split], {}), runtime

@@ -1,6 +1,6 @@
-"""Scoring images with a network as the test images are scored: the mean over fixed crops of each,
-batched larger than training's (inference keeps no activations). Used by train (every epoch's test
-and validation parts), tune (the trials' held-out part), cross and predict."""
+"""An image's score as the test images are scored: the mean of the network's scores over its test
+crops, in batches larger than training's (inference keeps no activations). Used by train (every
+epoch's test and validation parts), tune (the trials' held-out part), cross and predict."""
 from __future__ import annotations
 
 import math
@@ -17,11 +17,12 @@ from pmtiqa.compute.runtime import Runtime
 GRAPH_BATCH_CROPS = 1024
 
 
-class CropScorer:
+class CropMeans:
     """The normalised score of images of one uint8 tensor (a dataset on the device): the mean over
     each image's test crops (fixed, or drawn from a generator; ``sizes``: each image's own width and
     height, where they differ; crops.py), divided by the regression head's ``target_scale``
-    (scores.target_scale). ``graphed``: batches replay as CUDA graphs on a GPU (graphs.py)."""
+    (method.score_scales.target_scale). ``graphed``: batches replay as CUDA graphs on a GPU
+    (cuda_graphs.py)."""
 
     def __init__(self, model: torch.nn.Module, images: torch.Tensor, crop: int, crops: int, runtime: Runtime,
                  target_scale: float = 1.0, sizes: torch.Tensor | None = None, batch_size: int = 16,
@@ -67,8 +68,8 @@ class CropScorer:
         return math.ceil(n / math.ceil(n / most))
 
 
-def score_images(model: torch.nn.Module, images: torch.Tensor, index: torch.Tensor, crop: int, crops: int,
+def crop_means(model: torch.nn.Module, images: torch.Tensor, index: torch.Tensor, crop: int, crops: int,
                  batch_size: int, runtime: Runtime, sizes: torch.Tensor | None = None, target_scale: float = 1.0,
                  generator: torch.Generator | None = None) -> np.ndarray:
-    """CropScorer's scores of the indexed images, eagerly: images that change from call to call."""
-    return CropScorer(model, images, crop, crops, runtime, target_scale, sizes, batch_size)(index, generator)
+    """CropMeans's scores of the indexed images, eagerly: images that change from call to call."""
+    return CropMeans(model, images, crop, crops, runtime, target_scale, sizes, batch_size)(index, generator)

@@ -43,7 +43,7 @@ def normalize(pixels: torch.Tensor) -> torch.Tensor:
 @functools.cache
 def normalisation(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """(scale, shift) of normalize, made once per device: a copy from the host cannot be part of a
-    CUDA graph, and a graph's first call (graphs.py) runs eagerly, which makes them."""
+    CUDA graph, and a graph's first call (cuda_graphs.py) runs eagerly, which makes them."""
     scale = torch.tensor([1 / (255 * s) for s in IMAGENET_STD], device=device).view(1, 3, 1, 1)
     shift = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)], device=device).view(1, 3, 1, 1)
     return scale, shift
@@ -58,7 +58,7 @@ def random_crops(images: torch.Tensor, index: torch.Tensor, crop: int, generator
 def random_crop_draws(images: torch.Tensor, index: torch.Tensor, crop: int, generator: torch.Generator,
                       sizes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(top, left, flip) of a random crop of each indexed image: the draws alone, so that a CUDA graph
-    can gather the pixels from buffers that hold them (graphs.py)."""
+    can gather the pixels from buffers that hold them (cuda_graphs.py)."""
     _, height, width, _ = images.shape
     b = index.shape[0]
     device = images.device

@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.core.errors import UserError
-from pmtiqa.method.losses import quality_level
+from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.data.augment import load_cache
+from pmtiqa.data.datasets import score_bounds
 from pmtiqa.data.splits import read_splits
+from pmtiqa.method.losses import quality_level
 
 
 @dataclass
@@ -45,9 +47,6 @@ CACHE_IDENTITY = ("labels_sha256", "images_sha256", "size")
 def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int, crop: int,
                      custom: dict | None = None) -> DeviceData:
     """The dataset's cache and splits on the device; stops, naming the image, where one is smaller than crop."""
-    from pmtiqa.data.augment import load_cache
-    from pmtiqa.data.datasets import score_bounds
-
     dataset = files.dataset
     cache = load_cache(files.cache)
     labels = cache.labels

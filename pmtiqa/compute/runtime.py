@@ -18,7 +18,7 @@ class Runtime:
     device: torch.device
     precision: str  # "bf16" or "fp32", resolved
     compile: str = "none"  # "none" or a torch.compile mode (config.COMPILE_MODES)
-    graphs: bool = False  # training steps and test batches replayed as CUDA graphs (graphs.py)
+    graphs: bool = False  # training steps and test batches replayed as CUDA graphs (cuda_graphs.py)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """bf16 autocast, or nothing at fp32. A captured graph must recompute its bf16 weights on

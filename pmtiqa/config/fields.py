@@ -1,24 +1,19 @@
-"""YAML mappings -> typed, checked dataclasses, stopping on the first bad value with one line that
-names the file and the key path (``train.batch_size``).
+"""Mappings read from YAML -> typed, checked dataclasses, stopping on the first bad value with one
+line that names the file and the key path (``train.batch_size``).
 
-PyYAML's safe loader, but a key given twice in one mapping is refused (YAML keeps the last one
-silently). Values are converted by the dataclass field's annotation: ``1e-4`` (a string to YAML)
-is the number it means, a boolean is never taken for a string (YAML 1.1 reads ``off`` as false),
-and no float may be NaN or infinite. A field made with ``setting`` carries the range (Bounds) or the
-choices its value must lie in, which ``Section.check`` holds it to; Blame names the key at fault.
+Values are converted by the dataclass field's annotation: ``1e-4`` (a string to YAML) is the number
+it means, a boolean is never taken for a string (YAML 1.1 reads ``off`` as false), and no float may
+be NaN or infinite. A field made with ``setting`` carries the range (Bounds) or the choices its
+value must lie in, which ``Section.check`` holds it to.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from pmtiqa.core.errors import UserError
 
@@ -29,50 +24,6 @@ class ParamsError(UserError):
 
 def fail(source: str, key: str, message: str) -> typing.NoReturn:
     raise ParamsError(f"{source}: {key or '<top level>'}: {message}")
-
-
-def read_yaml(path: Path) -> Any:
-    """The YAML document in ``path``; a ParamsError that names the file where it cannot be read."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: params file not found") from None
-    except IsADirectoryError:
-        raise ParamsError(f"{path}: is a folder, not a params file") from None
-    except UnicodeDecodeError as err:
-        raise ParamsError(f"{path}: not UTF-8 text (byte {err.start} cannot be decoded)") from None
-    except OSError as err:
-        raise ParamsError(f"{path}: cannot read the params file: {err.strerror or err}") from None
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as err:
-        raise ParamsError(f"{path}: not valid YAML: {_yaml_problem(err)}") from None
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """yaml.safe_load that refuses a key given twice in one mapping."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be followed by keys it sets
-                continue
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, typing.Hashable):
-                raise yaml.constructor.ConstructorError(None, None, f"a key that is a {type(key).__name__}",
-                                                        key_node.start_mark)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-def _yaml_problem(err: yaml.YAMLError) -> str:
-    """A YAML error in one line: PyYAML's own text spans several, with a quote of the input."""
-    mark, problem = getattr(err, "problem_mark", None), getattr(err, "problem", None)
-    if problem and mark:
-        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
-    return " ".join(str(err).split())
 
 
 def build(cls: type, raw: Any, source: str, prefix: str) -> Any:
@@ -195,27 +146,3 @@ class Section:
 
     def check_more(self, need, name: str) -> None:
         pass
-
-
-@dataclass(frozen=True)
-class Blame:
-    """Stops with the ParamsError of a failed check, naming the key at fault. In a dataset's view of
-    the params (``dataset`` set) that is the override's own key path where the override set the value;
-    a value the override did not set is wrong only beside it, so the message names the dataset."""
-
-    source: str
-    dataset: str = ""
-    overridden: frozenset[str] = frozenset()
-
-    def __call__(self, key: str, message: str, *also: str) -> typing.NoReturn:
-        """``also``: further keys the failed check compared; the first that the override set is named."""
-        for candidate in (key, *also):
-            if self._set_by_override(candidate):
-                fail(self.source, f"overrides.{self.dataset}.{candidate}", message)
-        if self.overridden:
-            message = f"{message} (for {self.dataset}, with overrides.{self.dataset} applied)"
-        fail(self.source, key, message)
-
-    def _set_by_override(self, key: str) -> bool:
-        parts = re.sub(r"\[\d+\]", "", key).split(".")  # tune.lr[0] was set by an override of tune.lr
-        return any(".".join(parts[:n]) in self.overridden for n in range(2, len(parts) + 1))

@@ -9,10 +9,11 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pmtiqa.config.schema import RANGES, TUNABLE_SETTINGS, LossParams, ModelParams, Params, TrainParams
+from pmtiqa.config.fields import convert, fail
+from pmtiqa.config.params import RANGES, DatasetParams, Params
+from pmtiqa.config.sections import TUNABLE_SETTINGS, LossParams, ModelParams, TrainParams
 from pmtiqa.core.errors import UserError
 from pmtiqa.core.readers import read_json
-from pmtiqa.config.fields import convert, fail
 from pmtiqa.method.variants import get_variant
 
 
@@ -38,7 +39,7 @@ class Settings:
         return json.loads(json.dumps({"settings": settings, "inputs": self.inputs}))
 
 
-def tuned_values(params: Params, path: Path) -> dict:
+def tuned_values(params: DatasetParams, path: Path) -> dict:
     """The tuned hyperparameters of best.json (tune's answer), when present and allowed."""
     if not params.train.use_tuned or not path.is_file():
         return {}
@@ -55,11 +56,10 @@ def apply_tuned(train: TrainParams, loss: LossParams, values: dict) -> tuple[Tra
             dataclasses.replace(loss, gamma=values.get("gamma", loss.gamma)))
 
 
-def settings_for(params: Params, dataset: str, variant: str, split: int, inputs: dict, tuned: dict) -> Settings:
-    """The settings of one split: ``params`` as its dataset sees them (Params.for_dataset: the caller's,
-    who may have changed them since), ``tuned`` values in place."""
+def settings_for(params: DatasetParams, variant: str, split: int, inputs: dict, tuned: dict) -> Settings:
+    """The settings of one split of the dataset ``params`` are the view of, ``tuned`` values in place."""
     train, loss = apply_tuned(params.train, params.loss, tuned)
-    return Settings(dataset, get_variant(variant).name, split, params.model, loss, train, inputs)
+    return Settings(params.dataset, get_variant(variant).name, split, params.model, loss, train, inputs)
 
 
 def check_tuned(values: dict, source: str) -> dict:

@@ -1,7 +1,8 @@
-"""Worker processes that end with the stage that started them.
+"""Child processes that end with the command that started them.
 
-A process pool's workers wait for work on a pipe they hold open themselves: when the stage is
-killed (SIGKILL), they would wait forever. A worker that calls die_with_parent at its start is
+A process pool's workers wait for work on a pipe they hold open themselves, and a split trained in
+a process of its own would go on writing the checkpoint a rerun resumes from: when the command is
+killed (SIGKILL), either would outlive it. A child that calls die_with_parent at its start is
 killed by the kernel (Linux) or ends by itself (elsewhere) once its parent is gone.
 """
 from __future__ import annotations

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pmtiqa.core.errors import UserError
+from pmtiqa.core.paths import inside
 
 
 def read_json(path: Path, missing: str) -> Any:
@@ -44,7 +45,7 @@ def read_csv(path: Path, fix: str, columns: Iterable[str] = (), **read_options: 
     return table
 
 
-# -- labels.csv: the contract every stage after prepare reads (prepare.py) ------------------------
+# -- labels.csv: the contract every stage after prepare reads (data/prepare.py) ------------------------
 
 LABEL_COLUMNS = ("image", "mos", "score", "group")
 PREPARE_AGAIN = "run `pmtiqa prepare` for this dataset"
@@ -118,8 +119,6 @@ def image_files(names: list[str], raw_dir: Path, labels_csv: Path) -> list[Path]
 
 
 def _image_file(name: str, raw_dir: Path, labels_csv: Path, row: int) -> Path:
-    from pmtiqa.core.paths import inside
-
     try:
         file = inside(raw_dir, name)
     except ValueError as why:

@@ -1,8 +1,8 @@
-"""The augment stage: decode every image once, resize it, store uint8 arrays for training.
+"""The augment stage: decode every image once (images.py), resize it, store uint8 arrays for training.
 
 Training then reads one memory-mapped ``images.npy`` (N x H x W x 3, uint8, the row order of
 labels.csv) and never touches a JPEG again; on a GPU the whole array can live in device memory.
-A dataset whose images keep their own size (``augment.size`` own: LIVE's protocol) keeps each image's own size: the images sit at the top
+Where the images keep their own sizes (``augment.size`` own: LIVE's protocol), each sits at the top
 left of a canvas as large as the largest, and ``sizes.npy`` (N x 2, width and height; written for
 such datasets only) says how much of its row each one fills, so that crops are drawn inside it.
 
@@ -24,20 +24,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageFile, ImageOps
 
 from pmtiqa.core.atomic import atomic_dir, write_json
 from pmtiqa.core.checksum import sha256_file
 from pmtiqa.core.errors import UserError
 from pmtiqa.core.processes import die_with_parent
 from pmtiqa.core.progress import progress_bar
-from pmtiqa.core.readers import image_files, open_regular, read_json, read_labels
+from pmtiqa.core.readers import image_files, read_json, read_labels
+from pmtiqa.data.images import decode, upright_size
 
 log = logging.getLogger(__name__)
 
 IMAGES, LABELS, META, SIZES = "images.npy", "labels.csv", "meta.json", "sizes.npy"
-# EXIF orientations that swap width and height (transpose, rotate 90/270, transverse)
-SWAPS_AXES = {5, 6, 7, 8}
 
 
 @dataclass(frozen=True)
@@ -46,39 +44,6 @@ class Cache:
     labels: pd.DataFrame  # the labels.csv rows, same order
     meta: dict  # provenance (build_cache); the array's shape says the size and count
     sizes: np.ndarray | None = None  # N x 2 (width, height) where images keep their own sizes
-
-
-def decode(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, str | None]:
-    """One image as H x W x 3 uint8 at ``size`` (width, height; None: its own), upright, plus a
-    warning or None.
-
-    A truncated file is decoded again as far as it goes, with a warning: some BID JPEGs are known
-    to trouble strict decoders. Anything else that fails raises, and the caller names the file.
-    """
-    try:
-        return _decode(path, size), None
-    except OSError as err:
-        if "truncated" not in str(err):
-            raise
-    ImageFile.LOAD_TRUNCATED_IMAGES = True  # this process only, only after a strict attempt failed
-    try:
-        return _decode(path, size), "truncated file, decoded as far as it goes"
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = False
-
-
-def _decode(path: Path, size: tuple[int, int] | None) -> np.ndarray:
-    """``draft`` lets the JPEG decoder scale by 1/2..1/8 while decoding, never below the target,
-    so large photos cost little; Pillow's bilinear resize then filters over the whole footprint
-    (antialiased). The draft size is asked in stored orientation, before the EXIF rotation."""
-    with open_regular(path) as file, Image.open(file) as im:
-        if size is None:
-            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-        w, h = size
-        orientation = im.getexif().get(0x0112, 1)
-        im.draft("RGB", (h, w) if orientation in SWAPS_AXES else (w, h))
-        im = ImageOps.exif_transpose(im).convert("RGB")
-        return np.asarray(im.resize((w, h), Image.Resampling.BILINEAR))
 
 
 # -- worker side: each process opens the memmap once and writes its rows into it --------------
@@ -132,16 +97,6 @@ def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int,
         write_json(tmp / META, meta)
     log.info("%s: %d images %s -> %s", labels_csv, len(labels),
              f"at {width}x{height}" if size else f"at their own sizes, up to {width}x{height}", out_dir)
-
-
-def upright_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image as decode returns it (EXIF rotation applied), from its header."""
-    try:
-        with open_regular(path) as file, Image.open(file) as im:
-            width, height = im.size
-            return (height, width) if im.getexif().get(0x0112, 1) in SWAPS_AXES else (width, height)
-    except Exception as err:  # as in _work: name the file, whatever Pillow raised
-        raise UserError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
 
 
 def _decode_all(names: list[str], files: list[Path], array_path: Path, size: tuple[int, int] | None,

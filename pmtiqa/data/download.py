@@ -28,14 +28,14 @@ from types import ModuleType
 
 from pmtiqa.core.atomic import atomic_dir, parked_copy, remove_temporaries, restore_parked, write_json
 from pmtiqa.core.checksum import sha256_file
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.processes import die_with_parent
+from pmtiqa.data.archives import ARCHIVES, MAX_DEPTH, find_root, is_archive, unpack_layout
 from pmtiqa.data.datasets import module as dataset_module
 from pmtiqa.data.datasets import synthetic
-from pmtiqa.data.archives import ARCHIVES, MAX_DEPTH, find_root, is_archive, unpack_layout
 from pmtiqa.data.datasets.base import Part
 from pmtiqa.data.datasets.custom import IMAGES, LABELS, CustomDataset
 from pmtiqa.data.fetch import check_url, fetch_verified, file_name, is_url, split_checksum, url_key
-from pmtiqa.core.errors import UserError
-from pmtiqa.core.processes import die_with_parent
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from pmtiqa.core.atomic import atomic_path
-from pmtiqa.data.datasets import module, score_bounds, to_score
 from pmtiqa.core.errors import UserError
 from pmtiqa.core.readers import check_labels, image_files
+from pmtiqa.data.datasets import module, score_bounds, to_score
 
 log = logging.getLogger(__name__)
 

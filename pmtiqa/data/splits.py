@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from pmtiqa.core.atomic import write_json
-from pmtiqa.config.schema import SplitParams
 from pmtiqa.core.errors import UserError
 from pmtiqa.core.readers import read_json, read_labels
 
@@ -93,20 +92,21 @@ def hold_out(ids: np.ndarray, groups: np.ndarray, fraction: float, seed: int) ->
     return ids[~held], ids[held]
 
 
-def write_splits(labels_csv: Path, out_json: Path, split_params: SplitParams) -> dict:
-    """Read labels.csv, split it by ``group`` and write the splits JSON atomically."""
+def write_splits(labels_csv: Path, out_json: Path, *, n_splits: int, test_fraction: float, val_fraction: float,
+                 seed: int, subset: float = 1.0) -> dict:
+    """Read labels.csv, split it by ``group`` (make_splits, the params' split section) and write the
+    splits JSON atomically."""
     labels_csv = Path(labels_csv)
     groups = read_labels(labels_csv)["group"]
     try:
-        result = make_splits(groups.tolist(), split_params.n_splits, split_params.test_fraction,
-                             split_params.val_fraction, split_params.seed, split_params.subset)
+        result = make_splits(groups.tolist(), n_splits, test_fraction, val_fraction, seed, subset)
     except ValueError as err:  # too few groups: the label file's fault, the params being valid
         raise UserError(f"{labels_csv}: {err}") from None
     result["n_rows"] = len(groups)
     check_splits(result, len(groups), out_json)  # never write what training would refuse
     write_json(out_json, result)
-    log.info("%s: %d splits of %d rows (%d groups, subset %g) -> %s", labels_csv, split_params.n_splits,
-             len(groups), groups.nunique(), split_params.subset, out_json)
+    log.info("%s: %d splits of %d rows (%d groups, subset %g) -> %s", labels_csv, n_splits, len(groups),
+             groups.nunique(), subset, out_json)
     return result
 
 
@@ -114,6 +114,13 @@ def read_splits(path: Path, n_rows: int, rerun: str) -> list[dict[str, list[int]
     """The splits of a splits JSON, checked against the ``n_rows`` rows of labels.csv (check_splits);
     a missing file stops with its path and ``rerun``."""
     return check_splits(read_json(Path(path), rerun), n_rows, Path(path))
+
+
+def check_split_count(held: int, n_splits: int, path: Path, dataset: str) -> None:
+    """Stop where the splits file holds fewer splits than split.n_splits asks for."""
+    if held < n_splits:
+        raise UserError(f"{path}: holds {held} splits, params ask for {n_splits}; run `pmtiqa split --dataset "
+                        f"{dataset}` again")
 
 
 def check_splits(raw: Any, n_rows: int, path: Path) -> list[dict[str, list[int]]]:

@@ -8,7 +8,7 @@
           -> g2: classification head 14 -> 14 -> K (quality-level logits)
 
 The forward pass always returns both heads' outputs; the task schedule of a variant decides
-which of them the loss uses at each epoch (see schedule.py). Under bf16 autocast only the backbone
+which of them the loss uses at each epoch (schedule.py). Under bf16 autocast only the backbone
 computes in bf16: the feature module and the heads run in fp32, so that a score is not rounded to
 bf16's 8-bit mantissa (which left a few dozen distinct predictions for hundreds of images).
 """

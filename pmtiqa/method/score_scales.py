@@ -1,7 +1,7 @@
 """The two scales a score lives on: a dataset's published one (MOS or DMOS) and the network's.
 
 The network predicts a normalised score in [0, 1] where higher is always better; ``bounds`` is a
-dataset's ``(low, high, higher_is_better)`` (datasets.score_bounds, and what model.pt carries so
+dataset's ``(low, high, higher_is_better)`` (data.datasets.score_bounds, and what model.pt carries so
 that predict needs no dataset). Both functions work on floats, numpy arrays and tensors.
 """
 from __future__ import annotations

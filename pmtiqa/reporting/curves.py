@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pmtiqa.reporting.statistics import median_curve
 from pmtiqa.method.variants import VARIANTS
+from pmtiqa.reporting.statistics import median_curve
 
 # history.csv columns dvc.yaml plots; each file keeps its header even where no run has the quantity
 # (no validation part), since DVC refuses a plot file without the column it names

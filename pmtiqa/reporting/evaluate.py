@@ -1,52 +1,19 @@
-"""`pmtiqa evaluate`: a variant's metrics over its splits (median, mean, std, quartiles), and the
-selections the splits hold (final, best_test, and val where they have a validation part)."""
+"""`pmtiqa evaluate`: a variant's metrics over its splits (median, mean, std, quartiles), for the
+selections the splits hold (training/selections.py), refusing splits of other settings."""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-
+from pmtiqa.config.params import DatasetParams
 from pmtiqa.core.atomic import write_json
-from pmtiqa.config.schema import Params
-from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.core.errors import UserError
-from pmtiqa.method.metrics import aggregate
+from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.core.readers import read_json
+from pmtiqa.method.metrics import aggregate
+from pmtiqa.training.selections import REQUIRED_SELECTIONS, SELECTION_NOTES, honest_selection, same_selections
 
 log = logging.getLogger(__name__)
-
-SELECTIONS = ("final", "val", "best_test")  # in the order reports list them
-# Every run holds these; `val` only where its split has a validation part (split.val_fraction > 0).
-REQUIRED_SELECTIONS = ("final", "best_test")
-SELECTION_NOTES = {
-    "final": "the last epoch",
-    "val": "the epoch with the best SRCC on the validation part (carved from train)",
-    "best_test": "the epoch with the best SRCC on the TEST part: the authors' optimistic protocol, for comparison only",
-}
-
-
-def held_selections(metrics: dict) -> tuple[str, ...]:
-    """The selections that ``metrics`` (a split's metrics.json, or a summary) holds, in SELECTIONS order."""
-    return tuple(s for s in SELECTIONS if s in metrics)
-
-
-def honest_selection(selections) -> str:
-    """The selection no test image helped choose: `val` where the splits have a validation part, else
-    `final` (the last epoch, chosen by no data at all)."""
-    return "val" if "val" in selections else "final"
-
-
-def same_selections(metrics: list[dict], files: list, what: str, fix: str) -> tuple[str, ...]:
-    """The selections every one of ``metrics`` (read from ``files``) holds; stop, naming the first file
-    that differs, where they disagree: ``what`` were trained with different split.val_fraction (on
-    different training parts), and a summary or comparison over them would mix two protocols."""
-    held = held_selections(metrics[0])
-    for path, other in zip(files[1:], metrics[1:]):
-        if held_selections(other) != held:
-            raise UserError(f"{path}: holds the selections {', '.join(held_selections(other)) or 'none'} where "
-                            f"{files[0]} holds {', '.join(held)}: {what} were trained with different "
-                            f"split.val_fraction; {fix}")
-    return held
 
 
 def split_selections(per_split: list[dict], files: list, rerun: str) -> tuple[str, ...]:
@@ -105,11 +72,10 @@ def check_same_metrics(per_split: list[dict], files: list[Path], selections, rer
                                 f"({', '.join(per_split[0][sel])}) as numbers; {rerun}")
 
 
-def evaluate_variant(params: Params, dataset_files: DatasetFiles, variant: str) -> dict:
+def evaluate_variant(params: DatasetParams, dataset_files: DatasetFiles, variant: str) -> dict:
     """metrics/<ds>/<variant>.json: every split's metrics and their median, mean, std and quartiles,
     for the selections the splits hold."""
     dataset = dataset_files.dataset
-    params = params.for_dataset(dataset)  # idempotent: whoever calls, the dataset's view
     files = [dataset_files.run(variant, k) / "metrics.json" for k in range(params.split.n_splits)]
     per_split = [read_json(path, f"run `pmtiqa train --dataset {dataset} --variant {variant} --split {k}`")
                  for k, path in enumerate(files)]

@@ -12,10 +12,10 @@ from textwrap import fill
 import numpy as np
 import pandas as pd
 
-from pmtiqa.reporting.evaluate import honest_selection
 from pmtiqa.method.metrics import plcc, srcc
-from pmtiqa.reporting.statistics import median_curve, quantile_curve, split_values
 from pmtiqa.method.variants import VARIANTS
+from pmtiqa.reporting.statistics import median_curve, quantile_curve, split_values
+from pmtiqa.training.selections import honest_selection
 
 # One colour per variant, the same in every figure whichever variants ran.
 COLORS = {v: f"C{j}" for j, v in enumerate(VARIANTS)}

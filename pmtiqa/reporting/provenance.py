@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from pmtiqa.data.download import RECORD
 from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.data.download import RECORD
 
 
 def code_state(root: Path = Path(".")) -> str:

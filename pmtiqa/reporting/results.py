@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pmtiqa.config.schema import TUNABLE_SETTINGS, Params
-from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.config.params import Params
+from pmtiqa.config.sections import TUNABLE_SETTINGS
 from pmtiqa.core.errors import UserError
-from pmtiqa.reporting.evaluate import REQUIRED_SELECTIONS, held_selections, same_selections
-from pmtiqa.method.metrics import STATISTICS
+from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.core.readers import read_csv, read_json
+from pmtiqa.method.metrics import STATISTICS
+from pmtiqa.training.selections import REQUIRED_SELECTIONS, held_selections, same_selections
 
 RUN_STAGES = "run the stages before the report (`dvc repro` or `snakemake`)"
 

@@ -1,4 +1,4 @@
-"""The numbers `pmtiqa report` shows, computed from the results it has loaded (report.load_results):
+"""The numbers `pmtiqa report` shows, computed from the results it has loaded (results.load_results):
 the Wilcoxon signed-rank test of the reference variant against every other one, Holm-corrected, and
 the smallest p such a test can give; each split's value of a metric; the median and quartiles over
 splits of the training curves; the splits whose selected epoch left regression untrained; and the
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pmtiqa.reporting.evaluate import honest_selection
+from pmtiqa.training.selections import honest_selection
 
 # The history.csv columns the curves show, where every split has them (val_* only where the splits
 # have a validation part).

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pmtiqa.reporting.evaluate import honest_selection
 from pmtiqa.method.variants import VARIANTS
+from pmtiqa.training.selections import honest_selection
 
 # The paper's results table: median over 10 splits, (SRCC, PLCC); None where the paper has none.
 PAPER_TABLE = {

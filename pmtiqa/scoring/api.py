@@ -23,12 +23,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from pmtiqa.config.schema import DEVICE_NAME
+from pmtiqa.compute.crop_means import crop_means
 from pmtiqa.compute.crops import IMAGENET_MEAN, IMAGENET_STD, eval_crop_offsets
-from pmtiqa.core.errors import UserError
-from pmtiqa.compute.crop_means import score_images
 from pmtiqa.compute.model_file import model_from, read_model
 from pmtiqa.compute.runtime import Runtime, resolve_runtime
+from pmtiqa.config.sections import DEVICE_NAME
+from pmtiqa.core.errors import UserError
+from pmtiqa.data.images import decode, upright_size
 from pmtiqa.method.score_scales import clip_unit, to_published
 
 
@@ -157,7 +158,7 @@ class Scorer:
             return np.zeros(0)
         images, sizes = on_canvas(pixels, self.runtime.device)
         index = torch.arange(len(pixels), device=self.runtime.device)
-        return score_images(self.model, images, index, self.crop, self.crops, self.batch_size, self.runtime, sizes,
+        return crop_means(self.model, images, index, self.crop, self.crops, self.batch_size, self.runtime, sizes,
                             self.target_scale)
 
 
@@ -190,8 +191,6 @@ def on_canvas(pixels: list[np.ndarray], device: torch.device) -> tuple[torch.Ten
 
 def image_size_of(path: Path) -> tuple[int, int]:
     """(width, height) of an image as decode returns it, from its header; Unscorable if it has none."""
-    from pmtiqa.data.augment import upright_size
-
     try:
         return upright_size(path)
     except UserError as err:  # its message starts with the path, which the caller names already
@@ -201,8 +200,6 @@ def image_size_of(path: Path) -> tuple[int, int]:
 def prepared(path: Path, saved: dict) -> tuple[np.ndarray, str | None]:
     """A file as the model sees it, plus a decoding warning or None; Unscorable naming why not.
     Its own size decides whether it holds a crop: the resize to the training size would upscale it."""
-    from pmtiqa.data.augment import decode
-
     crop, size = saved["crop_size"], saved["image_size"]  # (width, height); None: each image's own
     width, height = image_size_of(path)
     if min(width, height) < crop:

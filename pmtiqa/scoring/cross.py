@@ -18,16 +18,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pmtiqa.core.atomic import atomic_dir, write_json
-from pmtiqa.data.augment import load_cache
-from pmtiqa.config.schema import Params
-from pmtiqa.data.datasets import score_bounds
-from pmtiqa.core.errors import UserError
-from pmtiqa.compute.crop_means import score_images
-from pmtiqa.method.metrics import aggregate, all_metrics
+from pmtiqa.compute.crop_means import crop_means
 from pmtiqa.compute.model_file import model_from, read_model
-from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.compute.runtime import Runtime, resolve_runtime
+from pmtiqa.config.params import DatasetParams, Params
+from pmtiqa.core.atomic import atomic_dir, write_json
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.data.augment import load_cache
+from pmtiqa.data.datasets import score_bounds
+from pmtiqa.method.metrics import aggregate, all_metrics
 from pmtiqa.method.score_scales import to_published
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,8 @@ def cross_evaluate(params: Params, files: dict[str, DatasetFiles], out: Path) ->
     r = params.runtime
     runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile, r.step)
     variants = [v for v in params.cross.variants if v in params.variants]
-    check_inputs(params, files, variants)
+    views = {ds: params.for_dataset(ds) for ds in params.datasets}
+    check_inputs(params, views, files, variants)
     if not pairs(params) or not variants:
         log.info("nothing to compare: %s; %s lists no pairs", "one dataset selected" if not pairs(params) else
                  "no variant of cross.variants is among variants", out / "summary.json")
@@ -55,7 +56,7 @@ def cross_evaluate(params: Params, files: dict[str, DatasetFiles], out: Path) ->
         for b in sorted({b for _, b in pairs(params)}):
             test = TestSet(files[b], score_bounds(b, params.custom_datasets), runtime)
             for a in [a for a, tested in pairs(params) if tested == b]:
-                n_splits = params.for_dataset(a).split.n_splits
+                n_splits = views[a].split.n_splits
                 for v in variants:
                     result = pair_result(a, b, v, [files[a].run(v, k) / "model.pt" for k in range(n_splits)],
                                          test, runtime)
@@ -69,11 +70,12 @@ def cross_evaluate(params: Params, files: dict[str, DatasetFiles], out: Path) ->
     return summary
 
 
-def check_inputs(params: Params, files: dict[str, DatasetFiles], variants: list[str]) -> None:
+def check_inputs(params: Params, views: dict[str, DatasetParams], files: dict[str, DatasetFiles],
+                 variants: list[str]) -> None:
     """Before any work: every model exists, and every train dataset's crops fit in every test
     dataset's images (one line naming what is missing or what does not fit)."""
     missing = [files[a].run(v, k) / "model.pt" for a in params.datasets for v in variants
-               for k in range(params.for_dataset(a).split.n_splits)
+               for k in range(views[a].split.n_splits)
                if any(a == train for train, _ in pairs(params)) and not (files[a].run(v, k) / "model.pt").is_file()]
     if missing:
         raise UserError(f"{missing[0]}: missing" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
@@ -81,7 +83,7 @@ def check_inputs(params: Params, files: dict[str, DatasetFiles], variants: list[
     for a, b in pairs(params):
         cache = load_cache(files[b].cache)
         smallest = smallest_side(cache.images.shape, cache.sizes)
-        crop = params.for_dataset(a).train.crop_size
+        crop = views[a].train.crop_size
         if smallest < crop:
             raise UserError(f"{files[b].cache}: {b}'s smallest image side is {smallest}, below the {crop}-pixel crops "
                             f"of {a}'s models (train.crop_size); leave {b} out of cross.datasets")
@@ -114,7 +116,7 @@ def pair_result(a: str, b: str, variant: str, models: list[Path], test: TestSet,
             raise UserError(f"{path}: its {saved['crop_size']}-pixel crops do not fit in {b}'s images (the smallest "
                             f"side is {test.smallest}); leave {b} out of cross.datasets")
         model = model_from(path, saved, runtime.device)
-        unit = score_images(model, test.images, test.index, saved["crop_size"], saved["test_crops"], 64, runtime,
+        unit = crop_means(model, test.images, test.index, saved["crop_size"], saved["test_crops"], 64, runtime,
                             test.sizes, saved.get("target_scale", 1.0))
         splits.append({SELECTION: all_metrics(to_published(unit, test.bounds), test.mos)})
     names = list(splits[0][SELECTION])

@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pmtiqa.compute.model_file import read_model
 from pmtiqa.core.atomic import write_text
 from pmtiqa.core.errors import UserError
-from pmtiqa.compute.model_file import read_model
 from pmtiqa.core.progress import progress_bar
-from pmtiqa.scoring.api import Scorer, Unscorable, image_size_of, prepared
 from pmtiqa.core.readers import file_kind
 from pmtiqa.method.score_scales import clip_unit, to_published
+from pmtiqa.scoring.api import Scorer, Unscorable, image_size_of, prepared
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 process of its own.
 
 A ResNet-50 at the paper's batch of 12 uses a fraction of a large GPU; several runs side by side use
-more of it. Each process runs train.train_split as `pmtiqa train --split k` would: it loads the
+more of it. Each process runs its split as `pmtiqa train --split k` would (split_run.py): it loads the
 dataset onto the device, resumes its own checkpoint, and writes its split's folder. On a CPU its
 files and numbers are those a sequential run writes (the tests hold them equal); on a GPU they are
 as close as two sequential runs' are (cuDNN picks its kernels by timing them). Processes are
@@ -12,7 +12,6 @@ checkpoint while a rerun resumes from it.
 """
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -20,16 +19,21 @@ import signal
 import sys
 from multiprocessing.connection import wait
 
-from pmtiqa.config.schema import Params
-from pmtiqa.core.errors import UserError
+from pmtiqa.compute.runtime import available_cores, resolve_device, uses_graphs
+from pmtiqa.config.params import DatasetParams
+from pmtiqa.core.errors import UserError, exit_status
+from pmtiqa.core.logs import setup_logging
 from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.core.processes import die_with_parent
+from pmtiqa.data.augment import load_cache
+from pmtiqa.data.splits import check_split_count, read_splits
+from pmtiqa.training.split_run import train_in_turn
 
 log = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG = 1  # prctl(2)
 
-
-def train_concurrently(params: Params, files: DatasetFiles, variant: str, splits: list[int], at_once: int) -> None:
+def train_concurrently(params: DatasetParams, files: DatasetFiles, variant: str, splits: list[int],
+                       at_once: int) -> None:
     """Train ``splits`` of the variant, at most ``at_once`` at a time, a process each. After a failure
     (each process logs its own reason: bad input fails them all alike) none starts; those running
     finish, and the command stops naming the splits that failed and those not started."""
@@ -68,26 +72,19 @@ def train_concurrently(params: Params, files: DatasetFiles, variant: str, splits
                                                        if pending else ""))
 
 
-def check_before_starting(params: Params, files: DatasetFiles) -> None:
+def check_before_starting(params: DatasetParams, files: DatasetFiles) -> None:
     """What would stop every process alike, said once by the command: the runtime asked for, the
     cache (opened memory-mapped, not read) and the splits file."""
-    from pmtiqa.data.augment import load_cache
-    from pmtiqa.compute.runtime import resolve_device, uses_graphs
-    from pmtiqa.data.splits import read_splits
-    from pmtiqa.training.split_run import check_split_count
-
     r = params.runtime
     uses_graphs(resolve_device(r.device), r.step, r.compile)
     labels = load_cache(files.cache).labels
     held = read_splits(files.splits, len(labels), f"run `pmtiqa split --dataset {files.dataset}`")
-    check_split_count(len(held), params, files)
+    check_split_count(len(held), params.split.n_splits, files.splits, files.dataset)
 
 
-def warn_on_cpu(params: Params, at_once: int) -> None:
+def warn_on_cpu(params: DatasetParams, at_once: int) -> None:
     """Several runs on a CPU share its cores: each computes with runtime.threads (0: every core),
     as a run alone would, so that its numbers are the same; together they oversubscribe the cores."""
-    from pmtiqa.compute.runtime import available_cores, resolve_device
-
     if resolve_device(params.runtime.device).type == "cpu":
         threads = params.runtime.threads or available_cores()
         log.warning("runtime.parallel_splits %d on a CPU: %d runs of %d threads each share %d cores, which "
@@ -96,34 +93,12 @@ def warn_on_cpu(params: Params, at_once: int) -> None:
                     available_cores())
 
 
-def train_one(params: Params, files: DatasetFiles, variant: str, split: int, parent: int, level: int) -> None:
-    """A process's work: one split, with the command's log format and level; bad input, or a file that
-    cannot be read or written, is one line and exit status 2, as from the command."""
-    from pmtiqa.core.logs import file_error, one_line, setup_logging
-    from pmtiqa.training.split_run import train_splits
-
-    die_with(parent)
+def train_one(params: DatasetParams, files: DatasetFiles, variant: str, split: int, parent: int,
+              level: int) -> None:
+    """A process's work: one split, with the command's log format and level. Its expected failures
+    are one line and exit status 2, as the command's; Ctrl-C reaches the command and its processes
+    alike, and the command says it."""
+    die_with_parent(parent)
     setup_logging(verbose=level <= logging.DEBUG)
-    try:
-        train_splits(params, files, variant, [split], progress=False)
-    except UserError as err:
-        log.error("%s", one_line(err))
-        sys.exit(2)
-    except OSError as err:
-        if err.filename is None:  # not about a file: a bug, or the system's trouble; its traceback follows
-            raise
-        log.error("%s", one_line(file_error(err)))
-        sys.exit(2)
-    except KeyboardInterrupt:  # Ctrl-C reaches the command and its processes alike: the command says it
-        sys.exit(130)
-
-
-def die_with(parent: int) -> None:
-    """Have the kernel end this process when its parent ends (Linux), and end it now if that has
-    happened already."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # no prctl here: a killed parent leaves this run to finish
-        pass
-    if os.getppid() != parent:
-        sys.exit(1)
+    sys.exit(exit_status(lambda: train_in_turn(params, files, variant, [split], progress=False) or 0,
+                         lambda message: log.error("%s", message)))

@@ -1,12 +1,12 @@
-"""`pmtiqa train`: one variant on one split, with honest bookkeeping.
+"""One split's run with its files: one variant trained on one split, with honest bookkeeping.
 
 After every epoch the test part (and the validation part, where the split has one) is scored with
 fixed crops, a row goes to history.csv and the trainer's whole state to checkpoint.pt (both in
 work_dir, beside the split's folder), so a killed run resumes where it was and ends with the same
 numbers, and a finished split is replaced only by a complete new one. A split whose run.json
-records the same identity (settings.py) is reused. The selections reported are those of
-evaluate.SELECTION_NOTES; only the validation part ever chooses the weights that are kept. Epochs
-are 1-based in every file and log line.
+records the same identity (config/run_settings.py) is reused. Its metrics.json holds the
+selections of selections.py; only the validation part ever chooses the weights that are kept.
+Epochs are 1-based in every file and log line.
 """
 from __future__ import annotations
 
@@ -19,17 +19,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pmtiqa.core.atomic import atomic_dir, atomic_path, write_json, write_text
-from pmtiqa.config.schema import Params
 from pmtiqa.compute.device_data import DeviceData, load_device_data
-from pmtiqa.core.errors import UserError
-from pmtiqa.method.metrics import all_metrics
 from pmtiqa.compute.model_file import load_tensors, save_model
-from pmtiqa.core.readers import read_json
 from pmtiqa.compute.runtime import Runtime, resolve_runtime
-from pmtiqa.method.score_scales import clip_unit, to_published
-from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.config.params import DatasetParams
 from pmtiqa.config.run_settings import Settings, settings_for, tuned_values
+from pmtiqa.core.atomic import atomic_dir, atomic_path, write_json, write_text
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.core.readers import read_json
+from pmtiqa.data.splits import check_split_count
+from pmtiqa.method.metrics import all_metrics
+from pmtiqa.method.score_scales import clip_unit, to_published
+from pmtiqa.training.selections import selected_metrics
 from pmtiqa.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -147,22 +149,11 @@ def write_history(history: list[dict], path: Path) -> None:
     write_text(path, pd.DataFrame(rows).to_csv(index=False))
 
 
-def selections(history: list[dict], best: dict) -> dict:
-    """metrics.json: the test metrics of the last epoch, of the validation-selected one (where the
-    split has a validation part) and of the best epoch on test (the authors' protocol)."""
-    by_test = max(history, key=lambda r: r["test"]["srcc"] if np.isfinite(r["test"]["srcc"]) else -np.inf)
-    metrics = {"final": {**history[-1]["test"], "epoch": history[-1]["epoch"]}}
-    if best["val_srcc"] is not None:
-        metrics["val"] = {**history[best["epoch"] - 1]["test"], "epoch": best["epoch"]}
-    metrics["best_test"] = {**by_test["test"], "epoch": by_test["epoch"]}
-    return metrics
-
-
 def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, out: Path) -> dict:
     """Write a finished split's files into the folder ``out``: history.csv, metrics.json,
     predictions.csv and model.pt (of the kept epoch), and run.json."""
     write_history(trainer.history, out / "history.csv")
-    metrics = selections(trainer.history, best)
+    metrics = selected_metrics(trainer.history, best["epoch"] if best["val_srcc"] is not None else None)
     test_ids = data.splits[settings.split]["test"].cpu().numpy()
     pred01 = best["test_pred"].numpy()
     predictions = pd.DataFrame({
@@ -189,30 +180,16 @@ def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, o
     return metrics
 
 
-def train_splits(params: Params, files: DatasetFiles, variant: str, splits: list[int], progress: bool = True) -> None:
-    """`pmtiqa train`: the splits in turn, or runtime.parallel_splits of them at once (a process
-    each: concurrent_splits.py), reusing finished ones of the same settings and inputs."""
-    dataset = files.dataset
-    params = params.for_dataset(dataset)
+def train_in_turn(params: DatasetParams, files: DatasetFiles, variant: str, splits: list[int],
+                  progress: bool = True) -> None:
+    """The splits one after the other, on one runtime and one copy of the dataset on the device."""
     t, r = params.train, params.runtime
-    at_once = min(r.parallel_splits, len(splits))
-    if at_once > 1:
-        from pmtiqa.training.parallel_splits import train_concurrently
-
-        return train_concurrently(params, files, variant, splits, at_once)
     runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile, r.step)
-    log.info("training %s/%s on %s at %s (compile: %s, step: %s), splits %s", dataset, variant, runtime.device,
-             runtime.precision, runtime.compile, "graph" if runtime.graphs else "eager", splits)
+    log.info("training %s/%s on %s at %s (compile: %s, step: %s), splits %s", params.dataset, variant,
+             runtime.device, runtime.precision, runtime.compile, "graph" if runtime.graphs else "eager", splits)
     data = load_device_data(files, runtime.device, params.model.num_classes, t.crop_size, params.custom_datasets)
-    check_split_count(len(data.splits), params, files)
+    check_split_count(len(data.splits), params.split.n_splits, files.splits, params.dataset)
     tuned = tuned_values(params, files.best)
     for k in splits:
-        train_split(settings_for(params, dataset, variant, k, data.inputs[k], tuned), data, runtime,
-                    files.run(variant, k), progress)
-
-
-def check_split_count(held: int, params: Params, files: DatasetFiles) -> None:
-    """Stop where the splits file holds fewer splits than split.n_splits asks for."""
-    if held < params.split.n_splits:
-        raise UserError(f"{files.splits}: holds {held} splits, params ask for {params.split.n_splits}; "
-                        f"run `pmtiqa split --dataset {files.dataset}` again")
+        train_split(settings_for(params, variant, k, data.inputs[k], tuned), data, runtime, files.run(variant, k),
+                    progress)

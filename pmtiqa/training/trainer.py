@@ -1,13 +1,13 @@
 """The training engine: one variant's network, its Adam and its generators, stepping through epochs.
 
-Each step gathers random crops of a batch from the dataset on the device (crops.py), runs the model
-under the resolved precision and steps one Adam at the authors' step learning rate (schedule.py;
+Each step gathers random crops of a batch from the dataset on the device (compute/crops.py), runs the model
+under the resolved precision and steps one Adam at the authors' step learning rate (method/schedule.py;
 they also rebuilt Adam every epoch, resetting its moments, which train.reset_optimizer
 reproduces). The regression head learns the score on the scale loss.target names. Its whole state
 is a plain dict (state_dict/load_state_dict), which is how a killed run resumes where it was.
 
 Under runtime.step graph (a CUDA device's default) the step after the random draws, and each batch
-of test crops, replay as CUDA graphs (graphs.py). Everything that changes between steps is then a
+of test crops, replay as CUDA graphs (compute/cuda_graphs.py). Everything that changes between steps is then a
 tensor that keeps its storage: the learning rate, the task weights, the loss sums, Adam's state
 (reset in place, where train.reset_optimizer asks for it). The eager path computes the same way.
 """
@@ -18,18 +18,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from pmtiqa.compute.crop_means import CropMeans
 from pmtiqa.compute.crops import gather_crops, random_crop_draws, test_crop_generator
-from pmtiqa.compute.device_data import DeviceData
-from pmtiqa.core.errors import UserError
 from pmtiqa.compute.cuda_graphs import StaticCall
-from pmtiqa.compute.crop_means import CropScorer
+from pmtiqa.compute.device_data import DeviceData
+from pmtiqa.compute.runtime import Runtime, seed_everything
+from pmtiqa.config.run_settings import Settings
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.progress import progress_bar
 from pmtiqa.method.losses import pmt_loss
 from pmtiqa.method.model import build_model
-from pmtiqa.core.progress import progress_bar
-from pmtiqa.compute.runtime import Runtime, seed_everything
 from pmtiqa.method.schedule import learning_rate, task_weights
 from pmtiqa.method.score_scales import target_scale
-from pmtiqa.config.run_settings import Settings
 from pmtiqa.method.variants import get_variant
 
 
@@ -63,7 +63,7 @@ class Trainer:
         self.full_batch = s.train.batch_size  # the size of an epoch's full batches (train_epoch sets it)
         capture = self.runtime.graphs and device.type == "cuda"
         self.step = StaticCall(self.train_step, capture) if self.runtime.graphs else self.train_step
-        self.scorer = CropScorer(self.model, self.data.images, s.train.crop_size, s.train.test_crops, self.runtime,
+        self.scorer = CropMeans(self.model, self.data.images, s.train.crop_size, s.train.test_crops, self.runtime,
                                  self.target_scale, self.data.sizes, s.train.batch_size, graphed=self.runtime.graphs)
 
     def new_optimizer(self) -> torch.optim.Adam:

@@ -6,7 +6,7 @@ that whole length unless tune.epochs stops it sooner; the median pruner ends the
 
 The study lives in runtime.tune_storage (SQLite in runs/tune/<ds>/study.db by default), so a killed
 study resumes from its trials and a rerun with the same n_trials does no new work; any number of
-workers started on a storage they share (PostgreSQL) run one study together (tune_workers.py).
+workers started on a storage they share (PostgreSQL) run one study together (workers.py).
 Trials are pruned by a median rule on the per-epoch validation SRCC; a failing trial is recorded as
 failed and the study goes on. Note the subtler overlap the report states: split k's train part holds
 test images of other splits (tuning once per dataset on one split is the common practice).
@@ -21,20 +21,30 @@ import numpy as np
 import optuna
 import torch
 
-from pmtiqa.core.atomic import write_json
-from pmtiqa.config.schema import TUNABLE_SETTINGS, Params
-from pmtiqa.core.errors import UserError
-from pmtiqa.method.metrics import srcc
-from pmtiqa.compute.runtime import resolve_runtime
-from pmtiqa.method.score_scales import to_published
-from pmtiqa.data.splits import hold_out
 from pmtiqa.compute.device_data import load_device_data
-from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.compute.runtime import resolve_runtime
+from pmtiqa.config.params import DatasetParams
 from pmtiqa.config.run_settings import Settings, apply_tuned
-from pmtiqa.tuning.storage import open_storage, shown, storage_url
+from pmtiqa.config.sections import TUNABLE_SETTINGS
+from pmtiqa.core.atomic import write_json
+from pmtiqa.core.errors import UserError
+from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.data.splits import hold_out
+from pmtiqa.method.metrics import srcc
+from pmtiqa.method.score_scales import to_published
 from pmtiqa.training.trainer import Trainer, TrainingDiverged
-from pmtiqa.tuning.workers import (FAILED_BY, FINISHED, Surplus, counted, fail_dead_trials, place_of, record_worker,
-                                 running, step_aside)
+from pmtiqa.tuning.storage import open_storage, shown, storage_url
+from pmtiqa.tuning.workers import (
+    FAILED_BY,
+    FINISHED,
+    Surplus,
+    counted,
+    fail_dead_trials,
+    place_of,
+    record_worker,
+    running,
+    step_aside,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +52,7 @@ HEARTBEAT_S = 10  # a trial silent for twice this long belonged to a killed work
 CAUGHT = (RuntimeError, TrainingDiverged, ValueError)  # a trial failing so is recorded, and the study goes on
 
 
-def suggest(trial: optuna.Trial, params: Params) -> dict:
+def suggest(trial: optuna.Trial, params: DatasetParams) -> dict:
     """The trial's values of the searched settings. A range of one value is not searched: the train
     or loss setting applies, and best.json leaves it out (so `pmtiqa train` keeps it too)."""
     values = {}
@@ -58,7 +68,7 @@ def searched(u) -> list[str]:
     return [name for name in TUNABLE_SETTINGS if getattr(u, name)[0] != getattr(u, name)[1]]
 
 
-def trial_parts(params: Params, data) -> tuple:
+def trial_parts(params: DatasetParams, data) -> tuple:
     """(train, val) id tensors of the trials: the tuned split's train part, parted by group."""
     u = params.tune
     train = data.splits[u.split]["train"]
@@ -71,12 +81,12 @@ def trial_parts(params: Params, data) -> tuple:
     return (torch.as_tensor(kept, device=train.device), torch.as_tensor(held, device=train.device))
 
 
-def objective(trial: optuna.Trial, params: Params, dataset: str, data, runtime, parts) -> float:
+def objective(trial: optuna.Trial, params: DatasetParams, data, runtime, parts) -> float:
     """Train the tuned variant on the trials' train part; the best validation SRCC over the epochs
     whose regression head had weight (a progressive first epoch's scores mean nothing)."""
     u = params.tune
     train, loss = apply_tuned(params.train, params.loss, suggest(trial, params))
-    settings = Settings(dataset, u.variant, u.split, params.model, loss, train, data.inputs[u.split])
+    settings = Settings(params.dataset, u.variant, u.split, params.model, loss, train, data.inputs[u.split])
     trainer = Trainer(settings, data, runtime)
     train_ids, val_ids = parts
     val_mos = data.mos[val_ids.cpu().numpy()]
@@ -94,18 +104,18 @@ def objective(trial: optuna.Trial, params: Params, dataset: str, data, runtime, 
     return best
 
 
-def study_identity(params: Params, dataset: str, data) -> tuple[str, dict]:
+def study_identity(params: DatasetParams, data) -> tuple[str, dict]:
     """(name, identity) of the study. The identity is everything that decides the search, as plain
     values: the tune section (but n_trials, which a rerun may raise), the settings it does not search,
     and the inputs of the tuned split; the name says what it searches."""
     u = params.tune
     ranges = {name: getattr(u, name) for name in searched(u)}
     train, loss = apply_tuned(params.train, params.loss, dict.fromkeys(ranges))  # searched: None
-    fixed = Settings(dataset, u.variant, u.split, params.model, loss, train, data.inputs[u.split]).identity()
+    fixed = Settings(params.dataset, u.variant, u.split, params.model, loss, train, data.inputs[u.split]).identity()
     # n_trials may be raised by a rerun; epochs 0 means all of train.epochs, the same search as their number
     search = {**{k: v for k, v in dataclasses.asdict(u).items() if k != "n_trials"}, "epochs": u.epochs or train.epochs}
     shown = "-".join(f"{name}{low:g}..{high:g}" for name, (low, high) in ranges.items())
-    return f"{dataset}-{u.variant}-{shown}", {"tune": search, **fixed}
+    return f"{params.dataset}-{u.variant}-{shown}", {"tune": search, **fixed}
 
 
 def open_study(storage, name: str, identity: dict, pruner) -> optuna.Study:
@@ -177,11 +187,10 @@ def log_optuna_as_ours() -> None:
     optuna.logging.enable_propagation()
 
 
-def tune(params: Params, files: DatasetFiles) -> dict:
+def tune(params: DatasetParams, files: DatasetFiles) -> dict:
     """`pmtiqa tune`: the study in files.tune, run to tune.n_trials; its best values to files.best."""
     log_optuna_as_ours()
     dataset = files.dataset
-    params = params.for_dataset(dataset)
     u = params.tune
     out = files.tune
     out.mkdir(parents=True, exist_ok=True)
@@ -191,7 +200,7 @@ def tune(params: Params, files: DatasetFiles) -> dict:
     if u.split >= len(data.splits):
         raise UserError(f"{files.splits}: holds {len(data.splits)} splits, tune.split asks for split {u.split}; "
                         f"run `pmtiqa split --dataset {dataset}` again")
-    name, identity = study_identity(params, dataset, data)
+    name, identity = study_identity(params, data)
     url = storage_url(r.tune_storage, dataset)
     # Heartbeats let another worker, or a later run, mark a killed worker's trial failed instead of
     # leaving it running forever.
@@ -203,7 +212,7 @@ def tune(params: Params, files: DatasetFiles) -> dict:
     name = study.study_name
     log.info("study %s in %s: %d of %d trials finished", name, shown(url), len(counted(study)), u.n_trials)
     parts = trial_parts(params, data)
-    run_trials(study, lambda trial: objective(trial, params, dataset, data, runtime, parts), u.n_trials, u.seed)
+    run_trials(study, lambda trial: objective(trial, params, data, runtime, parts), u.n_trials, u.seed)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise UserError(f"{shown(url)}: no trial of study {name} completed (each failure is in the log "

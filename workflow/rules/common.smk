@@ -18,7 +18,7 @@ if config != yaml.safe_load(Path("params.yaml").read_text()):
         "put the change in params.yaml (or run `dvc exp run -S key=value`)"
     )
 
-# Validated once, before any job: a bad key stops here with its path (config.py).
+# Validated once, before any job: a bad key stops here with its path (pmtiqa/config/load.py).
 PARAMS = params_from_dict(config, source="params.yaml")
 ENV = "../envs/pmtiqa.yaml"  # relative to this folder, as Snakemake resolves conda: paths
 
@@ -28,12 +28,15 @@ ENV = "../envs/pmtiqa.yaml"  # relative to this folder, as Snakemake resolves co
 # placed in data/raw/), augment (its new folder would retrain every split), tune and train (every
 # study and split would start over, where DVC's stages resume and reuse finished splits of the same
 # settings) leave their code out. After an edit, rerun such a stage by name: `snakemake -f data/cache/livec`.
-PREPARE_CODE = ["pmtiqa/data/prepare.py", "pmtiqa/data/datasets", "pmtiqa/method/score_scales.py", "pmtiqa/core/readers.py"]
+PREPARE_CODE = ["pmtiqa/data/prepare.py", "pmtiqa/data/datasets", "pmtiqa/method/score_scales.py",
+                "pmtiqa/core/readers.py"]
 SPLIT_CODE = ["pmtiqa/data/splits.py", "pmtiqa/core/readers.py"]
-EVALUATE_CODE = ["pmtiqa/reporting/evaluate.py", "pmtiqa/method/metrics.py", "pmtiqa/core/readers.py"]
-CROSS_CODE = ["pmtiqa/scoring/cross.py", "pmtiqa/compute/crop_means.py", "pmtiqa/compute/model_file.py", "pmtiqa/method/metrics.py"]
-REPORT_CODE = ["pmtiqa/reporting/report.py", "pmtiqa/reporting/results.py", "pmtiqa/reporting/statistics.py", "pmtiqa/reporting/figures.py",
-               "pmtiqa/core/readers.py"]
+EVALUATE_CODE = ["pmtiqa/reporting/evaluate.py", "pmtiqa/training/selections.py", "pmtiqa/method/metrics.py",
+                 "pmtiqa/core/readers.py"]
+CROSS_CODE = ["pmtiqa/scoring/cross.py", "pmtiqa/compute/crop_means.py", "pmtiqa/compute/model_file.py",
+              "pmtiqa/method/metrics.py"]
+REPORT_CODE = ["pmtiqa/reporting/report.py", "pmtiqa/reporting/results.py", "pmtiqa/reporting/statistics.py",
+               "pmtiqa/reporting/figures.py", "pmtiqa/training/selections.py", "pmtiqa/core/readers.py"]
 
 
 def n_splits(dataset):

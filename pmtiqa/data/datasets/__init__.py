@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from pmtiqa.method import score_scales
-from pmtiqa.data.datasets import bid, csiq, koniq, live, livec, synthetic
 from pmtiqa.core.errors import UserError
+from pmtiqa.data.datasets import bid, csiq, koniq, live, livec, synthetic
+from pmtiqa.data.datasets.custom import CustomDataset
+from pmtiqa.method import score_scales
 
 MODULES: dict[str, ModuleType] = {
     "synthetic": synthetic,
@@ -25,8 +26,6 @@ def module(name: str, custom: dict | None = None):
     if name in MODULES:
         return MODULES[name]
     if custom and name in custom:
-        from pmtiqa.data.datasets.custom import CustomDataset
-
         return CustomDataset(name, custom[name])
     raise UserError(f"unknown dataset {name!r} (known: {', '.join([*MODULES, *(custom or {})])})")
 

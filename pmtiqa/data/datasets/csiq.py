@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pmtiqa.data.datasets.base import Part, check_table, first_existing, read_sheet
 from pmtiqa.core.errors import UserError
+from pmtiqa.data.datasets.base import Part, check_table, first_existing, read_sheet
 
 LOW, HIGH, HIGHER_IS_BETTER = 0.0, 1.0, False
 # The dataset's protocol (augment.size and train.batch_unit `protocol`): the size its images are

@@ -22,25 +22,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pmtiqa.config.schema import OWN_SIZE, CustomDatasetParams
-from pmtiqa.data.datasets.base import check_table
 from pmtiqa.core.errors import UserError
+from pmtiqa.data.datasets.base import check_table
 
 IMAGES, LABELS = "images", "labels.csv"  # inside data/raw/<name>/
 
 
 class CustomDataset:
-    """The dataset module of a custom_datasets entry."""
+    """The dataset module of a custom_datasets entry (``spec``: the entry as config.sections reads it)."""
 
     PARTS: tuple = ()  # nothing to fetch: download copies the declared folder and CSV
     MARKERS = (LABELS,)
     BATCH_UNIT = "crops"
 
-    def __init__(self, name: str, spec: CustomDatasetParams):
+    def __init__(self, name: str, spec):
         self.name, self.spec = name, spec
         self.LOW, self.HIGH = (float(v) for v in spec.range)
         self.HIGHER_IS_BETTER = spec.higher_is_better
-        self.IMAGE_SIZE = None if spec.size == OWN_SIZE else tuple(spec.size)
+        self.IMAGE_SIZE = tuple(spec.size) if isinstance(spec.size, list) else None  # own: None
         self.INSTRUCTIONS = (f"{name}: run `pmtiqa download --dataset {name}`, which copies custom_datasets.{name}."
                              f"images and .labels into data/raw/{name}/")
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pmtiqa.data.datasets.base import Part, check_table
 from pmtiqa.core.readers import read_csv
+from pmtiqa.data.datasets.base import Part, check_table
 
 LOW, HIGH, HIGHER_IS_BETTER = 0.0, 100.0, True
 # The dataset's protocol (augment.size and train.batch_unit `protocol`): the size its images are

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pmtiqa.core.errors import UserError
 from pmtiqa.data.datasets.base import Part, check_table
 from pmtiqa.data.datasets.matfile import load_mat, mat_strings, mat_vector
-from pmtiqa.core.errors import UserError
 
 LOW, HIGH, HIGHER_IS_BETTER = -3.0, 112.0, False
 # The dataset's protocol (augment.size and train.batch_unit `protocol`): the size its images are

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pmtiqa.data.datasets.base import require_file
 from pmtiqa.core.errors import UserError
+from pmtiqa.data.datasets.base import require_file
 
 
 def load_mat(path: Path) -> dict:

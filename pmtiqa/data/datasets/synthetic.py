@@ -57,10 +57,10 @@ from PIL import Image
 from scipy import ndimage
 
 from pmtiqa.core.atomic import write_json
-from pmtiqa.data.datasets.base import Part, check_table
-from pmtiqa.data.datasets.distortions import DISTORTIONS
 from pmtiqa.core.errors import UserError
 from pmtiqa.core.readers import read_csv, read_json
+from pmtiqa.data.datasets.base import Part, check_table
+from pmtiqa.data.datasets.distortions import DISTORTIONS
 
 log = logging.getLogger(__name__)
 

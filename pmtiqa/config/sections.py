@@ -1,30 +1,25 @@
-"""params.yaml -> typed, validated dataclasses: one per section, each with its checks beside its fields.
+"""The sections of params.yaml as typed dataclasses, each with its checks beside its fields.
 
-The same file is DVC's params file and Snakemake's config file. It is read once and checked before
-any work starts (params_file.py; typed.py reads it): an unknown key, a missing section, a value of the wrong type,
-outside its range or not among its choices stops with one line that names the file and the key
-path (``train.batch_size``; ``overrides.bid.train.batch_size`` where an override set it).
-settings.check_tuned holds runs/tune/<ds>/best.json to the same ranges.
+The same file is DVC's params file and Snakemake's config file. A field made with ``setting``
+carries its range or choices (fields.py); ``check_more`` holds what a section checks across its own
+fields. An unknown key, a missing section, a value of the wrong type, outside its range or not among
+its choices stops with one line that names the file and the key path (``train.batch_size``), once,
+before any work starts (load.py).
 
 ``runtime`` says where and how fast the stages compute, not the method: no stage depends on it, and
-it is no part of a run's identity. ``Params.for_dataset`` is what a dataset's stages see: its
-overrides applied, and ``protocol`` values replaced by the dataset's own (its module in
-pmtiqa/data/datasets/ holds them: the size its images are resized to, or that they keep their own).
+it is no part of a run's identity. ``protocol`` stands for a value each dataset's protocol decides
+(params.py puts it in, from the dataset's module).
 """
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 import string
-import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from pmtiqa.config.fields import Bounds, ParamsError, Section, build, fail, setting
+from pmtiqa.config.fields import Bounds, Section, setting
 from pmtiqa.method.variants import VARIANTS
-
-__all__ = ["ParamsError", "Params", "image_size"]
 
 KNOWN_DATASETS = ("synthetic", "bid", "livec", "live", "csiq", "koniq")
 DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")  # runtime.device and predict --device
@@ -154,11 +149,15 @@ TUNABLE_SETTINGS = {"lr": "train.lr", "batch_size": "train.batch_size", "weight_
                     "gamma": "loss.gamma"}
 
 
+def field_bounds(cls: type, name: str) -> Bounds:
+    """The range a section's field was declared with."""
+    return next(f for f in dataclasses.fields(cls) if f.name == name).metadata["bounds"]
+
+
 def _search_range(default: list, setting_key: str) -> Any:
     """A tune.<name> field: [low, high], each end held to the range of the setting it searches."""
     section, name = setting_key.split(".")
-    cls = {"train": TrainParams, "loss": LossParams}[section]
-    return setting(default, {f.name: f for f in dataclasses.fields(cls)}[name].metadata["bounds"])
+    return setting(default, field_bounds({"train": TrainParams, "loss": LossParams}[section], name))
 
 
 @dataclass(frozen=True)
@@ -176,7 +175,7 @@ class TuneParams(Section):
 
     def check_more(self, need, name: str) -> None:
         for tunable in TUNABLE_SETTINGS:
-            key, (low_high, bounds) = f"{name}.{tunable}", (getattr(self, tunable), RANGES[f"tune.{tunable}"])
+            key, low_high, bounds = f"{name}.{tunable}", getattr(self, tunable), field_bounds(type(self), tunable)
             need(len(low_high) == 2 and low_high[0] <= low_high[1], key, f"expected [low, high], got {low_high}")
             need(all(bounds.admits(v) for v in low_high), key, f"low and high must each be {bounds}, got {low_high}")
             # batch_size is drawn uniformly, the others on a log scale, which has no 0
@@ -205,7 +204,7 @@ CUSTOM_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a path part, a Snakemake wildcar
 
 @dataclass(frozen=True)
 class CustomDatasetParams(Section):
-    """A dataset of one's own: a folder of images and a CSV with a row per image (datasets/custom.py)."""
+    """A dataset of one's own: a folder of images and a CSV with a row per image (data/datasets/custom.py)."""
 
     images: str = ""  # the folder the CSV's image paths are relative to
     labels: str = ""  # the CSV
@@ -230,81 +229,3 @@ class CustomDatasetParams(Section):
 
 OVERRIDABLE = ("split", "augment", "model", "loss", "train", "tune")
 SECTIONS = ("runtime", "download", "split", "augment", "model", "loss", "train", "tune", "report", "cross")
-
-
-@dataclass(frozen=True)
-class Params:
-    datasets: list[str]
-    variants: list[str]
-    runtime: RuntimeParams = field(default_factory=RuntimeParams)
-    download: DownloadParams = field(default_factory=DownloadParams)
-    split: SplitParams = field(default_factory=SplitParams)
-    augment: AugmentParams = field(default_factory=AugmentParams)
-    model: ModelParams = field(default_factory=ModelParams)
-    loss: LossParams = field(default_factory=LossParams)
-    train: TrainParams = field(default_factory=TrainParams)
-    tune: TuneParams = field(default_factory=TuneParams)
-    report: ReportParams = field(default_factory=ReportParams)
-    cross: CrossParams = field(default_factory=CrossParams)
-    custom_datasets: dict[str, CustomDatasetParams] = field(default_factory=dict)
-    # What a user changes for one dataset's stages: {dataset: {section: {key: value}}}
-    overrides: dict[str, Any] = field(default_factory=dict)
-    source: str = ""  # the file these params came from, for messages
-
-    @property
-    def known_datasets(self) -> tuple[str, ...]:
-        """The built-in datasets and those custom_datasets declares."""
-        return KNOWN_DATASETS + tuple(self.custom_datasets)
-
-    def section(self, name: str) -> dict[str, Any]:
-        return dataclasses.asdict(getattr(self, name))
-
-    def setting(self, dotted: str) -> Any:
-        """The value of a dotted key, "train.epochs"."""
-        return functools.reduce(getattr, dotted.split("."), self)
-
-    def for_dataset(self, dataset: str) -> "Params":
-        """These params as a stage of ``dataset`` sees them: its overrides applied, and the values
-        ``protocol`` replaced by its protocol's. Idempotent on params as read; applied to a view that a
-        caller has changed since, it would undo the change (settings_for takes the view as given)."""
-        changes = self.overrides.get(dataset, {})
-        seen = dataclasses.replace(self, **{
-            name: _override_section(getattr(self, name), values, self.source, f"overrides.{dataset}.{name}")
-            for name, values in changes.items()
-        })
-        return _with_protocol(seen, dataset)
-
-
-def _override_section(section: Any, values: Any, source: str, key: str) -> Any:
-    """A section with some of its keys replaced, type-checked like the section itself."""
-    if not isinstance(values, dict):
-        fail(source, key, f"expected a mapping, got {values!r}")
-    return build(type(section), {**dataclasses.asdict(section), **values}, source, key)
-
-
-def _with_protocol(params: Params, dataset: str) -> Params:
-    """``protocol`` values replaced by the dataset's own (its module's IMAGE_SIZE and BATCH_UNIT)."""
-    from pmtiqa.data.datasets import module
-
-    facts = module(dataset, params.custom_datasets)
-    augment, train = params.augment, params.train
-    if augment.size == PROTOCOL:
-        augment = dataclasses.replace(augment, size=list(facts.IMAGE_SIZE) if facts.IMAGE_SIZE else OWN_SIZE)
-    if train.batch_unit == PROTOCOL:
-        train = dataclasses.replace(train, batch_unit=facts.BATCH_UNIT)
-    return dataclasses.replace(params, augment=augment, train=train)
-
-
-# The range of every number in params, by key (a tune.<name> range by the setting it searches).
-RANGES: dict[str, Bounds] = {
-    f"{name}.{f.name}": f.metadata["bounds"]
-    for name, cls in typing.get_type_hints(Params).items() if isinstance(cls, type) and issubclass(cls, Section)
-    for f in dataclasses.fields(cls) if f.metadata.get("bounds") is not None
-}
-
-
-def image_size(params: Params, dataset: str) -> tuple[int, int] | None:
-    """(width, height) that the augment stage resizes this dataset's images to; None where they keep
-    their own sizes."""
-    size = params.for_dataset(dataset).augment.size
-    return None if size == OWN_SIZE else (int(size[0]), int(size[1]))
