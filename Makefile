@@ -22,11 +22,11 @@ test: setup
 
 # The integration tests beyond one process (docs/cluster.md), as root: installs what is missing
 # (Debian's SLURM, munge and PostgreSQL; the `cluster` extra), starts the services, runs
-# tests/test_cluster.py (-rP prints what each test measured) and stops the services, pass or fail.
+# tests/workflow/test_cluster.py (-rP prints what each test measured) and stops the services, pass or fail.
 test-cluster: $(VENV)/.installed-cluster
 	cluster/services.sh install
 	cluster/services.sh start
-	$(PY) -m pytest -m cluster -rP tests/test_cluster.py; status=$$?; cluster/services.sh stop; exit $$status
+	$(PY) -m pytest -m cluster -rP tests/workflow/test_cluster.py; status=$$?; cluster/services.sh stop; exit $$status
 
 $(VENV)/.installed-cluster: $(VENV)/.installed
 	$(PIP_INSTALL) -e '.[dev,cluster]'

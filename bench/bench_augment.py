@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout, installed or not
+from pmtiqa.data.augment import build_cache
 
-from bench.photos import write_jpegs  # noqa: E402
-from pmtiqa.data.augment import build_cache  # noqa: E402
+from photos import write_jpegs  # bench/photos.py, beside this script
 
 
 def make_labelled_jpegs(folder: Path, count: int, size: tuple[int, int], seed: int) -> Path:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -36,10 +35,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from photos import write_jpegs  # bench/photos.py, beside this script
 
-from bench.photos import write_jpegs  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 PAPER_SIZES = {"bid": 586, "livec": 1162, "live": 779, "csiq": 866}
 RUNS_PER_DATASET = 6 * 10  # variants x splits
@@ -52,9 +50,8 @@ def pmtiqa(project: Path, *argv: str) -> float:
     log.parent.mkdir(exist_ok=True)
     started = time.perf_counter()
     with log.open("a") as out:
-        done = subprocess.run([sys.executable, "-m", "pmtiqa", *argv, "--dataset", DATASET], cwd=project,
-                              env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-                                  str(ROOT), os.environ.get("PYTHONPATH")]))}, stdout=out, stderr=subprocess.STDOUT)
+        done = subprocess.run([sys.executable, "-m", "pmtiqa", *argv, "--dataset", DATASET], cwd=project, stdout=out,
+                              stderr=subprocess.STDOUT)
     if done.returncode != 0:
         tail = log.read_text().strip().splitlines()[-3:]
         raise RuntimeError(f"pmtiqa {' '.join(argv)} failed ({done.returncode}): " + " | ".join(tail))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,15 +21,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from pmtiqa.compute.device_data import DeviceData  # noqa: E402
-from pmtiqa.compute.runtime import resolve_runtime  # noqa: E402
-from pmtiqa.config.load import load_params  # noqa: E402
-from pmtiqa.config.run_settings import Settings  # noqa: E402
-from pmtiqa.config.sections import COMPILE_MODES, STEP_MODES  # noqa: E402
-from pmtiqa.method.losses import quality_level  # noqa: E402
-from pmtiqa.training.split_run import train_split  # noqa: E402
+from pmtiqa.compute.device_data import DeviceData
+from pmtiqa.compute.runtime import resolve_runtime
+from pmtiqa.config.load import load_params
+from pmtiqa.config.run_settings import Settings
+from pmtiqa.config.sections import COMPILE_MODES, STEP_MODES
+from pmtiqa.method.losses import quality_level
+from pmtiqa.training.split_run import train_split
 
 PAPER_SIZES = {"bid": 586, "livec": 1162, "live": 779, "csiq": 866}
 

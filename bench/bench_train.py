@@ -31,7 +31,6 @@ import dataclasses
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,19 +39,18 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pmtiqa.compute.crops import IMAGENET_MEAN, IMAGENET_STD, random_crop_draws, random_crops
+from pmtiqa.compute.cuda_graphs import StaticCall
+from pmtiqa.compute.device_data import DeviceData
+from pmtiqa.compute.runtime import Runtime, resolve_runtime
+from pmtiqa.config.run_settings import Settings
+from pmtiqa.config.sections import COMPILE_MODES, LossParams, ModelParams, TrainParams
+from pmtiqa.core.torchvision_shim import import_torchvision
+from pmtiqa.method.losses import pmt_loss, quality_level
+from pmtiqa.method.model import build_model
+from pmtiqa.training.trainer import Trainer
 
-from bench.photos import write_jpegs  # noqa: E402
-from pmtiqa.compute.crops import IMAGENET_MEAN, IMAGENET_STD, random_crop_draws, random_crops  # noqa: E402
-from pmtiqa.compute.cuda_graphs import StaticCall  # noqa: E402
-from pmtiqa.compute.device_data import DeviceData  # noqa: E402
-from pmtiqa.compute.runtime import Runtime, resolve_runtime  # noqa: E402
-from pmtiqa.config.run_settings import Settings  # noqa: E402
-from pmtiqa.config.sections import COMPILE_MODES, LossParams, ModelParams, TrainParams  # noqa: E402
-from pmtiqa.core.torchvision_shim import import_torchvision  # noqa: E402
-from pmtiqa.method.losses import pmt_loss, quality_level  # noqa: E402
-from pmtiqa.method.model import build_model  # noqa: E402
-from pmtiqa.training.trainer import Trainer  # noqa: E402
+from photos import write_jpegs  # bench/photos.py, beside this script
 
 
 class JpegDataset(torch.utils.data.Dataset):

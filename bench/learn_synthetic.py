@@ -25,19 +25,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from pmtiqa.compute.device_data import DeviceData, load_device_data, split_tensors  # noqa: E402
-from pmtiqa.compute.runtime import resolve_runtime  # noqa: E402
-from pmtiqa.config.load import load_params  # noqa: E402
-from pmtiqa.config.run_settings import settings_for  # noqa: E402
-from pmtiqa.config.sections import TARGETS, SplitParams  # noqa: E402
-from pmtiqa.core.paths import DatasetFiles  # noqa: E402
-from pmtiqa.data.splits import make_splits  # noqa: E402
-from pmtiqa.method.metrics import srcc  # noqa: E402
-from pmtiqa.method.score_scales import to_published  # noqa: E402
-from pmtiqa.training.split_run import train_split  # noqa: E402
-from pmtiqa.training.trainer import Trainer  # noqa: E402
+from pmtiqa.compute.device_data import DeviceData, load_device_data, split_tensors
+from pmtiqa.compute.runtime import resolve_runtime
+from pmtiqa.config.load import load_params
+from pmtiqa.config.run_settings import settings_for
+from pmtiqa.config.sections import TARGETS, SplitParams
+from pmtiqa.core.paths import DatasetFiles
+from pmtiqa.data.splits import make_splits
+from pmtiqa.method.metrics import srcc
+from pmtiqa.method.score_scales import to_published
+from pmtiqa.training.split_run import train_split
+from pmtiqa.training.trainer import Trainer
 
 DATASET = "synthetic"
 FILES = DatasetFiles(DATASET)

@@ -9,6 +9,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
+# the package of this checkout, where it is not installed (the GPU machine has no network to install it)
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 out=${OUT:-$(mktemp -d)}
 step() {  # step SECONDS command...: run it, say how it ended, go on either way
   local limit=$1; shift
@@ -17,7 +19,7 @@ step() {  # step SECONDS command...: run it, say how it ended, go on either way
 }
 run() {
   case "$1" in
-    tests) step 150 python -m pytest -q -p no:cacheprovider tests/test_gpu.py ;;
+    tests) step 150 python -m pytest -q -p no:cacheprovider tests/compute/test_gpu.py ;;
     train) step 170 python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96 --rounds 2 \
              --json "$out/train.json" ;;
     concurrent) step 220 python bench/bench_concurrent.py --at-once 1 2 4 8 --epochs 3 --json "$out/concurrent.json" ;;

@@ -4,22 +4,19 @@ Rows: distortion types; columns: the reference, then levels 1..5; each cell is c
 its score. Reads data/raw/synthetic/ when it exists, else generates the one photo it needs into
 a temporary folder.
 
-    python bench/synthetic_grid.py [--photo astronaut] [--tile 0] [--out docs/synthetic_grid.png]
+    python docs/synthetic_grid.py [--photo astronaut] [--tile 0] [--out docs/synthetic_grid.png]
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout, installed or not
-
-from pmtiqa.data.datasets import synthetic  # noqa: E402
-from pmtiqa.data.datasets.distortions import DISTORTIONS  # noqa: E402
+from pmtiqa.data.datasets import synthetic
+from pmtiqa.data.datasets.distortions import DISTORTIONS
 
 SCALE, CAPTION, MARGIN = 2, 16, 4
 

@@ -1,7 +1,8 @@
 """The README's Python example on a trained model: pmtiqa.load's scores of some images, the same images
 through `pmtiqa predict` (equal to the last digit, or this exits 1), and a gradient through as_loss().
 
-    python bench/score_example.py runs/train/synthetic/ms_pmt/split0/model.pt data/raw/synthetic/reference/astronaut_0.png ...
+    python examples/score_images.py runs/train/synthetic/ms_pmt/split0/model.pt \
+        data/raw/synthetic/reference/astronaut_0.png ...
 """
 from __future__ import annotations
 
@@ -9,16 +10,13 @@ import argparse
 import io
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import pmtiqa  # noqa: E402
+import pmtiqa
 
 
 def main() -> int:

@@ -1,8 +1,8 @@
 """Fixtures more than one test module uses: small trained models."""
 import pytest
-from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
 
 from pmtiqa.training.split_run import train_split
+from tests.builders.training import tiny_data, tiny_own_size_data, tiny_settings
 
 
 def trained(tmp_path_factory, data):

@@ -1,14 +1,14 @@
 """The command line's error boundary: an expected failure (bad input, a file that cannot be read or
 written) is one line naming the file and status 2, whatever the command; a bug keeps its traceback."""
 import os
-from pathlib import Path
 
 import pytest
 
 from pmtiqa import cli
 from pmtiqa.cli import main
+from tests.builders import ROOT
 
-PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"  # the project's own: valid
+PARAMS = ROOT / "params.yaml"  # the project's own: valid
 
 
 def only_line(err: str) -> str:

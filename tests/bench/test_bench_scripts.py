@@ -2,15 +2,13 @@
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+
+from tests.builders import ROOT
 
 pytestmark = pytest.mark.slow
 NUMBER = r"\d+\.\d+"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_bench(script: str, *args: str) -> str:
@@ -48,17 +46,6 @@ def test_ratios_are_medians_of_each_round_s_own_ratio():
     rates, ratios = summarise([{"a": 1, "b": 2, "c": 1, "d": 1}, {"a": 2, "b": 2, "c": 1, "d": 1},
                                {"a": 4, "b": 8, "c": 1, "d": 1}])
     assert rates["a"] == 2 and rates["b"] == 2 and ratios["b/a"] == 2
-
-
-def test_score_example_shows_api_and_command_line_agree(model_pt, tmp_path):
-    rng = np.random.default_rng(0)
-    images = []
-    for i in range(3):
-        images.append(str(tmp_path / f"im{i}.png"))
-        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(images[-1])
-    out = run_bench("score_example.py", str(model_pt), *images)
-    assert "pmtiqa predict and pmtiqa.load agree to the last digit: True" in out
-    assert re.search(r"sum of \|grad\| [\d.e+-]+, finite True", out), out
 
 
 def test_bench_concurrent_and_the_gpu_table_print_their_rows(tmp_path):

@@ -10,6 +10,7 @@ from pmtiqa.compute.device_data import DeviceData
 from pmtiqa.compute.runtime import resolve_runtime
 from pmtiqa.config.load import params_from_dict
 from pmtiqa.config.run_settings import settings_for
+from pmtiqa.method.losses import quality_level
 
 
 def tiny_data(n: int = 24, size: int = 40, seed: int = 0) -> DeviceData:
@@ -24,8 +25,6 @@ def tiny_data(n: int = 24, size: int = 40, seed: int = 0) -> DeviceData:
     splits = [{"train": ids[: n // 2], "val": ids[n // 2: 3 * n // 4], "test": ids[3 * n // 4:]},
               {"train": ids[n // 4:], "val": ids[: n // 8], "test": ids[n // 8: n // 4]}]
     score_t = torch.tensor(score, dtype=torch.float32)
-    from pmtiqa.method.losses import quality_level
-
     return DeviceData(
         images=torch.from_numpy(images),
         sizes=None,

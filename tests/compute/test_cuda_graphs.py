@@ -1,12 +1,11 @@
 """The graph path on the CPU: the buffers, in-place state and padded test batches that a CUDA graph
-replays, run eagerly, give what the plain eager path gives. (tests/test_gpu.py captures them.)"""
+replays, run eagerly, give what the plain eager path gives. (tests/compute/test_gpu.py captures them.)"""
 import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
 
 from pmtiqa.compute.crop_means import CropMeans
 from pmtiqa.compute.cuda_graphs import StaticCall
@@ -15,6 +14,7 @@ from pmtiqa.core.errors import UserError
 from pmtiqa.method.model import build_model
 from pmtiqa.training.split_run import train_split
 from pmtiqa.training.trainer import Trainer
+from tests.builders.training import tiny_data, tiny_own_size_data, tiny_settings
 
 EAGER = Runtime(torch.device("cpu"), "fp32")
 STATIC = dataclasses.replace(EAGER, graphs=True)  # the graph path's buffers and state, without capture
@@ -145,7 +145,7 @@ class HostTraffic(torch.utils._python_dispatch.TorchDispatchMode):
 
 
 def test_a_captured_step_and_test_batch_neither_copy_from_nor_read_back_to_the_host(monkeypatch):
-    """What tests/test_gpu.py captures on a GPU, checked here on the CPU: after the warm-up call, the
+    """What tests/compute/test_gpu.py captures on a GPU, checked here on the CPU: after the warm-up call, the
     training step and the scoring of a batch make no tensor from Python data and read nothing back.
     Adam's step is left out: on a CPU it reads its step count back, on a GPU (capturable) it does not."""
     settings, _ = tiny_settings(batch_size=4)

@@ -3,7 +3,6 @@ the compiling ones last: bench/on_gpu.sh gives them all a time limit."""
 import numpy as np
 import pytest
 import torch
-from train_fixtures import tiny_data, tiny_settings
 
 from pmtiqa.compute.crop_means import CropMeans
 from pmtiqa.compute.crops import eval_crops, random_crops
@@ -11,6 +10,7 @@ from pmtiqa.compute.runtime import resolve_runtime
 from pmtiqa.method.model import build_model
 from pmtiqa.training.split_run import train_split
 from pmtiqa.training.trainer import Trainer
+from tests.builders.training import tiny_data, tiny_settings
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
@@ -100,9 +100,9 @@ def test_a_graphed_run_on_another_cuda_device_captures_its_kernels():
 
 def test_splits_train_at_once_on_one_gpu(tmp_path, monkeypatch):
     import yaml
-    from test_custom_dataset import lab_project
 
     from pmtiqa.cli import main
+    from tests.builders.lab import lab_project
 
     root = lab_project(tmp_path, monkeypatch, runtime={"device": "cuda", "parallel_splits": 2, "precision": "auto"})
     for stage in ("download", "prepare", "split", "augment"):

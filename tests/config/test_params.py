@@ -5,12 +5,13 @@ import typing
 from pathlib import Path
 
 import pytest
-from pmtiqa.config.fields import ParamsError
-from pmtiqa.config.params import RANGES, Params
-from pmtiqa.config.sections import TUNABLE_SETTINGS
 
+from pmtiqa.config.fields import ParamsError
 from pmtiqa.config.load import load_params, params_from_dict
+from pmtiqa.config.params import RANGES, Params
 from pmtiqa.config.run_settings import check_tuned
+from pmtiqa.config.sections import TUNABLE_SETTINGS
+from tests.builders import ROOT
 
 MINIMAL = {"datasets": ["livec"], "variants": ["ms_pmt"]}
 
@@ -30,7 +31,7 @@ def test_defaults_follow_the_paper():
 
 
 def test_the_committed_params_are_the_authors_protocol():
-    p = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    p = load_params(ROOT / "params.yaml")
     assert p.split.val_fraction == 0 and p.loss.target == "published"
     assert p.for_dataset("bid").train.batch_unit == "images" and p.for_dataset("livec").train.batch_unit == "crops"
     assert p.for_dataset("koniq").image_size == (384, 512)  # their Resize((512, 384)) is height x width

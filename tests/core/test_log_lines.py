@@ -7,13 +7,12 @@ import re
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import pytest
 
 from pmtiqa.core import logs
+from tests.builders import ROOT
 
-REPO = Path(__file__).resolve().parents[1]
 LINE = r"\d\d:\d\d:\d\d {level} {logger}: {message}"
 
 # A command whose handler warns and logs, run as the engines run it: stderr to a file, not a terminal.
@@ -43,7 +42,7 @@ sys.exit(cli.main(["predict", "--checkpoint", "model.pt", "image.png"]))
 
 
 def stderr_lines(program: str) -> list[str]:
-    run = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=120)
+    run = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     return run.stderr.splitlines()
 

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from train_fixtures import tiny_data, tiny_settings
 
 from pmtiqa.core import progress
 from pmtiqa.core.progress import on_terminal, progress_bar
 from pmtiqa.training.trainer import Trainer
+from tests.builders.training import tiny_data, tiny_settings
 
 PACKAGE = Path(progress.__file__).parent
 

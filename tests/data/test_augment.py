@@ -145,9 +145,8 @@ def test_sizes_that_do_not_fit_the_canvas_are_refused(tmp_path: Path) -> None:
 
 def test_augment_keeps_live_at_its_images_own_sizes(tmp_path: Path, monkeypatch) -> None:
     """LIVE's protocol keeps each image's own size, through the CLI: LIVE's portraits are not stretched."""
-    from test_datasets_fixtures import build_live
-
     from pmtiqa.cli import main
+    from tests.builders.live import build_live
 
     monkeypatch.chdir(tmp_path)
     raw = tmp_path / "data" / "raw" / "live"

@@ -11,8 +11,9 @@ import pytest
 from pmtiqa.core.errors import UserError
 from pmtiqa.data.datasets import bid, csiq, livec
 from pmtiqa.data.prepare import prepare
+from tests.builders import ROOT
 
-LABELS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "labels"
+LABELS = ROOT.parent / "shared" / "datasets" / "labels"
 pytestmark = pytest.mark.skipif(not LABELS.is_dir(), reason=f"{LABELS} absent")
 
 

@@ -20,10 +20,10 @@ from pmtiqa.cli import main
 from pmtiqa.core.errors import UserError
 from pmtiqa.data import download as dl
 from pmtiqa.data import fetch
-from tests.test_download import BID_ZIP, cached, leftovers, no_waiting, server, zip_bytes  # noqa: F401 - fixtures
+from tests.builders import ROOT
+from tests.builders.web import BID_ZIP, cached, leftovers, zip_bytes
 
 OTHER_ZIP = zip_bytes({"BID/DatabaseGrades.xls": b"other grades"})
-REPO = Path(__file__).resolve().parents[1]
 
 
 def files_under(folder: Path) -> list[str]:
@@ -131,7 +131,7 @@ def test_offline_download_is_one_line_naming_the_host(tmp_path: Path, monkeypatc
     make_url, host, why = OFFLINE[case]
     url = make_url(monkeypatch)
     monkeypatch.chdir(tmp_path)
-    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     assert main(["download", "--dataset", "bid", "--source", url]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1, error
@@ -171,7 +171,7 @@ def test_tricky_url_is_one_line_naming_it(server, tmp_path: Path, monkeypatch, c
     else:
         url, why = BAD_SCHEMES[case]
     monkeypatch.chdir(tmp_path)
-    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     assert main(["download", "--dataset", "bid", "--source", url]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and why in error[0] and (url in error[0] or repr(url) in error[0])
@@ -238,7 +238,7 @@ def test_folder_source_with_a_bad_symlink_is_refused_naming_it(tmp_path: Path, m
     source = bid_folder(tmp_path / "src")
     link = make_link(source, tmp_path / "outside")
     monkeypatch.chdir(tmp_path)
-    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     assert main(["download", "--dataset", "bid", "--source", str(source)]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and str(link) in error[0] and why in error[0]
@@ -338,7 +338,7 @@ def wait_for(condition, seconds: float) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 def test_sigkill_during_generation_leaves_no_workers_and_rerun_cleans_up(tmp_path: Path) -> None:
     code = "from pathlib import Path; from pmtiqa.data.download import download; download('synthetic', Path('raw/synthetic'))"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     stage = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -9,12 +9,11 @@ from scipy import stats
 matplotlib = pytest.importorskip("matplotlib")  # the report's figures (absent on the GPU machine)
 matplotlib.use("Agg")
 
-from test_report import fabricate, make_params, report  # noqa: E402
-
 from pmtiqa.core import paths  # noqa: E402
 from pmtiqa.method.metrics import aggregate  # noqa: E402
 from pmtiqa.reporting import figures  # noqa: E402
 from pmtiqa.reporting.statistics import median_curve, quantile_curve  # noqa: E402
+from tests.builders.results import fabricate, make_params, report  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -8,21 +8,21 @@ import time
 from pathlib import Path
 
 from pmtiqa.training.split_run import work_dir
+from tests.builders import ROOT
 
-TESTS = Path(__file__).resolve().parent
 SCRIPT = """
 import sys
-sys.path[:0] = [{tests!r}, {root!r}]
+sys.path[:0] = [{root!r}]
 from pathlib import Path
 from pmtiqa.training.split_run import train_split
-from train_fixtures import tiny_data, tiny_settings
+from tests.builders.training import tiny_data, tiny_settings
 settings, runtime = tiny_settings(epochs=4, crops_per_image=3)
 train_split(settings, tiny_data(n=96), runtime, Path(sys.argv[1]), progress=False)
 """
 
 
 def run_training(out: Path) -> subprocess.Popen:
-    code = SCRIPT.format(tests=str(TESTS), root=str(TESTS.parent))
+    code = SCRIPT.format(root=str(ROOT))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", code, str(out)], env=env)
 

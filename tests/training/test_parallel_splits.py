@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from test_custom_dataset import lab_project
 
 from pmtiqa.cli import main
+from tests.builders import ROOT
+from tests.builders.lab import lab_project
 
-REPO = Path(__file__).resolve().parents[1]
 SPLITS = 3
 
 
@@ -81,7 +81,7 @@ def edit_params(change) -> None:
     Path("params.yaml").write_text(yaml.safe_dump(params))
 
 
-ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def start_training(project: Path) -> subprocess.Popen:

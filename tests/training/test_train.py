@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
-from train_fixtures import tiny_data, tiny_own_size_data, tiny_settings
 
 from pmtiqa.compute import device_data
 from pmtiqa.core.errors import UserError
@@ -16,6 +15,7 @@ from pmtiqa.training import split_run as train_mod
 from pmtiqa.training import trainer as trainer_mod
 from pmtiqa.training.split_run import train_split
 from pmtiqa.training.trainer import Trainer, TrainingDiverged
+from tests.builders.training import tiny_data, tiny_own_size_data, tiny_settings
 
 
 @pytest.fixture(scope="module")
@@ -129,9 +129,8 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_tuned_values_are_used(tmp_path, monkeypatch):
-    from train_fixtures import tiny_params
-
     from pmtiqa.config.run_settings import settings_for, tuned_values
+    from tests.builders.training import tiny_params
 
     monkeypatch.chdir(tmp_path)
     best = tmp_path / "runs/tune/synthetic/best.json"
@@ -280,9 +279,8 @@ def test_evaluate_refuses_splits_trained_with_different_settings(finished, tmp_p
     experiments: evaluate names the split and the setting instead of mixing them."""
     import dataclasses
 
-    from train_fixtures import tiny_params
-
     from pmtiqa.reporting.evaluate import evaluate_variant
+    from tests.builders.training import tiny_params
 
     out, _, data = finished
     monkeypatch.chdir(tmp_path)
@@ -317,9 +315,8 @@ def test_evaluate_refuses_splits_trained_with_different_settings(finished, tmp_p
 ])
 def test_a_hand_edited_best_json_is_named_with_its_key(tmp_path, monkeypatch, tuned, key):
     from pmtiqa.config.fields import ParamsError
-    from train_fixtures import tiny_params
-
     from pmtiqa.config.run_settings import tuned_values
+    from tests.builders.training import tiny_params
 
     monkeypatch.chdir(tmp_path)
     best = Path("runs/tune/synthetic/best.json")

@@ -13,16 +13,16 @@ import optuna
 import pytest
 
 from pmtiqa.core.paths import DatasetFiles
+from tests.builders import ROOT
 
-TESTS = Path(__file__).resolve().parent
 # The tuning stage on tiny in-memory data (no dataset stages), in the working directory given.
 SCRIPT = """
 import dataclasses, logging, sys
-sys.path[:0] = [{tests!r}, {root!r}]
+sys.path[:0] = [{root!r}]
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 import pmtiqa.tuning.tune
 from pmtiqa.core.paths import DatasetFiles
-from train_fixtures import tiny_data, tiny_params
+from tests.builders.training import tiny_data, tiny_params
 pmtiqa.tuning.tune.HEARTBEAT_S = 1  # a killed worker's trial is found within 2 s
 pmtiqa.tuning.tune.load_device_data = lambda *args: tiny_data(n=64)
 params = tiny_params()
@@ -33,7 +33,7 @@ pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"))
 
 
 def run_tune(cwd: Path, n_trials: int) -> subprocess.Popen:
-    code = SCRIPT.format(tests=str(TESTS), root=str(TESTS.parent))
+    code = SCRIPT.format(root=str(ROOT))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", code, str(n_trials)], cwd=cwd, env=env,
                             stderr=subprocess.PIPE, text=True)
@@ -105,9 +105,8 @@ def test_killed_study_resumes_to_the_uninterrupted_answer(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("failure", [RuntimeError("out of memory"), ValueError("bad batch")])
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path: Path, monkeypatch, failure) -> None:
-    from train_fixtures import tiny_data, tiny_params
-
     import pmtiqa.tuning.tune
+    from tests.builders.training import tiny_data, tiny_params
 
     real_objective = pmtiqa.tuning.tune.objective
 
@@ -129,9 +128,8 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path: Path, monke
 
 def test_a_range_of_one_value_is_not_searched() -> None:
     """FixedTrial refuses a name it was not given: only the ranges of more than one value are asked for."""
-    from train_fixtures import tiny_params
-
     import pmtiqa.tuning.tune
+    from tests.builders.training import tiny_params
 
     params = tiny_params(weight_decay=1e-5)
     trial = optuna.trial.FixedTrial({"lr": 2e-4, "batch_size": 12, "gamma": 2.0})
@@ -142,9 +140,8 @@ def test_a_range_of_one_value_is_not_searched() -> None:
 
 
 def tune_on(tmp_path: Path, monkeypatch, data, n_trials: int = 2, epochs: int = 2) -> tuple[dict, optuna.Study]:
-    from train_fixtures import tiny_params
-
     import pmtiqa.tuning.tune
+    from tests.builders.training import tiny_params
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     monkeypatch.chdir(tmp_path)
@@ -160,7 +157,8 @@ def test_tuning_never_reads_a_test_image(tmp_path: Path, monkeypatch) -> None:
     """Poisoning the test part (noise for pixels, NaN for published scores, the worst class) changes
     no trial: its values are those of the clean data, bit for bit."""
     import torch
-    from train_fixtures import tiny_data
+
+    from tests.builders.training import tiny_data
 
     clean = tiny_data(n=48)
     _, clean_study = tune_on(tmp_path / "clean", monkeypatch, clean)
@@ -178,10 +176,9 @@ def test_tuning_never_reads_a_test_image(tmp_path: Path, monkeypatch) -> None:
 def test_a_trial_runs_the_real_schedule_on_a_held_out_part_of_train(tmp_path: Path, monkeypatch) -> None:
     """Epoch t of a trial has the task weights and rate of epoch t of a train.epochs-long run, and
     its validation images are a part of the split's train part."""
-    from train_fixtures import tiny_data
-
     import pmtiqa.tuning.tune
     from pmtiqa.method.schedule import learning_rate, task_weights
+    from tests.builders.training import tiny_data
 
     data = tiny_data(n=48)
     rows, scored = [], []
@@ -207,9 +204,8 @@ def test_a_trial_runs_the_real_schedule_on_a_held_out_part_of_train(tmp_path: Pa
 def test_a_study_is_reused_only_for_an_equal_search(tmp_path: Path, monkeypatch) -> None:
     """Another setting that the search does not vary (here train.epochs, through tune.epochs 0) is
     another study in the same file, beside the first; the first search again finds its own trials."""
-    from train_fixtures import tiny_data, tiny_params
-
     import pmtiqa.tuning.tune
+    from tests.builders.training import tiny_data, tiny_params
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(pmtiqa.tuning.tune, "load_device_data", lambda *args: tiny_data(n=48))

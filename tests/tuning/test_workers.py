@@ -1,6 +1,6 @@
 """Several tuning workers on one study, without a database server: which trials count, which step
 aside, which belong to a dead worker; and where a study is kept (runtime.tune_storage), with one
-line for a storage that cannot be opened. tests/test_cluster.py runs workers on PostgreSQL."""
+line for a storage that cannot be opened. tests/workflow/test_cluster.py runs workers on PostgreSQL."""
 import os
 import subprocess
 import sys
@@ -11,7 +11,15 @@ import pytest
 from pmtiqa.config.load import params_from_dict
 from pmtiqa.core.errors import UserError
 from pmtiqa.tuning.storage import open_storage, storage_url
-from pmtiqa.tuning.workers import FAILED_BY, WORKER, counts, fail_dead_trials, place_of, running, this_host
+from pmtiqa.tuning.workers import (
+    FAILED_BY,
+    WORKER,
+    counts,
+    fail_dead_trials,
+    place_of,
+    running,
+    this_host,
+)
 
 MINIMAL = {"datasets": ["bid"], "variants": ["ms_pmt"]}
 

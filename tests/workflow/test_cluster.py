@@ -1,5 +1,5 @@
 """Past one process, on the services of cluster/services.sh (docs/cluster.md): a one-node SLURM
-cluster runs the tiny graph of test_e2e through sbatch, and PostgreSQL holds one tuning study that
+cluster runs the tiny graph of tests/workflow/test_e2e.py through sbatch, and PostgreSQL holds one tuning study that
 several `pmtiqa tune` workers run together.
 
 Skipped unless the services run: `make test-cluster` installs them, starts them, runs these tests
@@ -21,8 +21,15 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from test_e2e import TINY, VARIANTS, environment, metrics_of
-from test_graph import ROOT, make_project
+
+from tests.builders import ROOT
+from tests.builders.projects import (
+    TINY,
+    VARIANTS,
+    environment,
+    make_project,
+    metrics_of,
+)
 
 SERVICES = ROOT / "cluster" / "services.sh"
 
@@ -52,7 +59,7 @@ LOCAL_RULES = {"download", "prepare", "split", "evaluate", "report", "all"}
 
 
 def cluster_project(dest: Path) -> Path:
-    """test_e2e's tiny configuration of the synthetic set, computing with one thread (runtime.threads
+    """tests/workflow/test_e2e.py's tiny configuration of the synthetic set, computing with one thread (runtime.threads
     and workers 1) wherever it runs, so that a SLURM job's numbers are a local run's."""
     project = make_project(dest)
     params = yaml.safe_load((project / "params.yaml").read_text())
@@ -134,11 +141,11 @@ def test_slurm_runs_the_graph_through_sbatch_to_a_local_runs_metrics(tmp_path):
 # One `pmtiqa tune` worker on tiny in-memory data (test_tune's), on the storage given.
 WORKER = """
 import dataclasses, logging, sys
-sys.path[:0] = [{tests!r}, {root!r}]
+sys.path[:0] = [{root!r}]
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 import pmtiqa.tuning.tune, pmtiqa.tuning.workers
 from pmtiqa.core.paths import DatasetFiles
-from train_fixtures import tiny_data, tiny_params
+from tests.builders.training import tiny_data, tiny_params
 url, n_trials, judge = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 pmtiqa.tuning.tune.HEARTBEAT_S = 1  # a killed worker's trial goes stale in 2 s
 if judge == "heartbeat":  # as a worker on another host, which cannot ask whether a pid lives
@@ -175,7 +182,7 @@ def new_database():
 
 
 def worker(cwd: Path, url: str, n_trials: int, judge: str = "pids") -> subprocess.Popen:
-    code = WORKER.format(tests=str(Path(__file__).parent), root=str(ROOT))
+    code = WORKER.format(root=str(ROOT))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cwd.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([sys.executable, "-c", code, url, str(n_trials), judge], cwd=cwd, env=env,

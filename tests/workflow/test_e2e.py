@@ -21,24 +21,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from test_graph import ROOT, make_project
 
 from pmtiqa.training.split_run import work_dir
+from tests.builders.projects import (
+    TINY,
+    VARIANTS,
+    environment,
+    make_project,
+    metrics_of,
+    run,
+)
 
 pytestmark = pytest.mark.slow
-
-VARIANTS = ["baseline", "ms_pmt"]
-TINY = {  # every section present: DVC tracks each (params.yaml, overrides)
-    "model": {"backbone": "resnet18", "weights": "none"},
-    "augment": {},
-    "loss": {},
-    # a large test part leaves few training images: the test is about the graph, not learning; no
-    # validation part, as the paper configuration (the demo's has one)
-    "split": {"n_splits": 2, "test_fraction": 0.5, "val_fraction": 0.0},
-    "train": {"epochs": 1, "batch_size": 32, "lr": 1.0e-3, "crop_size": 32, "crops_per_image": 1,
-              "test_crops": 1},
-    "tune": {"n_trials": 2, "epochs": 1, "lr": [5.0e-4, 2.0e-3], "batch_size": [24, 40]},
-}
 
 
 def own_lab(dest: Path) -> dict:
@@ -71,32 +65,6 @@ def tiny_project(dest: Path, datasets: list[str], lab: dict) -> Path:
     params["overrides"]["mylab"] = copy.deepcopy(TINY)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return project
-
-
-def environment(tmp: Path) -> dict:
-    """`pmtiqa` on PATH for the engines' shell commands, run by this Python (the project's copy of the
-    package comes first on sys.path: it is the one DVC hashes as the stages' code deps)."""
-    bin_dir = tmp / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    shim = bin_dir / "pmtiqa"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m pmtiqa "$@"\n')
-    shim.chmod(0o755)
-    env = dict(os.environ)
-    env.update(PATH=f"{bin_dir}{os.pathsep}{env['PATH']}", DVC_NO_ANALYTICS="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-               GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
-               GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com")
-    return env
-
-
-def run(args: list[str], cwd: Path, env: dict, timeout: int = 900) -> str:
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    return result.stdout + result.stderr
-
-
-def metrics_of(project: Path) -> dict:
-    return {v: json.loads((project / "metrics" / "synthetic" / f"{v}.json").read_text()) for v in VARIANTS}
 
 
 def edited_plan(project: Path, env: dict, runtime: dict, selections: list[str] | None) -> str:

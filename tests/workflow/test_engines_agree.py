@@ -7,61 +7,19 @@ one form: a training run is its split folder, tuning is its folder.
 """
 import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pmtiqa.config.load import load_params
+from tests.builders.projects import committed_params, make_project, snakemake
 
 # The GPU machine runs the package without the engines: these tests need both.
 pytest.importorskip("dvc")
 pytest.importorskip("snakemake")
 
-ROOT = Path(__file__).resolve().parents[1]
-# pmtiqa/ too: its files are code deps of stages in both engines
-PROJECT_FILES = ("Snakefile", "workflow", "profiles", "dvc.yaml", "params.yaml", ".dvc/config", ".dvc/plots", ".dvcignore",
-                 "pmtiqa")
 PAPER_DATASETS = ["bid", "livec", "live", "csiq"]
-
-
-def committed_params() -> str:
-    """params.yaml as committed: `make demo` (dvc exp run -S) edits the workspace's copy."""
-    shown = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=ROOT, capture_output=True, text=True)
-    return shown.stdout if shown.returncode == 0 else (ROOT / "params.yaml").read_text()
-
-
-def make_project(dest: Path, **changes) -> Path:
-    """A copy of the graph's files in dest, a git and DVC repository, params.yaml changed at top level."""
-    for name in PROJECT_FILES:
-        src, dst = ROOT / name, dest / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(src, dst)
-    (dest / "params.yaml").write_text(committed_params())
-    if changes:
-        params = yaml.safe_load((dest / "params.yaml").read_text())
-        params.update(changes)
-        (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    return dest
-
-
-def engine_env() -> dict:
-    """Snakemake imports pmtiqa in the Snakefile: make this checkout importable."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
-def snakemake(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=project, env=engine_env(),
-                          capture_output=True, text=True, timeout=300)
 
 
 def dvc_plan(project: Path) -> tuple[set[str], set[str]]:
@@ -281,7 +239,6 @@ def job_threads(project: Path, target: str, rule: str) -> int:
 def test_a_training_job_asks_for_every_core_on_a_cpu_and_one_on_a_gpu(tmp_path):
     """On a CPU two trainings would share its cores, so one takes them all; on a GPU the device's
     slots (the profile's gpu resource) decide how many run together, each with one core."""
-    import os
 
     target = "runs/train/bid/ms_pmt/split0/metrics.json"
     cpu = make_project(tmp_path / "cpu", runtime={"device": "cpu"})

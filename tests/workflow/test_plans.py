@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_graph import engine_env, make_project, snakemake
+
+from tests.builders.projects import engine_env, make_project, snakemake
 
 pytestmark = pytest.mark.slow
 

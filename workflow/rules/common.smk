@@ -22,7 +22,7 @@ if config != yaml.safe_load(Path("params.yaml").read_text()):
 PARAMS = params_from_dict(config, source="params.yaml")
 ENV = "../envs/pmtiqa.yaml"  # relative to this folder, as Snakemake resolves conda: paths
 
-# Code inputs: the same files as these stages' dvc.yaml deps (tests/test_graph.py compares), so that
+# Code inputs: the same files as these stages' dvc.yaml deps (tests/workflow/test_engines_agree.py compares), so that
 # an edit of a stage's code reruns it in both engines. Snakemake deletes a job's outputs before it
 # runs, and takes a rewritten folder for a changed one: download (a rerun would delete what a user
 # placed in data/raw/), augment (its new folder would retrain every split), tune and train (every
@@ -109,7 +109,7 @@ def report_inputs(wildcards):
 
 
 # The variants whose models pmtiqa cross tests, and its (train, test) pairs: pmtiqa.scoring.cross.pairs, not
-# imported here because that module loads torch (tests/test_graph.py checks the two agree).
+# imported here because that module loads torch (tests/workflow/test_engines_agree.py checks the two agree).
 CROSS_VARIANTS = [v for v in PARAMS.cross.variants if v in PARAMS.variants]
 CROSS_PAIRS = [(a, b) for a in PARAMS.datasets for b in PARAMS.cross.datasets or PARAMS.datasets if a != b]
 
