@@ -17,8 +17,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP_INSTALL) -e '.[dev]'
 	@touch $@
 
+# Every core at work (pytest-xdist): the slow tests start first, the quick ones fill in beside them.
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 # The integration tests beyond one process (docs/cluster.md), as root: installs what is missing
 # (Debian's SLURM, munge and PostgreSQL; the `cluster` extra), starts the services, runs

@@ -1,4 +1,4 @@
-"""Fixtures more than one test module uses: small trained models."""
+"""Fixtures more than one test module uses (small trained models), and the order tests start in."""
 import pytest
 
 from pmtiqa.training.split_run import train_split
@@ -22,3 +22,9 @@ def model_pt(tmp_path_factory):
 def own_size_model_pt(tmp_path_factory):
     """A model of a dataset whose images kept their own sizes (augment.size own)."""
     return trained(tmp_path_factory, tiny_own_size_data())
+
+
+def pytest_collection_modifyitems(items):
+    """The slow tests first: `make test` shares them out among its workers (pytest-xdist) as they come,
+    so the longest ones start at once and the quick ones fill the time beside them."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -13,22 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pmtiqa.config.fields import Bounds, Section, build, fail
-from pmtiqa.config.sections import (
-    KNOWN_DATASETS,
-    OWN_SIZE,
-    PROTOCOL,
-    AugmentParams,
-    CrossParams,
-    CustomDatasetParams,
-    DownloadParams,
-    LossParams,
-    ModelParams,
-    ReportParams,
-    RuntimeParams,
-    SplitParams,
-    TrainParams,
-    TuneParams,
-)
+from pmtiqa.config.sections import (KNOWN_DATASETS, OWN_SIZE, PROTOCOL, AugmentParams, CrossParams, CustomDatasetParams,
+                                    DownloadParams, LossParams, ModelParams, ReportParams, RuntimeParams, SplitParams,
+                                    TrainParams, TuneParams)
 from pmtiqa.data.datasets import module as dataset_module
 
 

@@ -23,23 +23,10 @@ from pmtiqa.reporting.curves import write_plot_curves
 from pmtiqa.reporting.figures import ablation_figure, cross_figure, curves_figure, scatter_figure
 from pmtiqa.reporting.provenance import provenance_section
 from pmtiqa.reporting.results import focus_variant, load_cross, load_results, shown_selections
-from pmtiqa.reporting.statistics import (
-    cross_metrics,
-    smallest_exact_p,
-    summary_metrics,
-    untrained_selected,
-    wilcoxon_per_dataset,
-)
-from pmtiqa.reporting.tables import (
-    PAPER_ROW,
-    PAPER_TABLE,
-    cross_table,
-    paper_table,
-    results_csv,
-    results_table,
-    tuned_table,
-    wilcoxon_table,
-)
+from pmtiqa.reporting.statistics import (cross_metrics, smallest_exact_p, summary_metrics, untrained_selected,
+                                         wilcoxon_per_dataset)
+from pmtiqa.reporting.tables import (PAPER_ROW, PAPER_TABLE, cross_table, paper_table, results_csv, results_table,
+                                     tuned_table, wilcoxon_table)
 from pmtiqa.training.selections import SELECTION_NOTES, honest_selection
 
 # ----------------------------------------------------------------------------- the report

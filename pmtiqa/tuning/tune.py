@@ -34,17 +34,8 @@ from pmtiqa.method.metrics import srcc
 from pmtiqa.method.score_scales import to_published
 from pmtiqa.training.trainer import Trainer, TrainingDiverged
 from pmtiqa.tuning.storage import open_storage, shown, storage_url
-from pmtiqa.tuning.workers import (
-    FAILED_BY,
-    FINISHED,
-    Surplus,
-    counted,
-    fail_dead_trials,
-    place_of,
-    record_worker,
-    running,
-    step_aside,
-)
+from pmtiqa.tuning.workers import (FAILED_BY, FINISHED, Surplus, counted, fail_dead_trials, place_of, record_worker,
+                                   running, step_aside)
 
 log = logging.getLogger(__name__)
 

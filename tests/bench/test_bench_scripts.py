@@ -2,6 +2,7 @@
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,9 +20,17 @@ def run_bench(script: str, *args: str) -> str:
     return result.stdout + result.stderr
 
 
-def test_bench_train_prints_rates_ratios_and_the_convolutions_bound():
+@pytest.fixture(scope="module")
+def bench_train(tmp_path_factory) -> tuple[str, Path]:
+    """bench_train.py at its smallest: its output, and the rows it wrote for gpu_table.py."""
+    rows = tmp_path_factory.mktemp("bench") / "train.json"
     out = run_bench("bench_train.py", "--device", "cpu", "--backbones", "resnet18", "--steps", "1", "--warmup", "1",
-                    "--rounds", "1", "--images", "12", "--crop", "32")
+                    "--rounds", "1", "--images", "12", "--crop", "32", "--json", str(rows))
+    return out, rows
+
+
+def test_bench_train_prints_rates_ratios_and_the_convolutions_bound(bench_train):
+    out, _ = bench_train
     row = re.search(rf"resnet18 +12 eager +\|((?: +{NUMBER}){{4}}) \|((?: +{NUMBER}){{3}}) \|((?: +{NUMBER}){{2}})", out)
     assert row, out
     values = [float(v) for group in row.groups() for v in group.split()]
@@ -48,13 +57,11 @@ def test_ratios_are_medians_of_each_round_s_own_ratio():
     assert rates["a"] == 2 and rates["b"] == 2 and ratios["b/a"] == 2
 
 
-def test_bench_concurrent_and_the_gpu_table_print_their_rows(tmp_path):
-    out = run_bench("bench_concurrent.py", "--at-once", "1", "2", "--epochs", "2", "--images", "24", "--image-size",
-                    "64", "--crop", "32", "--backbone", "resnet18", "--json", str(tmp_path / "concurrent.json"))
+def test_bench_concurrent_and_the_gpu_table_print_their_rows(bench_train, tmp_path):
+    out = run_bench("bench_concurrent.py", "--at-once", "1", "2", "--epochs", "2", "--images", "12", "--image-size",
+                    "64", "--crop", "32", "--backbone", "cnn4", "--json", str(tmp_path / "concurrent.json"))
     rows = re.findall(rf"^ +([12]) \| +({NUMBER}) +({NUMBER})% +({NUMBER}) \| +({NUMBER}) +({NUMBER})$", out, re.M)
     assert [int(r[0]) for r in rows] == [1, 2] and all(float(v) > 0 for r in rows for v in r[1:]), out
-    run_bench("bench_train.py", "--device", "cpu", "--backbones", "resnet18", "--steps", "1", "--warmup", "1",
-              "--rounds", "1", "--images", "12", "--crop", "32", "--json", str(tmp_path / "train.json"))
-    table = run_bench("gpu_table.py", str(tmp_path / "train.json"), str(tmp_path / "concurrent.json"))
+    table = run_bench("gpu_table.py", str(bench_train[1]), str(tmp_path / "concurrent.json"))
     assert re.search(rf"b/d at batch 12 +\| +{NUMBER} \| +-", table), table  # no graph rows on a CPU
     assert len(re.findall(rf"paper grid, hours +\| +[12] \| +{NUMBER}", table)) == 2, table

@@ -36,7 +36,7 @@ def lab_params(folder: Path, table: Path, **change) -> dict:
         "runtime": {"device": "cpu", "threads": 1, "workers": 1, "precision": "fp32"},
         "custom_datasets": {"mylab": spec},
         "split": {"n_splits": 2, "test_fraction": 0.25},
-        "model": {"backbone": "resnet18", "weights": "none"},
+        "model": {"backbone": "cnn4", "weights": "none"},
         "train": {"epochs": 2, "batch_size": 8, "crop_size": 32, "crops_per_image": 1, "test_crops": 2, "lr": 1e-3},
         "tune": {"n_trials": 1, "epochs": 2, "batch_size": [8, 8], "lr": [1e-3, 1e-3], "gamma": [1.0, 1.0]},
     }

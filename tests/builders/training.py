@@ -50,12 +50,12 @@ def tiny_own_size_data(n: int = 24) -> DeviceData:
 
 
 def tiny_params(loss=None, **train):
-    """The synthetic dataset's view of small params (a resnet18 on 32-pixel crops, one CPU thread)."""
+    """The synthetic dataset's view of small params (the small cnn4 on 32-pixel crops, one CPU thread)."""
     return params_from_dict({
         "loss": loss or {},
         "datasets": ["synthetic"],
         "variants": ["ms_pmt"],
-        "model": {"backbone": "resnet18", "weights": "none"},
+        "model": {"backbone": "cnn4", "weights": "none"},
         "train": {"epochs": 3, "batch_size": 8, "crop_size": 32, "crops_per_image": 1, "test_crops": 2,
                   "lr": 1e-3,
                   # never the workspace's runs/tune/<ds>/best.json (`make demo` leaves one there)

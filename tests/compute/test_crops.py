@@ -1,13 +1,7 @@
 """Crops as batched tensor ops: inside each image's own size where images differ (augment.size own)."""
 import torch
 
-from pmtiqa.compute.crops import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    eval_crop_offsets,
-    eval_crops,
-    random_crops,
-)
+from pmtiqa.compute.crops import IMAGENET_MEAN, IMAGENET_STD, eval_crop_offsets, eval_crops, random_crops
 
 MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
 STD = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)

@@ -308,7 +308,7 @@ def other_weights(tmp_path, model_pt):
     saved = torch.load(model_pt, weights_only=True)
     saved["state_dict"]["regress.weight"] = torch.zeros(3, 3)
     torch.save(saved, tmp_path / "model.pt")
-    return "its weights do not fit a ms_pmt network on resnet18 (size mismatch for regress.weight"
+    return "its weights do not fit a ms_pmt network on cnn4 (size mismatch for regress.weight"
 
 
 @pytest.mark.parametrize("make", [

@@ -85,10 +85,10 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def start_training(project: Path) -> subprocess.Popen:
-    """`pmtiqa train` of every split, two at once, long enough (40 epochs) to be caught running."""
+    """`pmtiqa train` of every split, two at once, long enough (12 epochs) to be caught running."""
     write_params(project, parallel_splits=2)
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"]["epochs"] = 40
+    params["train"]["epochs"] = 12
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     command = [sys.executable, "-m", "pmtiqa", "train", "--dataset", "mylab", "--variant", "ms_pmt"]
     return subprocess.Popen(command, cwd=project, env=ENV, stderr=subprocess.PIPE, text=True)
@@ -112,7 +112,7 @@ def test_a_killed_command_takes_its_processes_with_it_and_a_rerun_resumes(projec
     checkpoint = project / "runs/train/mylab/ms_pmt/.split1.run/checkpoint.pt"
     deadline = time.time() + 120
     while not checkpoint.exists() and time.time() < deadline and started.poll() is None:
-        time.sleep(0.1)
+        time.sleep(0.01)
     assert checkpoint.exists() and started.poll() is None, "no checkpoint while it ran"
     started.send_signal(signal.SIGKILL)
     started.wait()
@@ -136,7 +136,7 @@ def test_a_split_whose_process_is_killed_is_named(project):
     checkpoint = project / "runs/train/mylab/ms_pmt/.split0.run/checkpoint.pt"
     deadline = time.time() + 120
     while not checkpoint.exists() and time.time() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.01)
     os.kill(split0, signal.SIGKILL)
     _, err = started.communicate(timeout=600)
     assert started.returncode == 2

@@ -58,7 +58,7 @@ def test_selections_pick_the_right_epochs(finished):
 def test_model_pt_loads_with_weights_only(finished):
     out, metrics, _ = finished
     saved = torch.load(out / "model.pt", weights_only=True)
-    assert saved["variant"] == "ms_pmt" and saved["backbone"] == "resnet18"
+    assert saved["variant"] == "ms_pmt" and saved["backbone"] == "cnn4"
     assert saved["epoch"] == metrics["val"]["epoch"]
     assert saved["score_bounds"] == [0.0, 100.0, True]
     assert saved["image_size"] == [40, 40]

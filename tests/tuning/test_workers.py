@@ -11,15 +11,7 @@ import pytest
 from pmtiqa.config.load import params_from_dict
 from pmtiqa.core.errors import UserError
 from pmtiqa.tuning.storage import open_storage, storage_url
-from pmtiqa.tuning.workers import (
-    FAILED_BY,
-    WORKER,
-    counts,
-    fail_dead_trials,
-    place_of,
-    running,
-    this_host,
-)
+from pmtiqa.tuning.workers import FAILED_BY, WORKER, counts, fail_dead_trials, place_of, running, this_host
 
 MINIMAL = {"datasets": ["bid"], "variants": ["ms_pmt"]}
 

@@ -23,13 +23,7 @@ import pytest
 import yaml
 
 from tests.builders import ROOT
-from tests.builders.projects import (
-    TINY,
-    VARIANTS,
-    environment,
-    make_project,
-    metrics_of,
-)
+from tests.builders.projects import TINY, VARIANTS, environment, make_project, metrics_of
 
 SERVICES = ROOT / "cluster" / "services.sh"
 

@@ -1,10 +1,11 @@
 """The whole graph, tiny, through both engines: DVC the way `make demo` runs it, and Snakemake.
 
 Each engine gets its own temporary copy of the project (its graph files and a params.yaml whose
-synthetic overrides are shrunk to 2 variants x 2 splits x 1 epoch and a 2-trial study) and runs
-every stage from the download on, for the synthetic set and for a dataset of one's own made, as a
-user would make it, from part of the synthetic images (a folder and a CSV), each dataset's models
-then scoring the other's images (pmtiqa cross). Training on the CPU with the same seeds and the same number of
+overrides shrink every dataset to the smallest run that still takes each stage: the small cnn4 on a
+quarter of the references, 2 variants x 2 splits x 1 epoch and a 2-trial study) and runs every stage
+from the download on, for the synthetic set and for a dataset of one's own made, as a user would
+make it, from part of the synthetic images (a folder and a CSV), each dataset's models then scoring
+the other's images (pmtiqa cross). Training on the CPU with the same seeds and the same number of
 threads (runtime.threads 0: every core, whatever Snakemake's --cores) computes the same numbers, so
 the two engines must report equal metrics. A second run of each does nothing. Snakemake's own report
 (`snakemake --report`) holds the report's figures and tables with their captions, for the project
@@ -23,32 +24,26 @@ import pytest
 import yaml
 
 from pmtiqa.training.split_run import work_dir
-from tests.builders.projects import (
-    TINY,
-    VARIANTS,
-    environment,
-    make_project,
-    metrics_of,
-    run,
-)
+from tests.builders.projects import (TINY, VARIANTS, environment, make_project, metrics_of, run,
+                                     run_together)
 
 pytestmark = pytest.mark.slow
 
 
 def own_lab(dest: Path) -> dict:
-    """A custom_datasets entry for 16 of the synthetic references, copied into a folder with a CSV of
-    the user's own column names, as someone would bring their own dataset."""
+    """A custom_datasets entry for 8 references of the synthetic set's recipe (2 photos, 4 tiles each),
+    copied into a folder with a CSV of the user's own column names, as someone would bring their own
+    dataset."""
     from pmtiqa.data.datasets import synthetic
 
     generated = dest / "generated"
-    table = synthetic.generate(generated, workers=1)
-    picked = table[table["reference"].isin(sorted(table["reference"].unique())[:16])]
+    table = synthetic.generate(generated, photos=["astronaut", "coffee"], tiles_per_photo=4, workers=1)
     images = dest / "lab" / "pictures"
     images.mkdir(parents=True)
-    for name in picked["image"]:
+    for name in table["image"]:
         shutil.copyfile(generated / name, images / Path(name).name)
-    pd.DataFrame({"picture": [Path(n).name for n in picked["image"]], "quality": picked["mos"],
-                  "source": picked["reference"]}).to_csv(dest / "lab" / "ratings.csv", index=False)
+    pd.DataFrame({"picture": [Path(n).name for n in table["image"]], "quality": table["mos"],
+                  "source": table["reference"]}).to_csv(dest / "lab" / "ratings.csv", index=False)
     shutil.rmtree(generated)
     return {"images": str(images), "labels": str(dest / "lab" / "ratings.csv"), "image_column": "picture",
             "score_column": "quality", "group_column": "source", "range": [0, 100], "size": [64, 64]}
@@ -63,6 +58,7 @@ def tiny_project(dest: Path, datasets: list[str], lab: dict) -> Path:
     # copies: one object twice would be written as a YAML anchor and its alias, one node for both
     params["overrides"]["synthetic"] = copy.deepcopy(TINY)
     params["overrides"]["mylab"] = copy.deepcopy(TINY)
+    params["overrides"]["mylab"]["split"].update(subset=1.0, n_splits=1)  # its 8 references, one split
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return project
 
@@ -134,18 +130,19 @@ def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
     dvc = [sys.executable, "-m", "dvc"]
     snakemake = [sys.executable, "-m", "snakemake"]
 
-    # DVC as `make demo` runs it: the committed params select the paper; -S selects the demo.
+    # DVC as `make demo` runs it: the committed params select the paper; -S selects the demo. Snakemake
+    # runs one job at a time, each computing on every core. The two projects share nothing (the lab's
+    # files are only read): both engines run at once.
     lab = own_lab(tmp_path)
     by_dvc = tiny_project(tmp_path / "dvc", datasets=["bid", "livec", "live", "csiq"], lab=lab)
     run(["git", "add", "-A"], by_dvc, env)
     run(["git", "commit", "-q", "-m", "project"], by_dvc, env)
-    run([*dvc, "exp", "run", "-S", "datasets=[synthetic,mylab]"], by_dvc, env)
+    by_snakemake = tiny_project(tmp_path / "snakemake", datasets=["synthetic", "mylab"], lab=lab)
+    run_together(([*dvc, "exp", "run", "-S", "datasets=[synthetic,mylab]"], by_dvc),
+                 ([*snakemake, "--cores", "1"], by_snakemake), env=env)
     assert yaml.safe_load((by_dvc / "params.yaml").read_text())["datasets"] == ["synthetic", "mylab"]
     assert "up to date" in run([*dvc, "status"], by_dvc, env)
     dvc_views(by_dvc, env)
-
-    by_snakemake = tiny_project(tmp_path / "snakemake", datasets=["synthetic", "mylab"], lab=lab)
-    run([*snakemake, "--cores", "1"], by_snakemake, env)  # one job at a time; each computes on every core
     assert "Nothing to be done" in run([*snakemake, "-n"], by_snakemake, env)
     snakemake_report(by_snakemake, env, tmp_path / "report.html")
     # Settings of how fast a job runs rerun nothing; a report setting reruns the report alone.
