@@ -196,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    """The command's handler, given the params (for a dataset's command, that dataset's view of them,
+    made here once) and the dataset's files."""
     params = load_params(args.params) if args.params is not None else None
     files = None
     if getattr(args, "dataset", None):
