@@ -153,9 +153,9 @@ def run_trials(study: optuna.Study, objective, n_trials: int, seed: int) -> None
     nothing left to start waits for the trials that run elsewhere, and starts the next trial in
     place of one whose worker died."""
     objective = as_worker(objective, n_trials, seed)
-    waiting = False
+    waiting, watched = False, set()
     while True:
-        for number in fail_dead_trials(study):
+        for number in fail_dead_trials(study, watched):
             log.info("trial %d: its worker died (killed, or its heartbeat silent for %d s); marked failed, the next "
                      "trial takes its place", number, 2 * HEARTBEAT_S)
         done, elsewhere = len(counted(study)), len(running(study))

@@ -64,10 +64,13 @@ def worker_is_dead(trial: optuna.trial.FrozenTrial, host: str | None) -> bool:
     return False
 
 
-def fail_dead_trials(study: optuna.Study) -> list[int]:
+def fail_dead_trials(study: optuna.Study, watched: set[int]) -> list[int]:
     """Mark failed the running trials whose worker died, found by its pid on this host or by its
-    heartbeat anywhere; the numbers of the trials so ended."""
-    before = {t.number for t in running(study)}
+    heartbeat anywhere; the numbers of the trials that died since the last call, each named once.
+    Optuna also fails a stale trial itself when this worker starts its next one, so a death is
+    told by its trace, not by who marked it: a trial seen running (``watched``, kept by the caller
+    between calls) that ended failed with no error of its own and not stepping aside."""
+    watched |= {t.number for t in running(study)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
@@ -75,8 +78,10 @@ def fail_dead_trials(study: optuna.Study) -> list[int]:
     for trial in running(study):
         if worker_is_dead(trial, host):
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-    return [t.number for t in study.get_trials(deepcopy=False) if t.number in before and t.state == TrialState.FAIL
-            and FAILED_BY not in t.user_attrs and SURPLUS not in t.user_attrs]
+    ended = [t for t in study.get_trials(deepcopy=False) if t.number in watched and t.state != TrialState.RUNNING]
+    watched -= {t.number for t in ended}
+    return [t.number for t in ended
+            if t.state == TrialState.FAIL and FAILED_BY not in t.user_attrs and SURPLUS not in t.user_attrs]
 
 
 def running(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

@@ -51,8 +51,24 @@ def test_a_dead_workers_trial_on_this_host_is_failed_at_once():
                {"host": "elsewhere", "pid": int(gone.stdout)}]  # another host's pids say nothing here
     for worker in workers:
         s.ask().set_user_attr(WORKER, worker)
-    assert fail_dead_trials(s) == [0]
+    assert fail_dead_trials(s, set()) == [0]
     assert [t.number for t in running(s)] == [1, 2]
+
+
+def test_a_death_is_named_once_whoever_marked_the_trial_failed():
+    """Optuna fails a stale trial itself when a worker starts its next one: the trial seen running
+    before is still named, once; a trial that failed on its own error or stepped aside is not."""
+    s, watched = study(), set()
+    trials = [s.ask() for _ in range(3)]
+    for trial in trials:
+        trial.set_user_attr(WORKER, {"host": this_host(), "pid": os.getpid()})
+    assert fail_dead_trials(s, watched) == []
+    s.tell(0, state=optuna.trial.TrialState.FAIL)  # as optuna's own stale-trial check leaves it
+    trials[1].set_user_attr(FAILED_BY, "RuntimeError('out of memory')")
+    s.tell(1, state=optuna.trial.TrialState.FAIL)
+    assert fail_dead_trials(s, watched) == [0]
+    assert fail_dead_trials(s, watched) == []
+    assert watched == {2}
 
 
 def test_storage_is_an_sqlalchemy_url_with_the_dataset_in_it(tmp_path):
