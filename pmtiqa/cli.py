@@ -25,6 +25,7 @@ from pmtiqa.core.errors import UserError, exit_status
 from pmtiqa.core.logs import setup_logging
 from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.method.variants import VARIANTS
+from pmtiqa.stages import code_identity, write_code_identities
 
 log = logging.getLogger("pmtiqa")
 
@@ -64,7 +65,7 @@ def cmd_augment(args: argparse.Namespace, params: DatasetParams, files: DatasetF
 def cmd_tune(args: argparse.Namespace, params: DatasetParams, files: DatasetFiles) -> int:
     from pmtiqa.tuning.tune import tune
 
-    tune(params, files)
+    tune(params, files, code_identity("tune", params))
     return 0
 
 
@@ -72,7 +73,7 @@ def cmd_train(args: argparse.Namespace, params: DatasetParams, files: DatasetFil
     from pmtiqa.training.train import train_splits
 
     splits = range(params.split.n_splits) if args.split is None else [args.split]
-    train_splits(params, files, args.variant, list(splits))
+    train_splits(params, files, args.variant, list(splits), code_identity("train", params))
     return 0
 
 
@@ -95,6 +96,11 @@ def cmd_report(args: argparse.Namespace, params: Params, files: None) -> int:
 
     write_report(params, {ds: DatasetFiles(ds) for ds in params.datasets}, paths.CROSS_DIR / "summary.json",
                  paths.REPORTS_DIR, paths.SUMMARY_JSON)
+    return 0
+
+
+def cmd_code(args: argparse.Namespace, params: Params, files: None) -> int:
+    write_code_identities(params)
     return 0
 
 
@@ -179,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("cross", cmd_cross, "score every other dataset with each dataset's models (cross.variants): "
                                 "metrics/cross/", dataset=False)
     command("report", cmd_report, "write reports/report.md, figures and the metrics.json summary", dataset=False)
+    command("code", cmd_code, "write each stage's code identity to runs/code/ (what DVC's stages depend on: an "
+                              "edit of a comment or a docstring changes none)", dataset=False)
 
     p = command("predict", cmd_predict, "score images with a trained model.pt", dataset=False, params=False,
                 description="Score images with a trained model.pt. Exit status: 0 when every input "

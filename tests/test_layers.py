@@ -10,8 +10,9 @@ PACKAGE = Path(pmtiqa.__file__).parent
 TESTS = Path(__file__).parent
 # From the bottom up: each subpackage may import itself and those before it, never one after it.
 LAYERS = ("core", "method", "data", "config", "compute", "training", "tuning", "scoring", "reporting")
-# The command line and the package's API (pmtiqa.load) stand above every layer.
-TOP = ("pmtiqa", "pmtiqa.cli", "pmtiqa.__main__")
+# The command line, the package's API (pmtiqa.load) and the graph's stages (what code each runs)
+# stand above every layer.
+TOP = ("pmtiqa", "pmtiqa.cli", "pmtiqa.__main__", "pmtiqa.stages")
 
 
 def module_name(path: Path, root: Path, package: str) -> str:

@@ -1,6 +1,7 @@
 """What decides a training run's result, in plain sight: its settings (a dataset's view of params.yaml,
-tuned values in place) and its inputs. run.json and checkpoint.pt record Settings.identity(); a
-finished split is reused, and a checkpoint resumed, only where the recorded identity is equal."""
+tuned values in place), its inputs and its code (pmtiqa/stages.py). run.json and checkpoint.pt
+record Settings.identity(); a finished split is reused, and a checkpoint resumed, only where the
+recorded identity is equal."""
 from __future__ import annotations
 
 import dataclasses
@@ -19,7 +20,8 @@ from pmtiqa.method.variants import get_variant
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that decides a split's result: its settings (tuned values in place) and its inputs."""
+    """Everything that decides a split's result: its settings (tuned values in place), its inputs and
+    its code."""
 
     dataset: str
     variant: str
@@ -28,15 +30,29 @@ class Settings:
     loss: LossParams
     train: TrainParams
     inputs: dict = field(default_factory=dict)  # what the run reads (DeviceData.inputs)
+    code: dict = field(default_factory=dict)  # the train stage's code identity (stages.code_identity)
 
     def identity(self) -> dict:
-        """The settings and inputs as plain JSON values, as run.json and checkpoint.pt record them: a
-        finished split is reused, and a checkpoint resumed, only where the recorded identity is equal.
-        use_tuned only says where lr and the like came from; their values are in train."""
+        """The settings, inputs and code as plain JSON values, as run.json and checkpoint.pt record
+        them: a finished split is reused, and a checkpoint resumed, only where the recorded identity
+        is equal. use_tuned only says where lr and the like came from; their values are in train."""
         settings = {"dataset": self.dataset, "variant": self.variant, "split": self.split,
                     "model": dataclasses.asdict(self.model), "loss": dataclasses.asdict(self.loss),
                     "train": {k: v for k, v in dataclasses.asdict(self.train).items() if k != "use_tuned"}}
-        return json.loads(json.dumps({"settings": settings, "inputs": self.inputs}))
+        return json.loads(json.dumps({"settings": settings, "inputs": self.inputs, "code": self.code}))
+
+
+def what_differs(recorded: object, wanted: dict) -> str:
+    """In words, what of a recorded identity differs from the wanted one: its settings, its inputs,
+    or its code (naming the modules that changed); "" where nothing does."""
+    recorded = recorded if isinstance(recorded, dict) else {}
+    differs = [part for part in wanted if recorded.get(part) != wanted[part]]
+    words = [f"other {part}" for part in differs if part != "code"]
+    if "code" in differs:
+        old, new = (dict(identity.get("modules") or {}) for identity in (recorded.get("code") or {}, wanted["code"]))
+        changed = sorted(m for m in old.keys() | new.keys() if old.get(m) != new.get(m))
+        words.append(f"other code ({', '.join(changed)})" if changed else "other code")
+    return ", ".join(words)
 
 
 def tuned_values(params: DatasetParams, path: Path) -> dict:
@@ -56,10 +72,11 @@ def apply_tuned(train: TrainParams, loss: LossParams, values: dict) -> tuple[Tra
             dataclasses.replace(loss, gamma=values.get("gamma", loss.gamma)))
 
 
-def settings_for(params: DatasetParams, variant: str, split: int, inputs: dict, tuned: dict) -> Settings:
+def settings_for(params: DatasetParams, variant: str, split: int, inputs: dict, tuned: dict,
+                 code: dict | None = None) -> Settings:
     """The settings of one split of the dataset ``params`` are the view of, ``tuned`` values in place."""
     train, loss = apply_tuned(params.train, params.loss, tuned)
-    return Settings(params.dataset, get_variant(variant).name, split, params.model, loss, train, inputs)
+    return Settings(params.dataset, get_variant(variant).name, split, params.model, loss, train, inputs, code or {})
 
 
 def check_tuned(values: dict, source: str) -> dict:

@@ -20,6 +20,11 @@ class DatasetFiles:
         return Path("data/raw") / self.dataset
 
     @property
+    def download_record(self) -> Path:
+        """Where the dataset's files came from, with their sha256: download writes it, the report reads it."""
+        return self.raw / DOWNLOAD_RECORD
+
+    @property
     def labels(self) -> Path:
         return Path("data/prepared") / self.dataset / "labels.csv"
 
@@ -50,6 +55,7 @@ class DatasetFiles:
         return Path("metrics") / self.dataset / f"{variant}.json"
 
 
+DOWNLOAD_RECORD = ".download.json"  # inside data/raw/<ds>/
 CROSS_DIR = Path("metrics/cross")  # pmtiqa cross
 REPORTS_DIR = Path("reports")
 SUMMARY_JSON = Path("metrics.json")

@@ -29,6 +29,7 @@ from types import ModuleType
 from pmtiqa.core.atomic import atomic_dir, parked_copy, remove_temporaries, restore_parked, write_json
 from pmtiqa.core.checksum import sha256_file
 from pmtiqa.core.errors import UserError
+from pmtiqa.core.paths import DOWNLOAD_RECORD
 from pmtiqa.core.processes import die_with_parent
 from pmtiqa.data.archives import ARCHIVES, MAX_DEPTH, find_root, is_archive, unpack_layout
 from pmtiqa.data.datasets import module as dataset_module
@@ -39,7 +40,6 @@ from pmtiqa.data.fetch import check_url, fetch_verified, file_name, is_url, spli
 
 log = logging.getLogger(__name__)
 
-RECORD = ".download.json"  # provenance inside data/raw/<name>/
 CHECKSUMS = "checksums.json"  # inside data/raw/.downloads/<name>/
 
 
@@ -76,7 +76,7 @@ def _filler(name: str, module, dest: Path, source: str | None) -> Callable[[], N
         # a form-gated dataset placed earlier, with --source or by hand: a run without a source
         # (`dvc repro` runs this stage so after the README's manual step) keeps it
         log.info("%s: holds %s (from %s); nothing to do", dest, name,
-                 _read_json(dest / RECORD).get("source", "a copy placed by hand"))
+                 _read_json(dest / DOWNLOAD_RECORD).get("source", "a copy placed by hand"))
         return None
     if any((parked_copy(dest) / marker).exists() for marker in module.MARKERS):
         return lambda: log.info("%s: holds %s again; nothing else to do", dest, name)  # restored under the lock
@@ -177,7 +177,7 @@ def _from_urls(name: str, module: ModuleType, parts, dest: Path, label: str) -> 
     cache = dest.parent / ".downloads" / dest.name
     cache.mkdir(parents=True, exist_ok=True)
     recorded = _recorded_checksums(cache / CHECKSUMS)
-    earlier = {f.get("url"): f.get("sha256") for f in _record_files(dest / RECORD)}
+    earlier = {f.get("url"): f.get("sha256") for f in _record_files(dest / DOWNLOAD_RECORD)}
     files = []
     for part in parts:
         target = cache / url_key(part.url) / file_name(part.url)
@@ -294,7 +294,7 @@ def _place(part: Part, path: Path, tmp: Path, markers: tuple[str, ...]) -> None:
 def _write_record(tmp: Path, name: str, source: str, files: list[dict], **extra) -> None:
     record = {"dataset": name, "source": source, "files": files,
               "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra}
-    write_json(tmp / RECORD, record)
+    write_json(tmp / DOWNLOAD_RECORD, record)
 
 
 def _read_json(path: Path) -> dict:

@@ -13,7 +13,6 @@ from importlib import metadata
 from pathlib import Path
 
 from pmtiqa.core.paths import DatasetFiles
-from pmtiqa.data.download import RECORD
 
 
 def code_state(root: Path = Path(".")) -> str:
@@ -68,7 +67,7 @@ def data_source(files: DatasetFiles, run_json: dict) -> str:
     """The download's recorded source and files (with their sha256), then the checksums of the
     labels and pixels the runs trained on."""
     try:
-        record = json.loads((files.raw / RECORD).read_text())
+        record = json.loads(files.download_record.read_text())
     except (OSError, ValueError):
         record = {}
     source = str(record.get("source", "not recorded")) if isinstance(record, dict) else "not recorded"

@@ -32,7 +32,7 @@ from pmtiqa.training.split_run import train_in_turn
 log = logging.getLogger(__name__)
 
 
-def train_concurrently(params: DatasetParams, files: DatasetFiles, variant: str, splits: list[int],
+def train_concurrently(params: DatasetParams, files: DatasetFiles, variant: str, splits: list[int], code: dict,
                        at_once: int) -> None:
     """Train ``splits`` of the variant, at most ``at_once`` at a time, a process each. After a failure
     (each process logs its own reason: bad input fails them all alike) none starts; those running
@@ -47,8 +47,8 @@ def train_concurrently(params: DatasetParams, files: DatasetFiles, variant: str,
         while pending or running:
             while pending and not failed and len(running) < at_once:
                 k = pending.pop(0)
-                process = context.Process(target=train_one, args=(params, files, variant, k, os.getpid(), level),
-                                          name=f"pmtiqa train {files.dataset}/{variant}/split{k}")
+                process = context.Process(target=train_one, name=f"pmtiqa train {files.dataset}/{variant}/split{k}",
+                                          args=(params, files, variant, k, code, os.getpid(), level))
                 process.start()
                 running[process.sentinel] = (k, process)
                 log.info("%s/%s split %d: training in process %d", files.dataset, variant, k, process.pid)
@@ -93,12 +93,12 @@ def warn_on_cpu(params: DatasetParams, at_once: int) -> None:
                     available_cores())
 
 
-def train_one(params: DatasetParams, files: DatasetFiles, variant: str, split: int, parent: int,
+def train_one(params: DatasetParams, files: DatasetFiles, variant: str, split: int, code: dict, parent: int,
               level: int) -> None:
     """A process's work: one split, with the command's log format and level. Its expected failures
     are one line and exit status 2, as the command's; Ctrl-C reaches the command and its processes
     alike, and the command says it."""
     die_with_parent(parent)
     setup_logging(verbose=level <= logging.DEBUG)
-    sys.exit(exit_status(lambda: train_in_turn(params, files, variant, [split], progress=False) or 0,
+    sys.exit(exit_status(lambda: train_in_turn(params, files, variant, [split], code, progress=False) or 0,
                          lambda message: log.error("%s", message)))

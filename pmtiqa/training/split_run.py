@@ -23,7 +23,7 @@ from pmtiqa.compute.device_data import DeviceData, load_device_data
 from pmtiqa.compute.model_file import load_tensors, save_model
 from pmtiqa.compute.runtime import Runtime, resolve_runtime
 from pmtiqa.config.params import DatasetParams
-from pmtiqa.config.run_settings import Settings, settings_for, tuned_values
+from pmtiqa.config.run_settings import Settings, settings_for, tuned_values, what_differs
 from pmtiqa.core.atomic import atomic_dir, atomic_path, write_json, write_text
 from pmtiqa.core.errors import UserError
 from pmtiqa.core.paths import DatasetFiles
@@ -41,13 +41,13 @@ def published_metrics(pred01: np.ndarray, data: DeviceData, ids: torch.Tensor) -
     return all_metrics(to_published(pred01, data.bounds), data.mos[ids.cpu().numpy()])
 
 
-def is_finished(out: Path, identity: dict) -> bool:
-    """Does the split's folder hold a finished run of these settings and inputs?"""
+def unlike_finished(out: Path, identity: dict) -> str | None:
+    """None where the split's folder holds a finished run of this identity (settings, inputs and
+    code); else what differs, in words ("" where nothing is finished there)."""
     run = out / "run.json"
     if not (out / "metrics.json").is_file() or not run.is_file():
-        return False
-    recorded = read_json(run, "delete the split's folder to train it again")
-    return isinstance(recorded, dict) and {k: recorded.get(k) for k in identity} == identity
+        return ""
+    return what_differs(read_json(run, "delete the split's folder to train it again"), identity) or None
 
 
 def work_dir(out: Path) -> Path:
@@ -62,9 +62,12 @@ def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Pat
     The run in progress lives in work_dir(out); the finished files replace the split's folder in one
     step, so a kill or a failure leaves the split as it was (finished with other params, or not)."""
     identity = settings.identity()
-    if is_finished(out, identity):
-        log.info("%s: finished with the same params; reusing it", out)
+    differs = unlike_finished(out, identity)
+    if differs is None:
+        log.info("%s: finished with the same settings, inputs and code; reusing it", out)
         return read_json(out / "metrics.json", "delete the split's folder to train it again")
+    if differs:
+        log.info("%s: finished with %s; training it again", out, differs)
     ids = data.splits[settings.split]
     work = work_dir(out)
     trainer = Trainer(settings, data, runtime)
@@ -91,7 +94,8 @@ def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Pat
         metrics = finish(settings, data, trainer, best, folder)
     shutil.rmtree(work)
     log.info("%s: done. test SRCC final %.4f, %s, best-on-test %.4f (epoch %d)", out, metrics["final"]["srcc"],
-             f"val-selected {metrics['val']['srcc']:.4f} (epoch {best['epoch']})" if "val" in metrics else "no val part",
+             f"val-selected {metrics['val']['srcc']:.4f} (epoch {best['epoch']})" if "val" in metrics
+             else "no val part",
              metrics["best_test"]["srcc"], metrics["best_test"]["epoch"])
     return metrics
 
@@ -137,7 +141,8 @@ def resume(trainer: Trainer, checkpoint: Path, identity: dict) -> dict | None:
     if not isinstance(state, dict) or not {"identity", "trainer", "best"} <= set(state):
         raise UserError(f"{checkpoint}: not a checkpoint written by `pmtiqa train`; {delete}")
     if state["identity"] != identity:
-        log.warning("%s: written with other settings or inputs; starting this split afresh", checkpoint)
+        log.warning("%s: written with %s; starting this split afresh", checkpoint,
+                    what_differs(state["identity"], identity))
         return None
     trainer.load_state_dict(state["trainer"])
     log.info("%s: resuming at epoch %d/%d", checkpoint, trainer.epoch + 1, trainer.settings.train.epochs)
@@ -180,9 +185,10 @@ def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, o
     return metrics
 
 
-def train_in_turn(params: DatasetParams, files: DatasetFiles, variant: str, splits: list[int],
+def train_in_turn(params: DatasetParams, files: DatasetFiles, variant: str, splits: list[int], code: dict,
                   progress: bool = True) -> None:
-    """The splits one after the other, on one runtime and one copy of the dataset on the device."""
+    """The splits one after the other, on one runtime and one copy of the dataset on the device;
+    ``code``: the train stage's code identity, which each run records."""
     t, r = params.train, params.runtime
     runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile, r.step)
     log.info("training %s/%s on %s at %s (compile: %s, step: %s), splits %s", params.dataset, variant,
@@ -191,5 +197,5 @@ def train_in_turn(params: DatasetParams, files: DatasetFiles, variant: str, spli
     check_split_count(len(data.splits), params.split.n_splits, files.splits, params.dataset)
     tuned = tuned_values(params, files.best)
     for k in splits:
-        train_split(settings_for(params, variant, k, data.inputs[k], tuned), data, runtime, files.run(variant, k),
-                    progress)
+        train_split(settings_for(params, variant, k, data.inputs[k], tuned, code), data, runtime,
+                    files.run(variant, k), progress)

@@ -95,14 +95,15 @@ def objective(trial: optuna.Trial, params: DatasetParams, data, runtime, parts) 
     return best
 
 
-def study_identity(params: DatasetParams, data) -> tuple[str, dict]:
+def study_identity(params: DatasetParams, data, code: dict) -> tuple[str, dict]:
     """(name, identity) of the study. The identity is everything that decides the search, as plain
     values: the tune section (but n_trials, which a rerun may raise), the settings it does not search,
-    and the inputs of the tuned split; the name says what it searches."""
+    the inputs of the tuned split and the tune stage's code; the name says what it searches."""
     u = params.tune
     ranges = {name: getattr(u, name) for name in searched(u)}
     train, loss = apply_tuned(params.train, params.loss, dict.fromkeys(ranges))  # searched: None
-    fixed = Settings(params.dataset, u.variant, u.split, params.model, loss, train, data.inputs[u.split]).identity()
+    fixed = Settings(params.dataset, u.variant, u.split, params.model, loss, train, data.inputs[u.split],
+                     code).identity()
     # n_trials may be raised by a rerun; epochs 0 means all of train.epochs, the same search as their number
     search = {**{k: v for k, v in dataclasses.asdict(u).items() if k != "n_trials"}, "epochs": u.epochs or train.epochs}
     shown = "-".join(f"{name}{low:g}..{high:g}" for name, (low, high) in ranges.items())
@@ -178,8 +179,9 @@ def log_optuna_as_ours() -> None:
     optuna.logging.enable_propagation()
 
 
-def tune(params: DatasetParams, files: DatasetFiles) -> dict:
-    """`pmtiqa tune`: the study in files.tune, run to tune.n_trials; its best values to files.best."""
+def tune(params: DatasetParams, files: DatasetFiles, code: dict) -> dict:
+    """`pmtiqa tune`: the study in files.tune, run to tune.n_trials; its best values to files.best.
+    ``code``: the stage's code identity (pmtiqa/stages.py), part of the study's."""
     log_optuna_as_ours()
     dataset = files.dataset
     u = params.tune
@@ -191,7 +193,7 @@ def tune(params: DatasetParams, files: DatasetFiles) -> dict:
     if u.split >= len(data.splits):
         raise UserError(f"{files.splits}: holds {len(data.splits)} splits, tune.split asks for split {u.split}; "
                         f"run `pmtiqa split --dataset {dataset}` again")
-    name, identity = study_identity(params, data)
+    name, identity = study_identity(params, data, code)
     url = storage_url(r.tune_storage, dataset)
     # Heartbeats let another worker, or a later run, mark a killed worker's trial failed instead of
     # leaving it running forever.

@@ -15,7 +15,7 @@ from tests.builders import ROOT
 
 # pmtiqa/ too: its files are code deps of stages in both engines
 PROJECT_FILES = ("Snakefile", "workflow", "profiles", "dvc.yaml", "params.yaml", ".dvc/config", ".dvc/plots", ".dvcignore",
-                 "pmtiqa")
+                 ".gitignore", "pmtiqa")
 
 
 def committed_params() -> str:
@@ -79,7 +79,8 @@ def environment(tmp: Path) -> dict:
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m pmtiqa "$@"\n')
     shim.chmod(0o755)
     env = dict(os.environ)
-    env.update(PATH=f"{bin_dir}{os.pathsep}{env['PATH']}", DVC_NO_ANALYTICS="1",
+    # the engines' own commands beside this Python too: DVC's queue starts `dvc` by name
+    env.update(PATH=os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), env["PATH"]]), DVC_NO_ANALYTICS="1",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
                GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
                GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com")

@@ -11,6 +11,7 @@ from pmtiqa.compute.runtime import resolve_runtime
 from pmtiqa.config.load import params_from_dict
 from pmtiqa.config.run_settings import settings_for
 from pmtiqa.method.losses import quality_level
+from pmtiqa.stages import code_identity
 
 
 def tiny_data(n: int = 24, size: int = 40, seed: int = 0) -> DeviceData:
@@ -68,4 +69,5 @@ def tiny_params(loss=None, **train):
 def tiny_settings(variant="ms_pmt", split=0, loss=None, compile="none", **train):
     params = tiny_params(loss, **train)
     runtime = resolve_runtime("cpu", "fp32", 1, compile)
-    return settings_for(params, variant, split, tiny_data().inputs[split], {}), runtime
+    code = code_identity("train", params)  # the train stage's, as `pmtiqa train` records it
+    return settings_for(params, variant, split, tiny_data().inputs[split], {}, code), runtime

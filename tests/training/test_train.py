@@ -1,4 +1,6 @@
+import dataclasses
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -76,6 +78,25 @@ def test_finished_split_is_reused_only_with_the_same_params(finished, monkeypatc
     changed, _ = tiny_settings(lr=2e-3)
     with pytest.raises(AssertionError, match="trained again"):
         train_split(changed, data, runtime, out, progress=False)
+
+
+def test_a_split_of_other_code_is_trained_again_naming_the_modules_that_changed(finished, monkeypatch, caplog):
+    """run.json records the code identity the split was trained with (pmtiqa/stages.py): an equal one
+    reuses the split, another one retrains it and the log says which modules changed."""
+    out, metrics, data = finished
+    settings, runtime = tiny_settings()
+    recorded = json.loads((out / "run.json").read_text())["code"]
+    assert recorded == settings.code and "pmtiqa.method.losses" in recorded["modules"]
+    edited = {**recorded, "modules": {**recorded["modules"], "pmtiqa.method.losses": "0" * 16}}
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(Trainer, "train_epoch", no_training)
+    assert train_split(dataclasses.replace(settings, code=dict(recorded)), data, runtime, out, progress=False) == metrics
+    with caplog.at_level(logging.INFO), pytest.raises(AssertionError, match="trained again"):
+        train_split(dataclasses.replace(settings, code=edited), data, runtime, out, progress=False)
+    assert "finished with other code (pmtiqa.method.losses); training it again" in caplog.text
 
 
 def test_resume_after_an_interruption_gives_the_same_result(tmp_path, finished, monkeypatch):

@@ -28,7 +28,7 @@ pmtiqa.tuning.tune.load_device_data = lambda *args: tiny_data(n=64)
 params = tiny_params()
 tune = dataclasses.replace(params.tune, n_trials=int(sys.argv[1]), epochs=2, lr=[1e-4, 1e-2], batch_size=[4, 8])
 params = dataclasses.replace(params, tune=tune)
-pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"))
+pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"), {{}})
 """
 
 
@@ -120,7 +120,7 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path: Path, monke
     monkeypatch.setattr(pmtiqa.tuning.tune, "objective", objective)
     params = tiny_params()
     params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, n_trials=3, epochs=2, batch_size=[4, 8]))
-    result = pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"))
+    result = pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"), {})
     assert result["states"]["fail"] == 1 and result["states"]["complete"] == 2
     study = optuna.load_study(study_name=result["study"], storage=f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db")
     assert study.trials[1].state == optuna.trial.TrialState.FAIL
@@ -149,7 +149,7 @@ def tune_on(tmp_path: Path, monkeypatch, data, n_trials: int = 2, epochs: int = 
     params = tiny_params()
     params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, n_trials=n_trials, epochs=epochs,
                                                                   batch_size=[4, 8]))
-    result = pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"))
+    result = pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"), {})
     return result, optuna.load_study(study_name=result["study"], storage=f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db")
 
 
@@ -202,23 +202,25 @@ def test_a_trial_runs_the_real_schedule_on_a_held_out_part_of_train(tmp_path: Pa
 
 
 def test_a_study_is_reused_only_for_an_equal_search(tmp_path: Path, monkeypatch) -> None:
-    """Another setting that the search does not vary (here train.epochs, through tune.epochs 0) is
-    another study in the same file, beside the first; the first search again finds its own trials."""
+    """Another setting that the search does not vary (here train.epochs, through tune.epochs 0), or
+    other code, is another study in the same file, beside the first; the first search again finds its
+    own trials."""
     import pmtiqa.tuning.tune
     from tests.builders.training import tiny_data, tiny_params
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(pmtiqa.tuning.tune, "load_device_data", lambda *args: tiny_data(n=48))
 
-    def tune(epochs: int, n_trials: int) -> dict:
+    def tune(epochs: int, n_trials: int, code: str = "1") -> dict:
         params = tiny_params(epochs=epochs)
         params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, n_trials=n_trials, epochs=0,
                                                                       batch_size=[4, 8]))
-        return pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"))
+        return pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"), {"modules": {"pmtiqa.method.losses": code}})
 
     first = tune(2, 1)
     other = tune(3, 1)
     assert other["study"] == first["study"] + "-2"
     again = tune(2, 2)  # one more trial for the first search: its first trial is kept
     assert again["study"] == first["study"] and again["n_trials"] == 2
-    assert len(optuna.get_all_study_names(f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db")) == 2
+    assert tune(2, 1, code="2")["study"] == first["study"] + "-3"  # other code: another search
+    assert len(optuna.get_all_study_names(f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db")) == 3

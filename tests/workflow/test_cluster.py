@@ -149,7 +149,7 @@ params = tiny_params()
 params = dataclasses.replace(
     params, runtime=dataclasses.replace(params.runtime, tune_storage=url),
     tune=dataclasses.replace(params.tune, n_trials=n_trials, epochs=3, lr=[1e-4, 1e-2], batch_size=[4, 8]))
-pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"))
+pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"), {{}})
 """
 
 

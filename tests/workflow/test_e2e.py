@@ -1,11 +1,11 @@
 """The whole graph, tiny, through both engines: DVC the way `make demo` runs it, and Snakemake.
 
 Each engine gets its own temporary copy of the project (its graph files and a params.yaml whose
-overrides shrink every dataset to the smallest run that still takes each stage: the small cnn4 on a
-quarter of the references, 2 variants x 2 splits x 1 epoch and a 2-trial study) and runs every stage
-from the download on, for the synthetic set and for a dataset of one's own made, as a user would
-make it, from part of the synthetic images (a folder and a CSV), each dataset's models then scoring
-the other's images (pmtiqa cross). Training on the CPU with the same seeds and the same number of
+overrides shrink every dataset to the smallest run that still takes each stage: the small cnn4, 2
+variants x 2 splits x 1 epoch and a 2-trial study) and runs every stage from the download on, for
+the synthetic set (its recipe on 2 photos, which the download copies) and for a dataset of one's own
+made from the same images, as a user would make it (a folder and a CSV), each dataset's models then
+scoring the other's images (pmtiqa cross). Training on the CPU with the same seeds and the same number of
 threads (runtime.threads 0: every core, whatever Snakemake's --cores) computes the same numbers, so
 the two engines must report equal metrics. A second run of each does nothing. Snakemake's own report
 (`snakemake --report`) holds the report's figures and tables with their captions, for the project
@@ -14,9 +14,11 @@ DVC ran too once Snakemake has adopted its outputs.
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -30,13 +32,14 @@ from tests.builders.projects import (TINY, VARIANTS, environment, make_project, 
 pytestmark = pytest.mark.slow
 
 
-def own_lab(dest: Path) -> dict:
-    """A custom_datasets entry for 8 references of the synthetic set's recipe (2 photos, 4 tiles each),
+def small_sets(dest: Path) -> tuple[Path, dict]:
+    """The synthetic recipe on 2 photos, 4 tiles each (8 references, 248 images): as generated, the
+    folder the projects take the synthetic set from (download.sources: the download copies it), and,
     copied into a folder with a CSV of the user's own column names, as someone would bring their own
-    dataset."""
+    dataset, a custom_datasets entry."""
     from pmtiqa.data.datasets import synthetic
 
-    generated = dest / "generated"
+    generated = dest / "synthetic"
     table = synthetic.generate(generated, photos=["astronaut", "coffee"], tiles_per_photo=4, workers=1)
     images = dest / "lab" / "pictures"
     images.mkdir(parents=True)
@@ -44,21 +47,22 @@ def own_lab(dest: Path) -> dict:
         shutil.copyfile(generated / name, images / Path(name).name)
     pd.DataFrame({"picture": [Path(n).name for n in table["image"]], "quality": table["mos"],
                   "source": table["reference"]}).to_csv(dest / "lab" / "ratings.csv", index=False)
-    shutil.rmtree(generated)
-    return {"images": str(images), "labels": str(dest / "lab" / "ratings.csv"), "image_column": "picture",
-            "score_column": "quality", "group_column": "source", "range": [0, 100], "size": [64, 64]}
+    return generated, {"images": str(images), "labels": str(dest / "lab" / "ratings.csv"), "image_column": "picture",
+                       "score_column": "quality", "group_column": "source", "range": [0, 100], "size": [64, 64]}
 
 
-def tiny_project(dest: Path, datasets: list[str], lab: dict) -> Path:
+def tiny_project(dest: Path, datasets: list[str], sets: tuple[Path, dict]) -> Path:
     project = make_project(dest)
     params = yaml.safe_load((project / "params.yaml").read_text())
     params.update(datasets=datasets, variants=VARIANTS)
     params["runtime"].update(device="cpu", precision="fp32", threads=0)
-    params["custom_datasets"] = {"mylab": lab}
+    params["download"]["sources"] = {"synthetic": str(sets[0])}
+    params["custom_datasets"] = {"mylab": sets[1]}
     # copies: one object twice would be written as a YAML anchor and its alias, one node for both
-    params["overrides"]["synthetic"] = copy.deepcopy(TINY)
-    params["overrides"]["mylab"] = copy.deepcopy(TINY)
-    params["overrides"]["mylab"]["split"].update(subset=1.0, n_splits=1)  # its 8 references, one split
+    for dataset in ("synthetic", "mylab"):
+        params["overrides"][dataset] = copy.deepcopy(TINY)
+        params["overrides"][dataset]["split"]["subset"] = 1.0  # all of the 8 references
+    params["overrides"]["mylab"]["split"]["n_splits"] = 1
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return project
 
@@ -125,6 +129,25 @@ def dvc_views(project: Path, env: dict) -> None:
     assert "synthetic.ms_pmt.srcc" in table.splitlines()[0]
 
 
+def queued(project: Path, env: dict, experiments: dict[str, str]) -> dict[str, list[str]]:
+    """Queue each experiment (name: its `-S` setting), run them two at a time (`dvc queue start -j 2`)
+    and return the stages each one ran, in order."""
+    dvc = [sys.executable, "-m", "dvc"]
+    for name, setting in experiments.items():
+        run([*dvc, "exp", "run", "--queue", "-n", name, "-S", setting], project, env)
+    # the workers outlive the command and would hold on to a captured output
+    subprocess.run([*dvc, "queue", "start", "-j", "2"], cwd=project, env=env, check=True, timeout=120,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while any(state in run([*dvc, "queue", "status"], project, env) for state in ("Queued", "Running")):
+        assert time.monotonic() < deadline, "the queued experiments did not finish"
+        time.sleep(2)
+    status = run([*dvc, "queue", "status"], project, env)
+    assert all(re.search(rf"^\w+ +{name} .* Success$", status, re.M) for name in experiments), status
+    return {name: re.findall(r"^Running stage '(.+)':$", run([*dvc, "queue", "logs", name], project, env), re.M)
+            for name in experiments}
+
+
 def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
     env = environment(tmp_path)
     dvc = [sys.executable, "-m", "dvc"]
@@ -133,11 +156,11 @@ def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
     # DVC as `make demo` runs it: the committed params select the paper; -S selects the demo. Snakemake
     # runs one job at a time, each computing on every core. The two projects share nothing (the lab's
     # files are only read): both engines run at once.
-    lab = own_lab(tmp_path)
-    by_dvc = tiny_project(tmp_path / "dvc", datasets=["bid", "livec", "live", "csiq"], lab=lab)
+    sets = small_sets(tmp_path)
+    by_dvc = tiny_project(tmp_path / "dvc", datasets=["bid", "livec", "live", "csiq"], sets=sets)
     run(["git", "add", "-A"], by_dvc, env)
     run(["git", "commit", "-q", "-m", "project"], by_dvc, env)
-    by_snakemake = tiny_project(tmp_path / "snakemake", datasets=["synthetic", "mylab"], lab=lab)
+    by_snakemake = tiny_project(tmp_path / "snakemake", datasets=["synthetic", "mylab"], sets=sets)
     run_together(([*dvc, "exp", "run", "-S", "datasets=[synthetic,mylab]"], by_dvc),
                  ([*snakemake, "--cores", "1"], by_snakemake), env=env)
     assert yaml.safe_load((by_dvc / "params.yaml").read_text())["datasets"] == ["synthetic", "mylab"]
@@ -150,12 +173,16 @@ def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
     assert "Nothing to be done" in planned
     planned = edited_plan(by_snakemake, env, {}, ["final", "val"])
     assert "report" in planned and not any(rule in planned for rule in ("train", "evaluate", "tune"))
-    # An edit of evaluate's code reruns evaluate and the report, as in DVC, and nothing upstream
-    # (an edit: Snakemake compares the contents of a file that is only newer).
-    with open(by_snakemake / "pmtiqa" / "method" / "metrics.py", "a") as code:
-        code.write("# edited\n")
+    # An edit of evaluate's code reruns evaluate and the report after it, and nothing upstream; a
+    # comment reruns nothing.
+    code = by_snakemake / "pmtiqa" / "reporting" / "evaluate.py"
+    original = code.read_text()
+    code.write_text(original + "# a comment\n")
+    assert "Nothing to be done" in planned_jobs(by_snakemake, env)
+    code.write_text(original.replace('SELECTION_NOTES[sel] for sel in selections}', 'SELECTION_NOTES[s] for s in selections}'))
     planned = planned_jobs(by_snakemake, env)
     assert "evaluate" in planned and "report" in planned and not any(r in planned for r in ("train", "tune"))
+    code.write_text(original)
 
     for project in (by_dvc, by_snakemake):
         assert "No `val` selection for synthetic" in (project / "reports" / "report.md").read_text()
@@ -180,15 +207,16 @@ def test_tiny_graph_through_dvc_and_snakemake_gives_equal_metrics(tmp_path):
               for project in (by_dvc, by_snakemake)}
     assert ran_on == {len(os.sched_getaffinity(0))}
 
-    # A training param of the demo, changed the DVC way: the data stages are not rerun. (The tuned
-    # lr replaces train.lr, so the runs are reused and this stays quick: DVC decides what to run
-    # from the params each stage lists, pmtiqa then skips finished splits of unchanged settings.)
-    out = run([*dvc, "exp", "run", "-S", "overrides.synthetic.train.lr=0.002"], by_dvc, env)
-    for stage in ("download", "prepare", "split", "augment"):
-        assert f"Stage '{stage}@synthetic' didn't change, skipping" in out
-    assert "Running stage 'train@synthetic-ms_pmt'" in out
-    assert "overrides.synthetic.train.lr" in run([*dvc, "exp", "diff"], by_dvc, env)
-    assert metrics_of(by_dvc) == metrics_of(by_snakemake)
+    # Experiments queued as users compare settings (README, "Comparing runs"): from the committed
+    # results, each reruns what its setting affects and nothing else, tune's answer coming from DVC's
+    # cache where the study's inputs are unchanged.
+    run(["git", "add", "params.yaml", "dvc.lock", "metrics", "metrics.json"], by_dvc, env)
+    run(["git", "commit", "-q", "-m", "results"], by_dvc, env)
+    ran = queued(by_dvc, env, {"report-final": "report.selections=[final]",
+                               "mylab-crops": "overrides.mylab.train.test_crops=2"})
+    assert ran["report-final"] == ["report"]
+    assert ran["mylab-crops"] == ["tune@mylab", *(f"{stage}@mylab-{v}" for stage in ("train", "evaluate")
+                                                  for v in VARIANTS), "cross", "report"]
 
     # Snakemake on DVC's outputs has no record of the params and code they were made with, so it
     # cannot see a change of them and says so (once in a dry run, per file in a report). Adopting

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from pmtiqa.config.load import load_params
+from tests.builders import ROOT
 from tests.builders.projects import committed_params, make_project, snakemake
 
 # The GPU machine runs the package without the engines: these tests need both.
@@ -23,11 +24,13 @@ PAPER_DATASETS = ["bid", "livec", "live", "csiq"]
 
 
 def dvc_plan(project: Path) -> tuple[set[str], set[str]]:
-    """(outputs, commands) of every stage of dvc.yaml, templating resolved by DVC itself."""
+    """(outputs, commands) of every stage of dvc.yaml but the code stage, templating resolved by DVC
+    itself. The code stage writes the code identities that DVC's stages depend on, where Snakemake's
+    rules compute them in their params."""
     from dvc.repo import Repo
 
     with Repo(str(project)) as repo:
-        stages = list(repo.index.stages)
+        stages = [s for s in repo.index.stages if s.name != "code"]
         return {str(out.def_path) for s in stages for out in s.outs}, {s.cmd for s in stages}
 
 
@@ -59,14 +62,12 @@ def per_split_outputs(project: Path, dvc_outputs: set[str]) -> set[str]:
 
 
 def to_folders(snakemake_outputs: set[str]) -> set[str]:
-    """Snakemake's per-file outputs of train, tune and report as the folders DVC tracks."""
+    """Snakemake's per-file outputs of train and report as the folders DVC tracks."""
     result = set()
     for out in snakemake_outputs:
         parts = Path(out).parts
         if parts[:2] == ("runs", "train"):
             out = str(Path(*parts[:5]))  # runs/train/<ds>/<variant>/split<k>
-        elif parts[:2] == ("runs", "tune"):
-            out = str(Path(*parts[:3]))  # runs/tune/<ds>
         elif parts[0] == "reports" or parts[:2] == ("metrics", "cross"):
             out = str(Path(*parts[:2])) if parts[0] == "metrics" else "reports"  # files in the folder DVC tracks
         result.add(out)
@@ -91,30 +92,34 @@ def test_dvc_and_snakemake_plan_the_same_outputs_and_commands_for_the_demo(tmp_p
     # and it is the demo: 6 variants x 5 splits of synthetic, nothing of the paper's datasets
     splits = {o for o in dvc_side if o.startswith("runs/train/")}
     assert len(splits) == 6 * 5 and all(o.startswith("runs/train/synthetic/") for o in splits)
-    assert {"reports", "metrics.json", "data/cache/synthetic", "runs/tune/synthetic"} <= dvc_side
+    assert {"reports", "metrics.json", "data/cache/synthetic", "runs/tune/synthetic/best.json"} <= dvc_side
     # every file the training contract names is a Snakemake output of each split
     split0 = {o for o in snake_outputs if o.startswith("runs/train/synthetic/ms_pmt/split0/")}
     assert {Path(o).name for o in split0} == {"metrics.json", "history.csv", "predictions.csv", "model.pt", "run.json"}
 
 
-def test_snakemake_rules_list_the_same_code_as_their_dvc_stages(tmp_path):
-    """The rules that list code list the same files as their dvc.yaml stages (and the others leave it
-    out on purpose: workflow/rules/common.smk says why)."""
+def test_every_stage_depends_on_its_code_identity_in_both_engines(tmp_path):
+    """DVC's stages on the file the code stage writes for them, Snakemake's rules (but download's,
+    whose rerun would delete what a user placed in data/raw/<ds>) on a `code` param: each the
+    identity pmtiqa/stages.py computes (tests/workflow/test_plans.py edits code and compares plans)."""
     from dvc.repo import Repo
 
-    project = make_project(tmp_path, datasets=["synthetic"])
-    dry = snakemake(project, "-n")
-    assert dry.returncode == 0, dry.stderr
-    snake_code = {}
-    for rule, inputs in re.findall(r"^(?:local)?rule (\w+):\n    input: (.*)$", dry.stdout, re.M):
-        snake_code.setdefault(rule, set()).update(f for f in inputs.split(", ") if f.startswith("pmtiqa/"))
+    from pmtiqa.stages import STAGES, identity_file
+
+    project = make_project(tmp_path, datasets=["synthetic", "livec"])
     with Repo(str(project)) as repo:
-        dvc_code = {s.name.split("@")[0]: {str(d.def_path) for d in s.deps if str(d.def_path).startswith("pmtiqa/")}
-                    for s in repo.index.stages}
-    coded = {"prepare", "split", "evaluate", "cross", "report"}
-    assert {rule for rule, code in snake_code.items() if code} == coded
-    for rule in coded:
-        assert snake_code[rule] == dvc_code[rule]
+        deps = {s.name: {str(d.def_path) for d in s.deps} for s in repo.index.stages}
+    for name, stage_deps in deps.items():
+        stage, _, item = name.partition("@")
+        if stage != "code":
+            assert str(identity_file(stage, item.split("-")[0] or None)) in stage_deps, name
+    assert "pmtiqa" in deps["code"]  # the whole package
+    rules = {path.stem: path.read_text() for path in (ROOT / "workflow" / "rules").glob("*.smk")}
+    text = "\n".join(rules.values())
+    coded = set(re.findall(r'code=code\("(\w+)"\)', text))
+    assert coded == set(STAGES) - {"download"}
+    for stage in coded:  # each in its own rule
+        assert re.search(rf'^rule {stage}:\n(?:    .*\n|\n)*?        code=code\("{stage}"\)', text, re.M), stage
 
 
 def test_paper_configuration_plans_240_training_jobs_without_data(tmp_path):
@@ -152,7 +157,9 @@ def test_dvc_tracks_each_stage_s_own_params(tmp_path):
     assert not any(p.startswith("overrides.synthetic") for p in params["train@livec-ms_pmt"])
     # a change of a training setting reruns no split or augment stage
     assert params["split@synthetic"] == {"split", "overrides.synthetic.split"}
-    assert params["augment@synthetic"] == {"augment", "overrides.synthetic.augment", "custom_datasets"}
+    assert params["augment@synthetic"] == {"augment", "overrides.synthetic.augment"}
+    # a dataset's own declaration reaches its stages through its code identity file, not a shared section
+    assert not {"custom_datasets", "download"} & {p for name, stage in params.items() if name != "code" for p in stage}
     assert params["report"] == {"datasets", "variants", "report"}  # the rest it reads from the runs
     assert not any(p.startswith("runtime") for stage in params.values() for p in stage)  # reruns nothing
 
@@ -190,7 +197,7 @@ def test_a_custom_dataset_is_planned_like_a_built_in_one(tmp_path):
     assert per_split_outputs(project, dvc_outputs) == to_folders(snake_outputs)
     assert {same_command(c) for c in snake_commands} == dvc_commands
     mine = {o for o in dvc_outputs if "mylab" in o}
-    assert {"data/raw/mylab", "data/prepared/mylab/labels.csv", "data/cache/mylab", "runs/tune/mylab",
+    assert {"data/raw/mylab", "data/prepared/mylab/labels.csv", "data/cache/mylab", "runs/tune/mylab/best.json",
             "metrics/mylab/ms_pmt.json"} <= mine
 
 

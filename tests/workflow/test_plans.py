@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.builders.projects import engine_env, make_project, snakemake
+from tests.builders.projects import environment, make_project, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +39,9 @@ def project(tmp_path_factory) -> Path:
             out = out / "made"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("made\n")
+    # DVC's stages depend on the code identities, which the code stage writes (Snakemake computes them)
+    made = subprocess.run([sys.executable, "-m", "pmtiqa", "code"], cwd=project, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
     dvc(project, "commit", "-f", "-q")  # first: it links outputs from its cache anew, newer than their inputs
     touched = snakemake(project, "--touch", "--cores", "1")
     assert touched.returncode == 0, touched.stderr
@@ -47,7 +50,8 @@ def project(tmp_path_factory) -> Path:
 
 
 def dvc(project: Path, *args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, env=engine_env(),
+    """DVC's command in the project, with `pmtiqa` (its own copy of the package) for the stages it runs."""
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, env=environment(project.parent),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
@@ -79,17 +83,29 @@ def snakemake_jobs(project: Path) -> set[tuple]:
     return jobs
 
 
-def plans_after(project: Path, edit) -> tuple[set, set]:
-    """(DVC's jobs, Snakemake's jobs) with params.yaml edited by ``edit``; the file is restored after."""
-    path = project / "params.yaml"
-    original = path.read_text()
-    params = yaml.safe_load(original)
-    edit(params)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+def plans_after(project: Path, edit=None, module: str | None = None, change=None) -> tuple[set, set]:
+    """(DVC's jobs, Snakemake's jobs) with params.yaml edited by ``edit`` or the project's copy of the
+    package's ``module`` (a path under pmtiqa/) by ``change`` (its text -> the new text). DVC's code
+    stage runs first, as `dvc repro` runs it before the stages that depend on its files. What either
+    edit and the code stage changed is put back after."""
+    kept = [project / "params.yaml", project / "dvc.lock", *sorted((project / "runs" / "code").iterdir())]
+    if module:
+        kept.append(project / module)
+    before = {path: path.read_bytes() for path in kept}
+    if edit:
+        params = yaml.safe_load(before[project / "params.yaml"])
+        edit(params)
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    if module:
+        (project / module).write_text(change(before[project / module].decode()))
     try:
+        dvc(project, "repro", "--quiet", "code")
         return dvc_jobs(project), snakemake_jobs(project)
     finally:
-        path.write_text(original)
+        for path in set((project / "runs" / "code").iterdir()) - set(before):
+            path.unlink()  # the files of a dataset the edit added
+        for path, content in before.items():
+            path.write_bytes(content)
 
 
 def downstream_of_training(dataset: str) -> set[tuple]:
@@ -124,3 +140,41 @@ def test_a_report_setting_plans_the_report_alone_in_both(project):
 def test_a_dataset_that_is_not_selected_plans_nothing(project):
     by_dvc, by_snakemake = plans_after(project, lambda p: p["overrides"]["koniq"]["train"].update(epochs=3))
     assert by_dvc == by_snakemake == set()
+
+
+def test_an_edit_of_comments_docstrings_and_layout_plans_nothing_in_either_engine(project):
+    def reword(text: str) -> str:
+        text = text.replace('"""The training engine:', '"""The training engine, reworded:', 1)
+        return text.replace("\nclass TrainingDiverged", "\n# a comment\n\n\nclass  TrainingDiverged", 1)
+
+    by_dvc, by_snakemake = plans_after(project, module="pmtiqa/training/trainer.py", change=reword)
+    assert by_dvc == by_snakemake == set()
+
+
+def test_a_constant_of_the_loss_plans_every_dataset_s_tuning_and_training_in_both(project):
+    by_dvc, by_snakemake = plans_after(project, module="pmtiqa/method/losses.py",
+                                       change=lambda text: text.replace("+ 1e-6)", "+ 1e-7)", 1))
+    trained = {job("tune", ds) for ds in ("synthetic", "livec")} | {
+        job("train", ds, v) for ds in ("synthetic", "livec") for v in VARIANTS}
+    assert by_dvc == trained
+    assert by_snakemake == trained | downstream_of_training("synthetic") | downstream_of_training("livec")
+
+
+def test_an_edit_of_the_report_s_tables_plans_the_report_alone_in_both(project):
+    by_dvc, by_snakemake = plans_after(project, module="pmtiqa/reporting/tables.py",
+                                       change=lambda text: text.replace('"n/a"', '"-"', 1))
+    assert by_dvc == by_snakemake == {job("report")}
+
+
+def test_a_dataset_of_one_s_own_added_plans_its_stages_alone_then_cross_and_report(project):
+    def add_mylab(params: dict) -> None:
+        params["datasets"].append("mylab")
+        params["custom_datasets"] = {"mylab": {"images": "/lab/images", "labels": "/lab/scores.csv", "range": [1, 5]}}
+        params["overrides"]["mylab"] = {section: {} for section in ("split", "augment", "model", "loss", "train",
+                                                                     "tune")}
+
+    by_dvc, by_snakemake = plans_after(project, add_mylab)
+    mine = {job(stage, "mylab") for stage in ("download", "prepare", "split", "augment", "tune")} | {
+        job(stage, "mylab", v) for stage in ("train", "evaluate") for v in VARIANTS}
+    assert by_dvc == mine | {job("cross"), job("report")}
+    assert by_snakemake == mine | {job("cross"), job("report")}

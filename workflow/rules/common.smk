@@ -1,5 +1,4 @@
 # Shared by the .smk files: the validated params and per-dataset helpers.
-import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -8,6 +7,7 @@ import yaml
 
 from pmtiqa.config.load import params_from_dict
 from pmtiqa.method.variants import VARIANTS
+from pmtiqa.stages import OF_ALL_DATASETS, code_identity
 
 # Every pmtiqa command reads params.yaml itself, so a value given only to Snakemake (--config,
 # --configfile) would plan one graph and run another. Refuse it; edit params.yaml instead (or use
@@ -22,21 +22,16 @@ if config != yaml.safe_load(Path("params.yaml").read_text()):
 PARAMS = params_from_dict(config, source="params.yaml")
 ENV = "../envs/pmtiqa.yaml"  # relative to this folder, as Snakemake resolves conda: paths
 
-# Code inputs: the same files as these stages' dvc.yaml deps (tests/workflow/test_engines_agree.py compares), so that
-# an edit of a stage's code reruns it in both engines. Snakemake deletes a job's outputs before it
-# runs, and takes a rewritten folder for a changed one: download (a rerun would delete what a user
-# placed in data/raw/), augment (its new folder would retrain every split), tune and train (every
-# study and split would start over, where DVC's stages resume and reuse finished splits of the same
-# settings) leave their code out. After an edit, rerun such a stage by name: `snakemake -f data/cache/livec`.
-PREPARE_CODE = ["pmtiqa/data/prepare.py", "pmtiqa/data/datasets", "pmtiqa/method/score_scales.py",
-                "pmtiqa/core/readers.py"]
-SPLIT_CODE = ["pmtiqa/data/splits.py", "pmtiqa/core/readers.py"]
-EVALUATE_CODE = ["pmtiqa/reporting/evaluate.py", "pmtiqa/training/selections.py", "pmtiqa/method/metrics.py",
-                 "pmtiqa/core/readers.py"]
-CROSS_CODE = ["pmtiqa/scoring/cross.py", "pmtiqa/compute/crop_means.py", "pmtiqa/compute/model_file.py",
-              "pmtiqa/method/metrics.py"]
-REPORT_CODE = ["pmtiqa/reporting/report.py", "pmtiqa/reporting/results.py", "pmtiqa/reporting/statistics.py",
-               "pmtiqa/reporting/figures.py", "pmtiqa/training/selections.py", "pmtiqa/core/readers.py"]
+# Each rule's `code` param is its stage's code identity (pmtiqa/stages.py, the one table both
+# engines read): the digests of the modules that decide the stage's outputs, and a dataset of one's
+# own's custom_datasets entry. Snakemake reruns a job when it changes (its params trigger), as DVC
+# reruns a stage when its runs/code/ file does; an edit of a comment, a docstring or the layout
+# changes nothing. Code as input files would rerun on every edit by their times, and a rerun
+# deletes a job's outputs first: every split and study would start over.
+def code(stage):
+    if stage in OF_ALL_DATASETS:
+        return lambda wildcards: code_identity(stage)
+    return lambda wildcards: code_identity(stage, PARAMS.for_dataset(wildcards.dataset))
 
 
 def n_splits(dataset):
@@ -51,8 +46,7 @@ def settings(*sections):
 
     def values(wildcards):
         seen = PARAMS.for_dataset(wildcards.dataset)
-        return {name: seen.section(name) if name != "custom_datasets" else custom_entry(wildcards.dataset)
-                for name in sections}
+        return {name: seen.section(name) for name in sections}
 
     return values
 
@@ -79,12 +73,6 @@ def computes_on_gpu(device):
 # to launch its work, not every core: it asks for one (or runtime.threads), and the `gpu` resource
 # (profiles/default: how many such jobs share the device at once) decides how many run together.
 DEVICE_THREADS = (PARAMS.runtime.threads or 1) if computes_on_gpu(PARAMS.runtime.device) else THREADS
-
-
-def custom_entry(dataset):
-    """The dataset's custom_datasets entry as plain values (None for a built-in dataset)."""
-    spec = PARAMS.custom_datasets.get(dataset)
-    return None if spec is None else dataclasses.asdict(spec)
 
 
 def split_files(dataset, variant, name):

@@ -8,8 +8,8 @@ localrules:
     split,
 
 
-# No params trigger here: rerunning download would delete data/raw/<ds> first (Snakemake clears a
-# job's outputs), and that may hold an archive's contents a user placed by hand.
+# No params trigger here, not even its code's: rerunning download would delete data/raw/<ds> first
+# (Snakemake clears a job's outputs), and that may hold an archive's contents a user placed by hand.
 rule download:
     """Fetch a dataset's images and published scores into data/raw/<dataset>."""
     output:
@@ -26,11 +26,10 @@ rule prepare:
     """Read the raw dataset into one table, data/prepared/<dataset>/labels.csv: image, mos, score, group."""
     input:
         raw="data/raw/{dataset}",
-        code=PREPARE_CODE,
     output:
         "data/prepared/{dataset}/labels.csv",
     params:
-        settings=settings("custom_datasets"),
+        code=code("prepare"),
     log:
         "logs/prepare/{dataset}.log",
     conda:
@@ -43,11 +42,11 @@ rule split:
     """Draw the dataset's seeded train/test splits by group into data/splits/<dataset>.json."""
     input:
         labels="data/prepared/{dataset}/labels.csv",
-        code=SPLIT_CODE,
     output:
         "data/splits/{dataset}.json",
     params:
         settings=settings("split"),
+        code=code("split"),
     log:
         "logs/split/{dataset}.log",
     conda:
@@ -64,7 +63,8 @@ rule augment:
     output:
         directory("data/cache/{dataset}"),
     params:
-        settings=settings("augment", "custom_datasets"),
+        settings=settings("augment"),
+        code=code("augment"),
     threads: WORKERS
     log:
         "logs/augment/{dataset}.log",

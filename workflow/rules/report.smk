@@ -9,7 +9,6 @@ rule cross:
     """Score each other selected dataset's images with every split's model of each dataset: metrics/cross/."""
     input:
         runs=cross_inputs,
-        code=CROSS_CODE,
     output:
         # the file the report reads; pmtiqa cross replaces the whole folder (with each pair's files)
         "metrics/cross/summary.json",
@@ -17,6 +16,7 @@ rule cross:
         # what it reads of params.yaml, as dvc.yaml's cross stage lists it
         settings=lambda w: {"datasets": PARAMS.datasets, "variants": PARAMS.variants,
                             "cross": PARAMS.section("cross")},
+        code=code("cross"),
     threads: DEVICE_THREADS
     resources:
         gpu=1,
@@ -32,7 +32,6 @@ rule report:
     """Write the report of the selected datasets and variants: reports/report.md, its figures, metrics.json."""
     input:
         runs=report_inputs,
-        code=REPORT_CODE,
     output:
         # files, not directory("reports"): Snakemake would leave a .snakemake_timestamp in a folder
         # output, which DVC (whose output the folder also is) would take for a change of the report.
@@ -46,6 +45,7 @@ rule report:
         # what it reads of params.yaml, as dvc.yaml's report stage lists it
         settings=lambda w: {"datasets": PARAMS.datasets, "variants": PARAMS.variants,
                             "report": PARAMS.section("report")},
+        code=code("report"),
     log:
         "logs/report.log",
     conda:

@@ -19,6 +19,7 @@ rule train:
         run="runs/train/{dataset}/{variant}/split{k}/run.json",
     params:
         settings=settings("model", "loss", "train", "split"),
+        code=code("train"),
     threads: DEVICE_THREADS
     resources:
         gpu=1,
@@ -35,11 +36,11 @@ rule evaluate:
     """Gather a variant's splits into metrics/<dataset>/<variant>.json: each split, median, IQR."""
     input:
         metrics=lambda w: split_files(w.dataset, w.variant, "metrics.json"),
-        code=EVALUATE_CODE,
     output:
         "metrics/{dataset}/{variant}.json",
     params:
         settings=settings("split"),
+        code=code("evaluate"),
     log:
         "logs/evaluate/{dataset}/{variant}.log",
     conda:

@@ -12,6 +12,7 @@ rule tune:
         "runs/tune/{dataset}/best.json",
     params:
         settings=settings("tune", "train", "model", "loss"),
+        code=code("tune"),
     threads: DEVICE_THREADS
     resources:
         gpu=1,  # trials train models: a slot of the device (profiles set how many)
