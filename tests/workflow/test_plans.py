@@ -7,6 +7,7 @@ engine is asked what it would run: DVC for the stages whose own params or deps c
 a stage after them runs where their outputs change), Snakemake for its whole dry run (it counts
 every job after a rerun job as rerun). Jobs are compared as (stage, dataset, variant).
 """
+import contextlib
 import json
 import re
 import subprocess
@@ -83,11 +84,12 @@ def snakemake_jobs(project: Path) -> set[tuple]:
     return jobs
 
 
-def plans_after(project: Path, edit=None, module: str | None = None, change=None) -> tuple[set, set]:
-    """(DVC's jobs, Snakemake's jobs) with params.yaml edited by ``edit`` or the project's copy of the
-    package's ``module`` (a path under pmtiqa/) by ``change`` (its text -> the new text). DVC's code
-    stage runs first, as `dvc repro` runs it before the stages that depend on its files. What either
-    edit and the code stage changed is put back after."""
+@contextlib.contextmanager
+def edited(project: Path, edit=None, module: str | None = None, change=None):
+    """params.yaml edited by ``edit``, or the project's copy of the package's ``module`` (a path under
+    pmtiqa/) by ``change`` (its text -> the new text), and DVC's code stage run on it, as `dvc repro`
+    runs it before the stages that depend on its files. What the edit and the code stage changed is
+    put back after."""
     kept = [project / "params.yaml", project / "dvc.lock", *sorted((project / "runs" / "code").iterdir())]
     if module:
         kept.append(project / module)
@@ -100,12 +102,18 @@ def plans_after(project: Path, edit=None, module: str | None = None, change=None
         (project / module).write_text(change(before[project / module].decode()))
     try:
         dvc(project, "repro", "--quiet", "code")
-        return dvc_jobs(project), snakemake_jobs(project)
+        yield
     finally:
         for path in set((project / "runs" / "code").iterdir()) - set(before):
             path.unlink()  # the files of a dataset the edit added
         for path, content in before.items():
             path.write_bytes(content)
+
+
+def plans_after(project: Path, edit=None, module: str | None = None, change=None) -> tuple[set, set]:
+    """(DVC's jobs, Snakemake's jobs) after an edit (``edited``)."""
+    with edited(project, edit, module, change):
+        return dvc_jobs(project), snakemake_jobs(project)
 
 
 def downstream_of_training(dataset: str) -> set[tuple]:
@@ -158,6 +166,20 @@ def test_a_constant_of_the_loss_plans_every_dataset_s_tuning_and_training_in_bot
         job("train", ds, v) for ds in ("synthetic", "livec") for v in VARIANTS}
     assert by_dvc == trained
     assert by_snakemake == trained | downstream_of_training("synthetic") | downstream_of_training("livec")
+
+
+def test_an_edit_accepted_as_changing_no_result_plans_nothing_in_either_engine(project):
+    """The engines' own way to say "this edit changes no result" (docs/engines.md): DVC records the
+    new code identities as the outputs', Snakemake the params each job would now run with."""
+    loss = "pmtiqa/method/losses.py"
+    with edited(project, module=loss, change=lambda text: text.replace("+ 1e-6)", "+ 1e-7)", 1)):
+        dvc(project, "commit", "-f", "-q")
+        touched = snakemake(project, "--touch", "--cores", "1")
+        assert touched.returncode == 0, touched.stderr
+        assert dvc_jobs(project) == snakemake_jobs(project) == set()
+    again = snakemake(project, "--touch", "--cores", "1")  # Snakemake's records of the code as it was
+    assert again.returncode == 0, again.stderr
+    assert dvc_jobs(project) == snakemake_jobs(project) == set()
 
 
 def test_an_edit_of_the_report_s_tables_plans_the_report_alone_in_both(project):
