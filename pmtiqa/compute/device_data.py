@@ -67,16 +67,16 @@ def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int
         inputs=[{"cache": cache_identity, "parts": split} for split in raw_splits],
         groups=labels["group"].astype(str).to_numpy(),
     )
-    check_crops_fit(data, crop, files.cache)
+    check_crops_fit(data.names, cache.source_sizes, crop, files.cache)
     return data
 
 
-def check_crops_fit(data: DeviceData, crop: int, cache: Path) -> None:
-    """Stop, naming the image, where one is smaller than the crops drawn from it."""
-    _, height, width, _ = data.images.shape
-    sizes = data.sizes.cpu() if data.sizes is not None else torch.tensor([[width, height]]).expand(len(data.names), 2)
-    small = (sizes.min(dim=1).values < crop).nonzero().flatten()
+def check_crops_fit(names: list[str], sizes: np.ndarray, crop: int, cache: Path) -> None:
+    """Stop, naming the image, where one is smaller than the crops drawn from it, by its own size in
+    the dataset: resized to the protocol's size it would fill a crop with detail it does not have,
+    as `pmtiqa predict` refuses it."""
+    small = (sizes.min(axis=1) < crop).nonzero()[0]
     if len(small):
         w, h = sizes[small[0]].tolist()
-        raise UserError(f"{cache}: {data.names[int(small[0])]} is {w}x{h}, smaller than "
+        raise UserError(f"{cache}: {names[small[0]]} is {w}x{h} in the dataset, smaller than "
                         f"train.crop_size {crop}" + (f" (and {len(small) - 1} more)" if len(small) > 1 else ""))

@@ -56,6 +56,16 @@ def load_tensors(path: Path, not_what: str, fix: str = "") -> object:
         raise UserError(f"{path}: {not_what}: truncated or damaged ({type(err).__name__}){fix}") from None
 
 
+def save_tensors(content: dict, path: Path) -> None:
+    """torch.save through a Python file: a write that fails (a full disk) is an OSError naming the
+    file, where torch's own writer gives a RuntimeError that says neither file nor cause."""
+    try:
+        with open(path, "wb") as file:
+            torch.save(content, file)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(path)) from None
+
+
 def check_model(checkpoint: Path, saved: object) -> None:
     """Name what a loaded model.pt lacks before any of it is used."""
     if not isinstance(saved, dict):
@@ -70,6 +80,10 @@ def check_model(checkpoint: Path, saved: object) -> None:
                         f"(known: {', '.join(STAGE_CHANNELS)})")
     if not isinstance(saved["state_dict"], dict):
         raise UserError(f"{checkpoint}: state_dict is a {type(saved['state_dict']).__name__}, not a dict of weights")
+    broken = next((name for name, value in saved["state_dict"].items() if isinstance(value, torch.Tensor)
+                   and value.is_floating_point() and not torch.isfinite(value).all()), None)
+    if broken is not None:  # every score it gave would be NaN
+        raise UserError(f"{checkpoint}: weight {broken} holds NaN or infinite values; train this split again")
     bounds = saved.get("score_bounds")
     if not (isinstance(bounds, (list, tuple)) and len(bounds) == 3 and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bounds[:2])
@@ -119,7 +133,7 @@ def save_model(path: Path, state_dict: dict, *, variant: str, backbone: str, num
                image_size: list[int] | None, max_image_size: list[int], epoch: int) -> None:
     """Write model.pt atomically: a reader never sees half of one."""
     with atomic_path(path) as tmp:
-        torch.save({"state_dict": state_dict, "variant": variant, "backbone": backbone, "num_classes": num_classes,
+        save_tensors({"state_dict": state_dict, "variant": variant, "backbone": backbone, "num_classes": num_classes,
                     "dataset": dataset, "score_bounds": score_bounds, "crop_size": crop_size,
                     "test_crops": test_crops, "target_scale": target_scale, "image_size": image_size,
                     "max_image_size": max_image_size, "epoch": epoch}, tmp)

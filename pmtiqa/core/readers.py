@@ -29,9 +29,10 @@ def _require_regular(path: Path, fix: str) -> None:
         raise UserError(f"{path}: {kind}" + ("" if kind == "missing" else ", not a regular file") + f"; {fix}")
 
 
-def read_csv(path: Path, fix: str, columns: Iterable[str] = (), **read_options: Any):
-    """The CSV at ``path`` as a DataFrame with at least ``columns``; a missing or unreadable file,
-    or one without them, stops with its path (``fix`` says what to run)."""
+def read_csv(path: Path, fix: str, columns: Iterable[str] = (), numbers: Iterable[str] = (), **read_options: Any):
+    """The CSV at ``path`` as a DataFrame with at least ``columns``, its ``numbers`` columns (where
+    present) holding numbers or nothing; a missing or unreadable file, or one without them or with
+    text for a number, stops with its path and, for a value, its row (``fix`` says what to run)."""
     import pandas as pd  # here, not at the top: the graph engines import this package's light modules
 
     _require_regular(path, fix)
@@ -42,6 +43,11 @@ def read_csv(path: Path, fix: str, columns: Iterable[str] = (), **read_options: 
     lacking = [c for c in columns if c not in table.columns]
     if lacking:
         raise UserError(f"{path}: lacks column(s) {', '.join(lacking)}; {fix}")
+    for column in [c for c in numbers if c in table.columns]:
+        text = table[column].notna() & pd.to_numeric(table[column], errors="coerce").isna()
+        if text.any():
+            row = int(text.to_numpy().nonzero()[0][0])
+            raise UserError(f"{path}: row {row + 2}: {column} {table[column].iloc[row]!r} is not a number; {fix}")
     return table
 
 

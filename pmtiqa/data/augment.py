@@ -14,6 +14,7 @@ cache untouched.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import multiprocessing
@@ -36,6 +37,7 @@ from pmtiqa.data.images import decode, upright_size
 log = logging.getLogger(__name__)
 
 IMAGES, LABELS, META, SIZES = "images.npy", "labels.csv", "meta.json", "sizes.npy"
+SOURCE_SIZES = "source_sizes.npy"  # each image's own (width, height), upright, before any resize
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Cache:
     images: np.ndarray  # N x H x W x 3 uint8, memory-mapped read-only
     labels: pd.DataFrame  # the labels.csv rows, same order
     meta: dict  # provenance (build_cache); the array's shape says the size and count
+    source_sizes: np.ndarray  # N x 2 (width, height) of each image in the dataset: what a crop can hold
     sizes: np.ndarray | None = None  # N x 2 (width, height) where images keep their own sizes
 
 
@@ -76,17 +79,19 @@ def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int,
     labels = read_labels(labels_csv)
     names = labels["image"].tolist()
     files = image_files(names, raw_dir, labels_csv)
-    sizes = np.array([upright_size(file) for file in files], dtype=np.int64).reshape(-1, 2) \
-        if size is None else None
+    sources = np.array([upright_size(file) for file in files], dtype=np.int64).reshape(-1, 2)
+    sizes = sources if size is None else None
     width, height = (int(v) for v in (size or sizes.max(axis=0, initial=0)))  # the canvas
     workers = workers or len(os.sched_getaffinity(0))
     with atomic_dir(out_dir) as tmp:
         images = np.lib.format.open_memmap(tmp / IMAGES, mode="w+", dtype=np.uint8,
                                            shape=(len(labels), height, width, 3))
         del images  # workers open it themselves; the header is on disk now
+        reserve(tmp / IMAGES)
         warnings, digests = _decode_all(names, files, tmp / IMAGES, size, workers)
         if sizes is not None:  # even where all are alike: an own-size dataset's model scores any image at its own size
             np.save(tmp / SIZES, sizes)
+        np.save(tmp / SOURCE_SIZES, sources)  # a resize can hide an image too small for any crop: training checks
         shutil.copyfile(labels_csv, tmp / LABELS)
         # images_sha256: of the pixels training reads (each row's, in row order, as the workers decode
         # them), so that a run knows when they change (a corrected download, other decoding) even
@@ -97,6 +102,19 @@ def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int,
         write_json(tmp / META, meta)
     log.info("%s: %d images %s -> %s", labels_csv, len(labels),
              f"at {width}x{height}" if size else f"at their own sizes, up to {width}x{height}", out_dir)
+
+
+def reserve(path: Path) -> None:
+    """Claim the disk space of the memory-mapped ``path`` now. Its pages are otherwise allocated as
+    the workers write them, and on a full disk a write into a mapped page kills the worker (SIGBUS),
+    which leaves its pool waiting forever; here a full disk is an OSError that names the file."""
+    with open(path, "r+b") as file:
+        try:
+            os.posix_fallocate(file.fileno(), 0, path.stat().st_size)
+        except OSError as err:
+            if err.errno in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system that cannot reserve: written as it goes
+                return
+            raise OSError(err.errno, err.strerror, str(path)) from None
 
 
 def _decode_all(names: list[str], files: list[Path], array_path: Path, size: tuple[int, int] | None,
@@ -158,10 +176,19 @@ def load_cache(cache_dir: Path) -> Cache:
         raise UserError(f"{cache_dir / IMAGES}: shape {images.shape} {images.dtype} does not match "
                         f"{len(labels)} labels; run `pmtiqa augment` again")
     n, height, width, _ = images.shape
-    sizes = None
-    if (cache_dir / SIZES).is_file():
-        sizes = np.load(cache_dir / SIZES)
-        if sizes.shape != (n, 2) or (sizes < 1).any() or (sizes > [width, height]).any():
-            raise UserError(f"{cache_dir / SIZES}: not the sizes of the {n} images of {IMAGES}; "
-                            f"run `pmtiqa augment` again")
-    return Cache(images=images, labels=labels, meta=meta, sizes=sizes)
+    sources = image_sizes(cache_dir / SOURCE_SIZES, n, None)
+    sizes = image_sizes(cache_dir / SIZES, n, (width, height)) if (cache_dir / SIZES).is_file() else None
+    return Cache(images=images, labels=labels, meta=meta, source_sizes=sources, sizes=sizes)
+
+
+def image_sizes(path: Path, n: int, largest: tuple[int, int] | None) -> np.ndarray:
+    """An N x 2 array of (width, height), each at least 1 and at most ``largest`` where given."""
+    wrong = f"{path}: not the sizes of the {n} images of {IMAGES}; run `pmtiqa augment` again"
+    try:
+        sizes = np.load(path)
+    except (ValueError, OSError):
+        raise UserError(wrong) from None
+    if sizes.shape != (n, 2) or sizes.dtype.kind not in "iu" or (sizes < 1).any() \
+            or (largest is not None and (sizes > largest).any()):
+        raise UserError(wrong)
+    return sizes

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,6 +42,8 @@ from pmtiqa.data.fetch import check_url, fetch_verified, file_name, is_url, spli
 log = logging.getLogger(__name__)
 
 CHECKSUMS = "checksums.json"  # inside data/raw/.downloads/<name>/
+SPECIAL = {stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+           stat.S_IFBLK: "a block device"}
 
 
 def download(name: str, dest: Path, source: str | None = None, custom: dict | None = None) -> None:
@@ -92,10 +95,9 @@ def _from_custom(dataset: CustomDataset, dest: Path) -> None:
         raise UserError(f"{labels}: not a file ({dataset.key('labels')})")
     if dest.parent.resolve().is_relative_to(folder.resolve()):
         raise UserError(f"{folder}: holds {dest.parent}, where the copy would go ({dataset.key('images')})")
-    _check_links(folder)
     with atomic_dir(dest) as tmp:
         log.info("%s: copying %s and %s", dataset.name, folder, labels)
-        shutil.copytree(folder, tmp / IMAGES)  # links are followed: all lead to files inside
+        _copy_folder(folder, tmp / IMAGES)
         shutil.copyfile(labels, tmp / LABELS)
         _write_record(tmp, dataset.name, f"{spec.images} and {spec.labels}",
                       [{"path": str(labels), "file": LABELS, "sha256": sha256_file(tmp / LABELS)}])
@@ -227,19 +229,38 @@ def _adopt_folder(name: str, source: Path, root: Path, dest: Path) -> None:
     """Copy the dataset folder ``root`` (found inside ``source``) into ``dest``."""
     if dest.parent.resolve().is_relative_to(root.resolve()):
         raise UserError(f"{root}: holds {dest.parent}, where the copy would go; give the dataset's own folder")
-    _check_links(root)
     with atomic_dir(dest) as tmp:
         log.info("%s: adopting folder %s", name, root)
-        shutil.copytree(root, tmp, dirs_exist_ok=True)  # links are followed: all lead to files inside
+        _copy_folder(root, tmp)
         _write_record(tmp, name, str(source), [{"path": str(root)}])
 
 
-def _check_links(folder: Path) -> None:
-    """Stop at the first symlink under ``folder`` that is not a link to a file inside it."""
+def _copy_folder(folder: Path, dest: Path) -> None:
+    """``folder`` copied into ``dest``, links followed (all lead to files inside: _check_entries).
+    A file that cannot be copied (unreadable, a full disk) stops with one line naming it."""
+    _check_entries(folder)
+    try:
+        shutil.copytree(folder, dest, dirs_exist_ok=True)
+    except shutil.Error as err:  # each file that failed, as (source, destination, why)
+        failed = err.args[0]
+        source, _, why = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise UserError(f"{source}: cannot be copied into the project: {why}{more}") from None
+
+
+def _check_entries(folder: Path) -> None:
+    """Stop at the first entry under ``folder`` that is neither a folder, nor a regular file, nor a
+    symlink to a file inside it: a named pipe or a socket would hang or break the copy."""
     for parent, dirs, files in os.walk(folder):
         for entry in sorted(dirs + files):
-            if (Path(parent) / entry).is_symlink():
-                _check_link(Path(parent) / entry, folder)
+            path = Path(parent) / entry
+            if path.is_symlink():
+                _check_link(path, folder)
+                continue
+            kind = stat.S_IFMT(path.lstat().st_mode)
+            if kind not in (stat.S_IFREG, stat.S_IFDIR):
+                raise UserError(f"{path}: {SPECIAL.get(kind, 'a special file')}, not a regular file, in the source "
+                                f"folder; move it out")
 
 
 def _check_link(link: Path, folder: Path) -> None:

@@ -1,6 +1,12 @@
 """An image file as the pipeline sees it, decoded one way everywhere (the augment stage, predict and
-the Python API): upright (its EXIF rotation applied), RGB, uint8, resized with Pillow's bilinear
-filter where a size is asked for."""
+the Python API): upright (its EXIF rotation applied), the 8-bit RGB picture a viewer shows, resized
+with Pillow's bilinear filter where a size is asked for.
+
+Pillow's own conversion to RGB clips 16-bit pixels at 255 (a 16-bit grayscale PNG turns white) and
+drops transparency (whatever colour lies under it shows). Here 16-bit values are scaled to 8 bits,
+transparent pixels show over white, as on a page, and a mode with no one 8-bit picture (32-bit
+float, 32-bit integers past 16 bits) is refused by name.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,6 +19,9 @@ from pmtiqa.core.readers import open_regular
 
 # EXIF orientations that swap width and height (transpose, rotate 90/270, transverse)
 SWAPS_AXES = {5, 6, 7, 8}
+CONVERTS = {"RGB", "1", "L", "P", "CMYK", "YCbCr", "RGBX"}  # Pillow's convert("RGB") shows these as a viewer does
+TRANSPARENT = {"RGBA", "LA", "PA", "RGBa", "La"}
+SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N", "I"}  # "I": 32-bit integers, 16-bit PNGs in older Pillows
 
 
 def decode(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, str | None]:
@@ -40,12 +49,32 @@ def _decode(path: Path, size: tuple[int, int] | None) -> np.ndarray:
     (antialiased). The draft size is asked in stored orientation, before the EXIF rotation."""
     with open_regular(path) as file, Image.open(file) as im:
         if size is None:
-            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+            return np.asarray(as_viewed(ImageOps.exif_transpose(im)))
         w, h = size
         orientation = im.getexif().get(0x0112, 1)
         im.draft("RGB", (h, w) if orientation in SWAPS_AXES else (w, h))
-        im = ImageOps.exif_transpose(im).convert("RGB")
+        im = as_viewed(ImageOps.exif_transpose(im))
         return np.asarray(im.resize((w, h), Image.Resampling.BILINEAR))
+
+
+def as_viewed(im: Image.Image) -> Image.Image:
+    """The 8-bit RGB picture a viewer shows of ``im``; UserError naming the mode where there is none."""
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in CONVERTS:
+        return im.convert("RGB")
+    if im.mode in TRANSPARENT:
+        page = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        return Image.alpha_composite(page, im.convert("RGBA")).convert("RGB")
+    if im.mode in SIXTEEN_BIT:
+        values = np.asarray(im).astype(np.int64)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise UserError(f"{im.mode} pixels from {values.min()} to {values.max()}: not 16-bit, no one 8-bit "
+                            f"picture; save it as 8 or 16 bits per channel")
+        eight = ((values * 255 + 32767) // 65535).astype(np.uint8)  # 65535 -> 255, rounded
+        return Image.fromarray(eight, "L").convert("RGB")
+    raise UserError(f"pixel mode {im.mode} ({'32-bit float' if im.mode == 'F' else 'unsupported'}) has no one "
+                    f"8-bit picture; save it as 8 or 16 bits per channel")
 
 
 def upright_size(path: Path) -> tuple[int, int]:
@@ -55,4 +84,4 @@ def upright_size(path: Path) -> tuple[int, int]:
             width, height = im.size
             return (height, width) if im.getexif().get(0x0112, 1) in SWAPS_AXES else (width, height)
     except Exception as err:  # Pillow raises many types for a damaged file: name the file, whatever it raised
-        raise UserError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
+        raise UserError(f"{path}: cannot decode image: {type(err).__name__}: {err}") from None

@@ -97,17 +97,51 @@ def write_splits(labels_csv: Path, out_json: Path, *, n_splits: int, test_fracti
     """Read labels.csv, split it by ``group`` (make_splits, the params' split section) and write the
     splits JSON atomically."""
     labels_csv = Path(labels_csv)
-    groups = read_labels(labels_csv)["group"]
+    labels = read_labels(labels_csv)
+    groups = labels["group"]
     try:
         result = make_splits(groups.tolist(), n_splits, test_fraction, val_fraction, seed, subset)
     except ValueError as err:  # too few groups: the label file's fault, the params being valid
         raise UserError(f"{labels_csv}: {err}") from None
+    check_ranked(result, labels["score"].to_numpy(), groups.astype(str).to_numpy(), labels_csv)
     result["n_rows"] = len(groups)
     check_splits(result, len(groups), out_json)  # never write what training would refuse
     write_json(out_json, result)
     log.info("%s: %d splits of %d rows (%d groups, subset %g) -> %s", labels_csv, n_splits, len(groups),
              groups.nunique(), subset, out_json)
     return result
+
+
+def check_ranked(result: dict, scores: np.ndarray, groups: np.ndarray, labels_csv: Path) -> None:
+    """Stop where a split's test or validation part cannot give an SRCC (fewer than two different
+    scores), which would otherwise finish the split with a null SRCC. The message names the split and
+    the part, and the smallest fraction, or number of groups, that gives the part two groups."""
+    fractions = {"test": result["test_fraction"], "val": result["val_fraction"]}
+    for k, split in enumerate(result["splits"]):
+        for part in ("test", "val"):
+            ids = split[part]
+            if not ids or len(np.unique(scores[ids])) >= 2:
+                continue
+            used = len(np.unique(groups[[i for p in PARTS for i in split[p]]]))
+            head = (f"{labels_csv}: split {k}'s {part} part holds {len(ids)} image(s) of one score, and an SRCC "
+                    f"needs two different scores")
+            taken = _groups_in(part, used, fractions)
+            if taken >= 2:  # groups enough; their scores are tied
+                raise UserError(f"{head}: its {taken} groups all score {scores[ids[0]]:g}; check the scores")
+            key = f"split.{part}_fraction"
+            larger = next((f / 100 for f in range(1, 100) if _groups_in(part, used, {**fractions, part: f / 100}) >= 2
+                           and _groups_in("train", used, {**fractions, part: f / 100}) >= 1), None)
+            more = next(n for n in range(used + 1, 10 * used + 1000) if _groups_in(part, n, fractions) >= 2)
+            raise UserError(f"{head}: {key} {fractions[part]:g} of {used} groups takes {taken}; "
+                            + (f"{key} {larger:g} takes two, as would " if larger else "")
+                            + f"{more} groups at {fractions[part]:g}")
+
+
+def _groups_in(part: str, n_groups: int, fractions: dict) -> int:
+    """How many of n_groups a split gives the part (as _assign_groups parts them)."""
+    n_test = _share(fractions["test"], n_groups, 1 + (fractions["val"] > 0))
+    n_val = _share(fractions["val"], n_groups - n_test, 1)
+    return {"test": n_test, "val": n_val, "train": n_groups - n_test - n_val}[part]
 
 
 def read_splits(path: Path, n_rows: int, rerun: str) -> list[dict[str, list[int]]]:

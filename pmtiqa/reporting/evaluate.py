@@ -1,5 +1,6 @@
 """`pmtiqa evaluate`: a variant's metrics over its splits (median, mean, std, quartiles), for the
-selections the splits hold (training/selections.py), refusing splits of other settings."""
+selections the splits hold (training/selections.py), refusing splits that do not belong together
+(training/finished.py)."""
 from __future__ import annotations
 
 import logging
@@ -11,6 +12,7 @@ from pmtiqa.core.errors import UserError
 from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.core.readers import read_json
 from pmtiqa.method.metrics import aggregate
+from pmtiqa.training.finished import check_runs
 from pmtiqa.training.selections import REQUIRED_SELECTIONS, SELECTION_NOTES, honest_selection, same_selections
 
 log = logging.getLogger(__name__)
@@ -23,41 +25,6 @@ def split_selections(per_split: list[dict], files: list, rerun: str) -> tuple[st
         raise UserError(f"{files[0]}: holds the selections {', '.join(held) or 'none'}, not final and best_test; "
                         f"{rerun}")
     return held
-
-
-# What may differ between the runs of one summary: the split itself and its own image ids; the cache
-# they read (inputs.cache) and every other setting may not.
-PER_SPLIT = ("split", "inputs.parts")
-
-
-def flat(settings: dict, prefix: str = "") -> dict:
-    """A run.json's nested settings as {"train.epochs": 30, ...}."""
-    out = {}
-    for key, value in settings.items():
-        out |= flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value}
-    return out
-
-
-def check_same_settings(runs: list[Path], rerun: str) -> None:
-    """Stop, naming the first split and setting that differ, where the splits' runs were trained with
-    different settings: a kill or a failure in a retrain leaves finished splits of the old settings
-    beside new ones, and a summary over both would mix two experiments."""
-    first = run_identity(runs[0], rerun)
-    for path in runs[1:]:
-        other = run_identity(path, rerun)
-        for key in sorted(first.keys() | other.keys()):
-            if first.get(key) != other.get(key):
-                raise UserError(f"{path}: trained with {key} {other.get(key)!r} where {runs[0]} has "
-                                f"{first.get(key)!r}; {rerun}")
-
-
-def run_identity(path: Path, rerun: str) -> dict:
-    """A run.json's settings and inputs, flat, less what differs from split to split (PER_SPLIT)."""
-    run = read_json(path, rerun)
-    if not isinstance(run, dict) or not isinstance(run.get("settings"), dict):
-        raise UserError(f"{path}: not a run.json written by `pmtiqa train`; {rerun}")
-    recorded = flat(run["settings"]) | flat({"inputs": run.get("inputs", {})})
-    return {k: v for k, v in recorded.items() if not any(k == p or k.startswith(p + ".") for p in PER_SPLIT)}
 
 
 def check_same_metrics(per_split: list[dict], files: list[Path], selections, rerun: str) -> None:
@@ -81,7 +48,7 @@ def evaluate_variant(params: DatasetParams, dataset_files: DatasetFiles, variant
                  for k, path in enumerate(files)]
     rerun = f"rerun the training of every split of {dataset}/{variant} with the current params (`dvc repro` or `snakemake`)"
     selections = split_selections(per_split, files, rerun)
-    check_same_settings([path.with_name("run.json") for path in files], rerun)
+    check_runs(dataset, variant, [path.with_name("run.json") for path in files], rerun)
     check_same_metrics(per_split, files, selections, rerun)
     summary = {}
     for sel in selections:

@@ -2,7 +2,8 @@
 wrote (metrics/<ds>/<variant>.json), every split's history.csv (and predictions.csv of the variant
 the figures focus on), the settings its runs recorded (run.json), and runs/tune/<ds>/best.json where
 the runs trained with its values. The report describes the runs as they ran, not as params.yaml
-says they should have: what it reads is what the engines made.
+says they should have: what it reads is what the engines made, and it stops where the files do not
+belong together (a split of another variant or settings, a summary older than its runs).
 """
 from __future__ import annotations
 
@@ -14,9 +15,14 @@ from pmtiqa.core.errors import UserError
 from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.core.readers import read_csv, read_json
 from pmtiqa.method.metrics import STATISTICS
+from pmtiqa.training.finished import check_runs, check_variants_alike
 from pmtiqa.training.selections import REQUIRED_SELECTIONS, held_selections, same_selections
 
 RUN_STAGES = "run the stages before the report (`dvc repro` or `snakemake`)"
+# The columns the report reads as numbers (history.csv's `target` is the loss's target, a word)
+HISTORY_NUMBERS = ("epoch", "lambda1", "lambda2", "lr", "loss", "l1", "ce", "val_srcc", "val_plcc", "test_srcc",
+                   "test_plcc", "seconds", "scoring_seconds")
+PREDICTION_NUMBERS = ("mos", "prediction", "score")
 
 
 def focus_variant(params: Params) -> str:
@@ -33,7 +39,7 @@ def load_results(params: Params, files: dict[str, DatasetFiles]) -> dict:
 
 
 def load_dataset(params: Params, files: DatasetFiles) -> dict:
-    ds, focus, variants, n = files.dataset, focus_variant(params), {}, None
+    ds, focus, variants, identities, n = files.dataset, focus_variant(params), {}, {}, None
     for v in params.variants:
         path = files.metrics(v)
         metrics = read_json(path, RUN_STAGES)
@@ -42,10 +48,14 @@ def load_dataset(params: Params, files: DatasetFiles) -> dict:
         n = n if n is not None else metrics.get("n_splits")  # paired tests: every variant over the same splits
         check_metrics(metrics, path, n, f"run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
         runs = [files.run(v, k) for k in range(n)]
-        variants[v] = {"metrics": metrics, "histories": [read_csv(r / "history.csv", RUN_STAGES) for r in runs],
-                       "runs": [run_record(r / "run.json") for r in runs]}
+        identities[v] = check_runs(ds, v, [r / "run.json" for r in runs], RUN_STAGES)
+        check_fresh(metrics, path, runs, f"run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
+        variants[v] = {"metrics": metrics, "runs": [run_record(r / "run.json") for r in runs],
+                       "histories": [read_csv(r / "history.csv", RUN_STAGES, numbers=HISTORY_NUMBERS) for r in runs]}
         if v == focus:  # only the scatter reads predictions, and only the focus variant's
-            variants[v]["predictions"] = [read_csv(r / "predictions.csv", RUN_STAGES) for r in runs]
+            variants[v]["predictions"] = [read_csv(r / "predictions.csv", RUN_STAGES, numbers=PREDICTION_NUMBERS)
+                                          for r in runs]
+    check_variants_alike({v: files.run(v, 0) / "run.json" for v in variants}, identities, RUN_STAGES)
     ran = run_settings(files.run(params.variants[0], 0) / "run.json")
     return {
         "settings": {"split.n_splits": n, "model.backbone": ran["model"]["backbone"],
@@ -69,9 +79,14 @@ def run_settings(path: Path) -> dict:
     run = read_json(path, RUN_STAGES)
     settings = run.get("settings") if isinstance(run, dict) else None
     try:
-        settings["model"]["backbone"], settings["model"]["weights"], settings["train"]["epochs"]
+        shown = {"model.backbone": settings["model"]["backbone"], "model.weights": settings["model"]["weights"],
+                 "train.epochs": settings["train"]["epochs"]}
     except (KeyError, TypeError):
         raise UserError(f"{path}: not a run.json written by `pmtiqa train`; {RUN_STAGES}") from None
+    for key, value in shown.items():
+        wanted, what = (int, "a whole number of epochs") if key == "train.epochs" else (str, "a name")
+        if type(value) is not wanted or (wanted is int and value < 1):
+            raise UserError(f"{path}: settings.{key} is {value!r}, not {what}; {RUN_STAGES}")
     return settings
 
 
@@ -96,6 +111,15 @@ def check_metrics(metrics: dict, path: Path, n: int | None, fix: str) -> None:
             or len(metrics.get("splits", [])) != n \
             or any(not set(STATISTICS) <= set(summary[sel].get("srcc", {})) for sel in held):
         raise UserError(f"{path}: not a summary of the same {n} splits as the dataset's other variants; {fix}")
+
+
+def check_fresh(metrics: dict, path: Path, runs: list[Path], fix: str) -> None:
+    """The summary holds each split's metrics.json as it is now: one older than a retrain, or made of
+    other runs, would describe numbers the runs no longer hold."""
+    for k, (held, run) in enumerate(zip(metrics["splits"], runs)):
+        if held != read_json(run / "metrics.json", RUN_STAGES):
+            raise UserError(f"{path}: its split {k} is not {run / 'metrics.json'} as it is now (the summary is older "
+                            f"than the runs, or of others); {fix}")
 
 
 def common_selections(files: DatasetFiles, variants: dict) -> tuple[str, ...]:

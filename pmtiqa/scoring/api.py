@@ -29,7 +29,7 @@ from pmtiqa.compute.model_file import model_from, read_model
 from pmtiqa.compute.runtime import Runtime, resolve_runtime
 from pmtiqa.config.sections import DEVICE_NAME
 from pmtiqa.core.errors import UserError
-from pmtiqa.data.images import decode, upright_size
+from pmtiqa.data.images import as_viewed, decode, upright_size
 from pmtiqa.method.score_scales import clip_unit, to_published
 
 
@@ -93,13 +93,14 @@ class Scorer:
     def quality(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
             raise UserError(f"expected a float tensor (N, 3, H, W) in 0..1, got {x.dtype} {tuple(x.shape)}")
+        if len(x) == 0:  # no image, no score (as for an empty list)
+            return x.new_zeros(0)
+        if min(x.shape[2:]) < self.crop:  # its own size decides: a resize to the training size would upscale it
+            raise Unscorable(f"{x.shape[3]}x{x.shape[2]} is smaller than the model's {self.crop}x{self.crop} crops")
         if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
             raise UserError(f"expected a float tensor in 0..1, got values from {float(x.min()):g} to {float(x.max()):g}"
                             + ("" if torch.isfinite(x).all() else " and some that are not numbers"))
         x = x.to(self.runtime.device, torch.float32)  # float64 or float16 in: the network computes in float32
-        height, width = x.shape[2:]
-        if min(height, width) < self.crop:  # its own size decides: a resize to the training size would upscale it
-            raise Unscorable(f"{width}x{height} is smaller than the model's {self.crop}x{self.crop} crops")
         x = self.resized(x)
         height, width = x.shape[2:]
         if min(height, width) < self.crop:  # shrunk, its aspect kept, to fit the training images
@@ -135,6 +136,9 @@ class Scorer:
                 return prepared(Path(image), self.saved)[0]
             except Unscorable as why:
                 raise Unscorable(f"{image}: {why}") from None
+        if isinstance(image, (bytes, bytearray, memoryview)):
+            raise UserError(f"cannot score {len(image)} bytes: give the file's path, or decode them first "
+                            f"(PIL.Image.open(io.BytesIO(data)))")
         if isinstance(image, np.ndarray):
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
                 raise UserError(f"expected an HxWx3 uint8 array, got {image.dtype} {image.shape}")
@@ -142,7 +146,7 @@ class Scorer:
         if not isinstance(image, Image.Image):
             raise UserError(f"cannot score a {type(image).__name__}: give a path, a Pillow image, an HxWx3 uint8 "
                             f"array or a float tensor (N, 3, H, W) in 0..1")
-        image = ImageOps.exif_transpose(image).convert("RGB")  # upright, as a file is decoded
+        image = as_viewed(ImageOps.exif_transpose(image))  # upright, 8-bit RGB, as a file is decoded
         if min(image.size) < self.crop:
             raise Unscorable(f"{image.size[0]}x{image.size[1]} is smaller than the model's {self.crop}x{self.crop} "
                              f"crops")
@@ -164,7 +168,8 @@ class Scorer:
 
 def as_list(images) -> list:
     """One image, or several (a list, a tuple, any iterable but a string or an array), as a list."""
-    if isinstance(images, (str, Path, np.ndarray, Image.Image)) or not isinstance(images, Iterable):
+    if isinstance(images, (str, Path, np.ndarray, Image.Image, bytes, bytearray, memoryview)) \
+            or not isinstance(images, Iterable):
         return [images]
     return list(images)
 

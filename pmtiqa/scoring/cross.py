@@ -29,10 +29,12 @@ from pmtiqa.data.augment import load_cache
 from pmtiqa.data.datasets import score_bounds
 from pmtiqa.method.metrics import aggregate, all_metrics
 from pmtiqa.method.score_scales import to_published
+from pmtiqa.training.finished import check_model, check_runs, run_identity
 
 log = logging.getLogger(__name__)
 
 SELECTION = "kept"  # the model each split kept (model.pt)
+RETRAIN = "train every split of the cross variants again (`dvc repro` or `snakemake`)"
 
 
 def pairs(params: Params) -> list[tuple[str, str]]:
@@ -72,14 +74,19 @@ def cross_evaluate(params: Params, files: dict[str, DatasetFiles], out: Path) ->
 
 def check_inputs(params: Params, views: dict[str, DatasetParams], files: dict[str, DatasetFiles],
                  variants: list[str]) -> None:
-    """Before any work: every model exists, and every train dataset's crops fit in every test
-    dataset's images (one line naming what is missing or what does not fit)."""
+    """Before any work: every model exists, the splits of each train dataset and variant belong
+    together (training/finished.py), and every train dataset's crops fit in every test dataset's
+    images (one line naming what is missing, what does not belong or what does not fit)."""
     missing = [files[a].run(v, k) / "model.pt" for a in params.datasets for v in variants
                for k in range(views[a].split.n_splits)
                if any(a == train for train, _ in pairs(params)) and not (files[a].run(v, k) / "model.pt").is_file()]
     if missing:
         raise UserError(f"{missing[0]}: missing" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
                         + "; train every split of the cross variants first (`dvc repro` or `snakemake`)")
+    for a in sorted({a for a, _ in pairs(params)}):
+        for v in variants:
+            runs = [files[a].run(v, k) / "run.json" for k in range(views[a].split.n_splits)]
+            check_runs(a, v, runs, RETRAIN)
     for a, b in pairs(params):
         cache = load_cache(files[b].cache)
         smallest = smallest_side(cache.images.shape, cache.sizes)
@@ -112,6 +119,7 @@ def pair_result(a: str, b: str, variant: str, models: list[Path], test: TestSet,
     splits = []
     for path in models:
         saved = read_model(path)
+        check_model(path, saved, run_identity(path.with_name("run.json"), RETRAIN), RETRAIN)
         if test.smallest < saved["crop_size"]:  # a model trained with other crops than params say now
             raise UserError(f"{path}: its {saved['crop_size']}-pixel crops do not fit in {b}'s images (the smallest "
                             f"side is {test.smallest}); leave {b} out of cross.datasets")

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from pmtiqa.compute.device_data import DeviceData, load_device_data
-from pmtiqa.compute.model_file import load_tensors, save_model
+from pmtiqa.compute.model_file import load_tensors, read_model, save_model, save_tensors
 from pmtiqa.compute.runtime import Runtime, resolve_runtime
 from pmtiqa.config.params import DatasetParams
 from pmtiqa.config.run_settings import Settings, settings_for, tuned_values, what_differs
@@ -43,11 +43,18 @@ def published_metrics(pred01: np.ndarray, data: DeviceData, ids: torch.Tensor) -
 
 def unlike_finished(out: Path, identity: dict) -> str | None:
     """None where the split's folder holds a finished run of this identity (settings, inputs and
-    code); else what differs, in words ("" where nothing is finished there)."""
+    code) whose model.pt loads; else what differs, in words ("" where nothing is finished there)."""
     run = out / "run.json"
     if not (out / "metrics.json").is_file() or not run.is_file():
         return ""
-    return what_differs(read_json(run, "delete the split's folder to train it again"), identity) or None
+    differs = what_differs(read_json(run, "delete the split's folder to train it again"), identity)
+    if differs:
+        return differs
+    try:
+        read_model(out / "model.pt")  # what predict and cross will read of it
+    except (UserError, OSError) as err:
+        return f"a model.pt that does not load ({err})"
+    return None
 
 
 def work_dir(out: Path) -> Path:
@@ -88,7 +95,7 @@ def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Pat
                  row["lambda1"], row["lr"], f" val SRCC {val_srcc:.4f}" if validates else "", row["test_srcc"],
                  row["seconds"])
         with atomic_path(work / "checkpoint.pt") as tmp:
-            torch.save({"identity": identity, "trainer": trainer.state_dict(), "best": best}, tmp)
+            save_tensors({"identity": identity, "trainer": trainer.state_dict(), "best": best}, tmp)
         write_history(trainer.history, work / "history.csv")
     with atomic_dir(out) as folder:
         metrics = finish(settings, data, trainer, best, folder)

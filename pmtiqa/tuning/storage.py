@@ -5,10 +5,13 @@ machines, with the `cluster` extra's driver).
 Workers that start together open one storage at the same moment: the first creates its tables, and
 one that races it (two CREATE TABLEs, two inserts of the schema version, SQLite's lock) gets a
 database error that a second try does not repeat. Opening is therefore tried a few times before a
-bad URL, an unreachable server or a missing driver stops the command with one line.
+bad URL, an unreachable server or a missing driver stops the command with one line, as does a
+storage that fails later (storage_failures). Messages show a URL with its password masked.
 """
 from __future__ import annotations
 
+import contextlib
+import re
 import time
 import warnings
 from pathlib import Path
@@ -28,11 +31,11 @@ def storage_url(template: str, dataset: str) -> str:
 
 
 def shown(url: str) -> str:
-    """The URL as messages show it: its password masked."""
+    """The URL as messages show it: its password masked, even where the URL does not parse."""
     try:
         return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except sqlalchemy.exc.ArgumentError:
-        return url
+    except (sqlalchemy.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        return re.sub(r"(://[^/@]*?:)[^/]*@", r"\1***@", url)
 
 
 def open_storage(url: str, heartbeat_s: int, source: str) -> optuna.storages.RDBStorage:
@@ -41,9 +44,15 @@ def open_storage(url: str, heartbeat_s: int, source: str) -> optuna.storages.RDB
     where = f"{source}: {KEY}: {shown(url)}"
     try:
         parsed = sqlalchemy.engine.make_url(url)
+        parsed.port  # noqa: B018 (parsed lazily: a port that is not a number raises here)
     except sqlalchemy.exc.ArgumentError as err:
         raise UserError(f"{where}: not an SQLAlchemy URL ({err})") from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    except ValueError:
+        raise UserError(f"{where}: its port is not a number") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise UserError(f"{where}: an SQLite database in memory keeps no study past the command (a killed study "
+                        f"could not resume, a second worker would not see it): name a file, sqlite:///path/study.db")
+    if parsed.get_backend_name() == "sqlite" and not parsed.query.get("uri"):  # a file: URI names its own path
         try:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -58,11 +67,23 @@ def open_storage(url: str, heartbeat_s: int, source: str) -> optuna.storages.RDB
             raise UserError(f"{where}: {missing_driver(parsed, err)}") from None
         except sqlalchemy.exc.ArgumentError as err:  # an unknown dialect or driver
             raise UserError(f"{where}: {err}") from None
+        except RuntimeError as err:  # optuna: the tables are of another version of optuna
+            raise UserError(f"{where}: {str(err).replace('$STORAGE_URL', shown(url))}") from None
         except (sqlalchemy.exc.DBAPIError, optuna.exceptions.StorageInternalError) as err:
             if attempt == TRIES:
                 raise UserError(f"{where}: cannot open the study storage: {first_line(err)}") from None
             time.sleep(0.2 * attempt)  # another worker is creating the tables; they exist on the next try
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def storage_failures(url: str, source: str):
+    """A database error while the study runs (a read-only file, a server gone) as one line naming the
+    storage, its password masked."""
+    try:
+        yield
+    except (sqlalchemy.exc.DBAPIError, optuna.exceptions.StorageInternalError) as err:
+        raise UserError(f"{source}: {KEY}: {shown(url)}: the study storage failed: {first_line(err)}") from None
 
 
 def missing_driver(parsed, err: ImportError) -> str:

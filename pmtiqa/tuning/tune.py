@@ -33,7 +33,7 @@ from pmtiqa.data.splits import hold_out
 from pmtiqa.method.metrics import srcc
 from pmtiqa.method.score_scales import to_published
 from pmtiqa.training.trainer import Trainer, TrainingDiverged
-from pmtiqa.tuning.storage import open_storage, shown, storage_url
+from pmtiqa.tuning.storage import open_storage, shown, storage_failures, storage_url
 from pmtiqa.tuning.workers import (FAILED_BY, FINISHED, Surplus, counted, fail_dead_trials, place_of, record_worker,
                                    running, step_aside)
 
@@ -200,13 +200,14 @@ def tune(params: DatasetParams, files: DatasetFiles, code: dict) -> dict:
     storage = open_storage(url, HEARTBEAT_S, params.source or "params.yaml")
     # no trial is cut before an epoch at the first lowered rate (the epochs at the full rate are
     # 1..lr_step + 1, and a step of n_warmup_steps is already prunable): early epochs favour what looks good early
-    study = open_study(storage, name, identity, optuna.pruners.MedianPruner(n_startup_trials=2,
-                                                                            n_warmup_steps=t.lr_step + 2))
-    name = study.study_name
-    log.info("study %s in %s: %d of %d trials finished", name, shown(url), len(counted(study)), u.n_trials)
-    parts = trial_parts(params, data)
-    run_trials(study, lambda trial: objective(trial, params, data, runtime, parts), u.n_trials, u.seed)
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    with storage_failures(url, params.source or "params.yaml"):
+        study = open_study(storage, name, identity, optuna.pruners.MedianPruner(n_startup_trials=2,
+                                                                                n_warmup_steps=t.lr_step + 2))
+        name = study.study_name
+        log.info("study %s in %s: %d of %d trials finished", name, shown(url), len(counted(study)), u.n_trials)
+        parts = trial_parts(params, data)
+        run_trials(study, lambda trial: objective(trial, params, data, runtime, parts), u.n_trials, u.seed)
+        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise UserError(f"{shown(url)}: no trial of study {name} completed (each failure is in the log "
                         f"above); fix its cause, or widen the tune ranges, and run `pmtiqa tune` again")

@@ -1,7 +1,9 @@
 """The augment stage: one decode per image into a memory-mapped uint8 array, written atomically."""
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,20 @@ def make_dataset(tmp_path: Path) -> tuple[Path, Path]:
     pd.DataFrame({"image": names, "mos": range(len(names)), "score": np.linspace(0, 1, len(names)),
                   "group": names}).to_csv(labels, index=False)
     return labels, raw
+
+
+def test_each_image_s_own_size_is_kept_for_the_crops_to_check(tmp_path: Path) -> None:
+    """Resized to the protocol's size, a 17x23 image fills the cache like the others; training refuses
+    it by the size it has in the dataset (compute/device_data.py), as `pmtiqa predict` refuses it."""
+    from pmtiqa.compute.device_data import check_crops_fit
+
+    labels, raw = make_dataset(tmp_path)
+    build_cache(labels, raw, tmp_path / "cache", size=(64, 64), workers=1)
+    cache = load_cache(tmp_path / "cache")
+    assert cache.sizes is None and cache.source_sizes.tolist() == [list(s) for s in SIZES]
+    with pytest.raises(UserError, match=r"cache: img4\.jpg is 17x23 in the dataset, smaller than train.crop_size 32$"):
+        check_crops_fit(cache.labels["image"].tolist(), cache.source_sizes, 32, tmp_path / "cache")
+    check_crops_fit(cache.labels["image"].tolist(), cache.source_sizes, 17, tmp_path / "cache")
 
 
 def test_shapes_dtype_and_row_order(tmp_path: Path) -> None:
@@ -73,6 +89,24 @@ def test_corrupt_image_is_named_and_old_cache_survives(tmp_path: Path) -> None:
     (raw / "sub" / "img3.png").write_bytes(b"\x89PNG not really")
     with pytest.raises(UserError, match=r"sub/img3\.png: cannot decode image"):
         build_cache(labels, raw, tmp_path / "cache", size=(8, 8), workers=2)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "cache").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "labels.csv", "raw"]  # no temp folder left
+
+
+def test_a_full_disk_is_named_before_any_image_is_decoded_and_the_old_cache_survives(tmp_path, monkeypatch):
+    """The cache's space is claimed up front: on a full disk a worker writing into its mapped pages
+    would die of SIGBUS and leave the pool waiting."""
+    labels, raw = make_dataset(tmp_path)
+    build_cache(labels, raw, tmp_path / "cache", size=(16, 16), workers=2)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "cache").iterdir()}
+
+    def no_space(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    with pytest.raises(OSError) as err:
+        build_cache(labels, raw, tmp_path / "cache", size=(8, 8), workers=2)
+    assert err.value.errno == errno.ENOSPC and err.value.filename.endswith("images.npy")
     assert {p.name: p.read_bytes() for p in (tmp_path / "cache").iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "labels.csv", "raw"]  # no temp folder left
 

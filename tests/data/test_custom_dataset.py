@@ -4,8 +4,12 @@ as it takes a built-in one, and a bad declaration or table stops with one line n
 The dataset is made as a user would: a folder of images outside the project and a CSV with their own
 column names, declared in the project's params.yaml.
 """
+import errno
 import json
+import os
 import re
+import shutil
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +20,7 @@ import yaml
 
 from pmtiqa.cli import main
 from pmtiqa.config.load import params_from_dict
-from tests.builders.lab import N_IMAGES, lab_params, lab_project, make_lab
+from tests.builders.lab import N_IMAGES, lab_params, lab_project
 
 
 @pytest.fixture
@@ -108,44 +112,80 @@ def test_download_names_a_declared_folder_that_is_not_there(project, capsys):
     assert line.endswith("nowhere: not a folder (custom_datasets.mylab.images)")
 
 
+def a_fifo(folder: Path, monkeypatch) -> str:
+    os.mkfifo(folder / "set_a" / "pipe.png")
+    return "set_a/pipe.png: a named pipe, not a regular file, in the source folder"
+
+
+def a_socket(folder: Path, monkeypatch) -> str:
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(folder / "listening.png"))  # the socket's file stays after it closes
+    return "listening.png: a socket, not a regular file, in the source folder"
+
+
+def failing_copy(errno_code: int, strerror: str):
+    """A copy that fails on one file as the system would (an unreadable file, a full disk)."""
+    def make(folder: Path, monkeypatch) -> str:
+        real = shutil.copyfile
+
+        def copyfile(source, dest, **kwargs):
+            if Path(source).name == "p05.png":
+                raise OSError(errno_code, strerror, str(source))
+            return real(source, dest, **kwargs)
+
+        monkeypatch.setattr(shutil, "copyfile", copyfile)
+        return f"set_a/p05.png: cannot be copied into the project: [Errno {errno_code}] {strerror}"
+    return make
+
+
+@pytest.mark.parametrize("make", [a_fifo, a_socket, failing_copy(errno.EACCES, "Permission denied"),
+                                  failing_copy(errno.ENOSPC, "No space left on device")],
+                         ids=["fifo", "socket", "unreadable file", "full disk"])
+def test_a_file_the_images_folder_cannot_give_is_one_line_and_nothing_is_copied(project, capsys, monkeypatch, make):
+    folder = project.parent / "lab" / "pictures"
+    says = make(folder, monkeypatch)
+    line = refused(capsys, "download", "--dataset", "mylab")
+    assert says in line, line
+    assert not Path("data/raw/mylab").exists()
+    assert [p.name for p in Path("data/raw").iterdir() if not p.name.startswith(".")] == []  # no half copy
+
+
+def score_named_twice(lines: list[str]) -> list[str]:
+    return [lines[0] + ",rating"] + [line + ",1" for line in lines[1:]]
+
+
+def blank_line_then_a_bad_score(lines: list[str]) -> list[str]:
+    """A blank line as line 4; the data line that was line 6 is line 7 in the file, its score 9."""
+    file, _, scene = lines[5].split(",")
+    return lines[:3] + [""] + lines[3:5] + [f"{file},9,{scene}"] + lines[6:]
+
+
+def empty_group_cell(lines: list[str]) -> list[str]:
+    return lines[:4] + [lines[4].rsplit(",", 1)[0] + ","] + lines[5:]
+
+
+# (case, an edit of the CSV's lines (the header is line 1), what the one line says)
+CSV_TEXTS = [
+    ("the score column named twice", score_named_twice, "ratings.csv): the header names the column 'rating' twice"),
+    ("a blank line before a bad score", blank_line_then_a_bad_score,
+     "ratings.csv): row 7: score '9' is not a number in custom_datasets.mylab.range"),
+    ("an empty group cell", empty_group_cell,
+     "ratings.csv): row 5: the 'scene' cell is empty (custom_datasets.mylab.group_column)"),
+]
+
+
+@pytest.mark.parametrize("case, edit, says", CSV_TEXTS, ids=[case[0] for case in CSV_TEXTS])
+def test_a_csv_whose_text_misleads_is_named_by_line_and_key(project, capsys, case, edit, says):
+    table = project.parent / "lab" / "ratings.csv"
+    table.write_text("\n".join(edit(table.read_text().splitlines())) + "\n")
+    assert run("download", "--dataset", "mylab") == 0
+    line = refused(capsys, "prepare", "--dataset", "mylab")
+    assert says in line, line
+
+
 def test_an_undeclared_dataset_is_named_on_the_command_line(project, capsys):
     line = refused(capsys, "prepare", "--dataset", "theirlab")
     assert "--dataset theirlab: unknown (known: synthetic, bid, livec, live, csiq, koniq, mylab;" in line
-
-
-def test_cross_dataset_scores_each_dataset_with_the_other_s_models(tmp_path, monkeypatch, capsys):
-    """Two labs of one's own, trained on each, each scored with the other's models: the pairs' files,
-    their summary, the report's matrix and metrics.json's medians."""
-    folder, table = make_lab(tmp_path)
-    root = tmp_path / "project"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    params = lab_params(folder, table)
-    params["custom_datasets"]["other"] = {**params["custom_datasets"]["mylab"], "range": [0, 10], "size": [48, 44]}
-    params.update(datasets=["mylab", "other"], variants=["baseline", "ms_pmt"])
-    params["train"]["epochs"] = 1
-    params["tune"] = {"n_trials": 1, "epochs": 1, "variant": "baseline", "batch_size": [8, 8], "lr": [1e-3, 1e-3],
-                      "gamma": [1.0, 1.0]}
-    Path("params.yaml").write_text(yaml.safe_dump(params))
-    for ds in ("mylab", "other"):
-        for stage in ("download", "prepare", "split", "augment"):
-            assert run(stage, "--dataset", ds) == 0
-        for variant in ("baseline", "ms_pmt"):
-            assert run("train", "--dataset", ds, "--variant", variant) == 0
-            assert run("evaluate", "--dataset", ds, "--variant", variant) == 0
-    assert run("cross") == 0
-    assert run("report") == 0
-    pair = json.loads(Path("metrics/cross/mylab-to-other/ms_pmt.json").read_text())
-    assert (pair["train"], pair["test"], pair["n_splits"]) == ("mylab", "other", 2)
-    assert set(pair["summary"]["kept"]) >= {"srcc", "plcc", "plcc_logistic", "krcc"}
-    summary = json.loads(Path("metrics/cross/summary.json").read_text())["pairs"]
-    assert set(summary) == {"mylab-to-other", "other-to-mylab"} and set(summary["other-to-mylab"]) == {"baseline",
-                                                                                                       "ms_pmt"}
-    report = Path("reports/report.md").read_text()
-    assert "## Cross-dataset" in report and "| `ms_pmt` | mylab |" in report
-    crossed = json.loads(Path("metrics.json").read_text())["cross"]  # the same medians, to four decimals
-    assert crossed == {pair: {v: {m: round(medians[f"{m}_median"], 4) for m in ("srcc", "plcc")}
-                              for v, medians in by_variant.items()} for pair, by_variant in summary.items()}
 
 
 def test_cross_datasets_must_be_selected(tmp_path):

@@ -302,7 +302,7 @@ def test_same_file_under_two_names_is_refused_at_augment(project: Path, capsys) 
 
 def test_an_image_named_like_a_missing_value_is_a_name(project: Path, capsys) -> None:
     write_labels(["NA", "null", "nan", "x"], group=["NA", "n/a", "None", "x"])
-    write_params(project, split={"n_splits": 1})
+    write_params(project, split={"n_splits": 1, "test_fraction": 0.5})  # two groups: an SRCC
     assert cli(capsys, "split")[0] == 0
     assert json.loads(SPLITS.read_text())["n_rows"] == 4
 

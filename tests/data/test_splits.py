@@ -117,7 +117,7 @@ def test_hold_out_parts_a_train_part_by_group(groups: list[str]) -> None:
 
 def test_write_splits_reads_labels_and_writes_json(tmp_path: Path) -> None:
     labels = tmp_path / "labels.csv"
-    pd.DataFrame({"image": [f"i{k}.png" for k in range(40)], "mos": range(40), "score": 0.5,
+    pd.DataFrame({"image": [f"i{k}.png" for k in range(40)], "mos": range(40), "score": [k / 40 for k in range(40)],
                   "group": [("1600" if k < 4 else f"ref{k // 4}") for k in range(40)]}).to_csv(labels, index=False)
     out = tmp_path / "splits" / "x.json"
     result = write_splits(labels, out, n_splits=4, test_fraction=0.2, val_fraction=0.2, seed=9)
@@ -151,3 +151,41 @@ def test_subset_keeps_the_same_share_of_groups_in_every_split() -> None:
 def test_subset_too_small_names_it() -> None:
     with pytest.raises(ValueError, match=r"got 2 \(subset 0.02 of 100\)"):
         make_splits([f"g{i}" for i in range(100)], 1, 0.2, 0.2, seed=0, subset=0.02)
+
+
+def labels_of(tmp_path: Path, scores: list[float], per_group: int = 1) -> Path:
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"image": [f"i{k}.png" for k in range(len(scores))], "mos": scores, "score": scores,
+                  "group": [f"g{k // per_group}" for k in range(len(scores))]}).to_csv(labels, index=False)
+    return labels
+
+
+# (case, the scores, images per group, test and val fractions, what the one line says, or None: written)
+RANKED = [
+    ("5 images, a test part of one", [0.1, 0.2, 0.3, 0.4, 0.5], 1, 0.2, 0.0,
+     ("split 0's test part holds 1 image(s) of one score, and an SRCC needs two different scores: "
+      "split.test_fraction 0.2 of 5 groups takes 1; split.test_fraction 0.3 takes two, as would 8 groups at 0.2")),
+    ("a val part of one", [k / 10 for k in range(10)], 1, 0.2, 0.1,
+     ("split 0's val part holds 1 image(s) of one score, and an SRCC needs two different scores: "
+      "split.val_fraction 0.1 of 10 groups takes 1; split.val_fraction 0.19 takes two, as would 19 groups at 0.1")),
+    ("tied scores in two groups", [0.5] * 10, 1, 0.2, 0.0,
+     ("split 0's test part holds 2 image(s) of one score, and an SRCC needs two different scores: "
+      "its 2 groups all score 0.5; check the scores")),
+    ("one group of several scores", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], 2, 0.2, 0.0, None),
+    ("8 images at 0.2: two in test", [k / 8 for k in range(8)], 1, 0.2, 0.0, None),
+]
+
+
+@pytest.mark.parametrize("case, scores, per_group, test_fraction, val_fraction, says", RANKED,
+                         ids=[case[0] for case in RANKED])
+def test_a_part_that_cannot_give_an_srcc_is_refused_with_the_smallest_fraction_that_can(
+        tmp_path, case, scores, per_group, test_fraction, val_fraction, says):
+    labels = labels_of(tmp_path, scores, per_group)
+    out = tmp_path / "splits.json"
+    if says is None:
+        write_splits(labels, out, n_splits=3, test_fraction=test_fraction, val_fraction=val_fraction, seed=0)
+        return
+    with pytest.raises(UserError) as err:
+        write_splits(labels, out, n_splits=3, test_fraction=test_fraction, val_fraction=val_fraction, seed=0)
+    assert str(err.value) == f"{labels}: {says}"
+    assert not out.exists()

@@ -9,8 +9,14 @@ landed inside a running stage; then it lets the stage finish and compares its re
 reference's. A kill that comes after the stage has finished does not count: the stage's outputs are
 removed and the next start begins afresh. It prints one row per stage.
 
+With --full-disk (as root) it then runs each stage again with its outputs' folder on a file system
+of half the size they take (a tmpfs mounted there): the stage must stop with exit status 2 and one
+line naming a file and the full disk, leaving no temporary file; given room again, its rerun must end
+with the uninterrupted result.
+
     python tests/faults/kill_loop.py                 # 20 kills per stage, a few minutes each
     python tests/faults/kill_loop.py --kills 5 --stages train tune
+    python tests/faults/kill_loop.py --kills 0 --full-disk
 """
 from __future__ import annotations
 
@@ -37,6 +43,8 @@ STAGES = ("download", "prepare", "split", "augment", "train", "tune")
 KILLED = ("download", "augment", "train", "tune")
 OUTPUTS = {"download": "data/raw/synthetic", "augment": "data/cache/synthetic", "train": "runs/train",
            "tune": "runs/tune"}
+MOUNTED = {"download": "data/raw", "augment": "data/cache", "train": "runs", "tune": "runs"}  # for --full-disk
+FULL = re.compile(r"No space left on device|disk is full")
 TIMINGS = ("seconds", "scoring_seconds")  # history.csv's columns of wall time
 LEFTOVER = re.compile(r"\.tmp$|\.old$|\.run$|\.part$")
 SMALL = {  # the synthetic set at its quickest: each stage runs for seconds
@@ -146,12 +154,48 @@ def kill_loop(base: Path, reference: Path, stage: str, kills: int, seconds: floa
     return {"kills": landed, "restarts": restarts, "same": same, "survivors": surviving, "left": leftovers(folder)}
 
 
+def size_of(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def full_disk(base: Path, reference: Path, stage: str) -> dict:
+    """The stage on a file system half the size of its outputs, then again with room."""
+    folder = base / f"{stage}-full"
+    shutil.copytree(reference, folder, ignore=shutil.ignore_patterns(".snakemake"))
+    shutil.rmtree(folder / OUTPUTS[stage])
+    mount = folder / MOUNTED[stage]
+    kept = base / f"{stage}-kept"
+    shutil.move(mount, kept)  # what else the folder held, put back on the small file system
+    mount.mkdir()
+    needed = size_of(reference / OUTPUTS[stage])
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={needed // 2}", "tmpfs", str(mount)], check=True)
+    try:
+        shutil.copytree(kept, mount, dirs_exist_ok=True)
+        proc = start(folder, stage, uuid.uuid4().hex)
+        _, err = proc.communicate()
+        lines = err.decode().strip().splitlines()
+        said = lines[-1] if lines else ""
+        one_line = proc.returncode == 2 and len([line for line in lines if "error" in line.lower()]) == 1 \
+            and bool(FULL.search(said))
+        left = leftovers(folder)
+        subprocess.run(["mount", "-o", f"remount,size={4 * needed + (64 << 20)}", str(mount)], check=True)
+        run_to_end(folder, stage)
+        same = result(folder, stage) == result(reference, stage)
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+    return {"needed": needed, "status": proc.returncode, "one_line": one_line, "said": said[-110:], "left": left,
+            "same": same}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=20, help="kills that must land inside a running stage")
     parser.add_argument("--stages", nargs="+", choices=KILLED, default=list(KILLED))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--full-disk", action="store_true", help="also run each stage out of disk space (root)")
     args = parser.parse_args()
+    if args.full_disk and os.geteuid() != 0:
+        raise SystemExit("--full-disk mounts a small tmpfs for each stage: run it as root")
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="kill-loop-") as tmp:
         base = Path(tmp)
@@ -167,6 +211,15 @@ def main() -> None:
             print(f"{stage:<9} {seconds[stage]:>9.1f} {row['kills']:>5} {row['restarts']:>8} "
                   f"{'yes' if row['same'] else 'NO':>11} {row['survivors']:>9}  {', '.join(row['left']) or 'none'}",
                   flush=True)
+        if args.full_disk:
+            print(f"\n{'stage':<9} {'needs (KiB)':>11} {'status':>6} {'one line':>8} {'same after':>10}  leftovers; "
+                  f"what it said")
+            for stage in args.stages:
+                row = full_disk(base, reference, stage)
+                failed |= not (row["one_line"] and row["same"]) or bool(row["left"])
+                print(f"{stage:<9} {row['needed'] // 1024:>11} {row['status']:>6} {'yes' if row['one_line'] else 'NO':>8} "
+                      f"{'yes' if row['same'] else 'NO':>10}  {', '.join(row['left']) or 'none'}; {row['said']}",
+                      flush=True)
     sys.exit(1 if failed else 0)
 
 

@@ -3,6 +3,7 @@ import json
 import math
 import re
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -153,7 +154,7 @@ def test_tuned_values_the_runs_did_not_use_are_not_reported_as_theirs(workdir):
     fabricate(params)
     for run in workdir.glob("runs/train/livec/*/split*/run.json"):
         recorded = json.loads(run.read_text())
-        recorded["settings"] = run_settings("livec", "ms", 0, tuned=False)
+        recorded["settings"] = run_settings("livec", run.parent.parent.name, int(run.parent.name[5:]), tuned=False)
         run.write_text(json.dumps(recorded))
     report(params)
     text = (workdir / "reports/report.md").read_text()
@@ -169,6 +170,63 @@ def test_missing_input_is_named(workdir, missing):
     (workdir / missing).unlink()
     with pytest.raises(UserError, match=re.escape(missing)):
         report(params)
+    assert not (workdir / "reports").exists()  # nothing half-written
+
+
+def edit_json(path: Path, change) -> None:
+    content = json.loads(path.read_text())
+    change(content)
+    path.write_text(json.dumps(content))
+
+
+def every_split(workdir: Path, dataset: str, variant: str, change) -> None:
+    for run in sorted(workdir.glob(f"runs/train/{dataset}/{variant}/split*/run.json")):
+        edit_json(run, change)
+
+
+def replace_cell(path: Path, column: str, value: str) -> None:
+    table = pd.read_csv(path)
+    table[column] = table[column].astype(object)
+    table.loc[1, column] = value
+    table.to_csv(path, index=False)
+
+
+# (case, the damage, what the one line says): runs that do not belong together, summaries older than
+# their runs, and files whose values are of the wrong type
+DAMAGED = [
+    ("one variant trained for other epochs",
+     lambda w: every_split(w, "livec", "ms_pmt", lambda r: r["settings"]["train"].update(epochs=5)),
+     ("runs/train/livec/ms_pmt/split0/run.json: trained with train.epochs 5 where "
+      "runs/train/livec/baseline/split0/run.json has 3")),
+    ("a split retrained with another lr",
+     lambda w: edit_json(w / "runs/train/livec/ms/split3/run.json", lambda r: r["settings"]["train"].update(lr=0.1)),
+     "runs/train/livec/ms/split3/run.json: trained with train.lr 0.1 where runs/train/livec/ms/split0/run.json has"),
+    ("another variant's run in a split's folder",
+     lambda w: edit_json(w / "runs/train/livec/ms/split1/run.json", lambda r: r["settings"].update(variant="ms_pmt")),
+     "runs/train/livec/ms/split1/run.json: a run of variant 'ms_pmt', where 'ms' is expected"),
+    ("a summary older than a split's retrain",
+     lambda w: edit_json(w / "runs/train/livec/ms/split2/metrics.json", lambda m: m["final"].update(srcc=0.123)),
+     "metrics/livec/ms.json: its split 2 is not runs/train/livec/ms/split2/metrics.json as it is now"),
+    ("a history.csv with a text epoch",
+     lambda w: replace_cell(w / "runs/train/livec/ms/split1/history.csv", "epoch", "two"),
+     "runs/train/livec/ms/split1/history.csv: row 3: epoch 'two' is not a number"),
+    ("a predictions.csv with text scores",
+     lambda w: replace_cell(w / "runs/train/synthetic/ms_pmt/split0/predictions.csv", "prediction", "high"),
+     "runs/train/synthetic/ms_pmt/split0/predictions.csv: row 3: prediction 'high' is not a number"),
+    ("a run.json whose epochs are text",
+     lambda w: [every_split(w, "livec", v, lambda r: r["settings"]["train"].update(epochs="two")) for v in VARIANTS],
+     "runs/train/livec/baseline/split0/run.json: settings.train.epochs is 'two', not a whole number of epochs"),
+]
+
+
+@pytest.mark.parametrize("case, damage, says", DAMAGED, ids=[case[0] for case in DAMAGED])
+def test_report_inputs_that_do_not_belong_or_hold_the_wrong_type_are_named(workdir, case, damage, says):
+    params = make_params()
+    fabricate(params)
+    damage(workdir)
+    with pytest.raises(UserError) as err:
+        report(params)
+    assert str(err.value).startswith(says), str(err.value)
     assert not (workdir / "reports").exists()  # nothing half-written
 
 

@@ -55,6 +55,21 @@ def test_every_kind_of_image_scores_alike(model_pt, images):
     assert torch.equal(scorer.unit([pil, images[1]]), scorer.unit(images[:2]))
 
 
+def test_a_16_bit_image_scores_as_its_8_bit_rendering(model_pt, tmp_path):
+    """A 16-bit grey PNG is the picture a viewer shows, not white: a file, and a Pillow image of it,
+    score as the 8-bit rendering does, in the API and in `pmtiqa predict`."""
+    ramp = np.linspace(0, 255, 60 * 80).reshape(60, 80).round().astype(np.uint16)
+    Image.fromarray(ramp * 257).save(tmp_path / "deep.png")
+    Image.fromarray(ramp.astype(np.uint8)).save(tmp_path / "shallow.png")
+    scorer = pmtiqa.load(model_pt, device="cpu")
+    shallow = scorer.unit(tmp_path / "shallow.png")
+    assert torch.equal(scorer.unit(tmp_path / "deep.png"), shallow)
+    assert torch.equal(scorer.unit(Image.open(tmp_path / "deep.png")), shallow)
+    table = tmp_path / "scores.csv"
+    assert main(["predict", "--checkpoint", str(model_pt), str(tmp_path / "deep.png"), "--output", str(table)]) == 0
+    assert pd.read_csv(table)["score"].to_numpy()[0] == shallow.item()
+
+
 def test_a_tensor_of_another_size_is_resized_as_the_training_images(model_pt):
     scorer = pmtiqa.load(model_pt)
     big = torch.rand(3, 3, 90, 120, generator=torch.Generator().manual_seed(0))
@@ -78,6 +93,8 @@ def test_as_loss_is_differentiable_and_leaves_the_model_alone(model_pt):
     (torch.zeros(1, 3, 40, 40, dtype=torch.uint8), "expected a float tensor"),
     (np.zeros((40, 40), dtype=np.uint8), "expected an HxWx3 uint8 array"),
     (3.5, "cannot score a float"),
+    (b"\x89PNG\r\n", r"cannot score 6 bytes: give the file's path, or decode them first"),
+    ([bytearray(b"GIF89a")], r"cannot score 6 bytes"),
 ])
 def test_what_cannot_be_an_image_is_named(model_pt, bad, message):
     with pytest.raises(UserError, match=message):
@@ -92,13 +109,16 @@ def test_an_image_smaller_than_the_crops_is_named(model_pt, tmp_path):
         scorer(small)
     with pytest.raises(Unscorable, match=r"20x20 is smaller"):
         scorer.unit(torch.rand(1, 3, 20, 20))
+    with pytest.raises(Unscorable, match=r"40x0 is smaller"):  # no pixels at all: the same words
+        scorer.unit(torch.rand(2, 3, 0, 40))
 
 
 def test_odd_but_fair_inputs(model_pt, own_size_model_pt):
     scorer = pmtiqa.load(model_pt, device=torch.device("cpu"), batch_size=2)
     x = torch.rand(3, 3, 40, 40, generator=torch.Generator().manual_seed(2))
     assert torch.allclose(scorer.unit(x.double()), scorer.unit(x), atol=1e-6)  # float64 in: float32 inside
-    assert scorer.unit([]).shape == (0,)
+    assert scorer.unit([]).shape == (0,) and scorer.unit(torch.rand(0, 3, 40, 40)).shape == (0,)  # no image, no score
+    assert scorer.as_loss()(torch.rand(0, 3, 20, 20)).shape == (0,)
     rgba = Image.new("RGBA", (40, 40), (10, 200, 30, 128))
     assert scorer.unit([rgba, rgba.convert("L"), rgba.convert("RGB")]).shape == (3,)  # batches of 2
     long_strip = Image.new("RGB", (40, 400))  # kept at its own size by the own-size model: shrunk below the crop

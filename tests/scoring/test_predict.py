@@ -311,9 +311,16 @@ def other_weights(tmp_path, model_pt):
     return "its weights do not fit a ms_pmt network on cnn4 (size mismatch for regress.weight"
 
 
+def nan_weights(tmp_path, model_pt):
+    saved = torch.load(model_pt, weights_only=True)
+    saved["state_dict"]["regress.weight"][0, 0] = float("nan")
+    torch.save(saved, tmp_path / "model.pt")
+    return "weight regress.weight holds NaN or infinite values; train this split again"
+
+
 @pytest.mark.parametrize("make", [
     crafted_pickle, raw_pickle, a_list, without("crop_size"), without("variant"), truncated, empty, text,
-    other_weights,
+    other_weights, nan_weights,
     changed("variant", "vit", "variant 'vit' is unknown (known: "),
     changed("backbone", "resnet1000", "backbone 'resnet1000' is unknown"),
     changed("crop_size", 0, "crop_size is 0, not a positive whole number"),

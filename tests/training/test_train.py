@@ -99,6 +99,28 @@ def test_a_split_of_other_code_is_trained_again_naming_the_modules_that_changed(
     assert "finished with other code (pmtiqa.method.losses); training it again" in caplog.text
 
 
+@pytest.mark.parametrize("damage, why", [
+    (lambda model: model.write_bytes(b"garbage"), "not a model.pt written by `pmtiqa train`"),
+    (lambda model: model.unlink(), "no such model file"),
+])
+def test_a_finished_split_whose_model_does_not_load_is_trained_again(finished, tmp_path, monkeypatch, caplog,
+                                                                     damage, why):
+    """metrics.json and run.json alone do not make a split finished: predict and cross read its model."""
+    out, _, data = finished
+    copy = tmp_path / "split0"
+    shutil.copytree(out, copy)
+    damage(copy / "model.pt")
+    settings, runtime = tiny_settings()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(Trainer, "train_epoch", no_training)
+    with caplog.at_level(logging.INFO), pytest.raises(AssertionError, match="trained again"):
+        train_split(settings, data, runtime, copy, progress=False)
+    assert "finished with a model.pt that does not load" in caplog.text and why in caplog.text
+
+
 def test_resume_after_an_interruption_gives_the_same_result(tmp_path, finished, monkeypatch):
     _, uninterrupted, _ = finished
     settings, runtime = tiny_settings()
@@ -226,6 +248,29 @@ def test_compile_without_its_compiler_is_refused_by_resolve_runtime(tmp_path, mo
     assert resolve_runtime("cpu", "fp32", 1, "none").compile == "none"
 
 
+def test_a_full_disk_at_a_checkpoint_names_the_file_and_leaves_the_split_whole(finished, tmp_path, monkeypatch):
+    """torch's own writer says "enforce fail at inline_container.cc" on a full disk; the checkpoint
+    is written through a Python file, whose failure names it (exit status 2 at the command line)."""
+    from pmtiqa.compute import model_file
+    from pmtiqa.core.errors import exit_status
+
+    out, _, data = finished
+    copy = tmp_path / "split0"
+    shutil.copytree(out, copy)
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    real_open = open
+
+    def onto_a_full_disk(path, mode="r", *args, **kwargs):  # /dev/full: every write fails with ENOSPC
+        return real_open("/dev/full" if "checkpoint" in str(path) else path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(model_file, "open", onto_a_full_disk, raising=False)
+    changed, runtime = tiny_settings(lr=2e-3)
+    said = []
+    assert exit_status(lambda: train_split(changed, data, runtime, copy, progress=False), said.append) == 2
+    assert len(said) == 1 and "checkpoint.pt" in said[0] and said[0].endswith(": No space left on device"), said
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+
+
 def killed(*args, **kwargs):
     """A Trainer.train_epoch that stands for a kill in the middle of training."""
     raise KeyboardInterrupt
@@ -262,8 +307,8 @@ def test_an_image_smaller_than_the_crops_is_named():
     small = (data.sizes.min(dim=1).values < 40).nonzero().flatten()  # the first is named, the rest counted
     match = f"{data.names[int(small[0])]} is .* smaller than train.crop_size 40 \\(and {len(small) - 1} more\\)"
     with pytest.raises(UserError, match=match):
-        device_data.check_crops_fit(data, 40, Path("data/cache/live"))
-    device_data.check_crops_fit(data, 32, Path("data/cache/live"))  # every image holds a 32 crop
+        device_data.check_crops_fit(data.names, data.sizes.cpu().numpy(), 40, Path("data/cache/live"))
+    device_data.check_crops_fit(data.names, data.sizes.cpu().numpy(), 32, Path("data/cache/live"))  # all hold 32
 
 
 def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
@@ -295,6 +340,14 @@ def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
         device_data.load_device_data(DatasetFiles("synthetic"), torch.device("cpu"), 10, 32)
 
 
+def place_as(finished: Path, folder: Path, k: int) -> None:
+    """A copy of a finished split as split k's (its run.json saying so)."""
+    shutil.copytree(finished, folder)
+    recorded = json.loads((folder / "run.json").read_text())
+    recorded["settings"]["split"] = k
+    (folder / "run.json").write_text(json.dumps(recorded))
+
+
 def test_evaluate_refuses_splits_trained_with_different_settings(finished, tmp_path, monkeypatch):
     """After a retrain that finished split 0 and was killed before split 1, the two splits hold two
     experiments: evaluate names the split and the setting instead of mixing them."""
@@ -308,7 +361,7 @@ def test_evaluate_refuses_splits_trained_with_different_settings(finished, tmp_p
     params = tiny_params()
     params = dataclasses.replace(params, split=dataclasses.replace(params.split, n_splits=2))
     for k in (0, 1):
-        shutil.copytree(out, DatasetFiles("synthetic").run("ms_pmt", k))
+        place_as(out, DatasetFiles("synthetic").run("ms_pmt", k), k)
     assert evaluate_variant(params, DatasetFiles("synthetic"), "ms_pmt")["n_splits"] == 2  # one experiment: summarised
     changed, runtime = tiny_settings(lr=2e-3)
     train_split(changed, data, runtime, DatasetFiles("synthetic").run("ms_pmt", 0), progress=False)

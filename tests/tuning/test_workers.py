@@ -2,6 +2,7 @@
 aside, which belong to a dead worker; and where a study is kept (runtime.tune_storage), with one
 line for a storage that cannot be opened. tests/workflow/test_cluster.py runs workers on PostgreSQL."""
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import pytest
 
 from pmtiqa.config.load import params_from_dict
 from pmtiqa.core.errors import UserError
-from pmtiqa.tuning.storage import open_storage, storage_url
+from pmtiqa.tuning.storage import open_storage, storage_failures, storage_url
 from pmtiqa.tuning.workers import FAILED_BY, WORKER, counts, fail_dead_trials, place_of, running, this_host
 
 MINIMAL = {"datasets": ["bid"], "variants": ["ms_pmt"]}
@@ -100,3 +101,42 @@ def test_a_storage_that_cannot_be_opened_stops_with_one_line(url, message):
         open_storage(url, 10, "p.yaml")
     text = str(err.value)
     assert text.startswith("p.yaml: runtime.tune_storage: ") and "secret" not in text and "\n" not in text
+
+
+def another_optuna_s_tables(tmp_path) -> str:
+    """A study file whose tables an optuna of another version set up."""
+    open_storage(f"sqlite:///{tmp_path}/old.db", 10, "p.yaml")
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        db.execute("update alembic_version set version_num='v1.3.0.a'")
+    return f"sqlite:///{tmp_path}/old.db"
+
+
+# (case, the URL, what the one line says): each refused before a trial runs, the password never shown
+STORAGES = [
+    ("a port that is not a number", lambda tmp: "postgresql://pmtiqa:secret@db.lab:fivefour/studies",
+     "postgresql://pmtiqa:***@db.lab:fivefour/studies: its port is not a number"),
+    ("a malformed URL", lambda tmp: "postgresql://pmtiqa:sec ret@@db.lab/studies",
+     "postgresql://pmtiqa:***@"),
+    ("SQLite in memory", lambda tmp: "sqlite://", "an SQLite database in memory keeps no study"),
+    ("SQLite in memory, named", lambda tmp: "sqlite:///:memory:", "an SQLite database in memory keeps no study"),
+    ("tables of another optuna", another_optuna_s_tables, "no longer compatible with the table schema"),
+]
+
+
+@pytest.mark.parametrize("case, make, says", STORAGES, ids=[case[0] for case in STORAGES])
+def test_a_storage_that_cannot_hold_the_study_is_one_line(tmp_path, case, make, says):
+    with pytest.raises(UserError) as err:
+        open_storage(make(tmp_path), 10, "p.yaml")
+    text = str(err.value)
+    assert text.startswith("p.yaml: runtime.tune_storage: ") and says in text, text
+    assert "secret" not in text and "sec ret" not in text and "\n" not in text
+
+
+def test_a_read_only_study_file_is_one_line_when_the_study_is_written(tmp_path):
+    open_storage(f"sqlite:///{tmp_path}/study.db", 10, "p.yaml")
+    url = f"sqlite:///file:{tmp_path}/study.db?mode=ro&uri=true"
+    storage = open_storage(url, 10, "p.yaml")  # its tables exist: reading them works
+    with pytest.raises(UserError) as err, storage_failures(url, "p.yaml"):
+        optuna.create_study(storage=storage, study_name="s")
+    assert str(err.value).startswith(f"p.yaml: runtime.tune_storage: {url}: the study storage failed: ")
+    assert "readonly database" in str(err.value) and "\n" not in str(err.value)

@@ -138,11 +138,12 @@ def queued(project: Path, env: dict, experiments: dict[str, str]) -> dict[str, l
     # the workers outlive the command and would hold on to a captured output
     subprocess.run([*dvc, "queue", "start", "-j", "2"], cwd=project, env=env, check=True, timeout=120,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    while any(state in run([*dvc, "queue", "status"], project, env) for state in ("Queued", "Running")):
-        assert time.monotonic() < deadline, "the queued experiments did not finish"
+    # until each is done: between the queue and a worker a task is listed neither queued nor running
+    deadline, status = time.monotonic() + 600, ""
+    while not all(re.search(rf"^\w+ +{name} .* (Success|Failed)$", status, re.M) for name in experiments):
+        assert time.monotonic() < deadline, "the queued experiments did not finish:\n" + status
         time.sleep(2)
-    status = run([*dvc, "queue", "status"], project, env)
+        status = run([*dvc, "queue", "status"], project, env)
     assert all(re.search(rf"^\w+ +{name} .* Success$", status, re.M) for name in experiments), status
     return {name: re.findall(r"^Running stage '(.+)':$", run([*dvc, "queue", "logs", name], project, env), re.M)
             for name in experiments}

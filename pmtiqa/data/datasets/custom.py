@@ -17,6 +17,7 @@ data/raw/<name>/labels.csv (the project then reads nothing outside itself); prep
 """
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +53,16 @@ class CustomDataset:
         path = raw_dir / LABELS
         where = f"{path} (a copy of {self.spec.labels})"
         try:
-            table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        except (OSError, ValueError) as err:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
+            with open(path, newline="") as file:
+                header = next(csv.reader(file), [])
+        except (OSError, ValueError, csv.Error) as err:
             raise UserError(f"{where}: not a readable CSV ({' '.join(str(err).split())})") from None
+        twice = sorted({name for name in header if header.count(name) > 1})
+        if twice:  # pandas would rename the second one and read the first: which one was meant?
+            raise UserError(f"{where}: the header names the column {twice[0]!r} twice")
+        table.index = table.index + 2  # each row by its line in the file, the header being line 1
+        table = table[~(table == "").all(axis=1)]  # blank lines: skipped, the lines after keep their numbers
         spec = self.spec
         for field in ("image_column", "score_column", "group_column"):
             column = getattr(spec, field)
@@ -63,18 +71,23 @@ class CustomDataset:
                                 f"{', '.join(table.columns) or 'none'})")
         if table.empty:
             raise UserError(f"{where}: no rows (one per image is expected)")
+        for field in ("image_column", "score_column", "group_column"):
+            column = getattr(spec, field)
+            empty = table.index[table[column] == ""] if column else []
+            if len(empty):
+                raise UserError(f"{where}: row {empty[0]}: the {column!r} cell is empty ({self.key(field)})")
         images = table[spec.image_column]
         twice = images[images.duplicated()]
         if len(twice):
             first = int(images[images == twice.iloc[0]].index[0])
-            raise UserError(f"{where}: rows {first + 2} and {int(twice.index[0]) + 2} name the same image "
+            raise UserError(f"{where}: rows {first} and {int(twice.index[0])} name the same image "
                             f"{twice.iloc[0]!r} ({self.key('image_column')})")
         mos = pd.to_numeric(table[spec.score_column], errors="coerce").to_numpy(np.float64)
         bad = ~np.isfinite(mos) | (mos < self.LOW) | (mos > self.HIGH)
         if bad.any():
             row = int(bad.nonzero()[0][0])
-            raise UserError(f"{where}: row {row + 2}: score {table[spec.score_column].iloc[row]!r} is not a number "
-                            f"in {self.key('range')} {spec.range}")
+            raise UserError(f"{where}: row {table.index[row]}: score {table[spec.score_column].iloc[row]!r} is not a "
+                            f"number in {self.key('range')} {spec.range}")
         df = pd.DataFrame({"image": images.replace("", None), "mos": mos,
                            "group": table[spec.group_column] if spec.group_column else images})
         # an image that is missing, not a regular file or outside the images folder (its copy, checked
