@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import shutil
-import stat
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,13 +36,12 @@ from pmtiqa.data.datasets import module as dataset_module
 from pmtiqa.data.datasets import synthetic
 from pmtiqa.data.datasets.base import Part
 from pmtiqa.data.datasets.custom import IMAGES, LABELS, CustomDataset
+from pmtiqa.data.folder_copy import check_link, copy_folder
 from pmtiqa.data.fetch import check_url, fetch_verified, file_name, is_url, split_checksum, url_key
 
 log = logging.getLogger(__name__)
 
 CHECKSUMS = "checksums.json"  # inside data/raw/.downloads/<name>/
-SPECIAL = {stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
-           stat.S_IFBLK: "a block device"}
 
 
 def download(name: str, dest: Path, source: str | None = None, custom: dict | None = None) -> None:
@@ -97,7 +95,7 @@ def _from_custom(dataset: CustomDataset, dest: Path) -> None:
         raise UserError(f"{folder}: holds {dest.parent}, where the copy would go ({dataset.key('images')})")
     with atomic_dir(dest) as tmp:
         log.info("%s: copying %s and %s", dataset.name, folder, labels)
-        _copy_folder(folder, tmp / IMAGES)
+        copy_folder(folder, tmp / IMAGES)
         shutil.copyfile(labels, tmp / LABELS)
         _write_record(tmp, dataset.name, f"{spec.images} and {spec.labels}",
                       [{"path": str(labels), "file": LABELS, "sha256": sha256_file(tmp / LABELS)}])
@@ -231,52 +229,8 @@ def _adopt_folder(name: str, source: Path, root: Path, dest: Path) -> None:
         raise UserError(f"{root}: holds {dest.parent}, where the copy would go; give the dataset's own folder")
     with atomic_dir(dest) as tmp:
         log.info("%s: adopting folder %s", name, root)
-        _copy_folder(root, tmp)
+        copy_folder(root, tmp)
         _write_record(tmp, name, str(source), [{"path": str(root)}])
-
-
-def _copy_folder(folder: Path, dest: Path) -> None:
-    """``folder`` copied into ``dest``, links followed (all lead to files inside: _check_entries).
-    A file that cannot be copied (unreadable, a full disk) stops with one line naming it."""
-    _check_entries(folder)
-    try:
-        shutil.copytree(folder, dest, dirs_exist_ok=True)
-    except shutil.Error as err:  # each file that failed, as (source, destination, why)
-        failed = err.args[0]
-        source, _, why = failed[0]
-        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        raise UserError(f"{source}: cannot be copied into the project: {why}{more}") from None
-
-
-def _check_entries(folder: Path) -> None:
-    """Stop at the first entry under ``folder`` that is neither a folder, nor a regular file, nor a
-    symlink to a file inside it: a named pipe or a socket would hang or break the copy."""
-    for parent, dirs, files in os.walk(folder):
-        for entry in sorted(dirs + files):
-            path = Path(parent) / entry
-            if path.is_symlink():
-                _check_link(path, folder)
-                continue
-            kind = stat.S_IFMT(path.lstat().st_mode)
-            if kind not in (stat.S_IFREG, stat.S_IFDIR):
-                raise UserError(f"{path}: {SPECIAL.get(kind, 'a special file')}, not a regular file, in the source "
-                                f"folder; move it out")
-
-
-def _check_link(link: Path, folder: Path) -> None:
-    """A symlink may be copied when it leads to a file inside ``folder``; anything else is named."""
-    target = os.readlink(link)
-    try:
-        resolved = link.resolve(strict=True)
-    except FileNotFoundError:
-        raise UserError(f"{link}: a dangling symlink (to {target!r}) in the source folder") from None
-    except (RuntimeError, OSError):  # RuntimeError: a loop, as Python before 3.13 reports it
-        raise UserError(f"{link}: a symlink loop (to {target!r}) in the source folder") from None
-    if not resolved.is_relative_to(folder.resolve()):
-        raise UserError(f"{link}: a symlink to {target!r}, outside the source folder {folder}; "
-                        f"copy the file in its place")
-    if resolved.is_dir():
-        raise UserError(f"{link}: a symlink to the folder {target!r}; copy the folder in its place")
 
 
 def _local_parts(module: ModuleType, folder: Path) -> list:
@@ -286,7 +240,7 @@ def _local_parts(module: ModuleType, folder: Path) -> list:
         return []
     for _, path in found:
         if path.is_symlink():
-            _check_link(path, folder)
+            check_link(path, folder)
     return [(part, path, {"path": str(path), "file": path.name, "sha256": sha256_file(path)}) for part, path in found]
 
 
