@@ -8,6 +8,7 @@ the size an image is scored at).
 """
 from __future__ import annotations
 
+import io
 import math
 import pickle
 import warnings
@@ -57,11 +58,14 @@ def load_tensors(path: Path, not_what: str, fix: str = "") -> object:
 
 
 def save_tensors(content: dict, path: Path) -> None:
-    """torch.save through a Python file: a write that fails (a full disk) is an OSError naming the
-    file, where torch's own writer gives a RuntimeError that says neither file nor cause."""
+    """torch.save into memory, then the bytes to ``path``: a write that fails (a full disk) is an
+    OSError naming the file, where torch's own writer, given a path or a file that writes short,
+    gives a RuntimeError ("enforce fail at inline_container.cc") that says neither."""
+    buffer = io.BytesIO()
+    torch.save(content, buffer)
     try:
         with open(path, "wb") as file:
-            torch.save(content, file)
+            file.write(buffer.getbuffer())
     except OSError as err:
         raise OSError(err.errno, err.strerror, str(path)) from None
 

@@ -124,3 +124,12 @@ def test_ssim_matches_scikit_image() -> None:
                                      use_sample_covariance=False)
     assert synthetic.ssim(a, b) == pytest.approx(expected, abs=1e-9)
     assert synthetic.ssim(a, a) == pytest.approx(1.0)
+
+
+def test_an_image_that_cannot_be_written_names_its_file():
+    """Pillow's error on a full disk names no file: the generator's does (/dev/full: every write fails)."""
+    import errno
+
+    with pytest.raises(OSError) as err:
+        synthetic._save(Path("/dev/full"), np.zeros((8, 8, 3), np.uint8))
+    assert err.value.errno == errno.ENOSPC and err.value.filename == "/dev/full"

@@ -163,24 +163,24 @@ def full_disk(base: Path, reference: Path, stage: str) -> dict:
     folder = base / f"{stage}-full"
     shutil.copytree(reference, folder, ignore=shutil.ignore_patterns(".snakemake"))
     shutil.rmtree(folder / OUTPUTS[stage])
-    mount = folder / MOUNTED[stage]
-    kept = base / f"{stage}-kept"
-    shutil.move(mount, kept)  # what else the folder held, put back on the small file system
-    mount.mkdir()
+    mount = folder / MOUNTED[stage]  # what else it holds is hidden while mounted: no stage here reads it
+    mount.mkdir(parents=True, exist_ok=True)
     needed = size_of(reference / OUTPUTS[stage])
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={needed // 2}", "tmpfs", str(mount)], check=True)
     try:
-        shutil.copytree(kept, mount, dirs_exist_ok=True)
         proc = start(folder, stage, uuid.uuid4().hex)
         _, err = proc.communicate()
         lines = err.decode().strip().splitlines()
         said = lines[-1] if lines else ""
         one_line = proc.returncode == 2 and len([line for line in lines if "error" in line.lower()]) == 1 \
             and bool(FULL.search(said))
-        left = leftovers(folder)
+        # a temporary file left now would be half-written; train's .split<k>.run folder is the
+        # checkpoint a rerun resumes from, and must be gone once the rerun has finished
+        left = [p for p in leftovers(folder) if p.endswith(".tmp")]
         subprocess.run(["mount", "-o", f"remount,size={4 * needed + (64 << 20)}", str(mount)], check=True)
         run_to_end(folder, stage)
         same = result(folder, stage) == result(reference, stage)
+        left += leftovers(folder)
     finally:
         subprocess.run(["umount", str(mount)], check=False)
     return {"needed": needed, "status": proc.returncode, "one_line": one_line, "said": said[-110:], "left": left,

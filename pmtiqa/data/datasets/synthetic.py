@@ -250,7 +250,10 @@ def _row(image: str, photo: str, reference: str, kind: str, level: int, ssim_val
 
 def _save(path: Path, pixels: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path, "PNG", compress_level=1)  # lossless either way; 1 is quick
+    try:
+        Image.fromarray(pixels).save(path, "PNG", compress_level=1)  # lossless either way; 1 is quick
+    except OSError as err:  # a full disk: Pillow's error names no file
+        raise OSError(err.errno, err.strerror, str(path)) from None
 
 
 def parse(raw_dir: Path) -> pd.DataFrame:
