@@ -10,6 +10,7 @@ share of the groups, for quick runs.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -131,7 +132,7 @@ def check_ranked(result: dict, scores: np.ndarray, groups: np.ndarray, labels_cs
             key = f"split.{part}_fraction"
             larger = next((f / 100 for f in range(1, 100) if _groups_in(part, used, {**fractions, part: f / 100}) >= 2
                            and _groups_in("train", used, {**fractions, part: f / 100}) >= 1), None)
-            more = next(n for n in range(used + 1, 10 * used + 1000) if _groups_in(part, n, fractions) >= 2)
+            more = next(n for n in itertools.count(used + 1) if _groups_in(part, n, fractions) >= 2)  # fractions > 0: it ends
             raise UserError(f"{head}: {key} {fractions[part]:g} of {used} groups takes {taken}; "
                             + (f"{key} {larger:g} takes two, as would " if larger else "")
                             + f"{more} groups at {fractions[part]:g}")

@@ -172,6 +172,10 @@ RANKED = [
      ("split 0's test part holds 2 image(s) of one score, and an SRCC needs two different scores: "
       "its 2 groups all score 0.5; check the scores")),
     ("one group of several scores", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], 2, 0.2, 0.0, None),
+    ("a val fraction so small that only thousands of groups give it two", [k / 10 for k in range(10)], 1, 0.2,
+     0.001, ("split 0's val part holds 1 image(s) of one score, and an SRCC needs two different scores: "
+             "split.val_fraction 0.001 of 10 groups takes 1; split.val_fraction 0.19 takes two, as would 1875 "
+             "groups at 0.001")),
     ("8 images at 0.2: two in test", [k / 8 for k in range(8)], 1, 0.2, 0.0, None),
 ]
 
