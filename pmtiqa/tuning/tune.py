@@ -14,8 +14,11 @@ test images of other splits (tuning once per dataset on one split is the common 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import time
+import warnings
 
 import numpy as np
 import optuna
@@ -38,6 +41,8 @@ from pmtiqa.tuning.workers import (FAILED_BY, FINISHED, Surplus, counted, fail_d
                                    running, step_aside)
 
 log = logging.getLogger(__name__)
+
+OBJECTIVE = "val SRCC"  # the value a trial returns, as optuna-dashboard names it
 
 HEARTBEAT_S = 10  # a trial silent for twice this long belonged to a killed worker: it is marked failed
 CAUGHT = (RuntimeError, TrainingDiverged, ValueError)  # a trial failing so is recorded, and the study goes on
@@ -116,7 +121,7 @@ def open_study(storage, name: str, identity: dict, pruner) -> optuna.Study:
     trials of an earlier search stay in the storage. A study without an identity or trials is one that
     a worker starting beside this one has just created: it is this search's too."""
     studies = optuna.get_all_study_summaries(storage, include_best_trial=False)
-    same = [s.study_name for s in studies if s.user_attrs.get("identity") == identity]
+    same = [s.study_name for s in studies if s.user_attrs.get("identity") == digest(identity)]
     taken = {s.study_name for s in studies if "identity" in s.user_attrs or s.n_trials}
     if same:
         name = same[0]
@@ -124,8 +129,27 @@ def open_study(storage, name: str, identity: dict, pruner) -> optuna.Study:
         name = next(f"{name}-{n}" for n in range(2, len(taken) + 3) if f"{name}-{n}" not in taken)
     study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize",
                                 pruner=pruner)
-    study.set_user_attr("identity", identity)
+    for key, value in study_attributes(identity).items():
+        study.set_user_attr(key, value)
+    with warnings.catch_warnings():  # experimental in Optuna, stable in its storage format
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([OBJECTIVE])
     return study
+
+
+def study_attributes(identity: dict) -> dict:
+    """What the study records of its identity, as optuna-dashboard shows it: the search and the settings
+    it keeps fixed as values, the split's parts as their sizes, the code as a digest; the identity
+    itself as a digest, which open_study compares."""
+    parts = identity["inputs"]["parts"]
+    return {"identity": digest(identity), "search": identity["tune"], "settings": identity["settings"],
+            "split images": {part: len(ids) for part, ids in parts.items()},
+            "code": digest(identity["code"])}
+
+
+def digest(value: object) -> str:
+    """A short digest of plain JSON values: equal exactly when the values are."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def as_worker(objective, n_trials: int, seed: int):

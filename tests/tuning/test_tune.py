@@ -194,10 +194,14 @@ def test_a_trial_runs_the_real_schedule_on_a_held_out_part_of_train(tmp_path: Pa
     assert len(scored) == 2  # epoch 1 trains classification alone: nothing to score
     train = set(data.splits[0]["train"].tolist())
     assert set(scored[0]) < train and not set(scored[0]) & set(data.splits[0]["test"].tolist())
-    identity = study.user_attrs["identity"]
-    assert identity["settings"]["dataset"] == "synthetic" and identity["tune"]["variant"] == "ms_pmt"
-    assert (identity["tune"]["lr"], identity["tune"]["batch_size"]) == ([1e-4, 1e-3], [4, 8])
-    assert identity["settings"]["train"]["lr"] is None  # searched: no fixed value
+    attrs = study.user_attrs
+    assert attrs["settings"]["dataset"] == "synthetic" and attrs["search"]["variant"] == "ms_pmt"
+    assert (attrs["search"]["lr"], attrs["search"]["batch_size"]) == ([1e-4, 1e-3], [4, 8])
+    assert attrs["settings"]["train"]["lr"] is None  # searched: no fixed value
+    # readable in optuna-dashboard: the objective named, no list of image ids, no attribute past 1 KB
+    assert study.metric_names == ["val SRCC"]
+    assert attrs["split images"] == {part: len(ids) for part, ids in data.splits[0].items()}
+    assert all(len(json.dumps(value)) < 1000 for value in attrs.values()), {k: len(json.dumps(v)) for k, v in attrs.items()}
     assert result["study"] == "synthetic-ms_pmt-lr0.0001..0.001-batch_size4..8-gamma0.01..100"
 
 
