@@ -98,7 +98,7 @@ def train_split(settings: Settings, data: DeviceData, runtime: Runtime, out: Pat
             save_tensors({"identity": identity, "trainer": trainer.state_dict(), "best": best}, tmp)
         write_history(trainer.history, work / "history.csv")
     with atomic_dir(out) as folder:
-        metrics = finish(settings, data, trainer, best, folder)
+        metrics = finish(settings, data, trainer, best, folder, shown_as=out)
     shutil.rmtree(work)
     log.info("%s: done. test SRCC final %.4f, %s, best-on-test %.4f (epoch %d)", out, metrics["final"]["srcc"],
              f"val-selected {metrics['val']['srcc']:.4f} (epoch {best['epoch']})" if "val" in metrics
@@ -161,9 +161,10 @@ def write_history(history: list[dict], path: Path) -> None:
     write_text(path, pd.DataFrame(rows).to_csv(index=False))
 
 
-def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, out: Path) -> dict:
+def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, out: Path, shown_as: Path) -> dict:
     """Write a finished split's files into the folder ``out``: history.csv, metrics.json,
-    predictions.csv and model.pt (of the kept epoch), and run.json."""
+    predictions.csv and model.pt (of the kept epoch), and run.json. ``out`` is a temporary folder
+    that becomes the split's folder ``shown_as`` once complete; messages name the latter."""
     write_history(trainer.history, out / "history.csv")
     metrics = selected_metrics(trainer.history, best["epoch"] if best["val_srcc"] is not None else None)
     test_ids = data.splits[settings.split]["test"].cpu().numpy()
@@ -172,7 +173,7 @@ def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, o
         "image": [data.names[i] for i in test_ids],
         "mos": data.mos[test_ids],
         "prediction": to_published(pred01, data.bounds),  # as the metrics saw it
-        "score": clip_unit(pred01, f"{out} (epoch {best['epoch']})"),
+        "score": clip_unit(pred01, f"{shown_as} (epoch {best['epoch']})"),
     })
     write_text(out / "predictions.csv", predictions.to_csv(index=False))
     own_size = data.sizes is not None

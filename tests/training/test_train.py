@@ -558,3 +558,16 @@ def test_a_crafted_pickle_as_checkpoint_runs_nothing_and_recommends_nothing_unsa
         train_split(settings, tiny_data(), runtime, tmp_path / "split0", progress=False)
     assert not (tmp_path / "ran").exists()
     assert "weights_only" not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_warning_names_the_split_folder_never_its_temporary_one(tmp_path: Path, monkeypatch, caplog) -> None:
+    """The split's files are written in a temporary folder renamed at the end; what a user reads in the
+    log is the folder the files end up in."""
+    real = Trainer.predict
+    monkeypatch.setattr(Trainer, "predict", lambda self, ids: real(self, ids) + 2.0)  # every score past 1
+    settings, runtime = tiny_settings(epochs=2)
+    out = tmp_path / "split0"
+    with caplog.at_level(logging.WARNING):
+        train_split(settings, tiny_data(), runtime, out, progress=False)
+    warned = [r.getMessage() for r in caplog.records if "outside 0..1" in r.getMessage()]
+    assert warned and all(m.startswith(f"{out} (epoch ") for m in warned), warned
