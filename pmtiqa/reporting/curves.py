@@ -1,9 +1,10 @@
-"""The training curves `dvc plots` draws (dvc.yaml's plots section): one CSV per quantity,
-reports/curves/<quantity>.csv, with the columns dataset, variant, epoch and the quantity, a row per
-(dataset, variant, epoch) holding the median over splits of that epoch's history.csv value.
+"""The training curves as numbers: one CSV per quantity, reports/curves/<quantity>.csv, with the
+columns dataset, variant, epoch and the quantity, a row per (dataset, variant, epoch) holding the
+median over splits of that epoch's history.csv value. The report draws them (figures.py); these files
+are for other tools and for diffing revisions' numbers.
 
-One long file per quantity, not a file per run: DVC's template then draws a panel per dataset with
-a line per variant, and `dvc plots diff` overlays the same file of other revisions.
+One long file per quantity, not a file per run: a plotting tool draws a panel per dataset with a line
+per variant from it directly.
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import pandas as pd
 from pmtiqa.method.variants import VARIANTS
 from pmtiqa.reporting.statistics import median_curve
 
-# history.csv columns dvc.yaml plots; each file keeps its header even where no run has the quantity
-# (no validation part), since DVC refuses a plot file without the column it names
+# history.csv columns written; each file keeps its header even where no run has the quantity (no
+# validation part), so that a reader finds the column it names
 QUANTITIES = ("val_srcc", "test_srcc", "l1", "ce", "lambda1")
 
 

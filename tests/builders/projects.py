@@ -14,7 +14,7 @@ import yaml
 from tests.builders import ROOT
 
 # pmtiqa/ too: its files are code deps of stages in both engines
-PROJECT_FILES = ("Snakefile", "workflow", "profiles", "dvc.yaml", "params.yaml", ".dvc/config", ".dvc/plots", ".dvcignore",
+PROJECT_FILES = ("Snakefile", "workflow", "profiles", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore",
                  ".gitignore", "pmtiqa")
 
 

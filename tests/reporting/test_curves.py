@@ -1,4 +1,4 @@
-"""reports/curves/<quantity>.csv, what `dvc plots` draws: a row per dataset, variant and epoch."""
+"""reports/curves/<quantity>.csv, the training curves as numbers: a row per dataset, variant and epoch."""
 import pandas as pd
 import pytest
 
