@@ -37,6 +37,20 @@ class TrainingDiverged(UserError):
     """The loss became NaN or infinite."""
 
 
+def divergence_causes(s: Settings, precision: str, lr: float, l1: float, ce: float, scale: float) -> str:
+    """Which part of the loss stopped being finite, and the settings that can make it so, each with the
+    change that can help."""
+    parts = " and ".join(name for name, value in (("L1", l1), ("cross-entropy", ce)) if not np.isfinite(value))
+    causes = [f"train.lr {lr:g}: lower it"]
+    if not np.isfinite(l1) and scale > 1:
+        causes.append(f"loss.target {s.loss.target}: L1 on a scale {scale:g} wide; try unit")
+    if s.loss.gamma > 1 and not np.isfinite(ce):
+        causes.append(f"loss.gamma {s.loss.gamma:g}: lower it")
+    if precision == "bf16":
+        causes.append("runtime.precision bf16: try fp32")
+    return f"{parts or 'the sum'} not finite; settings that can cause it: " + "; ".join(causes)
+
+
 @dataclass
 class Trainer:
     settings: Settings
@@ -127,7 +141,8 @@ class Trainer:
         if not np.isfinite([total, l1, ce]).all():
             raise TrainingDiverged(
                 f"{s.dataset}/{s.variant}/split{s.split}: the loss became {total} at epoch {self.epoch + 1} "
-                f"(lr {lr:g}); lower train.lr or check the data. The last good checkpoint is kept.")
+                f"({divergence_causes(s, self.runtime.precision, lr, l1, ce, self.target_scale)}). "
+                "The last good checkpoint is kept.")
         self.epoch += 1
         return {"epoch": self.epoch, "lambda1": lambda1, "lambda2": lambda2, "lr": lr,
                 "loss": total, "l1": l1, "ce": ce, "target": s.loss.target}

@@ -171,6 +171,24 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path, monkeypatch):
     assert not (tmp_path / "metrics.json").exists()
 
 
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(("l1", "ce", "target", "gamma", "precision", "named", "not_named"), [
+    (NAN, 1.0, "published", 1.0, "fp32", ["L1 not finite", "train.lr 0.001", "loss.target published: L1 on a "
+                                          "scale 100 wide; try unit"], ["gamma", "precision"]),
+    (NAN, 1.0, "unit", 1.0, "fp32", ["L1 not finite", "train.lr"], ["loss.target", "gamma"]),
+    (1.0, NAN, "published", 10.0, "fp32", ["cross-entropy not finite", "loss.gamma 10: lower it"], ["loss.target"]),
+    (NAN, NAN, "unit", 1.0, "bf16", ["L1 and cross-entropy not finite", "runtime.precision bf16: try fp32"], []),
+])
+def test_a_diverged_loss_names_what_can_cause_it(l1, ce, target, gamma, precision, named, not_named):
+    from pmtiqa.training.trainer import divergence_causes
+
+    settings, _ = tiny_settings(loss={"target": target, "gamma": gamma})
+    said = divergence_causes(settings, precision, 1e-3, l1, ce, 100.0 if target == "published" else 1.0)
+    assert all(part in said for part in named) and not any(part in said for part in not_named), said
+
+
 def test_tuned_values_are_used(tmp_path, monkeypatch):
     from pmtiqa.config.run_settings import settings_for, tuned_values
     from tests.builders.training import tiny_params
