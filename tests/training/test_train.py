@@ -175,8 +175,9 @@ NAN = float("nan")
 
 
 @pytest.mark.parametrize(("l1", "ce", "target", "gamma", "precision", "named", "not_named"), [
-    (NAN, 1.0, "published", 1.0, "fp32", ["L1 not finite", "train.lr 0.001", "loss.target published: L1 on a "
-                                          "scale 100 wide; try unit"], ["gamma", "precision"]),
+    (NAN, 1.0, "published", 1.0, "fp32",
+     ["L1 not finite", "train.lr 0.001", "loss.target published: L1 on a scale 100 wide; try unit"],
+     ["gamma", "precision"]),
     (NAN, 1.0, "unit", 1.0, "fp32", ["L1 not finite", "train.lr"], ["loss.target", "gamma"]),
     (1.0, NAN, "published", 10.0, "fp32", ["cross-entropy not finite", "loss.gamma 10: lower it"], ["loss.target"]),
     (NAN, NAN, "unit", 1.0, "bf16", ["L1 and cross-entropy not finite", "runtime.precision bf16: try fp32"], []),
