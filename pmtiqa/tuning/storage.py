@@ -47,8 +47,9 @@ def open_storage(url: str, heartbeat_s: int, source: str) -> optuna.storages.RDB
         parsed.port  # noqa: B018 (parsed lazily: a port that is not a number raises here)
     except sqlalchemy.exc.ArgumentError as err:
         raise UserError(f"{where}: not an SQLAlchemy URL ({err})") from None
-    except ValueError:
-        raise UserError(f"{where}: its port is not a number") from None
+    except ValueError:  # what follows the host's last colon, or an IPv6 address's unclosed bracket
+        raise UserError(f"{where}: its host and port cannot be read: a port is a number, and an IPv6 "
+                        "address goes in brackets ([::1]:5432)") from None
     if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
         raise UserError(f"{where}: an SQLite database in memory keeps no study past the command (a killed study "
                         f"could not resume, a second worker would not see it): name a file, sqlite:///path/study.db")

@@ -114,7 +114,9 @@ def another_optuna_s_tables(tmp_path) -> str:
 # (case, the URL, what the one line says): each refused before a trial runs, the password never shown
 STORAGES = [
     ("a port that is not a number", lambda tmp: "postgresql://pmtiqa:secret@db.lab:fivefour/studies",
-     "postgresql://pmtiqa:***@db.lab:fivefour/studies: its port is not a number"),
+     "postgresql://pmtiqa:***@db.lab:fivefour/studies: its host and port cannot be read: a port is a number"),
+    ("an IPv6 host without its closing bracket", lambda tmp: "postgresql://pmtiqa:secret@[::1:5432/studies",
+     "an IPv6 address goes in brackets ([::1]:5432)"),
     ("a malformed URL", lambda tmp: "postgresql://pmtiqa:sec ret@@db.lab/studies",
      "postgresql://pmtiqa:***@"),
     ("SQLite in memory", lambda tmp: "sqlite://", "an SQLite database in memory keeps no study"),
