@@ -14,6 +14,8 @@ import pandas as pd
 
 from pmtiqa.method.metrics import plcc, srcc
 from pmtiqa.method.variants import VARIANTS
+from pmtiqa.reporting.names import shown_name
+from pmtiqa.reporting.sample_size import DAGGER, mark, split_test_sizes
 from pmtiqa.reporting.statistics import median_curve, quantile_curve, split_values
 from pmtiqa.training.selections import honest_selection
 
@@ -22,6 +24,7 @@ COLORS = {v: f"C{j}" for j, v in enumerate(VARIANTS)}
 # Schedules get colours no variant has: a schedule's line stands for all the variants that share it.
 SCHEDULE_COLORS = {"regression": "C7", "progressive": "C6", "fixed": "C8", "reverse": "C9"}
 POINTS, OFF_SCALE = "0.25", "crimson"  # predictions, and marks standing for those beyond the plotted range
+CROSS_MAP = "RdBu"  # diverging, blue for agreement, red for a reversed ranking, white at 0
 BESIDE = {"loc": "center left", "bbox_to_anchor": (1.02, 0.5), "fontsize": 7}  # a legend right of its axes
 
 
@@ -52,9 +55,10 @@ def ablation_figure(results: dict, variants: list[str], dest: Path) -> None:
             s = metrics["summary"][selection]["srcc"]
             ax.errorbar(x - 0.08, s["median"], yerr=[[s["median"] - s["q1"]], [s["q3"] - s["median"]]], fmt="o",
                         color=COLORS[v], markersize=6, capsize=4, elinewidth=1.5)
-        n = len(r["variants"][variants[0]]["metrics"]["splits"])
-        ax.set_title(f"{ds}: `{selection}` selection, {n} splits", fontsize=9)
-        ax.set_xticks(range(len(variants)), [f"{v}\n{fill(VARIANTS[v].paper_name, 12)}" for v in variants],
+        sizes, backbone = split_test_sizes(r), r["settings"]["model.backbone"]
+        images = f"{sizes[0]}" if min(sizes) == max(sizes) else f"{min(sizes)}-{max(sizes)}"
+        ax.set_title(f"{ds}: `{selection}` selection\n{len(sizes)} splits, {images} test images each", fontsize=9)
+        ax.set_xticks(range(len(variants)), [f"{v}\n{fill(shown_name(v, backbone), 12)}" for v in variants],
                       fontsize=7)
         ax.set_xlim(-0.6, len(variants) - 0.4)
         ax.grid(axis="y", alpha=0.3)
@@ -178,48 +182,63 @@ def scatter_figure(ds: str, predictions: list[pd.DataFrame], variant: str, selec
 # ----------------------------------------------------------------------------- cross-dataset
 
 
-def cross_grid(pairs: dict, variant: str, trained: list[str], tested: list[str]) -> np.ndarray:
-    """A variant's median SRCC, trained dataset by row and tested one by column; NaN where no pair."""
-    grid = np.full((len(trained), len(tested)), np.nan)
-    for i, a in enumerate(trained):
-        for j, b in enumerate(tested):
-            value = pairs.get(f"{a}-to-{b}", {}).get(variant, {}).get("srcc_median")
-            grid[i, j] = np.nan if value is None else value
-    return grid
+def cross_text(cell: dict | None) -> tuple[str, str]:
+    """A cell's median SRCC (a dagger where its test images are too few) and, smaller below it, the
+    first to third quartile over splits; a dash where no pair was evaluated."""
+    if cell is None or not np.isfinite(cell["srcc"]["median"]):
+        return "\u2014", ""
+    s = cell["srcc"]
+    median = f"{s['median']:.3f}{mark(s['median'], cell['n'])}"
+    quartiles = f"{s['q1']:.2f} to {s['q3']:.2f}" if np.isfinite(s["q1"]) else ""
+    return median, quartiles
 
 
-def cross_panel(ax, grid: np.ndarray, trained: list[str], tested: list[str], lowest: float):
-    """One variant's heatmap, its value written in each cell (a dash where no pair was evaluated)."""
-    image = ax.imshow(grid, cmap="viridis", vmin=lowest, vmax=1.0)
+def cross_panel(ax, matrix: dict, variant: str):
+    """One variant's heatmap on a diverging scale centred on 0 over -1..1 (SRCC can be negative: a
+    model ranking the images backwards is shown as such), each cell's median and quartiles written in
+    it, the within-dataset diagonal framed."""
+    from matplotlib.patches import Rectangle
+
+    rows, columns, cells = matrix["rows"], matrix["columns"], matrix["cells"][variant]
+    grid = np.array([[np.nan if cells[(a, b)] is None else cells[(a, b)]["srcc"]["median"] for b in columns]
+                     for a in rows], dtype=float)
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=CROSS_MAP, vmin=-1.0, vmax=1.0)
+    ax.set_facecolor("0.93")  # no pair: light grey, apart from any value's colour
     for (i, j), value in np.ndenumerate(grid):
-        light = np.isnan(value) or image.norm(value) > 0.6  # dark text on white and on viridis' yellow end
-        ax.text(j, i, "\u2014" if np.isnan(value) else f"{value:.3f}", ha="center", va="center", fontsize=8,
-                color="black" if light else "white")
-    ax.set_xticks(range(len(tested)), tested, fontsize=8)
-    ax.set_yticks(range(len(trained)), trained, fontsize=8)
+        median, quartiles = cross_text(cells[(rows[i], columns[j])])
+        dark = np.isfinite(value) and abs(value) > 0.55  # white text on the map's deep ends
+        color = "white" if dark else "black"
+        ax.text(j, i - 0.12, median, ha="center", va="center", fontsize=9, color=color, weight="bold")
+        ax.text(j, i + 0.2, quartiles, ha="center", va="center", fontsize=6.5, color=color)
+        if rows[i] == columns[j]:
+            ax.text(j, i - 0.38, "within", ha="center", va="center", fontsize=6.5, color=color, style="italic")
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2.2,
+                                   linestyle="--"))
+    ax.set_xticks(range(len(columns)), columns, fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
     ax.set_xlabel("tested on")
     return image
 
 
-def cross_figure(pairs: dict, variants: list[str], dest: Path) -> None:
-    """One heatmap per variant of ``variants`` that `pmtiqa cross` evaluated (where none was, the
-    variants the pairs hold): the dataset trained on in rows, the dataset tested on in columns, the
-    median SRCC over the train dataset's splits in each cell, on one colour scale for every panel."""
+def cross_figure(matrix: dict, titles: dict[str, str], within: str, dest: Path) -> None:
+    """One heatmap per variant of cross_matrix's ``matrix`` (``titles``: each one's name): the dataset
+    trained on in rows, the dataset tested on in columns, the median SRCC over the train dataset's
+    splits with their quartiles in each cell, on one colour scale for every panel; on the framed
+    diagonal, each dataset's own test SRCC on ``within`` (the selection, in words)."""
     import matplotlib.pyplot as plt
 
-    held = {v for medians in pairs.values() for v in medians}
-    shown = [v for v in variants if v in held] or [v for v in VARIANTS if v in held]
-    trained = sorted({pair.split("-to-")[0] for pair in pairs})
-    tested = sorted({pair.split("-to-")[1] for pair in pairs})
-    grids = {v: cross_grid(pairs, v, trained, tested) for v in shown}
-    lowest = min([0.0, *(float(np.nanmin(g)) for g in grids.values() if np.isfinite(g).any())])
+    shown, rows, columns = matrix["variants"], matrix["rows"], matrix["columns"]
     fig, axes = plt.subplots(1, len(shown), squeeze=False, layout="constrained",
-                             figsize=(1.4 + (1.0 + 0.75 * len(tested)) * len(shown), 1.6 + 0.75 * len(trained)))
-    for ax, (v, grid) in zip(axes[0], grids.items()):
-        image = cross_panel(ax, grid, trained, tested, lowest)
-        ax.set_title(f"{v} ({VARIANTS[v].paper_name})", fontsize=9)
+                             figsize=(2.0 + (0.6 + 1.0 * len(columns)) * len(shown), 2.2 + 0.8 * len(rows)))
+    for ax, v in zip(axes[0], shown):
+        image = cross_panel(ax, matrix, v)
+        ax.set_title(f"{v} ({titles[v]})", fontsize=9)
     axes[0][0].set_ylabel("trained on")
-    fig.colorbar(image, ax=axes[0].tolist(), label="median SRCC", shrink=0.9)
-    fig.suptitle("Cross-dataset: median SRCC over the train dataset's splits", fontsize=10)
+    fig.colorbar(image, ax=axes[0].tolist(), label="median SRCC (0: no agreement)", shrink=0.9,
+                 ticks=[-1, -0.5, 0, 0.5, 1])
+    flagged = any(DAGGER in cross_text(c)[0] for cells in matrix["cells"].values() for c in cells.values())
+    fig.suptitle("Cross-dataset: median SRCC over the train dataset's splits, first to third quartile below it\n"
+                 f"framed diagonal: within the dataset, its own test parts ({within})"
+                 + (f"; {DAGGER} too few test images (report.md)" if flagged else ""), fontsize=9)
     save_png(fig, dest)
     plt.close(fig)

@@ -5,6 +5,8 @@ one step so that it always describes the last run only:
 - reports/report.md: median SRCC/PLCC with IQR per selection, the paper's table beside ours, the
   Wilcoxon tests of pmtiqa.reporting.statistics on each dataset's honest selection, the cross-dataset matrix,
   the figures, the tuned hyperparameters and the provenance of the numbers (pmtiqa.reporting.provenance);
+- reports/report.html: report.md rendered, its figures inlined (pmtiqa.reporting.html_page), the first
+  page of `snakemake --report`;
 - reports/results.csv (and .html): the results tables as one table; reports/figures/*.png (pmtiqa.reporting.figures);
 - reports/curves/<quantity>.csv: what `dvc plots` draws (pmtiqa.reporting.curves);
 - metrics.json: the small summary `dvc exp show` and `dvc metrics diff` compare.
@@ -18,11 +20,14 @@ from pathlib import Path
 from pmtiqa.config.params import Params
 from pmtiqa.core.atomic import atomic_dir, write_json
 from pmtiqa.core.paths import DatasetFiles
-from pmtiqa.method.variants import VARIANTS
+from pmtiqa.reporting.cross_matrix import cross_matrix
 from pmtiqa.reporting.curves import write_plot_curves
 from pmtiqa.reporting.figures import ablation_figure, cross_figure, curves_figure, scatter_figure
+from pmtiqa.reporting.html_page import report_html
+from pmtiqa.reporting.names import PAPER_BACKBONE, backbones, shown_names
 from pmtiqa.reporting.provenance import provenance_section
 from pmtiqa.reporting.results import focus_variant, load_cross, load_results, shown_selections
+from pmtiqa.reporting.sample_size import sizes_phrase, split_test_sizes, with_footnote
 from pmtiqa.reporting.statistics import (cross_metrics, smallest_exact_p, summary_metrics, untrained_selected,
                                          wilcoxon_per_dataset)
 from pmtiqa.reporting.tables import (PAPER_ROW, PAPER_TABLE, cross_table, paper_table, results_csv, results_table,
@@ -32,8 +37,9 @@ from pmtiqa.training.selections import SELECTION_NOTES, honest_selection
 # ----------------------------------------------------------------------------- the report
 
 
-def describe_dataset(dataset: str, settings: dict) -> str:
-    return (f"{dataset} ({settings['split.n_splits']} splits, {settings['model.backbone']}, "
+def describe_dataset(dataset: str, result: dict) -> str:
+    settings = result["settings"]
+    return (f"{dataset} ({sizes_phrase(split_test_sizes(result))}, {settings['model.backbone']}, "
             f"weights {settings['model.weights']}, {settings['train.epochs']} epochs)")
 
 
@@ -85,8 +91,11 @@ def scatter_note(data: dict, selection: str) -> str:
 
 def introduction(params: Params, results: dict, shown: list[str]) -> list[str]:
     """What ran, and what each selection shown means."""
-    out = ["Datasets: " + ", ".join(describe_dataset(ds, r["settings"]) for ds, r in results.items()),
-           "", "Variants: " + ", ".join(f"`{v}` ({VARIANTS[v].paper_name})" for v in params.variants), ""]
+    out = ["Datasets: " + ", ".join(describe_dataset(ds, r) for ds, r in results.items()), "",
+           "Variants: " + ", ".join(f"`{v}` ({shown_names(v, backbones(results))})" for v in params.variants), ""]
+    if any(b != PAPER_BACKBONE for b in backbones(results)):
+        out += [f"The paper's names (ResNet50, PMT-IQA, ...) describe networks on its backbone, {PAPER_BACKBONE}; "
+                "a variant run on another backbone is named after it.", ""]
     if "synthetic" in results:
         out += ["**synthetic is a stand-in** generated from bundled photos: its numbers show that the "
                 "pipeline works, not how PMT-IQA performs.", ""]
@@ -98,7 +107,10 @@ def introduction(params: Params, results: dict, shown: list[str]) -> list[str]:
 def results_section(params: Params, results: dict, shown: list[str]) -> list[str]:
     out = ["## Results", "", "Median over splits, interquartile range in brackets; test part of each split.", ""]
     for ds, r in results.items():
-        out += [f"### {ds}", ""] + results_table(r["variants"], shown_selections(params, r)) + [""]
+        sizes = split_test_sizes(r)
+        table = results_table(r["variants"], shown_selections(params, r), r["settings"]["model.backbone"], sizes)
+        out += [f"### {ds}", "", f"Each split's numbers rest on its test part: {sizes_phrase(sizes)}.", ""]
+        out += with_footnote(table, min(sizes)) + [""]
     return out
 
 
@@ -109,7 +121,7 @@ def paper_section(results: dict) -> list[str]:
             "The paper reports the median over 10 splits of the epoch chosen ON THE TEST SET, which our "
             f"`best_test` selection reproduces; {honest_phrase(results)} gives the honest number. "
             f"{training_part(results)} Other methods of the paper's table, for context: " + others + ".", ""] \
-        + paper_table(results) + [""]
+        + with_footnote(paper_table(results)) + [""]
 
 
 def wilcoxon_section(results: dict, tests: dict, ref: str) -> list[str]:
@@ -135,14 +147,16 @@ def wilcoxon_section(results: dict, tests: dict, ref: str) -> list[str]:
     return out
 
 
-def figures_section(results: dict, focus: str, cross: dict | None = None) -> list[str]:
+def figures_section(results: dict, focus: str, matrix: dict | None = None) -> list[str]:
     out = ["## Figures", "", "Ablation: test SRCC per variant, one panel per dataset on "
            f"{honest_phrase(results)}: the median over splits as a point, the interquartile range as whiskers, "
            "and every split's value as a grey dot beside them.", "", "![ablation](figures/ablation.png)", ""]
-    if cross and cross["pairs"]:
-        out += ["Cross-dataset: the median SRCC of every pair of the table above as a heatmap, one panel per "
-                "variant, the dataset trained on in rows and the one tested on in columns.", "",
-                "![cross](figures/cross.png)", ""]
+    if matrix:
+        out += ["Cross-dataset: the matrix of the table above as a heatmap, one panel per variant, the dataset "
+                "trained on in rows and the one tested on in columns: the median SRCC over the train dataset's "
+                "splits, their first to third quartile below it, on a scale from -1 (a reversed ranking, red) "
+                "through 0 (white) to 1 (blue). The framed diagonal is each dataset's own test SRCC on "
+                f"{honest_phrase(results)}.", "", "![cross](figures/cross.png)", ""]
     for ds, r in results.items():
         honest = honest_selection(r["selections"])
         srcc_part = (f"on its validation part (and the test SRCC of `{focus}`, dotted)" if "val" in r["selections"]
@@ -169,13 +183,16 @@ def tuned_section(results: dict) -> list[str]:
         + tuned_table(results) + [""]
 
 
-def cross_section(cross: dict | None, variants: list[str]) -> list[str]:
-    if not cross or not cross["pairs"]:
+def cross_section(results: dict, matrix: dict | None) -> list[str]:
+    if not matrix:
         return []
     return ["## Cross-dataset", "",
             "Each dataset's models (every split's kept model) score every image of the others, as those "
-            "datasets' own protocol prepares them: median SRCC / PLCC over the train dataset's splits "
-            "(metrics/cross/).", ""] + cross_table(cross["pairs"], variants) + [""]
+            "datasets' own protocol prepares them (metrics/cross/): median SRCC (interquartile range) / median "
+            "PLCC over the train dataset's splits; the column says how many images each split's value rests on. "
+            "On the diagonal (\"within\"), for reading the others against: the dataset's own test parts, on "
+            f"{honest_phrase(results)}, the epoch of the model each split kept.", ""] \
+        + with_footnote(cross_table(matrix)) + [""]
 
 
 NOTES = ["## Notes", "",
@@ -186,15 +203,15 @@ NOTES = ["## Notes", "",
          "- Per-split numbers: metrics/<dataset>/<variant>.json; per-epoch curves: reports/curves/.", ""]
 
 
-def render(params: Params, results: dict, tests: dict, cross: dict | None, files: dict[str, DatasetFiles]) -> str:
-    """report.md: ``tests`` are statistics.wilcoxon_per_dataset's rows, ``cross`` pmtiqa cross's summary,
-    ``files`` the datasets' (where their data came from)."""
+def render(params: Params, results: dict, tests: dict, matrix: dict | None, files: dict[str, DatasetFiles]) -> str:
+    """report.md: ``tests`` are statistics.wilcoxon_per_dataset's rows, ``matrix`` the cross-dataset
+    one (cross_matrix.py) where pmtiqa cross has run, ``files`` the datasets' (where their data came from)."""
     # a selection is shown where any dataset holds it; each dataset's own table keeps to its own
     shown = [sel for sel in params.report.selections if any(sel in r["selections"] for r in results.values())]
     out = ["# pmtiqa report", ""] + introduction(params, results, shown) + results_section(params, results, shown)
     out += paper_section(results) + wilcoxon_section(results, tests, params.report.reference_variant)
-    out += cross_section(cross, params.cross.variants)
-    out += figures_section(results, focus_variant(params), cross) + tuned_section(results) + NOTES
+    out += cross_section(results, matrix)
+    out += figures_section(results, focus_variant(params), matrix) + tuned_section(results) + NOTES
     runs = {ds: [run for d in r["variants"].values() for run in d["runs"]] for ds, r in results.items()}
     return "\n".join(out + provenance_section(files, runs))
 
@@ -210,11 +227,13 @@ def write_report(params: Params, files: dict[str, DatasetFiles], cross: Path, re
     crossed = load_cross(cross)
     focus = focus_variant(params)
     tests = wilcoxon_per_dataset(results, params.report.reference_variant)
+    matrix = cross_matrix(crossed["pairs"], results, params.cross.variants) if crossed and crossed["pairs"] else None
     with atomic_dir(reports) as tmp:
         (tmp / "figures").mkdir()
         ablation_figure(results, params.variants, tmp / "figures" / "ablation.png")
-        if crossed and crossed["pairs"]:
-            cross_figure(crossed["pairs"], params.cross.variants, tmp / "figures" / "cross.png")
+        if matrix:
+            titles = {v: shown_names(v, backbones(results, matrix["rows"])) for v in matrix["variants"]}
+            cross_figure(matrix, titles, honest_phrase(results), tmp / "figures" / "cross.png")
         for ds, r in results.items():
             curves_figure(ds, {v: d["histories"] for v, d in r["variants"].items()}, focus,
                           tmp / "figures" / f"curves_{ds}.png")
@@ -224,6 +243,8 @@ def write_report(params: Params, files: dict[str, DatasetFiles], cross: Path, re
         table = results_csv(results, params.report.selections)
         table.to_csv(tmp / "results.csv", index=False)
         table.to_html(tmp / "results.html", index=False)  # shown as a table by `snakemake --report`
-        (tmp / "report.md").write_text(render(params, results, tests, crossed, files))
+        markdown = render(params, results, tests, matrix, files)
+        (tmp / "report.md").write_text(markdown)
+        (tmp / "report.html").write_text(report_html(markdown, tmp), encoding="utf-8")  # the engine's first page
     cross_medians = {"cross": cross_metrics(crossed["pairs"])} if crossed and crossed["pairs"] else {}
     write_json(summary, {**summary_metrics(results, params.report.selections), **cross_medians})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pmtiqa.method.variants import VARIANTS
+from pmtiqa.reporting.names import PAPER_BACKBONE, shown_name
+from pmtiqa.reporting.sample_size import mark, split_test_sizes
 from pmtiqa.training.selections import honest_selection
 
 # The paper's results table: median over 10 splits, (SRCC, PLCC); None where the paper has none.
@@ -27,26 +28,32 @@ def _f(x, digits: int = 3) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
 
-def _med_iqr(summary: dict, sel: str, name: str) -> str:
+def _med_iqr(summary: dict, sel: str, name: str, n: int) -> str:
     s = summary[sel][name]
-    return f"{_f(s['median'])} ({_f(s['iqr'])})"
+    return f"{_f(s['median'])}{mark(s['median'], n, name)} ({_f(s['iqr'])})"
 
 
-def results_table(variants: dict, selections: list[str]) -> list[str]:
-    head = "| variant | paper name | " + " | ".join(f"SRCC {s} | PLCC {s}" for s in selections) + " |"
+def results_table(variants: dict, selections: list[str], backbone: str, sizes: list[int]) -> list[str]:
+    """A dataset's table: a row per variant (named for ``backbone``: names.py), median (IQR) per
+    selection, a dagger where the smallest of the splits' test parts (``sizes``) is too small."""
+    n = min(sizes)
+    head = "| variant | name | " + " | ".join(f"SRCC {s} | PLCC {s}" for s in selections) + " |"
     lines = [head, "|" + "---|" * (2 + 2 * len(selections))]
     for v, data in variants.items():
         summary = data["metrics"]["summary"]
-        cells = " | ".join(f"{_med_iqr(summary, s, 'srcc')} | {_med_iqr(summary, s, 'plcc')}" for s in selections)
-        lines.append(f"| `{v}` | {VARIANTS[v].paper_name} | {cells} |")
+        cells = " | ".join(f"{_med_iqr(summary, s, 'srcc', n)} | {_med_iqr(summary, s, 'plcc', n)}"
+                           for s in selections)
+        lines.append(f"| `{v}` | {shown_name(v, backbone)} | {cells} |")
     return lines
 
 
 def results_csv(results: dict, selections: list[str]) -> pd.DataFrame:
     """The results tables as one CSV (reports/results.csv, which Snakemake's report shows as a table):
-    a row per dataset, variant and selection it holds, the median and quartiles over splits."""
-    rows = [{"dataset": ds, "variant": v, "paper_name": VARIANTS[v].paper_name, "selection": sel,
-             "n_splits": data["metrics"]["n_splits"],
+    a row per dataset, variant and selection it holds, the median and quartiles over splits, the
+    smallest and largest test part of the splits."""
+    rows = [{"dataset": ds, "variant": v, "name": shown_name(v, r["settings"]["model.backbone"]),
+             "selection": sel, "n_splits": data["metrics"]["n_splits"],
+             "test_images_min": min(split_test_sizes(r)), "test_images_max": max(split_test_sizes(r)),
              **{f"{m}_{stat}": round(float(data["metrics"]["summary"][sel][m][stat]), 4)
                 for m in ("srcc", "plcc") for stat in ("median", "q1", "q3")}}
             for ds, r in results.items() for v, data in r["variants"].items()
@@ -54,28 +61,39 @@ def results_csv(results: dict, selections: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def paper_pair(summary: dict, selection: str, n: int) -> str:
+    """Our SRCC / PLCC of a selection, each with its dagger where ``n`` test images are too few."""
+    s, p = summary[selection]["srcc"]["median"], summary[selection]["plcc"]["median"]
+    return f"{_f(s)}{mark(s, n)} / {_f(p)}{mark(p, n, 'plcc')}"
+
+
 def paper_table(results: dict) -> list[str]:
-    lines = ["| dataset | method | paper SRCC / PLCC | ours, honest selection | ours, best_test (authors' protocol) "
-             "| best_test - paper |", "|---|---|---|---|---|---|"]
+    """Our rows beside the paper's, where our runs are the paper's (its backbone); a run on another
+    backbone has no row of the paper to stand beside."""
+    lines = ["| dataset | test images per split | method | paper SRCC / PLCC | ours, honest selection "
+             "| ours, best_test (authors' protocol) | best_test - paper |", "|---|---|---|---|---|---|---|"]
     for ds, r in results.items():
-        honest = honest_selection(r["selections"])
+        honest, backbone, sizes = honest_selection(r["selections"]), r["settings"]["model.backbone"], \
+            split_test_sizes(r)
+        images = str(sizes[0]) if min(sizes) == max(sizes) else f"{min(sizes)} to {max(sizes)}"
         for v, method in PAPER_ROW.items():
             if v not in r["variants"]:
                 continue
             summary = r["variants"][v]["metrics"]["summary"]
-            ours = {sel: (summary[sel]["srcc"]["median"], summary[sel]["plcc"]["median"])
-                    for sel in (honest, "best_test")}
             paper = PAPER_TABLE[method].get(ds)
             if ds == "synthetic":
                 ref, delta = "none: synthetic is a stand-in", "-"
+            elif backbone != PAPER_BACKBONE:
+                ref, delta = f"not comparable: {backbone}, not the paper's ResNet-50", "-"
             elif paper is None:
                 ref, delta = "not reported", "-"
             else:
+                best = summary["best_test"]
                 ref = f"{paper[0]:.3f} / {paper[1]:.3f}"
-                delta = f"{ours['best_test'][0] - paper[0]:+.3f} / {ours['best_test'][1] - paper[1]:+.3f}"
-            pair = {sel: f"{_f(s)} / {_f(p)}" for sel, (s, p) in ours.items()}
-            lines.append(f"| {ds} | {method} (`{v}`) | {ref} | {pair[honest]} (`{honest}`) | {pair['best_test']} "
-                         f"| {delta} |")
+                delta = f"{best['srcc']['median'] - paper[0]:+.3f} / {best['plcc']['median'] - paper[1]:+.3f}"
+            lines.append(f"| {ds} | {images} | {shown_name(v, backbone)} (`{v}`) | {ref} "
+                         f"| {paper_pair(summary, honest, min(sizes))} (`{honest}`) "
+                         f"| {paper_pair(summary, 'best_test', min(sizes))} | {delta} |")
     return lines
 
 
@@ -103,18 +121,25 @@ def tuned_table(results: dict) -> list[str]:
     return lines
 
 
-def cross_table(pairs: dict, variants: list[str]) -> list[str]:
-    """Rows: the dataset trained on; columns: the dataset tested on; cells: median SRCC / PLCC of the
-    kept models over the train dataset's splits, per variant."""
-    trained = sorted({pair.split("-to-")[0] for pair in pairs})
-    tested = sorted({pair.split("-to-")[1] for pair in pairs})
-    lines = ["| variant | trained on | " + " | ".join(f"tested on {b}" for b in tested) + " |",
-             "|" + "---|" * (2 + len(tested))]
-    for v in [v for v in variants if any(v in medians for medians in pairs.values())]:
-        for a in trained:
-            cells = []
-            for b in tested:
-                m = pairs.get(f"{a}-to-{b}", {}).get(v)
-                cells.append("" if m is None else f"{_f(m['srcc_median'])} / {_f(m['plcc_median'])}")
+def cross_cell(cell: dict | None) -> str:
+    """Median SRCC (IQR) / median PLCC of a cell, each with its dagger where its images are too few."""
+    if cell is None or not np.isfinite(cell["srcc"]["median"]):
+        return "-"
+    s, p, n = cell["srcc"], cell["plcc"], cell["n"]
+    text = f"{_f(s['median'])}{mark(s['median'], n)} ({_f(s['iqr'])}) / {_f(p['median'])}{mark(p['median'], n, 'plcc')}"
+    return f"within ({n} test images): {text}" if cell["within"] else text
+
+
+def cross_table(matrix: dict) -> list[str]:
+    """cross_matrix's ``matrix`` as a table: a row per variant and dataset trained on, a column per
+    dataset tested on (with the images each split's value rests on), the diagonal marked within."""
+    columns, rows = matrix["columns"], matrix["rows"]
+    sizes = {b: next((c["n"] for cells in matrix["cells"].values() for (a, t), c in cells.items()
+                      if t == b and c is not None and not c["within"] and c["n"]), None) for b in columns}
+    head = [f"tested on {b}" + (f" ({sizes[b]} images)" if sizes[b] else "") for b in columns]
+    lines = ["| variant | trained on | " + " | ".join(head) + " |", "|" + "---|" * (2 + len(columns))]
+    for v in matrix["variants"]:
+        for a in rows:
+            cells = [cross_cell(matrix["cells"][v][(a, b)]) for b in columns]
             lines.append(f"| `{v}` | {a} | " + " | ".join(cells) + " |")
     return lines

@@ -6,9 +6,9 @@ B's published scale, are compared with B's published ones. The model of a split 
 
 Writes metrics/cross/<A>-to-<B>/<variant>.json (each split's SRCC, PLCC raw and logistic, KRCC,
 RMSE, and their median, mean, std and quartiles: the shape of the evaluate stage's files) and
-metrics/cross/summary.json (the median SRCC and PLCC of every pair, what the report's matrix shows),
-replacing the folder in one step. KonIQ-trained models tested on the others is the field's common
-benchmark: add koniq to `datasets` for it.
+metrics/cross/summary.json (what the report's matrix shows of every pair: the median SRCC and PLCC,
+each split's, and the number of images tested), replacing the folder in one step. KonIQ-trained
+models tested on the others is the field's common benchmark: add koniq to `datasets` for it.
 """
 from __future__ import annotations
 
@@ -64,12 +64,20 @@ def cross_evaluate(params: Params, files: dict[str, DatasetFiles], out: Path) ->
                                          test, runtime)
                     write_json(tmp / f"{a}-to-{b}" / f"{v}.json", result)
                     stats = result["summary"][SELECTION]
-                    summary.setdefault(f"{a}-to-{b}", {})[v] = {"srcc_median": stats["srcc"]["median"],
-                                                                "plcc_median": stats["plcc"]["median"]}
+                    summary.setdefault(f"{a}-to-{b}", {})[v] = pair_summary(result, len(test.mos))
                     log.info("%s -> %s, %s: median SRCC %.4f over %d splits", a, b, v, stats["srcc"]["median"],
                              n_splits)
         write_json(tmp / "summary.json", {"pairs": summary, "selection": SELECTION})
     return summary
+
+
+def pair_summary(result: dict, n_images: int) -> dict:
+    """What the report's matrix shows of a pair: the medians, each split's SRCC and PLCC (the spread
+    over splits) and the number of images each split's value rests on."""
+    stats = result["summary"][SELECTION]
+    return {"srcc_median": stats["srcc"]["median"], "plcc_median": stats["plcc"]["median"],
+            **{f"{m}_splits": [s[SELECTION][m] for s in result["splits"]] for m in ("srcc", "plcc")},
+            "n_images": n_images}
 
 
 def check_inputs(params: Params, views: dict[str, DatasetParams], files: dict[str, DatasetFiles],

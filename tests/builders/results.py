@@ -22,7 +22,7 @@ def make_params(datasets=("synthetic", "livec"), n_splits=5):
         "datasets": list(datasets),
         "variants": VARIANTS,
         "split": {"n_splits": n_splits},
-        "model": {"backbone": "resnet18", "weights": "none"},
+        "model": {"backbone": "resnet50", "weights": "none"},
         "train": {"epochs": EPOCHS, "crop_size": 64},
         "augment": {"size": [96, 96]},
     })
@@ -51,7 +51,7 @@ GAIN = {"baseline": 0.01, "ms": 0.02, "ms_pmt": 0.03}
 TUNED = {"lr": 2e-4, "batch_size": 11, "weight_decay": 1e-4, "gamma": 0.5}
 
 
-def run_settings(dataset, variant, split, tuned=True):
+def run_settings(dataset, variant, split, tuned=True, backbone="resnet50"):
     """The settings a split's run.json records (train.Settings.identity), tuned values in place."""
     train = {"epochs": EPOCHS, "lr": 1e-3, "batch_size": 12, "weight_decay": 5e-4}
     loss = {"gamma": 1.0, "target": "published"}
@@ -59,12 +59,13 @@ def run_settings(dataset, variant, split, tuned=True):
         train |= {k: TUNED[k] for k in ("lr", "batch_size", "weight_decay")}
         loss |= {"gamma": TUNED["gamma"]}
     return {"dataset": dataset, "variant": variant, "split": split,
-            "model": {"backbone": "resnet18", "weights": "none", "num_classes": 10}, "loss": loss, "train": train}
+            "model": {"backbone": backbone, "weights": "none", "num_classes": 10}, "loss": loss, "train": train}
 
 
-def fabricate(params, tuned=True, seed=0, with_val=True):
-    """The files train, evaluate and tune leave, with ms_pmt better than the others on every split.
-    Split 0's `val` selection took epoch 1, which gave the regression loss no weight (lambda1 = 0)."""
+def fabricate(params, tuned=True, seed=0, with_val=True, backbone="resnet50", test_images=20):
+    """The files train, evaluate and tune leave, with ms_pmt better than the others on every split,
+    each split tested on ``test_images`` images. Split 0's `val` selection took epoch 1, which gave the
+    regression loss no weight (lambda1 = 0)."""
     rng = np.random.default_rng(seed)
     selections = SELECTIONS if with_val else NO_VAL
     for ds in params.datasets:
@@ -83,13 +84,13 @@ def fabricate(params, tuned=True, seed=0, with_val=True):
                 run.mkdir(parents=True, exist_ok=True)
                 (run / "metrics.json").write_text(json.dumps(splits[k]))
                 (run / "run.json").write_text(json.dumps({
-                    "settings": run_settings(ds, v, k, tuned),
+                    "settings": run_settings(ds, v, k, tuned, backbone),
                     "inputs": {"cache": {"labels_sha256": "ab" * 32, "images_sha256": "cd" * 32}, "parts": k},
                     "ran_on": {"device": "cpu", "precision": "bf16" if v == "ms" else "fp32", "compile": "none"}}))
                 history(with_val).to_csv(run / "history.csv", index=False)
-                mos = rng.uniform(0, 100, 20)
-                pd.DataFrame({"image": [f"i{i}.png" for i in range(20)], "mos": mos,
-                              "prediction": mos + rng.normal(0, 10, 20), "score": mos / 100}).to_csv(
+                mos = rng.uniform(0, 100, test_images)
+                pd.DataFrame({"image": [f"i{i}.png" for i in range(test_images)], "mos": mos,
+                              "prediction": mos + rng.normal(0, 10, test_images), "score": mos / 100}).to_csv(
                     run / "predictions.csv", index=False)
         if tuned:
             best = DatasetFiles(ds).best

@@ -12,7 +12,9 @@ matplotlib.use("Agg")
 from pmtiqa.core import paths  # noqa: E402
 from pmtiqa.method.metrics import aggregate  # noqa: E402
 from pmtiqa.reporting import figures  # noqa: E402
+from pmtiqa.reporting.cross_matrix import cross_matrix  # noqa: E402
 from pmtiqa.reporting.statistics import median_curve, quantile_curve  # noqa: E402
+from pmtiqa.reporting.tables import cross_table  # noqa: E402
 from tests.builders.results import fabricate, make_params, report  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -42,14 +44,18 @@ def history(epochs=4, offset=0.0, with_val=True):
     return table if with_val else table.drop(columns=["val_srcc", "val_plcc"])
 
 
-def one_dataset(srcc_by_variant: dict[str, list[float]], selection="val") -> dict:
-    """A dataset as results.load_results gives it, with each split's test SRCC on ``selection``."""
+def one_dataset(srcc_by_variant: dict[str, list[float]], selection="val", backbone="resnet50") -> dict:
+    """A dataset as results.load_results gives it, with each split's test SRCC on ``selection`` (and
+    PLCC 0.05 below it) over 50 test images."""
     variants = {}
     for v, values in srcc_by_variant.items():
-        splits = [{selection: {"srcc": s, "epoch": 2}} for s in values]
-        variants[v] = {"metrics": {"splits": splits, "summary": {selection: {"srcc": aggregate(values)}}},
-                       "histories": [history(offset=k) for k in range(len(values))]}
-    return {"selections": (selection,) if selection == "final" else ("final", selection), "variants": variants}
+        splits = [{selection: {"srcc": s, "plcc": s - 0.05, "epoch": 2}} for s in values]
+        summary = {selection: {"srcc": aggregate(values), "plcc": aggregate(s - 0.05 for s in values)}}
+        variants[v] = {"metrics": {"splits": splits, "summary": summary},
+                       "histories": [history(offset=k) for k in range(len(values))],
+                       "predictions": predictions(len(values))}
+    return {"selections": (selection,) if selection == "final" else ("final", selection), "variants": variants,
+            "settings": {"model.backbone": backbone}}
 
 
 def predictions(n_splits=4, seed=0) -> list[pd.DataFrame]:
@@ -78,11 +84,15 @@ def test_quantile_curve_gives_each_epochs_quartiles_over_splits():
 
 def test_ablation_draws_every_split_and_the_quartiles(drawn, tmp_path):
     values = {"baseline": [0.60, 0.70, 0.65, 0.62, 0.71], "ms_pmt": [0.80, 0.75, 0.85, 0.90, 0.78]}
-    results = {"livec": one_dataset(values), "koniq": one_dataset(values, selection="final")}
+    results = {"livec": one_dataset(values), "koniq": one_dataset(values, selection="final", backbone="cnn4")}
     figures.ablation_figure(results, list(values), tmp_path / "ablation.png")
     fig = drawn[0]
     axes = fig.axes
-    assert [ax.get_title() for ax in axes] == ["livec: `val` selection, 5 splits", "koniq: `final` selection, 5 splits"]
+    assert [ax.get_title() for ax in axes] == ["livec: `val` selection\n5 splits, 50 test images each",
+                                               "koniq: `final` selection\n5 splits, 50 test images each"]
+    # the paper's names on its backbone only
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == ["baseline\nResNet50", "ms_pmt\nPMT-IQA"]
+    assert [t.get_text() for t in axes[1].get_xticklabels()] == ["baseline\ncnn4", "ms_pmt\nPMT-IQA on\ncnn4"]
     dots = [c.get_offsets()[:, 1] for c in axes[0].collections if len(c.get_offsets()) == 5]
     assert [sorted(d) for d in dots] == [sorted(values["baseline"]), sorted(values["ms_pmt"])]
     whisker = [line.get_ydata() for line in axes[0].lines if len(line.get_ydata()) == 1]
@@ -125,19 +135,52 @@ def test_scatter_states_the_median_srcc_and_marks_what_lies_off_the_scale(drawn,
     assert legend_beside(fig, ax)
 
 
-def test_cross_figure_writes_each_variants_matrix(drawn, tmp_path):
-    pairs = {"livec-to-koniq": {"ms_pmt": {"srcc_median": 0.61, "plcc_median": 0.6},
-                                "baseline": {"srcc_median": 0.52, "plcc_median": 0.5}},
-             "koniq-to-livec": {"ms_pmt": {"srcc_median": 0.75, "plcc_median": 0.7},
-                                "baseline": {"srcc_median": None, "plcc_median": None}}}
-    figures.cross_figure(pairs, ["ms_pmt", "ms", "baseline"], tmp_path / "cross.png")
+def cross_pairs() -> dict:
+    """pmtiqa cross's pairs: koniq's ms_pmt models rank livec's images backwards; baseline is missing
+    one pair (null medians) and the other has no per-split values (an older summary)."""
+    return {"livec-to-koniq": {"ms_pmt": {"srcc_median": 0.61, "plcc_median": 0.6, "srcc_splits": [0.5, 0.6, 0.61,
+                                                                                                   0.7, 0.72],
+                                          "plcc_splits": [0.6] * 5, "n_images": 10073},
+                               "baseline": {"srcc_median": 0.52, "plcc_median": 0.5}},
+            "koniq-to-livec": {"ms_pmt": {"srcc_median": -0.2, "plcc_median": -0.1, "srcc_splits": [-0.3, -0.25, -0.2,
+                                                                                                    -0.1, 0.0],
+                                          "plcc_splits": [-0.1] * 5, "n_images": 1162},
+                               "baseline": {"srcc_median": None, "plcc_median": None}}}
+
+
+def test_cross_figure_fills_the_diagonal_and_centres_its_scale_on_zero(drawn, tmp_path):
+    values = {"baseline": [0.60, 0.70, 0.65, 0.62, 0.71], "ms_pmt": [0.80, 0.75, 0.85, 0.90, 0.78]}
+    results = {"livec": one_dataset(values), "koniq": one_dataset(values, selection="final", backbone="cnn4")}
+    matrix = cross_matrix(cross_pairs(), results, ["ms_pmt", "ms", "baseline"])
+    assert matrix["variants"] == ["ms_pmt", "baseline"]  # ms did not run
+    titles = {"ms_pmt": "PMT-IQA", "baseline": "ResNet50"}
+    figures.cross_figure(matrix, titles, "the `val` selection", tmp_path / "cross.png")
     heatmaps = [ax for ax in drawn[0].axes if ax.images]
-    assert [ax.get_title() for ax in heatmaps] == ["ms_pmt (PMT-IQA)", "baseline (ResNet50)"]  # ms did not run
+    assert [ax.get_title() for ax in heatmaps] == ["ms_pmt (PMT-IQA)", "baseline (ResNet50)"]
     ms_pmt = heatmaps[0]
     assert [t.get_text() for t in ms_pmt.get_yticklabels()] == ["koniq", "livec"]  # trained on, in rows
     assert [t.get_text() for t in ms_pmt.get_xticklabels()] == ["koniq", "livec"]  # tested on
-    assert [t.get_text() for t in ms_pmt.texts] == ["\u2014", "0.750", "0.610", "\u2014"]
-    assert [t.get_text() for t in heatmaps[1].texts] == ["\u2014", "\u2014", "0.520", "\u2014"]
+    medians = [t.get_text() for t in ms_pmt.texts if t.get_fontsize() == 9]
+    # the diagonal: each dataset's own median test SRCC (koniq on `final`, livec on `val`); 50 images flag 0.8
+    assert medians == ["0.800\u2020", "-0.200", "0.610", "0.800\u2020"]
+    assert "-0.25 to -0.10" in [t.get_text() for t in ms_pmt.texts]  # the quartiles over splits
+    assert sum(t.get_text() == "within" for t in ms_pmt.texts) == 2
+    image = ms_pmt.images[0]
+    assert image.get_cmap().name == "RdBu" and image.norm.vmin == -1 and image.norm.vmax == 1
+    baseline = [t.get_text() for t in heatmaps[1].texts if t.get_fontsize() == 9]
+    assert baseline == ["0.650\u2020", "\u2014", "0.520", "0.650\u2020"]  # no pair: a dash
+
+
+def test_cross_table_marks_the_diagonal_and_the_images_each_value_rests_on():
+    values = {"baseline": [0.60, 0.70, 0.65, 0.62, 0.71], "ms_pmt": [0.80, 0.75, 0.85, 0.90, 0.78]}
+    results = {"livec": one_dataset(values), "koniq": one_dataset(values, selection="final")}
+    lines = cross_table(cross_matrix(cross_pairs(), results, ["ms_pmt", "baseline"]))
+    assert lines[0] == "| variant | trained on | tested on koniq (10073 images) | tested on livec (1162 images) |"
+    assert lines[2] == ("| `ms_pmt` | koniq | within (50 test images): 0.800\u2020 (0.070) / 0.750\u2020 "
+                        "| -0.200 (0.150) / -0.100 |")
+    assert lines[3].startswith("| `ms_pmt` | livec | 0.610 (0.100) / 0.600 | within (50 test images)")
+    assert lines[4] == ("| `baseline` | koniq | within (50 test images): 0.650\u2020 (0.080) / 0.600\u2020 | - |")
+    assert "| 0.520 (n/a) / 0.500 |" in lines[5]  # an older summary: no spread, no size, no flag
 
 
 @pytest.mark.parametrize("pairs", [{"synthetic-to-livec": {"ms_pmt": {"srcc_median": 0.4, "plcc_median": 0.3}},

@@ -63,8 +63,11 @@ def test_cross_dataset_scores_each_dataset_with_the_other_s_models(project):
     assert set(pair["summary"]["kept"]) >= {"srcc", "plcc", "plcc_logistic", "krcc"}
     summary = json.loads(Path("metrics/cross/summary.json").read_text())["pairs"]
     assert set(summary) == {"mylab-to-other", "other-to-mylab"} and set(summary["other-to-mylab"]) == set(VARIANTS)
+    held = summary["mylab-to-other"]["ms_pmt"]  # what the matrix shows: the spread over splits, the images
+    assert len(held["srcc_splits"]) == len(held["plcc_splits"]) == 2 and held["n_images"] > 0
+    assert held["srcc_splits"] == [s["kept"]["srcc"] for s in pair["splits"]]
     report = Path("reports/report.md").read_text()
-    assert "## Cross-dataset" in report and "| `ms_pmt` | mylab |" in report
+    assert "## Cross-dataset" in report and "| `ms_pmt` | mylab |" in report and "| `ms_pmt` | mylab | within (" in report
     crossed = json.loads(Path("metrics.json").read_text())["cross"]  # the same medians, to four decimals
     assert crossed == {pair: {v: {m: round(medians[f"{m}_median"], 4) for m in ("srcc", "plcc")}
                               for v, medians in by_variant.items()} for pair, by_variant in summary.items()}

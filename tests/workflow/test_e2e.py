@@ -92,7 +92,7 @@ FIGURES = {"ablation.png", "cross.png", "curves_synthetic.png", "curves_mylab.pn
            "scatter_mylab.png"}
 # a phrase of each caption in workflow/report/, and of report.md, which the first page includes
 CAPTIONS = ["Ablation: each variant", "Cross-dataset: the median SRCC", "Training curves of one dataset",
-            "against the published scores of one dataset", "The report as", "The summary that", "# pmtiqa report",
+            "against the published scores of one dataset", "The report as", "The summary that", "pmtiqa report</h1>",
             "Every dataset, variant and selection"]
 
 
@@ -105,6 +105,7 @@ def snakemake_report(project: Path, env: dict, html: Path) -> None:
     for name in FIGURES | {"report.md", "results.html", "metrics.json"}:
         assert f'"name": "{name}"' in page
     assert not [caption for caption in CAPTIONS if caption not in page]
+    assert "<th>variant</th>" in page and "data:image/png;base64," in page  # report.md rendered on the first page
 
 
 def dvc_views(project: Path, env: dict) -> None:

@@ -39,6 +39,8 @@ rule report:
         # Markdown and JSON are offered there as downloads, the figures shown.
         *report_figures(),
         report=report("reports/report.md", caption="../report/report_md.rst", category="Tables"),
+        # report.md rendered, figures inlined: the first page of `snakemake --report` (workflow.rst)
+        page="reports/report.html",
         results=report("reports/results.html", caption="../report/results.rst", category="Tables"),
         summary=report("metrics.json", caption="../report/metrics_json.rst", category="Tables"),
     params:

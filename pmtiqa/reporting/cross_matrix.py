@@ -1,0 +1,71 @@
+"""The cross-dataset matrix the report draws and tabulates: a cell per dataset trained on (row) and
+dataset tested on (column) for each variant. Off the diagonal, what `pmtiqa cross` measured (each
+split's model of the row dataset on every image of the column one); on it, the row dataset's own
+test SRCC on its honest selection, from the results the report loaded, so that a cross number reads
+against what the same models do within their dataset."""
+from __future__ import annotations
+
+import math
+
+from pmtiqa.method.metrics import aggregate
+from pmtiqa.method.variants import VARIANTS
+from pmtiqa.reporting.sample_size import split_test_sizes
+from pmtiqa.reporting.statistics import split_values
+from pmtiqa.training.selections import honest_selection
+
+
+def matrix_variants(pairs: dict, variants: list[str]) -> list[str]:
+    """The variants of ``variants`` that `pmtiqa cross` evaluated (where none was, those the pairs hold)."""
+    held = {v for by_variant in pairs.values() for v in by_variant}
+    return [v for v in variants if v in held] or [v for v in VARIANTS if v in held]
+
+
+def matrix_datasets(pairs: dict) -> tuple[list[str], list[str]]:
+    """(rows, columns): every dataset of a pair in both, so that each has its diagonal cell."""
+    both = sorted({ds for pair in pairs for ds in pair.split("-to-")})
+    return both, both
+
+
+def spread(values) -> dict:
+    """Median, quartiles, min and max over splits (a null split, an undefined correlation, skipped)."""
+    return aggregate(math.nan if x is None else x for x in values)
+
+
+def pair_cell(medians: dict) -> dict:
+    """A cross pair's cell; a summary of an older `pmtiqa cross`, without each split's values, gives
+    the median alone."""
+    cell = {"within": False, "n": medians.get("n_images")}
+    for m in ("srcc", "plcc"):
+        split_values_ = medians.get(f"{m}_splits")
+        held = spread(split_values_) if split_values_ else dict.fromkeys(("q1", "q3", "iqr"), math.nan)
+        median = medians.get(f"{m}_median")
+        cell[m] = {**held, "median": math.nan if median is None else median}
+    return cell
+
+
+def within_cell(result: dict, variant: str) -> dict | None:
+    """The diagonal: the variant's test metrics over its dataset's splits on the honest selection."""
+    if variant not in result["variants"]:
+        return None
+    metrics, selection = result["variants"][variant]["metrics"], honest_selection(result["selections"])
+    return {"within": True, "selection": selection, "n": min(split_test_sizes(result)),
+            **{m: spread(split_values(metrics, selection, m)) for m in ("srcc", "plcc")}}
+
+
+def cross_matrix(pairs: dict, results: dict, variants: list[str]) -> dict:
+    """{"rows", "columns", "variants", "cells": {variant: {(row, column): cell or None}}}; a cell holds
+    "srcc" and "plcc" (median, q1, q3, iqr over the row dataset's splits), "n" (the images each split's
+    value rests on, None where unknown) and "within" (the diagonal)."""
+    rows, columns = matrix_datasets(pairs)
+    shown = matrix_variants(pairs, variants)
+    cells = {}
+    for v in shown:
+        for a in rows:
+            for b in columns:
+                if a == b:
+                    cell = within_cell(results[a], v) if a in results else None
+                else:
+                    medians = pairs.get(f"{a}-to-{b}", {}).get(v)
+                    cell = None if medians is None else pair_cell(medians)
+                cells.setdefault(v, {})[(a, b)] = cell
+    return {"rows": rows, "columns": columns, "variants": shown, "cells": cells}
