@@ -58,7 +58,8 @@ def cmd_split(args: argparse.Namespace, params: DatasetParams, files: DatasetFil
 def cmd_augment(args: argparse.Namespace, params: DatasetParams, files: DatasetFiles) -> int:
     from pmtiqa.data.augment import build_cache
 
-    build_cache(files.labels, files.raw, files.cache, size=params.image_size, workers=params.runtime.workers)
+    build_cache(files.labels, files.raw, files.cache, size=params.image_size, workers=params.runtime.workers,
+                how=params.augment.decode)
     return 0
 
 

@@ -81,3 +81,20 @@ def test_a_bug_keeps_its_traceback(tmp_path, monkeypatch, bug):
     monkeypatch.setattr(cli, "cmd_report", raises(bug))
     with pytest.raises(type(bug)):
         main(["report", "--params", str(params)])
+
+
+@pytest.mark.parametrize("old, new, key", [
+    ("  levels: equal\n", "  levels: floor\n", "loss.levels"),
+    ("  livec: {split: {}, augment: {}, model: {}, loss: {}",
+     "  livec: {split: {}, augment: {}, model: {}, loss: {levels: round}", "overrides.livec.loss.levels"),
+    ("  decode: protocol\n", "  decode: exif\n", "augment.decode"),
+    ("  precision: auto\n", "  precision: fp16\n", "runtime.precision"),
+])
+def test_a_bad_value_is_one_line_naming_its_key(tmp_path, old, new, key, capsys):
+    params = tmp_path / "params.yaml"
+    text = PARAMS.read_text()
+    assert old in text
+    params.write_text(text.replace(old, new, 1))
+    assert main(["report", "--params", str(params)]) == 2
+    line = only_line(capsys.readouterr().err)
+    assert line.startswith(f"pmtiqa report: error: {params}: {key}: ")

@@ -14,7 +14,8 @@ from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.data.augment import load_cache
 from pmtiqa.data.datasets import score_bounds
 from pmtiqa.data.splits import read_splits
-from pmtiqa.method.losses import quality_level
+from pmtiqa.method.losses import quality_level, rounded_level
+from pmtiqa.method.score_scales import Bounds
 
 
 @dataclass
@@ -24,7 +25,7 @@ class DeviceData:
     images: torch.Tensor  # uint8 (N, H, W, 3)
     sizes: torch.Tensor | None  # long (N, 2): each image's (width, height), where they keep their own (augment.size own)
     score: torch.Tensor  # float (N,), normalised 0..1, higher is better
-    level: torch.Tensor  # long (N,), quality classes
+    level: torch.Tensor  # long (N,), quality classes (loss.levels)
     mos: np.ndarray  # the published scores, for metrics on the published scale
     names: list[str]
     bounds: tuple[float, float, bool]  # (lo, hi, higher_is_better) of the published scale
@@ -45,8 +46,9 @@ CACHE_IDENTITY = ("labels_sha256", "images_sha256", "size")
 
 
 def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int, crop: int,
-                     custom: dict | None = None) -> DeviceData:
-    """The dataset's cache and splits on the device; stops, naming the image, where one is smaller than crop."""
+                     custom: dict | None = None, levels: str = "equal") -> DeviceData:
+    """The dataset's cache and splits on the device, each image's quality level cut by ``levels``
+    (loss.levels); stops, naming the image, where one is smaller than crop."""
     dataset = files.dataset
     cache = load_cache(files.cache)
     labels = cache.labels
@@ -55,20 +57,35 @@ def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int
     sizes = None if cache.sizes is None else torch.from_numpy(cache.sizes).to(device)
     score = torch.tensor(labels["score"].to_numpy(np.float32), device=device)
     cache_identity = {key: cache.meta.get(key) for key in CACHE_IDENTITY}
+    bounds, mos = score_bounds(dataset, custom), labels["mos"].to_numpy(np.float64)
     data = DeviceData(
         images=images,
         sizes=sizes,
         score=score,
-        level=quality_level(score, num_classes),
-        mos=labels["mos"].to_numpy(np.float64),
+        level=quality_levels(score, mos, bounds, num_classes, levels),
+        mos=mos,
         names=labels["image"].astype(str).tolist(),
-        bounds=score_bounds(dataset, custom),
+        bounds=bounds,
         splits=split_tensors(raw_splits, device),
         inputs=[{"cache": cache_identity, "parts": split} for split in raw_splits],
         groups=labels["group"].astype(str).to_numpy(),
     )
     check_crops_fit(data.names, cache.source_sizes, crop, files.cache)
     return data
+
+
+def quality_levels(score: torch.Tensor, mos: np.ndarray, bounds: Bounds, num_classes: int,
+                   levels: str) -> torch.Tensor:
+    """Each image's class. ``equal`` cuts the normalised score (higher is better); ``rounded`` rounds
+    the published score from its scale's low end, as the authors' rounding does (the classes then
+    count up the published scale: on CSIQ and LIVE, from best to worst; the cross-entropy does not
+    care which way they count)."""
+    if levels == "equal":
+        return quality_level(score, num_classes)
+    if levels != "rounded":
+        raise ValueError(f"unknown loss.levels {levels!r}")
+    low, high, _ = bounds
+    return rounded_level(torch.from_numpy(mos), low, high, num_classes).to(score.device)
 
 
 def check_crops_fit(names: list[str], sizes: np.ndarray, crop: int, cache: Path) -> None:

@@ -16,7 +16,7 @@ from pmtiqa.core.errors import UserError
 @dataclass(frozen=True)
 class Runtime:
     device: torch.device
-    precision: str  # "bf16" or "fp32", resolved
+    precision: str  # "bf16", "tf32" or "fp32", resolved
     compile: str = "none"  # "none" or a torch.compile mode (config.COMPILE_MODES)
     graphs: bool = False  # training steps and test batches replayed as CUDA graphs (cuda_graphs.py)
 
@@ -89,10 +89,29 @@ def uses_graphs(device: torch.device, step: str, compile: str) -> bool:
     return step == "graph" or (step == "auto" and device.type == "cuda" and compile == "none")
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """runtime.precision as a run computes it: auto is bf16 where the hardware computes bf16
+    natively, else fp32; tf32 off CUDA is fp32 (TF32 is a CUDA tensor-core format)."""
+    if precision == "auto":
+        return "bf16" if bf16_is_native(device) else "fp32"
+    if precision == "tf32" and device.type != "cuda":
+        return "fp32"
+    return precision
+
+
+def set_tf32(precision: str) -> None:
+    """Whether CUDA's fp32 matmuls and convolutions may round their inputs to TF32 (a 10-bit
+    mantissa). fp32 computes every product in full fp32, as the authors' runs did; tf32 trades that
+    for tensor-core speed. bf16 keeps TF32 for what runs outside its autocast (the MS module and the
+    heads): their inputs come from a backbone already rounded to bf16's 8-bit mantissa."""
+    fast = precision in ("tf32", "bf16")
+    torch.backends.cuda.matmul.allow_tf32 = fast
+    torch.backends.cudnn.allow_tf32 = fast
+
+
 def resolve_runtime(device: str, precision: str, threads: int, compile: str = "none", step: str = "eager") -> Runtime:
     dev = resolve_device(device)
-    if precision == "auto":
-        precision = "bf16" if bf16_is_native(dev) else "fp32"
+    precision = resolve_precision(precision, dev)
     check_compiler(dev, compile)
     graphs = uses_graphs(dev, step, compile)
     # A fixed thread count makes CPU reductions, and so a resumed run, compute the same way.
@@ -101,8 +120,7 @@ def resolve_runtime(device: str, precision: str, threads: int, compile: str = "n
         if dev.index is not None:  # cuda:N is the current device: where new streams and CUDA graphs'
             torch.cuda.set_device(dev)  # captures go (on another device's stream a graph records nothing)
         torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        set_tf32(precision)
     return Runtime(device=dev, precision=precision, compile=compile, graphs=graphs)
 
 

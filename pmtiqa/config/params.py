@@ -23,7 +23,8 @@ from pmtiqa.data.datasets import module as dataset_module
 class DatasetParams:
     """The sections one dataset's stages read, as that dataset sees them: its overrides applied, and
     every ``protocol`` value replaced by its protocol's (its module in pmtiqa/data/datasets/ holds
-    them: the size its images are resized to, or that they keep their own; what a batch counts)."""
+    them: the size its images are resized to, or that they keep their own; how a file is decoded;
+    what a batch counts)."""
 
     dataset: str
     runtime: RuntimeParams
@@ -98,10 +99,12 @@ def _override_section(section: Any, values: Any, source: str, key: str) -> Any:
 
 def _with_protocol(augment: AugmentParams, train: TrainParams, dataset: str,
                    custom: dict) -> tuple[AugmentParams, TrainParams]:
-    """``protocol`` values replaced by the dataset's own (its module's IMAGE_SIZE and BATCH_UNIT)."""
+    """``protocol`` values replaced by the dataset's own (its module's IMAGE_SIZE, DECODE and BATCH_UNIT)."""
     facts = dataset_module(dataset, custom)
     if augment.size == PROTOCOL:
         augment = dataclasses.replace(augment, size=list(facts.IMAGE_SIZE) if facts.IMAGE_SIZE else OWN_SIZE)
+    if augment.decode == PROTOCOL:
+        augment = dataclasses.replace(augment, decode=facts.DECODE)
     if train.batch_unit == PROTOCOL:
         train = dataclasses.replace(train, batch_unit=facts.BATCH_UNIT)
     return augment, train

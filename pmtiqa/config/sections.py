@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pmtiqa.config.fields import Bounds, Section, setting
+from pmtiqa.data.images import DECODINGS
 from pmtiqa.method.variants import VARIANTS
 
 KNOWN_DATASETS = ("synthetic", "bid", "livec", "live", "csiq", "koniq")
@@ -26,6 +27,7 @@ DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")  # runtime.device and predict 
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 STEP_MODES = ("auto", "eager", "graph")  # runtime.step: how a training step and a test batch are launched
 TARGETS = ("published", "unit")
+LEVELS = ("equal", "rounded")  # loss.levels: how a score's quality level is cut (compute/device_data.py)
 PROTOCOL = "protocol"  # a value that means: as the dataset's protocol has it (its module says)
 OWN_SIZE = "own"  # augment.size: images keep their own sizes
 
@@ -40,7 +42,8 @@ SEED = Bounds(0, 2**32 - 1)
 @dataclass(frozen=True)
 class RuntimeParams(Section):
     device: str = "auto"  # auto (cuda when present) | cpu | cuda | cuda:N
-    precision: str = setting("auto", choices=("auto", "bf16", "fp32"))  # auto: bf16 where computed natively
+    # auto: bf16 where computed natively, else fp32; tf32: fp32 with TF32 matmuls on CUDA (fp32 elsewhere)
+    precision: str = setting("auto", choices=("auto", "bf16", "tf32", "fp32"))
     compile: str = setting("none", choices=COMPILE_MODES)  # none (eager) or a torch.compile mode
     step: str = setting("auto", choices=STEP_MODES)  # auto: graph on a CUDA device, eager elsewhere
     parallel_splits: int = setting(1, Bounds(1))  # splits `pmtiqa train` trains at once, a process each
@@ -97,6 +100,8 @@ class SplitParams(Section):
 @dataclass(frozen=True)
 class AugmentParams(Section):
     size: Any = PROTOCOL  # protocol | own | [width, height] the images are resized to once
+    # protocol | upright | stored: how a file becomes pixels (data/images.py)
+    decode: str = setting(PROTOCOL, choices=(PROTOCOL, *DECODINGS))
 
     def check_more(self, need, name: str) -> None:
         size = self.size
@@ -123,6 +128,9 @@ class LossParams(Section):
     # The scale the regression head learns and L1 is measured on: the width of the dataset's
     # published scale (the authors' L1 on raw MOS) or 0..1. It sets the balance of the two tasks.
     target: str = setting("published", choices=TARGETS)
+    # The quality levels of the classification task: equal bins of the published scale (eq. 3), or
+    # bins centred on its K + 1 multiples of width / K (the authors' round(MOS / 10) on LIVEC and KonIQ).
+    levels: str = setting("equal", choices=LEVELS)
 
 
 @dataclass(frozen=True)
@@ -130,7 +138,7 @@ class TrainParams(Section):
     epochs: int = setting(30, Bounds(1))
     batch_size: int = setting(12, Bounds(2))  # batch normalisation cannot train on one sample
     lr: float = setting(1e-4, Bounds(0, 1, low_open=True))  # Adam's step is about lr per weight
-    lr_step: int = setting(6, Bounds(1))  # epoch t (1-based) runs at lr * lr_decay ** ((t - 1) // lr_step)
+    lr_step: int = setting(6, Bounds(1))  # epoch t (1-based) runs at lr * lr_decay ** (max(t - 2, 0) // lr_step)
     lr_decay: float = setting(0.1, Bounds(0, 1, low_open=True))
     weight_decay: float = setting(5e-4, Bounds(0))
     crop_size: int = setting(224, SIDE)

@@ -32,12 +32,12 @@ from pmtiqa.core.errors import UserError
 from pmtiqa.core.processes import die_with_parent
 from pmtiqa.core.progress import progress_bar
 from pmtiqa.core.readers import image_files, read_json, read_labels
-from pmtiqa.data.images import decode, upright_size
+from pmtiqa.data.images import UPRIGHT, decode, decoded_size
 
 log = logging.getLogger(__name__)
 
 IMAGES, LABELS, META, SIZES = "images.npy", "labels.csv", "meta.json", "sizes.npy"
-SOURCE_SIZES = "source_sizes.npy"  # each image's own (width, height), upright, before any resize
+SOURCE_SIZES = "source_sizes.npy"  # each image's own (width, height), as decoded, before any resize
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,9 @@ class Cache:
 _worker: dict = {}
 
 
-def _init_worker(array_path: str, size: tuple[int, int] | None, parent: int) -> None:
+def _init_worker(array_path: str, size: tuple[int, int] | None, how: str, parent: int) -> None:
     die_with_parent(parent)
-    _worker.update(images=np.load(array_path, mmap_mode="r+"), size=size)
+    _worker.update(images=np.load(array_path, mmap_mode="r+"), size=size, how=how)
 
 
 def _work(task: tuple[int, str]) -> tuple[int, str | None, str | None, str | None]:
@@ -64,7 +64,7 @@ def _work(task: tuple[int, str]) -> tuple[int, str | None, str | None, str | Non
     error, warning, sha256 of the pixels)."""
     index, file = task
     try:
-        pixels, warning = decode(Path(file), _worker["size"])
+        pixels, warning = decode(Path(file), _worker["size"], _worker["how"])
         height, width, _ = pixels.shape
         _worker["images"][index, :height, :width] = pixels
     except Exception as err:  # Pillow raises many types for damaged files; report them all by name
@@ -72,14 +72,15 @@ def _work(task: tuple[int, str]) -> tuple[int, str | None, str | None, str | Non
     return index, None, warning, hashlib.sha256(pixels.tobytes()).hexdigest()
 
 
-def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int, int] | None, workers: int) -> None:
-    """Decode every image of labels.csv into ``out_dir`` (atomically), resized to ``size`` (width,
-    height) or, with None, at its own size."""
+def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int, int] | None, workers: int,
+                how: str = UPRIGHT) -> None:
+    """Decode every image of labels.csv ``how`` (images.py) into ``out_dir`` (atomically), resized to
+    ``size`` (width, height) or, with None, at its own size."""
     labels_csv, raw_dir, out_dir = Path(labels_csv), Path(raw_dir), Path(out_dir)
     labels = read_labels(labels_csv)
     names = labels["image"].tolist()
     files = image_files(names, raw_dir, labels_csv)
-    sources = np.array([upright_size(file) for file in files], dtype=np.int64).reshape(-1, 2)
+    sources = np.array([decoded_size(file, how) for file in files], dtype=np.int64).reshape(-1, 2)
     sizes = sources if size is None else None
     width, height = (int(v) for v in (size or sizes.max(axis=0, initial=0)))  # the canvas
     workers = workers or len(os.sched_getaffinity(0))
@@ -88,7 +89,7 @@ def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int,
                                            shape=(len(labels), height, width, 3))
         del images  # workers open it themselves; the header is on disk now
         reserve(tmp / IMAGES)
-        warnings, digests = _decode_all(names, files, tmp / IMAGES, size, workers)
+        warnings, digests = _decode_all(names, files, tmp / IMAGES, size, how, workers)
         if sizes is not None:  # even where all are alike: an own-size dataset's model scores any image at its own size
             np.save(tmp / SIZES, sizes)
         np.save(tmp / SOURCE_SIZES, sources)  # a resize can hide an image too small for any crop: training checks
@@ -98,7 +99,7 @@ def build_cache(labels_csv: Path, raw_dir: Path, out_dir: Path, size: tuple[int,
         # where the labels and sizes stay the same
         meta = {"labels_csv": str(labels_csv), "labels_sha256": sha256_file(labels_csv), "raw_dir": str(raw_dir),
                 "images_sha256": hashlib.sha256("".join(digests).encode()).hexdigest(),
-                "size": None if size is None else list(size), "warnings": warnings}
+                "size": None if size is None else list(size), "decode": how, "warnings": warnings}
         write_json(tmp / META, meta)
     log.info("%s: %d images %s -> %s", labels_csv, len(labels),
              f"at {width}x{height}" if size else f"at their own sizes, up to {width}x{height}", out_dir)
@@ -117,19 +118,19 @@ def reserve(path: Path) -> None:
             raise OSError(err.errno, err.strerror, str(path)) from None
 
 
-def _decode_all(names: list[str], files: list[Path], array_path: Path, size: tuple[int, int] | None,
+def _decode_all(names: list[str], files: list[Path], array_path: Path, size: tuple[int, int] | None, how: str,
                 workers: int) -> tuple[dict, list[str]]:
     """Decode every image into the memmap with ``workers`` processes; raise naming any failure.
     Returns the decoding warnings (by image name) and each row's pixel sha256, in row order."""
     tasks = [(index, str(file)) for index, file in enumerate(files)]
-    init = (str(array_path), size, os.getpid())
+    init = (str(array_path), size, how, os.getpid())
     errors, warnings, digests = {}, {}, [""] * len(files)
     in_pool = workers != 1 and len(tasks) >= 2
     if in_pool:
         pool = _pool_context().Pool(min(workers, len(tasks)), _init_worker, init)
         results = pool.imap_unordered(_work, tasks, chunksize=max(1, min(64, len(tasks) // (8 * workers))))
     else:
-        _worker.update(images=np.load(array_path, mmap_mode="r+"), size=size)
+        _worker.update(images=np.load(array_path, mmap_mode="r+"), size=size, how=how)
         results = map(_work, tasks)
     progress = progress_bar(total=len(tasks), desc=f"decode {array_path.parent.name}", unit="img", mininterval=1.0)
     try:

@@ -4,8 +4,9 @@
 
 y is the quality score (higher is better) on the scale loss.target names: the width of the
 dataset's published scale, as the authors' L1 on raw MOS, or 0..1. That scale sets the balance of
-the two tasks; gamma is the paper's trade-off factor on top of it. The quality levels are always
-cut from the normalised score.
+the two tasks; gamma is the paper's trade-off factor on top of it. The quality levels are cut
+from a score's place on the published scale (loss.levels): K equal bins (eq. 3), or the authors'
+rounding.
 """
 from __future__ import annotations
 
@@ -30,6 +31,22 @@ def quality_level(score: torch.Tensor, num_classes: int) -> torch.Tensor:
     # Scores are usually float32, where a decimal edge such as 0.7 is stored a hair below itself;
     # the small tolerance puts such a score in the class the edge opens, as the user means it.
     return torch.floor(score.double() * num_classes + 1e-6).long().clamp_(max=num_classes - 1)
+
+
+def rounded_level(published: torch.Tensor, low: float, high: float, num_classes: int) -> torch.Tensor:
+    """round((y - low) * K / (high - low)), halves to even, clipped to 0..K-1: bins of width
+    (high - low) / K centred on its multiples, counted from the scale's low end whichever end is
+    better. With K = 10 this is the authors' round(MOS / 10) on 0..100 and round(DMOS * 10) on 0..1
+    (numpy's round, which theirs calls, also takes halves to even). Their top bin (the scale's last
+    half-width) is class K, which has no logit; here it joins class K-1, as does a score off the scale."""
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    if not torch.is_floating_point(published):
+        raise TypeError(f"scores must be a float tensor, got {published.dtype}")
+    if published.isnan().any():
+        raise ValueError("scores must be numbers; got NaN")
+    steps = (published.double() - low) * num_classes / (high - low)  # multiplied first: 35 * 10 / 100 is 3.5
+    return torch.round(steps).long().clamp_(0, num_classes - 1)
 
 
 @dataclass

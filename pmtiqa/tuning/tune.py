@@ -213,7 +213,8 @@ def tune(params: DatasetParams, files: DatasetFiles, code: dict) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     t, r = params.train, params.runtime
     runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile, r.step)
-    data = load_device_data(files, runtime.device, params.model.num_classes, t.crop_size, params.custom_datasets)
+    data = load_device_data(files, runtime.device, params.model.num_classes, t.crop_size, params.custom_datasets,
+                            params.loss.levels)
     if u.split >= len(data.splits):
         raise UserError(f"{files.splits}: holds {len(data.splits)} splits, tune.split asks for split {u.split}; "
                         f"run `pmtiqa split --dataset {dataset}` again")

@@ -25,6 +25,7 @@ def test_defaults_follow_the_paper():
     assert p.split.n_splits == 10
     assert p.split.val_fraction == 0  # the authors train on the whole 80 %
     assert p.loss.target == "published" and p.loss.gamma == 1.0  # L1 on the published scale, no extra weight
+    assert p.loss.levels == "equal"  # eq. 3 as written
     assert (p.train.lr_step, p.train.lr_decay) == (6, 0.1)
     assert not p.train.random_test_crops and not p.train.reset_optimizer
     assert p.tune.epochs == 0 and p.tune.gamma == [0.01, 100.0]
@@ -75,6 +76,8 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({**MINIMAL, "runtime": {"compile": "fastest"}}, "runtime.compile"),
         ({**MINIMAL, "train": {"compile": "none"}}, "train.compile"),  # runtime settings left train
         ({**MINIMAL, "loss": {"target": "mos"}}, "loss.target"),
+        ({**MINIMAL, "loss": {"levels": "floor"}}, "loss.levels"),
+        ({**MINIMAL, "augment": {"decode": "exif"}}, "augment.decode"),
         ({**MINIMAL, "train": {"batch_unit": "pixels"}}, "train.batch_unit"),
         ({**MINIMAL, "train": {"reset_optimizer": "no"}}, "train.reset_optimizer"),
         ({**MINIMAL, "split": {"val_fraction": 1}}, "split.val_fraction"),
@@ -321,6 +324,8 @@ def test_per_dataset_overrides_apply_only_to_their_dataset():
         ({"synthetic": {"tune": {"gamma": [0.01, math.inf]}}}, "overrides.synthetic.tune.gamma[1]"),
         ({"synthetic": {"tune": {"epochs": 31}}}, "overrides.synthetic.tune.epochs"),
         ({"synthetic": {"train": {"batch_unit": "pixels"}}}, "overrides.synthetic.train.batch_unit"),
+        ({"synthetic": {"loss": {"levels": "round"}}}, "overrides.synthetic.loss.levels"),
+        ({"synthetic": {"augment": {"decode": "full"}}}, "overrides.synthetic.augment.decode"),
     ],
 )
 def test_bad_overrides_name_the_key(overrides, key):
@@ -347,6 +352,21 @@ def test_protocol_values_are_the_dataset_s_own():
     assert p.for_dataset("bid").train.batch_unit == "images" and p.for_dataset("koniq").train.batch_unit == "crops"
     mine = params_from_dict({**MINIMAL, "train": {"batch_unit": "crops", "crop_size": 64}, "augment": {"size": [300, 200]}})
     assert mine.for_dataset("bid").train.batch_unit == "crops" and mine.for_dataset("bid").image_size == (300, 200)
+
+
+def test_the_authors_datasets_decode_as_their_loader_and_others_upright():
+    p = params_from_dict({**MINIMAL, "augment": {"decode": "protocol"}})
+    assert {ds: p.for_dataset(ds).augment.decode for ds in ("bid", "livec", "live", "csiq", "koniq", "synthetic")} == \
+        {"bid": "stored", "livec": "stored", "live": "stored", "csiq": "stored", "koniq": "stored", "synthetic": "upright"}
+    mine = params_from_dict({**MINIMAL, "overrides": {"bid": {"augment": {"decode": "upright"}}}})
+    assert mine.for_dataset("bid").augment.decode == "upright" and mine.for_dataset("livec").augment.decode == "stored"
+
+
+def test_levels_and_precision_take_their_values_per_dataset_and_for_all():
+    p = params_from_dict({**MINIMAL, "runtime": {"precision": "tf32"},
+                          "overrides": {"livec": {"loss": {"levels": "rounded"}}}})
+    assert p.runtime.precision == "tf32"
+    assert p.for_dataset("livec").loss.levels == "rounded" and p.for_dataset("bid").loss.levels == "equal"
 
 
 def test_runtime_is_its_own_section():

@@ -82,6 +82,27 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     assert image[37, 10].tolist() == pytest.approx([0, 0, 255], abs=40)  # bottom: blue
 
 
+def test_stored_decoding_keeps_the_stored_orientation_and_sizes(tmp_path: Path) -> None:
+    """augment.decode stored (the authors'): no EXIF rotation, and the sizes the crops are checked
+    against are the stored ones, as decoded."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    stored = Image.new("RGB", (80, 40), (255, 0, 0))  # left red, right blue
+    stored.paste((0, 0, 255), (40, 0, 80, 40))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(raw / "rotated.jpg", quality=95, exif=exif)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"image": ["rotated.jpg"], "mos": [1.0], "score": [1.0], "group": ["g"]}).to_csv(labels, index=False)
+    build_cache(labels, raw, tmp_path / "cache", size=(40, 20), workers=1, how="stored")
+    cache = load_cache(tmp_path / "cache")
+    assert cache.source_sizes.tolist() == [[80, 40]] and cache.meta["decode"] == "stored"
+    assert cache.images[0, 10, 2].tolist() == pytest.approx([255, 0, 0], abs=40)  # left: red, as stored
+    assert cache.images[0, 10, 37].tolist() == pytest.approx([0, 0, 255], abs=40)
+    build_cache(labels, raw, tmp_path / "upright", size=None, workers=1)
+    assert load_cache(tmp_path / "upright").source_sizes.tolist() == [[40, 80]]
+
+
 def test_corrupt_image_is_named_and_old_cache_survives(tmp_path: Path) -> None:
     labels, raw = make_dataset(tmp_path)
     build_cache(labels, raw, tmp_path / "cache", size=(16, 16), workers=2)
@@ -138,7 +159,7 @@ def test_meta_records_the_build(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
     pixels = meta.pop("images_sha256")  # of the decoded rows: test_train shows it follows the pixels
     assert meta == {"labels_csv": str(labels), "labels_sha256": sha256_file(labels), "raw_dir": str(raw),
-                    "size": [12, 10], "warnings": {}}
+                    "size": [12, 10], "decode": "upright", "warnings": {}}
     assert len(pixels) == 64 and pixels != sha256_file(labels)
 
 

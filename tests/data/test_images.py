@@ -1,11 +1,12 @@
-"""An image is decoded one way everywhere: every pixel mode Pillow opens becomes the 8-bit RGB picture
-a viewer shows (16-bit scaled, not clipped to white; transparency over white), or is refused by name."""
+"""An image decodes to the 8-bit RGB picture a viewer shows: every pixel mode Pillow opens (16-bit
+scaled, not clipped to white; transparency over white), or is refused by name; ``stored`` decoding
+gives the authors' pixels."""
 import numpy as np
 import pytest
 from PIL import Image
 
 from pmtiqa.core.errors import UserError
-from pmtiqa.data.images import as_viewed, decode
+from pmtiqa.data.images import as_viewed, decode, decoded_size
 
 RAMP = np.linspace(0, 255, 48 * 40).reshape(40, 48).round().astype(np.uint8)  # every shade, left to right
 COLOURS = np.stack([RAMP, RAMP[::-1], np.full_like(RAMP, 90)], axis=2)
@@ -82,3 +83,42 @@ def test_a_mode_with_no_one_8_bit_picture_is_refused_by_name(tmp_path, name, mak
     assert words in str(err.value)
     with pytest.raises(UserError, match="8 or 16 bits per channel"):
         as_viewed(make())
+
+
+def photo(path, size: tuple[int, int], orientation: int | None = None) -> None:
+    """A JPEG of fine detail (a draft-scaled decode loses some of it), with an EXIF orientation if given."""
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    Image.fromarray(pixels).save(path, quality=90, exif=exif)
+
+
+def authors(path, size: tuple[int, int]) -> np.ndarray:
+    """The authors' loader (open, convert to RGB) and a bilinear resize."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB").resize(size, Image.Resampling.BILINEAR))
+
+
+@pytest.mark.parametrize("stored_size, orientation", [((1100, 1100), None), ((90, 60), 6)])
+def test_stored_decoding_is_the_authors_and_differs_from_upright(tmp_path, stored_size, orientation):
+    """A JPEG large enough for the decoder's draft scaling, and one with an EXIF rotation: ``stored``
+    gives exactly the authors' pixels; ``upright`` gives others (scaled while decoding, or turned)."""
+    path = tmp_path / "photo.jpg"
+    photo(path, stored_size, orientation)
+    size = (512, 512) if orientation is None else (45, 30)
+    stored, warning = decode(path, size, "stored")
+    assert warning is None and np.array_equal(stored, authors(path, size))
+    upright, _ = decode(path, size)
+    assert upright.shape == stored.shape and not np.array_equal(upright, stored)
+    assert decoded_size(path, "stored") == stored_size
+    assert decoded_size(path, "upright") == (stored_size[::-1] if orientation else stored_size)
+
+
+def test_stored_decoding_at_its_own_size_is_the_authors(tmp_path):
+    path = tmp_path / "photo.jpg"
+    photo(path, (60, 40), 6)
+    with Image.open(path) as im:
+        assert np.array_equal(decode(path, None, "stored")[0], np.asarray(im.convert("RGB")))
+    assert decode(path, None)[0].shape == (60, 40, 3)  # upright: turned

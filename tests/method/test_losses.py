@@ -1,7 +1,8 @@
+import numpy as np
 import pytest
 import torch
 
-from pmtiqa.method.losses import pmt_loss, quality_level
+from pmtiqa.method.losses import pmt_loss, quality_level, rounded_level
 
 
 def test_class_edges():
@@ -19,6 +20,28 @@ def test_every_bin_edge_lands_in_the_upper_class():
 def test_scores_outside_unit_interval_are_an_error(bad):
     with pytest.raises(ValueError, match="lie in"):
         quality_level(torch.tensor([0.5, bad]), 10)
+
+
+# LIVEC-like MOS on 0..100: (MOS, equal bins, rounded): the rules part where a score lies in the upper
+# half of its equal bin; rounded is the authors' round(MOS / 10), halves to even, class 10 clipped to 9
+LIVEC_LIKE = [
+    (3.42, 0, 0), (4.99, 0, 0), (5.0, 0, 0), (5.01, 0, 1), (14.9, 1, 1), (15.0, 1, 2), (25.0, 2, 2),
+    (35.0, 3, 4), (49.9, 4, 5), (50.0, 5, 5), (63.21, 6, 6), (92.43, 9, 9), (94.9, 9, 9), (95.5, 9, 9),
+    (100.0, 9, 9),
+]
+
+
+@pytest.mark.parametrize("mos, equal, rounded", LIVEC_LIKE)
+def test_rounded_levels_are_the_authors_rounding_clipped(mos, equal, rounded):
+    assert quality_level(torch.tensor([mos / 100], dtype=torch.float64), 10).item() == equal
+    assert rounded_level(torch.tensor([mos], dtype=torch.float64), 0.0, 100.0, 10).item() == rounded
+    assert rounded == min(round(np.float32(mos) / np.float32(10)), 9)  # their rule on their float32 MOS
+
+
+def test_rounded_levels_count_from_the_low_end_of_any_scale():
+    dmos = torch.tensor([0.0, 0.04, 0.06, 0.5, 0.94, 0.96, 1.0])  # CSIQ: round(DMOS * 10), class 10 clipped
+    assert rounded_level(dmos, 0.0, 1.0, 10).tolist() == [0, 0, 1, 5, 9, 9, 9]
+    assert rounded_level(torch.tensor([-3.0, 2.0, 109.0, 120.0]), -3.0, 112.0, 4).tolist() == [0, 0, 3, 3]
 
 
 def test_loss_combines_parts():

@@ -19,9 +19,11 @@ from pmtiqa.core.errors import UserError
 from pmtiqa.data.datasets.base import Part, check_table, first_existing, read_sheet
 
 LOW, HIGH, HIGHER_IS_BETTER = 0.0, 5.0, True
-# The dataset's protocol (augment.size and train.batch_unit `protocol`): the size its images are
-# resized to once, (width, height) or None where they keep their own, and what a batch counts.
+# The dataset's protocol (augment.size, augment.decode and train.batch_unit `protocol`): the size
+# its images are resized to once, (width, height) or None where they keep their own, how a file is
+# decoded (data/images.py), and what a batch counts.
 IMAGE_SIZE = (512, 512)  # the authors resize BID to 512x512
+DECODE = "stored"  # the authors' loader: every pixel (no JPEG draft), no EXIF rotation
 BATCH_UNIT = "images"  # the authors' BID loader: a sample is an image with its crops
 EXPECTED_ROWS = 586
 WORKBOOKS = ("DatabaseGrades.xls", "DatabaseGrades.xlsx")

@@ -21,9 +21,11 @@ from pmtiqa.core.errors import UserError
 from pmtiqa.data.datasets.base import Part, check_table, first_existing, read_sheet
 
 LOW, HIGH, HIGHER_IS_BETTER = 0.0, 1.0, False
-# The dataset's protocol (augment.size and train.batch_unit `protocol`): the size its images are
-# resized to once, (width, height) or None where they keep their own, and what a batch counts.
+# The dataset's protocol (augment.size, augment.decode and train.batch_unit `protocol`): the size
+# its images are resized to once, (width, height) or None where they keep their own, how a file is
+# decoded (data/images.py), and what a batch counts.
 IMAGE_SIZE = (512, 512)  # every CSIQ image is 512x512 already: no resampling
+DECODE = "stored"  # the authors' loader: every pixel, stored orientation
 BATCH_UNIT = "crops"
 EXPECTED_ROWS = 866
 WORKBOOK, TEXT = "csiq.DMOS.xlsx", "csiq_label.txt"

@@ -35,6 +35,7 @@ class CustomDataset:
     PARTS: tuple = ()  # nothing to fetch: download copies the declared folder and CSV
     MARKERS = (LABELS,)
     BATCH_UNIT = "crops"
+    DECODE = "upright"  # photos of one's own: turned as their EXIF says, as a viewer shows them
 
     def __init__(self, name: str, spec):
         self.name, self.spec = name, spec

@@ -20,9 +20,11 @@ from pmtiqa.core.readers import read_csv
 from pmtiqa.data.datasets.base import Part, check_table
 
 LOW, HIGH, HIGHER_IS_BETTER = 0.0, 100.0, True
-# The dataset's protocol (augment.size and train.batch_unit `protocol`): the size its images are
-# resized to once, (width, height) or None where they keep their own, and what a batch counts.
+# The dataset's protocol (augment.size, augment.decode and train.batch_unit `protocol`): the size
+# its images are resized to once, (width, height) or None where they keep their own, how a file is
+# decoded (data/images.py), and what a batch counts.
 IMAGE_SIZE = (384, 512)  # (width, height): the authors' Resize((512, 384)) is height x width
+DECODE = "stored"  # the authors' loader: every pixel, stored orientation
 BATCH_UNIT = "crops"
 EXPECTED_ROWS = 10073
 SCORES = "koniq10k_scores_and_distributions.csv"

@@ -27,9 +27,11 @@ from pmtiqa.data.datasets.base import Part, check_table
 from pmtiqa.data.datasets.matfile import load_mat, mat_strings, mat_vector
 
 LOW, HIGH, HIGHER_IS_BETTER = -3.0, 112.0, False
-# The dataset's protocol (augment.size and train.batch_unit `protocol`): the size its images are
-# resized to once, (width, height) or None where they keep their own, and what a batch counts.
+# The dataset's protocol (augment.size, augment.decode and train.batch_unit `protocol`): the size
+# its images are resized to once, (width, height) or None where they keep their own, how a file is
+# decoded (data/images.py), and what a batch counts.
 IMAGE_SIZE = None  # own size: the authors crop inside each image (480x720 portraits to 768x512 landscapes)
+DECODE = "stored"  # the authors' loader: every pixel, stored orientation
 BATCH_UNIT = "crops"
 EXPECTED_ROWS = 779
 MARKERS = ("dmos_realigned.mat",)

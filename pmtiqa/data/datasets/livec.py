@@ -22,9 +22,11 @@ from pmtiqa.data.datasets.base import Part, check_table
 from pmtiqa.data.datasets.matfile import load_mat, mat_strings, mat_vector
 
 LOW, HIGH, HIGHER_IS_BETTER = 0.0, 100.0, True
-# The dataset's protocol (augment.size and train.batch_unit `protocol`): the size its images are
-# resized to once, (width, height) or None where they keep their own, and what a batch counts.
-IMAGE_SIZE = (500, 500)  # the authors resize LIVEC to 500x500
+# The dataset's protocol (augment.size, augment.decode and train.batch_unit `protocol`): the size
+# its images are resized to once, (width, height) or None where they keep their own, how a file is
+# decoded (data/images.py), and what a batch counts.
+IMAGE_SIZE = (500, 500)  # every LIVEC image is 500x500 already: no resampling (the authors do not resize)
+DECODE = "stored"  # the authors' loader: every pixel, stored orientation
 BATCH_UNIT = "crops"
 EXPECTED_ROWS = 1162
 MARKERS = ("Data/AllMOS_release.mat",)

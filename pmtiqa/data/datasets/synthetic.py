@@ -75,10 +75,12 @@ TILE = 64  # reference tile side in pixels
 TILES_PER_PHOTO = 8
 PHOTO_SIDE = 4  # each photo is resized so that its shorter side is this many tiles
 SEED = 20230103
-# The dataset's protocol (augment.size and train.batch_unit `protocol`): the whole tiles, so that
-# the network sees exactly what the score was computed on (a 64 crop of a 96 tile carried a score
-# that was partly about the rest of the tile); a ResNet-18 step at 64 x 64 stays cheap on a CPU.
+# The dataset's protocol (augment.size, augment.decode and train.batch_unit `protocol`): the whole
+# tiles, so that the network sees exactly what the score was computed on (a 64 crop of a 96 tile
+# carried a score that was partly about the rest of the tile); a ResNet-18 step at 64 x 64 stays
+# cheap on a CPU.
 IMAGE_SIZE = (TILE, TILE)
+DECODE = "upright"  # PNGs without EXIF: either decoding gives the same pixels
 BATCH_UNIT = "crops"
 
 # (group name, package, file name inside that package's bundled data)

@@ -1,0 +1,45 @@
+"""runtime.precision: what each value computes in, and the TF32 flags it leaves for CUDA's fp32 products."""
+import pytest
+import torch
+
+from pmtiqa.compute.runtime import resolve_precision, resolve_runtime, set_tf32
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+@pytest.fixture
+def flags():
+    """The two TF32 flags, restored after the test (they are process-wide)."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    yield lambda: (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+@pytest.mark.parametrize("precision, tf32", [("fp32", False), ("tf32", True), ("bf16", True)])
+def test_only_fp32_keeps_cuda_products_in_full_fp32(flags, precision, tf32):
+    set_tf32("fp32" if tf32 else "tf32")  # start from the other setting
+    set_tf32(precision)
+    assert flags() == (tf32, tf32)
+
+
+@pytest.mark.parametrize("asked, on_cuda, on_cpu", [
+    ("fp32", "fp32", "fp32"), ("tf32", "tf32", "fp32"), ("bf16", "bf16", "bf16")])
+def test_each_precision_resolves_per_device(asked, on_cuda, on_cpu):
+    assert resolve_precision(asked, CUDA) == on_cuda and resolve_precision(asked, CPU) == on_cpu
+
+
+def test_auto_is_bf16_where_native(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    assert resolve_precision("auto", CUDA) == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert resolve_precision("auto", CUDA) == "fp32"
+
+
+def test_tf32_on_a_cpu_is_fp32_and_leaves_the_flags_alone(flags):
+    threads = torch.get_num_threads()
+    set_tf32("tf32")
+    try:
+        runtime = resolve_runtime("cpu", "tf32", 1)
+    finally:
+        torch.set_num_threads(threads)
+    assert runtime.precision == "fp32" and flags() == (True, True)
