@@ -13,6 +13,7 @@ from pmtiqa.core.errors import UserError
 from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.data.augment import load_cache
 from pmtiqa.data.datasets import score_bounds
+from pmtiqa.data.images import UPRIGHT
 from pmtiqa.data.splits import read_splits
 from pmtiqa.method.losses import quality_level, rounded_level
 from pmtiqa.method.score_scales import Bounds
@@ -34,6 +35,7 @@ class DeviceData:
     # split's own parts (not the other splits': more splits leave the finished ones valid).
     inputs: list[dict]
     groups: np.ndarray | None = None  # labels.csv's group of each image (None: one group per image)
+    decode: str = UPRIGHT  # how augment decoded the images (data/images.py): predict decodes the same way
 
 
 def split_tensors(raw_splits: list[dict], device: torch.device) -> list[dict[str, torch.Tensor]]:
@@ -69,6 +71,7 @@ def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int
         splits=split_tensors(raw_splits, device),
         inputs=[{"cache": cache_identity, "parts": split} for split in raw_splits],
         groups=labels["group"].astype(str).to_numpy(),
+        decode=cache.meta.get("decode", UPRIGHT),  # caches written before augment.decode: upright
     )
     check_crops_fit(data.names, cache.source_sizes, crop, files.cache)
     return data

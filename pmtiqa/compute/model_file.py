@@ -18,6 +18,7 @@ import torch
 
 from pmtiqa.core.atomic import atomic_path
 from pmtiqa.core.errors import UserError
+from pmtiqa.data.images import DECODINGS, UPRIGHT
 from pmtiqa.method.model import STAGE_CHANNELS, build_model
 from pmtiqa.method.variants import VARIANTS
 
@@ -100,6 +101,8 @@ def check_model(checkpoint: Path, saved: object) -> None:
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
         raise UserError(f"{checkpoint}: target_scale is {scale!r}, not a positive number (the regression head's "
                         f"output per unit of score)")
+    if saved.get("decode", UPRIGHT) not in DECODINGS:  # absent: written before augment.decode, upright
+        raise UserError(f"{checkpoint}: decode is {saved['decode']!r}, not one of {', '.join(DECODINGS)}")
     image_sizes = {"image_size": saved["image_size"]} if saved["image_size"] is not None else \
         {"max_image_size": saved.get("max_image_size")}  # an image kept at its own size is shrunk to fit these
     for key, value in image_sizes.items():
@@ -134,10 +137,11 @@ def first_detail(err: Exception) -> str:
 
 def save_model(path: Path, state_dict: dict, *, variant: str, backbone: str, num_classes: int, dataset: str,
                score_bounds: list, crop_size: int, test_crops: int, target_scale: float,
-               image_size: list[int] | None, max_image_size: list[int], epoch: int) -> None:
-    """Write model.pt atomically: a reader never sees half of one."""
+               image_size: list[int] | None, max_image_size: list[int], epoch: int, decode: str) -> None:
+    """Write model.pt atomically: a reader never sees half of one. ``decode``: how the training images
+    were decoded (data/images.py), which predict repeats."""
     with atomic_path(path) as tmp:
         save_tensors({"state_dict": state_dict, "variant": variant, "backbone": backbone, "num_classes": num_classes,
                     "dataset": dataset, "score_bounds": score_bounds, "crop_size": crop_size,
                     "test_crops": test_crops, "target_scale": target_scale, "image_size": image_size,
-                    "max_image_size": max_image_size, "epoch": epoch}, tmp)
+                    "max_image_size": max_image_size, "epoch": epoch, "decode": decode}, tmp)

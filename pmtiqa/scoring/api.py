@@ -29,7 +29,7 @@ from pmtiqa.compute.model_file import model_from, read_model
 from pmtiqa.compute.runtime import Runtime, resolve_runtime
 from pmtiqa.config.sections import DEVICE_NAME
 from pmtiqa.core.errors import UserError
-from pmtiqa.data.images import as_viewed, decode, upright_size
+from pmtiqa.data.images import UPRIGHT, as_viewed, decode, decoded_size
 from pmtiqa.method.score_scales import clip_unit, to_published
 
 
@@ -146,7 +146,9 @@ class Scorer:
         if not isinstance(image, Image.Image):
             raise UserError(f"cannot score a {type(image).__name__}: give a path, a Pillow image, an HxWx3 uint8 "
                             f"array or a float tensor (N, 3, H, W) in 0..1")
-        image = as_viewed(ImageOps.exif_transpose(image))  # upright, 8-bit RGB, as a file is decoded
+        if self.saved.get("decode", UPRIGHT) == UPRIGHT:  # turned as its EXIF says, as a file is decoded
+            image = ImageOps.exif_transpose(image)
+        image = as_viewed(image)  # 8-bit RGB
         if min(image.size) < self.crop:
             raise Unscorable(f"{image.size[0]}x{image.size[1]} is smaller than the model's {self.crop}x{self.crop} "
                              f"crops")
@@ -194,10 +196,10 @@ def on_canvas(pixels: list[np.ndarray], device: torch.device) -> tuple[torch.Ten
     return torch.from_numpy(canvas).to(device), torch.from_numpy(sizes).to(device)
 
 
-def image_size_of(path: Path) -> tuple[int, int]:
+def image_size_of(path: Path, how: str = UPRIGHT) -> tuple[int, int]:
     """(width, height) of an image as decode returns it, from its header; Unscorable if it has none."""
     try:
-        return upright_size(path)
+        return decoded_size(path, how)
     except UserError as err:  # its message starts with the path, which the caller names already
         raise Unscorable(f"not a readable image ({str(err).removeprefix(f'{path}: ')})") from None
 
@@ -206,11 +208,12 @@ def prepared(path: Path, saved: dict) -> tuple[np.ndarray, str | None]:
     """A file as the model sees it, plus a decoding warning or None; Unscorable naming why not.
     Its own size decides whether it holds a crop: the resize to the training size would upscale it."""
     crop, size = saved["crop_size"], saved["image_size"]  # (width, height); None: each image's own
-    width, height = image_size_of(path)
+    how = saved.get("decode", UPRIGHT)  # as the training images were decoded
+    width, height = image_size_of(path, how)
     if min(width, height) < crop:
         raise Unscorable(f"{width}x{height} is smaller than the model's {crop}x{crop} crops")
     try:
-        pixels, warning = decode(path, tuple(size) if size else within((width, height), saved["max_image_size"]))
+        pixels, warning = decode(path, tuple(size) if size else within((width, height), saved["max_image_size"]), how)
     except Exception as err:  # Pillow raises many types for a file it cannot read
         raise Unscorable(f"not a readable image ({err})") from None
     if min(pixels.shape[:2]) < crop:  # shrunk, its aspect kept, to fit the training images

@@ -184,7 +184,8 @@ def finish(settings: Settings, data: DeviceData, trainer: Trainer, best: dict, o
                test_crops=settings.train.test_crops, target_scale=trainer.target_scale,
                # predict resizes to image_size; or, where images kept their own sizes, shrinks those larger
                # than the largest training width and height to fit (max_image_size)
-               image_size=None if own_size else canvas, max_image_size=canvas, epoch=best["epoch"])
+               image_size=None if own_size else canvas, max_image_size=canvas, epoch=best["epoch"],
+               decode=data.decode)
     runtime = trainer.runtime
     write_json(out / "run.json", {**settings.identity(), "ran_on": {
         "device": str(runtime.device), "precision": runtime.precision, "compile": runtime.compile,

@@ -133,3 +133,29 @@ def test_odd_but_fair_inputs(model_pt, own_size_model_pt):
 def test_a_tensor_off_0_1_is_refused(model_pt, values, message):
     with pytest.raises(UserError, match=f"expected a float tensor in 0..1, got .*{message}"):
         pmtiqa.load(model_pt).unit(torch.full((1, 3, 40, 40), values))
+
+
+@pytest.mark.parametrize(("decode", "shape"), [("upright", (48, 40)), ("stored", (40, 48)), (None, (48, 40))])
+def test_a_file_is_decoded_as_the_models_training_images_were(own_size_model_pt, tmp_path, decode, shape):
+    """model.pt records augment's decoding (None: a model.pt from before it did, decoded upright): a
+    photo whose EXIF says "turn it a quarter" is scored turned only where training turned its images."""
+    from pmtiqa.compute.model_file import read_model
+    from pmtiqa.scoring.api import prepared
+
+    photo = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees to view
+    Image.new("RGB", (48, 40), (120, 60, 30)).save(photo, exif=exif)  # stored 48 wide, 40 high
+    saved = read_model(own_size_model_pt)
+    saved = {k: v for k, v in saved.items() if k != "decode"} if decode is None else {**saved, "decode": decode}
+    pixels, _ = prepared(photo, {**saved, "max_image_size": [64, 64]})
+    assert pixels.shape[:2] == shape  # (height, width)
+
+
+def test_a_model_file_with_an_unknown_decoding_is_named(own_size_model_pt, tmp_path):
+    from pmtiqa.compute.model_file import check_model, read_model
+
+    saved = {**read_model(own_size_model_pt), "decode": "sideways"}
+    with pytest.raises(UserError, match="decode is 'sideways', not one of upright, stored"):
+        check_model(tmp_path / "model.pt", saved)
+    assert read_model(own_size_model_pt)["decode"] == "upright"  # the training cache's, recorded
