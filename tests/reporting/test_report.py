@@ -56,7 +56,7 @@ def test_report_writes_tables_figures_and_summary(workdir):
     livec = curves[(curves["dataset"] == "livec") & (curves["variant"] == "ms_pmt")]
     assert list(livec["epoch"]) == [1, 2, 3] and livec["val_srcc"].tolist() == pytest.approx([0.5, 0.6, 0.7])
     assert {p.name for p in (workdir / "reports/curves").iterdir()} == {
-        "val_srcc.csv", "test_srcc.csv", "l1.csv", "ce.csv", "lambda1.csv"}  # dvc.yaml's plots
+        "val_srcc.csv", "test_srcc.csv", "l1.csv", "ce.csv", "lambda1.csv"}  # one per quantity
 
     table = pd.read_csv(workdir / "reports/results.csv")
     row = table[(table["dataset"] == "livec") & (table["variant"] == "ms_pmt") & (table["selection"] == "val")]
@@ -99,7 +99,7 @@ def test_the_report_follows_the_selections_the_splits_hold(workdir, with_val, ho
     assert f"at the epoch of the `{honest}` selection" in text  # the scatter's caption
     assert ("gave the regression loss no weight (lambda1 = 0)" in text) == bool(untrained) and untrained in text
 
-    curves = pd.read_csv(workdir / "reports/curves/val_srcc.csv")  # dvc.yaml's plot names val_srcc: kept
+    curves = pd.read_csv(workdir / "reports/curves/val_srcc.csv")  # its header even without a validation part
     assert list(curves.columns) == ["dataset", "variant", "epoch", "val_srcc"] and (len(curves) > 0) == with_val
     summary = json.loads((workdir / "metrics.json").read_text())
     assert {name for ds in summary.values() for v in ds.values() for name in v} == names
