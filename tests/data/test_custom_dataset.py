@@ -160,6 +160,13 @@ def blank_line_then_a_bad_score(lines: list[str]) -> list[str]:
     return lines[:3] + [""] + lines[3:5] + [f"{file},9,{scene}"] + lines[6:]
 
 
+def a_field_over_two_lines_then_a_bad_score(lines: list[str]) -> list[str]:
+    """Line 4's group cell quoted over two lines; the data line that was line 6 is line 7, its score 9."""
+    file, score, scene = lines[3].split(",")
+    bad_file, _, bad_scene = lines[5].split(",")
+    return lines[:3] + [f'{file},{score},"{scene}', 'seen twice"', lines[4], f"{bad_file},9,{bad_scene}"] + lines[6:]
+
+
 def empty_group_cell(lines: list[str]) -> list[str]:
     return lines[:4] + [lines[4].rsplit(",", 1)[0] + ","] + lines[5:]
 
@@ -168,6 +175,8 @@ def empty_group_cell(lines: list[str]) -> list[str]:
 CSV_TEXTS = [
     ("the score column named twice", score_named_twice, "ratings.csv): the header names the column 'rating' twice"),
     ("a blank line before a bad score", blank_line_then_a_bad_score,
+     "ratings.csv): row 7: score '9' is not a number in custom_datasets.mylab.range"),
+    ("a quoted field over two lines before a bad score", a_field_over_two_lines_then_a_bad_score,
      "ratings.csv): row 7: score '9' is not a number in custom_datasets.mylab.range"),
     ("an empty group cell", empty_group_cell,
      "ratings.csv): row 5: the 'scene' cell is empty (custom_datasets.mylab.group_column)"),

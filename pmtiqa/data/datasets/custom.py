@@ -29,6 +29,19 @@ from pmtiqa.data.datasets.base import check_table
 IMAGES, LABELS = "images", "labels.csv"  # inside data/raw/<name>/
 
 
+def header_and_lines(path: Path) -> tuple[list[str], list[int]]:
+    """The CSV's header, and the line each record after it starts on, blank lines included as
+    records (as pandas reads them with skip_blank_lines=False)."""
+    with open(path, newline="") as file:
+        reader = csv.reader(file)
+        header, lines = next(reader, []), []
+        start = reader.line_num + 1
+        for _ in reader:
+            lines.append(start)
+            start = reader.line_num + 1
+    return header, lines
+
+
 class CustomDataset:
     """The dataset module of a custom_datasets entry (``spec``: the entry as config.sections reads it)."""
 
@@ -55,14 +68,14 @@ class CustomDataset:
         where = f"{path} (a copy of {self.spec.labels})"
         try:
             table = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
-            with open(path, newline="") as file:
-                header = next(csv.reader(file), [])
+            header, lines = header_and_lines(path)
         except (OSError, ValueError, csv.Error) as err:
             raise UserError(f"{where}: not a readable CSV ({' '.join(str(err).split())})") from None
         twice = sorted({name for name in header if header.count(name) > 1})
         if twice:  # pandas would rename the second one and read the first: which one was meant?
             raise UserError(f"{where}: the header names the column {twice[0]!r} twice")
-        table.index = table.index + 2  # each row by its line in the file, the header being line 1
+        # each row by the line of the file it starts on (the header is line 1; a quoted field may span lines)
+        table.index = lines if len(lines) == len(table) else table.index + 2
         table = table[~(table == "").all(axis=1)]  # blank lines: skipped, the lines after keep their numbers
         spec = self.spec
         for field in ("image_column", "score_column", "group_column"):
