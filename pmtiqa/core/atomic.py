@@ -80,6 +80,20 @@ def _named_write_errors(dest: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _named_as_destination(tmp: Path, dest: Path) -> Iterator[None]:
+    """An OSError of the writing itself names the file where it was going (under ``dest``), not its
+    temporary name: the user knows the one, never the other."""
+    try:
+        yield
+    except OSError as err:
+        for attr in ("filename", "filename2"):
+            name = getattr(err, attr)
+            if isinstance(name, (str, os.PathLike)) and Path(name).is_relative_to(tmp):
+                setattr(err, attr, str(dest / Path(name).relative_to(tmp)) if Path(name) != tmp else str(dest))
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary file path beside ``dest``; rename it onto ``dest`` on success."""
     dest = Path(dest)
@@ -90,7 +104,8 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
         os.close(fd)
     tmp = Path(name)
     try:
-        yield tmp
+        with _named_as_destination(tmp, dest):
+            yield tmp
         with _named_write_errors(dest):
             _publish_mode(tmp, 0o666)
             os.replace(tmp, dest)
@@ -113,7 +128,8 @@ def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
         remove_temporaries(dest)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
-        yield tmp
+        with _named_as_destination(tmp, dest):
+            yield tmp
         with _named_write_errors(dest):
             _publish_mode(tmp, 0o777)
             _swap_in(tmp, dest)
