@@ -93,11 +93,6 @@ def as_viewed(im: Image.Image) -> Image.Image:
                     f"8-bit picture; save it as 8 or 16 bits per channel")
 
 
-def upright_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image as decode returns it upright (EXIF rotation applied), from its header."""
-    return decoded_size(path, UPRIGHT)
-
-
 def decoded_size(path: Path, how: str) -> tuple[int, int]:
     """(width, height) of an image as decode returns it at its own size, decoded ``how``, from its header."""
     try:
