@@ -15,8 +15,7 @@ from pmtiqa.data.augment import load_cache
 from pmtiqa.data.datasets import score_bounds
 from pmtiqa.data.images import UPRIGHT
 from pmtiqa.data.splits import read_splits
-from pmtiqa.method.losses import quality_level, rounded_level
-from pmtiqa.method.score_scales import Bounds
+from pmtiqa.method.losses import quality_levels
 
 
 @dataclass
@@ -75,20 +74,6 @@ def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int
     )
     check_crops_fit(data.names, cache.source_sizes, crop, files.cache)
     return data
-
-
-def quality_levels(score: torch.Tensor, mos: np.ndarray, bounds: Bounds, num_classes: int,
-                   levels: str) -> torch.Tensor:
-    """Each image's class. ``equal`` cuts the normalised score (higher is better); ``rounded`` rounds
-    the published score from its scale's low end, as the authors' rounding does (the classes then
-    count up the published scale: on CSIQ and LIVE, from best to worst; the cross-entropy does not
-    care which way they count)."""
-    if levels == "equal":
-        return quality_level(score, num_classes)
-    if levels != "rounded":
-        raise ValueError(f"unknown loss.levels {levels!r}")
-    low, high, _ = bounds
-    return rounded_level(torch.from_numpy(mos), low, high, num_classes).to(score.device)
 
 
 def check_crops_fit(names: list[str], sizes: np.ndarray, crop: int, cache: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -47,6 +48,20 @@ def rounded_level(published: torch.Tensor, low: float, high: float, num_classes:
         raise ValueError("scores must be numbers; got NaN")
     steps = (published.double() - low) * num_classes / (high - low)  # multiplied first: 35 * 10 / 100 is 3.5
     return torch.round(steps).long().clamp_(0, num_classes - 1)
+
+
+def quality_levels(score: torch.Tensor, mos: np.ndarray, bounds: tuple[float, float, bool], num_classes: int,
+                   levels: str) -> torch.Tensor:
+    """Each image's class. ``equal`` cuts the normalised score (higher is better); ``rounded`` rounds
+    the published score from its scale's low end, as the authors' rounding does (the classes then
+    count up the published scale: on CSIQ and LIVE, from best to worst; the cross-entropy does not
+    care which way they count)."""
+    if levels == "equal":
+        return quality_level(score, num_classes)
+    if levels != "rounded":
+        raise ValueError(f"unknown loss.levels {levels!r}")
+    low, high, _ = bounds
+    return rounded_level(torch.from_numpy(mos), low, high, num_classes).to(score.device)
 
 
 @dataclass
