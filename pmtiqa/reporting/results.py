@@ -39,7 +39,7 @@ def load_results(params: Params, files: dict[str, DatasetFiles]) -> dict:
 
 
 def load_dataset(params: Params, files: DatasetFiles) -> dict:
-    ds, focus, variants, identities, n = files.dataset, focus_variant(params), {}, {}, None
+    ds, focus, variants, n = files.dataset, focus_variant(params), {}, None
     for v in params.variants:
         path = files.metrics(v)
         metrics = read_json(path, RUN_STAGES)
@@ -48,15 +48,17 @@ def load_dataset(params: Params, files: DatasetFiles) -> dict:
         n = n if n is not None else metrics.get("n_splits")  # paired tests: every variant over the same splits
         check_metrics(metrics, path, n, f"run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
         runs = [files.run(v, k) for k in range(n)]
-        identities[v] = check_runs(ds, v, [r / "run.json" for r in runs], RUN_STAGES)
+        recorded = check_runs(ds, v, [r / "run.json" for r in runs], RUN_STAGES)
         check_fresh(metrics, path, runs, f"run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
-        variants[v] = {"metrics": metrics, "runs": [run_record(r / "run.json") for r in runs],
+        variants[v] = {"metrics": metrics, "runs": recorded,
                        "histories": [read_csv(r / "history.csv", RUN_STAGES, numbers=HISTORY_NUMBERS) for r in runs]}
         if v == focus:  # only the scatter reads predictions, and only the focus variant's
             variants[v]["predictions"] = [read_csv(r / "predictions.csv", RUN_STAGES, numbers=PREDICTION_NUMBERS)
                                           for r in runs]
-    check_variants_alike({v: files.run(v, 0) / "run.json" for v in variants}, identities, RUN_STAGES)
-    ran = run_settings(files.run(params.variants[0], 0) / "run.json")
+    check_variants_alike({v: files.run(v, 0) / "run.json" for v in variants},
+                         {v: d["runs"][0] for v, d in variants.items()}, RUN_STAGES)
+    first = params.variants[0]
+    ran = run_settings(files.run(first, 0) / "run.json", variants[first]["runs"][0])
     return {
         "settings": {"split.n_splits": n, "model.backbone": ran["model"]["backbone"],
                      "model.weights": ran["model"]["weights"], "train.epochs": ran["train"]["epochs"]},
@@ -66,18 +68,9 @@ def load_dataset(params: Params, files: DatasetFiles) -> dict:
     }
 
 
-def run_record(path: Path) -> dict:
-    """A split's run.json as `pmtiqa train` wrote it: an object (what the provenance reads of it)."""
-    run = read_json(path, RUN_STAGES)
-    if not isinstance(run, dict):
-        raise UserError(f"{path}: not a run.json written by `pmtiqa train`; {RUN_STAGES}")
-    return run
-
-
-def run_settings(path: Path) -> dict:
-    """The settings a split's run.json records, with the keys the report shows."""
-    run = read_json(path, RUN_STAGES)
-    settings = run.get("settings") if isinstance(run, dict) else None
+def run_settings(path: Path, run: dict) -> dict:
+    """The settings a split's run.json (``path``, as read: ``run``) records, with the keys the report shows."""
+    settings = run["settings"]
     try:
         shown = {"model.backbone": settings["model"]["backbone"], "model.weights": settings["model"]["weights"],
                  "train.epochs": settings["train"]["epochs"]}

@@ -29,7 +29,7 @@ from pmtiqa.data.augment import load_cache
 from pmtiqa.data.datasets import score_bounds
 from pmtiqa.method.metrics import aggregate, all_metrics
 from pmtiqa.method.score_scales import to_published
-from pmtiqa.training.finished import check_model, check_runs, run_identity
+from pmtiqa.training.finished import check_model, check_runs
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def cross_evaluate(params: Params, files: dict[str, DatasetFiles], out: Path) ->
     runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile, r.step)
     variants = [v for v in params.cross.variants if v in params.variants]
     views = {ds: params.for_dataset(ds) for ds in params.datasets}
-    check_inputs(params, views, files, variants)
+    recorded = check_inputs(params, views, files, variants)
     if not pairs(params) or not variants:
         log.info("nothing to compare: %s; %s lists no pairs", "one dataset selected" if not pairs(params) else
                  "no variant of cross.variants is among variants", out / "summary.json")
@@ -61,7 +61,7 @@ def cross_evaluate(params: Params, files: dict[str, DatasetFiles], out: Path) ->
                 n_splits = views[a].split.n_splits
                 for v in variants:
                     result = pair_result(a, b, v, [files[a].run(v, k) / "model.pt" for k in range(n_splits)],
-                                         test, runtime)
+                                         recorded[(a, v)], test, runtime)
                     write_json(tmp / f"{a}-to-{b}" / f"{v}.json", result)
                     stats = result["summary"][SELECTION]
                     summary.setdefault(f"{a}-to-{b}", {})[v] = pair_summary(result, len(test.mos))
@@ -81,20 +81,20 @@ def pair_summary(result: dict, n_images: int) -> dict:
 
 
 def check_inputs(params: Params, views: dict[str, DatasetParams], files: dict[str, DatasetFiles],
-                 variants: list[str]) -> None:
+                 variants: list[str]) -> dict[tuple[str, str], list[dict]]:
     """Before any work: every model exists, the splits of each train dataset and variant belong
     together (training/finished.py), and every train dataset's crops fit in every test dataset's
-    images (one line naming what is missing, what does not belong or what does not fit)."""
+    images (one line naming what is missing, what does not belong or what does not fit). Each train
+    dataset and variant's run.json files as read, split k at k."""
     missing = [files[a].run(v, k) / "model.pt" for a in params.datasets for v in variants
                for k in range(views[a].split.n_splits)
                if any(a == train for train, _ in pairs(params)) and not (files[a].run(v, k) / "model.pt").is_file()]
     if missing:
         raise UserError(f"{missing[0]}: missing" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
                         + "; train every split of the cross variants first (`dvc repro` or `snakemake`)")
-    for a in sorted({a for a, _ in pairs(params)}):
-        for v in variants:
-            runs = [files[a].run(v, k) / "run.json" for k in range(views[a].split.n_splits)]
-            check_runs(a, v, runs, RETRAIN)
+    recorded = {(a, v): check_runs(a, v, [files[a].run(v, k) / "run.json" for k in range(views[a].split.n_splits)],
+                                   RETRAIN)
+                for a in sorted({a for a, _ in pairs(params)}) for v in variants}
     for a, b in pairs(params):
         cache = load_cache(files[b].cache)
         smallest = smallest_side(cache.images.shape, cache.sizes)
@@ -102,6 +102,7 @@ def check_inputs(params: Params, views: dict[str, DatasetParams], files: dict[st
         if smallest < crop:
             raise UserError(f"{files[b].cache}: {b}'s smallest image side is {smallest}, below the {crop}-pixel crops "
                             f"of {a}'s models (train.crop_size); leave {b} out of cross.datasets")
+    return recorded
 
 
 def smallest_side(shape: tuple, sizes: np.ndarray | None) -> int:
@@ -122,12 +123,14 @@ class TestSet:
         self.smallest = smallest_side(cache.images.shape, cache.sizes)
 
 
-def pair_result(a: str, b: str, variant: str, models: list[Path], test: TestSet, runtime: Runtime) -> dict:
-    """The metrics of each split's model of ``a`` on every image of ``b``, and their aggregates."""
+def pair_result(a: str, b: str, variant: str, models: list[Path], runs: list[dict], test: TestSet,
+                runtime: Runtime) -> dict:
+    """The metrics of each split's model of ``a`` (``runs``: the run.json beside each, as read) on every
+    image of ``b``, and their aggregates."""
     splits = []
-    for path in models:
+    for path, run in zip(models, runs, strict=True):
         saved = read_model(path)
-        check_model(path, saved, run_identity(path.with_name("run.json"), RETRAIN), RETRAIN)
+        check_model(path, saved, run, RETRAIN)
         if test.smallest < saved["crop_size"]:  # a model trained with other crops than params say now
             raise UserError(f"{path}: its {saved['crop_size']}-pixel crops do not fit in {b}'s images (the smallest "
                             f"side is {test.smallest}); leave {b} out of cross.datasets")

@@ -28,11 +28,16 @@ def flat(settings: dict, prefix: str = "") -> dict:
     return out
 
 
-def run_identity(path: Path, rerun: str) -> dict:
-    """A run.json's settings, inputs and code, flat."""
+def read_run(path: Path, rerun: str) -> dict:
+    """A run.json as `pmtiqa train` wrote it: an object whose settings are one."""
     run = read_json(path, rerun)
     if not isinstance(run, dict) or not isinstance(run.get("settings"), dict):
         raise UserError(f"{path}: not a run.json written by `pmtiqa train`; {rerun}")
+    return run
+
+
+def run_identity(run: dict) -> dict:
+    """A read run.json's settings, inputs and code, flat."""
     return flat(run["settings"]) | flat({"inputs": run.get("inputs", {}), "code": run.get("code", {})})
 
 
@@ -40,17 +45,19 @@ def without(identity: dict, keys: tuple[str, ...]) -> dict:
     return {k: v for k, v in identity.items() if not any(k == p or k.startswith(p + ".") for p in keys)}
 
 
-def check_runs(dataset: str, variant: str, runs: list[Path], rerun: str) -> dict:
+def check_runs(dataset: str, variant: str, runs: list[Path], rerun: str) -> list[dict]:
     """The run.json of each split of dataset/variant (``runs``, split k at k) names that dataset,
-    variant and split, and all were trained alike but for the split; the first one's identity."""
-    identities = [run_identity(path, rerun) for path in runs]
+    variant and split, and all were trained alike but for the split; each one as read, so that no
+    caller reads it again."""
+    recorded = [read_run(path, rerun) for path in runs]
+    identities = [run_identity(run) for run in recorded]
     for k, (path, identity) in enumerate(zip(runs, identities)):
         for key, wanted in (("dataset", dataset), ("variant", variant), ("split", k)):
             if identity.get(key) != wanted:
                 raise UserError(f"{path}: a run of {key} {identity.get(key)!r}, where {wanted!r} is expected; {rerun}")
     for path, identity in zip(runs[1:], identities[1:]):
         check_alike(runs[0], identities[0], path, identity, PER_SPLIT, rerun)
-    return identities[0] if identities else {}
+    return recorded
 
 
 def check_alike(first_path: Path, first: dict, path: Path, other: dict, free: tuple[str, ...], rerun: str) -> None:
@@ -64,12 +71,12 @@ def check_alike(first_path: Path, first: dict, path: Path, other: dict, free: tu
                             f"{first.get(key)!r}; {rerun}")
 
 
-def check_variants_alike(first_runs: dict[str, Path], identities: dict[str, dict], rerun: str) -> None:
-    """The variants of one dataset (each one's first split's run.json and identity) trained alike but
-    for the variant: one header describes them all."""
+def check_variants_alike(first_runs: dict[str, Path], recorded: dict[str, dict], rerun: str) -> None:
+    """The variants of one dataset (each one's first split's run.json: its path and what it holds)
+    trained alike but for the variant: one header describes them all."""
     names = list(first_runs)
     for v in names[1:]:
-        check_alike(first_runs[names[0]], identities[names[0]], first_runs[v], identities[v],
+        check_alike(first_runs[names[0]], run_identity(recorded[names[0]]), first_runs[v], run_identity(recorded[v]),
                     PER_SPLIT + PER_VARIANT, rerun)
 
 
@@ -78,9 +85,10 @@ MODEL_KEYS = {"dataset": "dataset", "variant": "variant", "backbone": "model.bac
               "crop_size": "train.crop_size", "test_crops": "train.test_crops"}
 
 
-def check_model(path: Path, saved: dict, identity: dict, rerun: str) -> None:
-    """A read model.pt (compute/model_file.read_model) is the model of the run beside it, whose
-    identity (run_identity) check_runs has held to the folder."""
+def check_model(path: Path, saved: dict, run: dict, rerun: str) -> None:
+    """A read model.pt (compute/model_file.read_model) is the model of the run beside it, the run.json
+    that check_runs read and held to the folder."""
+    identity = run_identity(run)
     for key, setting in MODEL_KEYS.items():
         if setting in identity and saved.get(key) != identity[setting]:
             raise UserError(f"{path}: a model of {key} {saved.get(key)!r}, where its run.json has {setting} "

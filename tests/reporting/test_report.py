@@ -230,6 +230,24 @@ def test_report_inputs_that_do_not_belong_or_hold_the_wrong_type_are_named(workd
     assert not (workdir / "reports").exists()  # nothing half-written
 
 
+def test_the_report_reads_each_run_json_once(workdir, monkeypatch):
+    from pmtiqa.core import readers
+
+    params = make_params()
+    fabricate(params)
+    reads, read_json = [], readers.read_json
+
+    def counted(path, missing):
+        reads.append(str(path))
+        return read_json(path, missing)
+
+    monkeypatch.setattr("pmtiqa.training.finished.read_json", counted)
+    monkeypatch.setattr("pmtiqa.reporting.results.read_json", counted)
+    report(params)
+    runs = sorted(r for r in reads if r.endswith("run.json"))
+    assert runs == sorted(str(p.relative_to(workdir)) for p in workdir.glob("runs/train/*/*/split*/run.json"))
+
+
 def test_metrics_of_an_older_evaluate_are_refused_with_what_to_run(workdir):
     """A summary lacking a statistic the figures need (written by an older evaluate, before q1/q3)."""
     params = make_params()

@@ -73,6 +73,22 @@ def test_cross_dataset_scores_each_dataset_with_the_other_s_models(project):
                               for v, medians in by_variant.items()} for pair, by_variant in summary.items()}
 
 
+def test_cross_reads_each_run_json_once(project, monkeypatch):
+    from pmtiqa.core import readers
+
+    reads, read_json = [], readers.read_json
+
+    def counted(path, missing):
+        reads.append(str(path))
+        return read_json(path, missing)
+
+    monkeypatch.setattr("pmtiqa.training.finished.read_json", counted)
+    assert run("cross") == 0
+    runs = sorted(r for r in reads if r.endswith("run.json"))
+    assert runs == sorted(f"runs/train/{ds}/{v}/split{k}/run.json" for ds in ("mylab", "other") for v in VARIANTS
+                          for k in (0, 1))
+
+
 def edit_run(path: str, change) -> None:
     run_json = Path(path)
     recorded = json.loads(run_json.read_text())
