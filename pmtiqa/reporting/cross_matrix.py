@@ -26,30 +26,26 @@ def matrix_datasets(pairs: dict) -> tuple[list[str], list[str]]:
     return both, both
 
 
-def spread(values) -> dict:
-    """Median, quartiles, min and max over splits (a null split, an undefined correlation, skipped)."""
-    return aggregate(math.nan if x is None else x for x in values)
-
-
 def pair_cell(medians: dict) -> dict:
     """A cross pair's cell; a summary of an older `pmtiqa cross`, without each split's values, gives
-    the median alone."""
+    the median alone. A null split (an undefined correlation) is skipped, as evaluate skips it."""
     cell = {"within": False, "n": medians.get("n_images")}
     for m in ("srcc", "plcc"):
-        split_values_ = medians.get(f"{m}_splits")
-        held = spread(split_values_) if split_values_ else dict.fromkeys(("q1", "q3", "iqr"), math.nan)
+        splits = medians.get(f"{m}_splits")
+        held = aggregate(splits) if splits else dict.fromkeys(("q1", "q3", "iqr"), math.nan)
         median = medians.get(f"{m}_median")
         cell[m] = {**held, "median": math.nan if median is None else median}
     return cell
 
 
 def within_cell(result: dict, variant: str) -> dict | None:
-    """The diagonal: the variant's test metrics over its dataset's splits on the honest selection."""
+    """The diagonal: the variant's test metrics over its dataset's splits on the honest selection
+    (aggregated from the splits, not read from evaluate's summary, which holds null where the cells need NaN)."""
     if variant not in result["variants"]:
         return None
     metrics, selection = result["variants"][variant]["metrics"], honest_selection(result["selections"])
-    return {"within": True, "selection": selection, "n": min(split_test_sizes(result)),
-            **{m: spread(split_values(metrics, selection, m)) for m in ("srcc", "plcc")}}
+    return {"within": True, "n": min(split_test_sizes(result)),
+            **{m: aggregate(split_values(metrics, selection, m)) for m in ("srcc", "plcc")}}
 
 
 def cross_matrix(pairs: dict, results: dict, variants: list[str]) -> dict:
