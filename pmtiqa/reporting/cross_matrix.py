@@ -20,12 +20,6 @@ def matrix_variants(pairs: dict, variants: list[str]) -> list[str]:
     return [v for v in variants if v in held] or [v for v in VARIANTS if v in held]
 
 
-def matrix_datasets(pairs: dict) -> tuple[list[str], list[str]]:
-    """(rows, columns): every dataset of a pair in both, so that each has its diagonal cell."""
-    both = sorted({ds for pair in pairs for ds in pair.split("-to-")})
-    return both, both
-
-
 def pair_cell(medians: dict) -> dict:
     """A cross pair's cell; a summary of an older `pmtiqa cross`, without each split's values, gives
     the median alone. A null split (an undefined correlation) is skipped, as evaluate skips it."""
@@ -49,19 +43,20 @@ def within_cell(result: dict, variant: str) -> dict | None:
 
 
 def cross_matrix(pairs: dict, results: dict, variants: list[str]) -> dict:
-    """{"rows", "columns", "variants", "cells": {variant: {(row, column): cell or None}}}; a cell holds
-    "srcc" and "plcc" (median, q1, q3, iqr over the row dataset's splits), "n" (the images each split's
-    value rests on, None where unknown) and "within" (the diagonal)."""
-    rows, columns = matrix_datasets(pairs)
+    """{"datasets", "variants", "cells": {variant: {(row, column): cell or None}}}: every dataset of a
+    pair, sorted, is both a row (trained on) and a column (tested on), so that each has its diagonal
+    cell. A cell holds "srcc" and "plcc" (median, q1, q3, iqr over the row dataset's splits), "n" (the
+    images each split's value rests on, None where unknown) and "within" (the diagonal)."""
+    datasets = sorted({ds for pair in pairs for ds in pair.split("-to-")})
     shown = matrix_variants(pairs, variants)
     cells = {}
     for v in shown:
-        for a in rows:
-            for b in columns:
+        for a in datasets:
+            for b in datasets:
                 if a == b:
                     cell = within_cell(results[a], v) if a in results else None
                 else:
                     medians = pairs.get(f"{a}-to-{b}", {}).get(v)
                     cell = None if medians is None else pair_cell(medians)
                 cells.setdefault(v, {})[(a, b)] = cell
-    return {"rows": rows, "columns": columns, "variants": shown, "cells": cells}
+    return {"datasets": datasets, "variants": shown, "cells": cells}

@@ -199,23 +199,23 @@ def cross_panel(ax, matrix: dict, variant: str):
     it, the within-dataset diagonal framed."""
     from matplotlib.patches import Rectangle
 
-    rows, columns, cells = matrix["rows"], matrix["columns"], matrix["cells"][variant]
-    grid = np.array([[np.nan if cells[(a, b)] is None else cells[(a, b)]["srcc"]["median"] for b in columns]
-                     for a in rows], dtype=float)
+    datasets, cells = matrix["datasets"], matrix["cells"][variant]
+    grid = np.array([[np.nan if cells[(a, b)] is None else cells[(a, b)]["srcc"]["median"] for b in datasets]
+                     for a in datasets], dtype=float)
     image = ax.imshow(np.ma.masked_invalid(grid), cmap=CROSS_MAP, vmin=-1.0, vmax=1.0)
     ax.set_facecolor("0.93")  # no pair: light grey, apart from any value's colour
     for (i, j), value in np.ndenumerate(grid):
-        median, quartiles = cross_text(cells[(rows[i], columns[j])])
+        median, quartiles = cross_text(cells[(datasets[i], datasets[j])])
         dark = np.isfinite(value) and abs(value) > 0.55  # white text on the map's deep ends
         color = "white" if dark else "black"
         ax.text(j, i - 0.12, median, ha="center", va="center", fontsize=9, color=color, weight="bold")
         ax.text(j, i + 0.2, quartiles, ha="center", va="center", fontsize=6.5, color=color)
-        if rows[i] == columns[j]:
+        if i == j:
             ax.text(j, i - 0.38, "within", ha="center", va="center", fontsize=6.5, color=color, style="italic")
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2.2,
                                    linestyle="--"))
-    ax.set_xticks(range(len(columns)), columns, fontsize=8)
-    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_xticks(range(len(datasets)), datasets, fontsize=8)
+    ax.set_yticks(range(len(datasets)), datasets, fontsize=8)
     ax.set_xlabel("tested on")
     return image
 
@@ -227,9 +227,9 @@ def cross_figure(matrix: dict, titles: dict[str, str], within: str, dest: Path) 
     diagonal, each dataset's own test SRCC on ``within`` (the selection, in words)."""
     import matplotlib.pyplot as plt
 
-    shown, rows, columns = matrix["variants"], matrix["rows"], matrix["columns"]
+    shown, n = matrix["variants"], len(matrix["datasets"])
     fig, axes = plt.subplots(1, len(shown), squeeze=False, layout="constrained",
-                             figsize=(2.0 + (0.6 + 1.0 * len(columns)) * len(shown), 2.2 + 0.8 * len(rows)))
+                             figsize=(2.0 + (0.6 + 1.0 * n) * len(shown), 2.2 + 0.8 * n))
     for ax, v in zip(axes[0], shown):
         image = cross_panel(ax, matrix, v)
         ax.set_title(f"{v} ({titles[v]})", fontsize=9)

@@ -232,7 +232,7 @@ def write_report(params: Params, files: dict[str, DatasetFiles], cross: Path, re
         (tmp / "figures").mkdir()
         ablation_figure(results, params.variants, tmp / "figures" / "ablation.png")
         if matrix:
-            titles = {v: shown_names(v, backbones(results, matrix["rows"])) for v in matrix["variants"]}
+            titles = {v: shown_names(v, backbones(results, matrix["datasets"])) for v in matrix["variants"]}
             cross_figure(matrix, titles, honest_phrase(results), tmp / "figures" / "cross.png")
         for ds, r in results.items():
             curves_figure(ds, {v: d["histories"] for v, d in r["variants"].items()}, focus,

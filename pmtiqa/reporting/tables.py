@@ -133,13 +133,13 @@ def cross_cell(cell: dict | None) -> str:
 def cross_table(matrix: dict) -> list[str]:
     """cross_matrix's ``matrix`` as a table: a row per variant and dataset trained on, a column per
     dataset tested on (with the images each split's value rests on), the diagonal marked within."""
-    columns, rows = matrix["columns"], matrix["rows"]
+    datasets = matrix["datasets"]
     sizes = {b: next((c["n"] for cells in matrix["cells"].values() for (a, t), c in cells.items()
-                      if t == b and c is not None and not c["within"] and c["n"]), None) for b in columns}
-    head = [f"tested on {b}" + (f" ({sizes[b]} images)" if sizes[b] else "") for b in columns]
-    lines = ["| variant | trained on | " + " | ".join(head) + " |", "|" + "---|" * (2 + len(columns))]
+                      if t == b and c is not None and not c["within"] and c["n"]), None) for b in datasets}
+    head = [f"tested on {b}" + (f" ({sizes[b]} images)" if sizes[b] else "") for b in datasets]
+    lines = ["| variant | trained on | " + " | ".join(head) + " |", "|" + "---|" * (2 + len(datasets))]
     for v in matrix["variants"]:
-        for a in rows:
-            cells = [cross_cell(matrix["cells"][v][(a, b)]) for b in columns]
+        for a in datasets:
+            cells = [cross_cell(matrix["cells"][v][(a, b)]) for b in datasets]
             lines.append(f"| `{v}` | {a} | " + " | ".join(cells) + " |")
     return lines
