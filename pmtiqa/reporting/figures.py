@@ -15,7 +15,7 @@ import pandas as pd
 from pmtiqa.method.metrics import plcc, srcc
 from pmtiqa.method.variants import VARIANTS
 from pmtiqa.reporting.names import shown_name
-from pmtiqa.reporting.sample_size import DAGGER, mark, split_test_sizes
+from pmtiqa.reporting.sample_size import DAGGER, mark, sizes_range, split_test_sizes
 from pmtiqa.reporting.statistics import median_curve, quantile_curve, split_values
 from pmtiqa.training.selections import honest_selection
 
@@ -56,8 +56,8 @@ def ablation_figure(results: dict, variants: list[str], dest: Path) -> None:
             ax.errorbar(x - 0.08, s["median"], yerr=[[s["median"] - s["q1"]], [s["q3"] - s["median"]]], fmt="o",
                         color=COLORS[v], markersize=6, capsize=4, elinewidth=1.5)
         sizes, backbone = split_test_sizes(r), r["settings"]["model.backbone"]
-        images = f"{sizes[0]}" if min(sizes) == max(sizes) else f"{min(sizes)}-{max(sizes)}"
-        ax.set_title(f"{ds}: `{selection}` selection\n{len(sizes)} splits, {images} test images each", fontsize=9)
+        ax.set_title(f"{ds}: `{selection}` selection\n{len(sizes)} splits, {sizes_range(sizes)} test images each",
+                     fontsize=9)
         ax.set_xticks(range(len(variants)), [f"{v}\n{fill(shown_name(v, backbone), 12)}" for v in variants],
                       fontsize=7)
         ax.set_xlim(-0.6, len(variants) - 0.4)

@@ -51,6 +51,13 @@ def split_test_sizes(result: dict) -> list[int]:
     return [len(p) for p in held]
 
 
+def sizes_range(sizes: list[int]) -> str:
+    """Test images per split as a table or title gives them: one number where every split has it, else
+    the range."""
+    lo, hi = min(sizes), max(sizes)
+    return str(lo) if lo == hi else f"{lo} to {hi}"
+
+
 def sizes_phrase(sizes: list[int]) -> str:
     """Test images per split in words: one number where every split has it, else the range."""
     lo, hi = min(sizes), max(sizes)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from pmtiqa.reporting.names import PAPER_BACKBONE, shown_name
-from pmtiqa.reporting.sample_size import mark, split_test_sizes
+from pmtiqa.reporting.sample_size import mark, sizes_range, split_test_sizes
 from pmtiqa.training.selections import honest_selection
 
 # The paper's results table: median over 10 splits, (SRCC, PLCC); None where the paper has none.
@@ -51,9 +51,10 @@ def results_csv(results: dict, selections: list[str]) -> pd.DataFrame:
     """The results tables as one CSV (reports/results.csv, which Snakemake's report shows as a table):
     a row per dataset, variant and selection it holds, the median and quartiles over splits, the
     smallest and largest test part of the splits."""
+    sizes = {ds: split_test_sizes(r) for ds, r in results.items()}
     rows = [{"dataset": ds, "variant": v, "name": shown_name(v, r["settings"]["model.backbone"]),
              "selection": sel, "n_splits": data["metrics"]["n_splits"],
-             "test_images_min": min(split_test_sizes(r)), "test_images_max": max(split_test_sizes(r)),
+             "test_images_min": min(sizes[ds]), "test_images_max": max(sizes[ds]),
              **{f"{m}_{stat}": round(float(data["metrics"]["summary"][sel][m][stat]), 4)
                 for m in ("srcc", "plcc") for stat in ("median", "q1", "q3")}}
             for ds, r in results.items() for v, data in r["variants"].items()
@@ -75,7 +76,6 @@ def paper_table(results: dict) -> list[str]:
     for ds, r in results.items():
         honest, backbone, sizes = honest_selection(r["selections"]), r["settings"]["model.backbone"], \
             split_test_sizes(r)
-        images = str(sizes[0]) if min(sizes) == max(sizes) else f"{min(sizes)} to {max(sizes)}"
         for v, method in PAPER_ROW.items():
             if v not in r["variants"]:
                 continue
@@ -91,7 +91,7 @@ def paper_table(results: dict) -> list[str]:
                 best = summary["best_test"]
                 ref = f"{paper[0]:.3f} / {paper[1]:.3f}"
                 delta = f"{best['srcc']['median'] - paper[0]:+.3f} / {best['plcc']['median'] - paper[1]:+.3f}"
-            lines.append(f"| {ds} | {images} | {shown_name(v, backbone)} (`{v}`) | {ref} "
+            lines.append(f"| {ds} | {sizes_range(sizes)} | {shown_name(v, backbone)} (`{v}`) | {ref} "
                          f"| {paper_pair(summary, honest, min(sizes))} (`{honest}`) "
                          f"| {paper_pair(summary, 'best_test', min(sizes))} | {delta} |")
     return lines

@@ -87,3 +87,8 @@ def test_the_flag_follows_the_interval_of_fisher_s_z(r, n, flagged):
 def test_an_unknown_size_or_value_is_not_flagged():
     assert sample_size.mark(0.5, None) == "" and sample_size.mark(float("nan"), 10) == ""
     assert sample_size.half_width(0.5, 3) == float("inf")
+
+
+def test_test_sizes_read_as_one_number_or_a_range():
+    assert sample_size.sizes_range([50, 50, 50]) == "50" and sample_size.sizes_range([41, 60, 50]) == "41 to 60"
+    assert sample_size.sizes_phrase([41, 60, 50]) == "41 to 60 test images per split (3 splits)"
