@@ -8,7 +8,7 @@ one step so that it always describes the last run only:
 - reports/report.html: report.md rendered, its figures inlined (pmtiqa.reporting.html_page), the first
   page of `snakemake --report`;
 - reports/results.csv (and .html): the results tables as one table; reports/figures/*.png (pmtiqa.reporting.figures);
-- reports/curves/<quantity>.csv: what `dvc plots` draws (pmtiqa.reporting.curves);
+- reports/curves/<quantity>.csv: the training curves' per-epoch medians as numbers (pmtiqa.reporting.curves);
 - metrics.json: the small summary `dvc exp show` and `dvc metrics diff` compare.
 A dataset whose splits have no validation part (split.val_fraction 0) has no `val` selection: its
 tables, figures and summary leave `val` out, and its honest selection is `final`.
