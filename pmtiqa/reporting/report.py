@@ -246,5 +246,5 @@ def write_report(params: Params, files: dict[str, DatasetFiles], cross: Path, re
         markdown = render(params, results, tests, matrix, files)
         (tmp / "report.md").write_text(markdown)
         (tmp / "report.html").write_text(report_html(markdown, tmp), encoding="utf-8")  # the engine's first page
-    cross_medians = {"cross": cross_metrics(crossed["pairs"])} if crossed and crossed["pairs"] else {}
+    cross_medians = {"cross": cross_metrics(crossed["pairs"])} if matrix else {}
     write_json(summary, {**summary_metrics(results, params.report.selections), **cross_medians})
