@@ -244,7 +244,7 @@ def write_report(params: Params, files: dict[str, DatasetFiles], cross: Path, re
         table.to_csv(tmp / "results.csv", index=False)
         table.to_html(tmp / "results.html", index=False)  # shown as a table by `snakemake --report`
         markdown = render(params, results, tests, matrix, files)
-        (tmp / "report.md").write_text(markdown)
+        (tmp / "report.md").write_text(markdown, encoding="utf-8")  # its daggers and ± whatever the locale
         (tmp / "report.html").write_text(report_html(markdown, tmp), encoding="utf-8")  # the engine's first page
     cross_medians = {"cross": cross_metrics(crossed["pairs"])} if matrix else {}
     write_json(summary, {**summary_metrics(results, params.report.selections), **cross_medians})
