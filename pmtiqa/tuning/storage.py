@@ -31,17 +31,30 @@ def storage_url(template: str, dataset: str) -> str:
 
 
 def shown(url: str) -> str:
-    """The URL as messages show it: its password masked, even where the URL does not parse."""
+    """The URL as messages show it: its password masked, even where the URL does not parse or holds
+    a raw '@' (SQLAlchemy ends the password at the first one, and would show the rest)."""
+    masked = re.sub(r"(://[^/@]*?:)[^/]*@", r"\1***@", url)  # up to the host's last '@'
+    if raw_ats(url):
+        return masked
     try:
         return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
     except (sqlalchemy.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
-        return re.sub(r"(://[^/@]*?:)[^/]*@", r"\1***@", url)
+        return masked
+
+
+def raw_ats(url: str) -> bool:
+    """Whether the part before the host holds an '@' of its own (it must be written %40)."""
+    found = re.match(r"[^:/]+://([^/?#]*)", url)
+    return bool(found) and found.group(1).count("@") > 1
 
 
 def open_storage(url: str, heartbeat_s: int, source: str) -> optuna.storages.RDBStorage:
     """The study storage at ``url``, its tables created where missing. Trials beat every heartbeat_s
     seconds, so that one whose worker was killed can be told from one that still runs."""
     where = f"{source}: {KEY}: {shown(url)}"
+    if raw_ats(url):
+        raise UserError(f"{where}: holds '@' more than once before the host: write an '@' of the user name or "
+                        "password as %40")
     try:
         parsed = sqlalchemy.engine.make_url(url)
         parsed.port  # noqa: B018 (parsed lazily: a port that is not a number raises here)

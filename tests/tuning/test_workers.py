@@ -115,6 +115,9 @@ def another_optuna_s_tables(tmp_path) -> str:
 STORAGES = [
     ("a port that is not a number", lambda tmp: "postgresql://pmtiqa:secret@db.lab:fivefour/studies",
      "postgresql://pmtiqa:***@db.lab:fivefour/studies: its host and port cannot be read: a port is a number"),
+    ("a password holding a raw @", lambda tmp: "postgresql://pmtiqa:sec@ret@db.lab/studies",
+     ("postgresql://pmtiqa:***@db.lab/studies: holds '@' more than once before the host: write an '@' of the "
+      "user name or password as %40")),
     ("an IPv6 host without its closing bracket", lambda tmp: "postgresql://pmtiqa:secret@[::1:5432/studies",
      "an IPv6 address goes in brackets ([::1]:5432)"),
     ("a malformed URL", lambda tmp: "postgresql://pmtiqa:sec ret@@db.lab/studies",
