@@ -15,6 +15,7 @@ from pmtiqa.core.errors import UserError
 from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.core.readers import read_csv, read_json
 from pmtiqa.method.metrics import STATISTICS
+from pmtiqa.method.model import STAGE_CHANNELS
 from pmtiqa.training.finished import check_runs, check_variants_alike
 from pmtiqa.training.selections import REQUIRED_SELECTIONS, held_selections, same_selections
 
@@ -51,10 +52,9 @@ def load_dataset(params: Params, files: DatasetFiles) -> dict:
         recorded = check_runs(ds, v, [r / "run.json" for r in runs], RUN_STAGES)
         check_fresh(metrics, path, runs, f"run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
         variants[v] = {"metrics": metrics, "runs": recorded,
-                       "histories": [read_csv(r / "history.csv", RUN_STAGES, numbers=HISTORY_NUMBERS) for r in runs]}
+                       "histories": [read_rows(r / "history.csv", HISTORY_NUMBERS) for r in runs]}
         if v == focus:  # only the scatter reads predictions, and only the focus variant's
-            variants[v]["predictions"] = [read_csv(r / "predictions.csv", RUN_STAGES, numbers=PREDICTION_NUMBERS)
-                                          for r in runs]
+            variants[v]["predictions"] = [read_rows(r / "predictions.csv", PREDICTION_NUMBERS) for r in runs]
     check_variants_alike({v: files.run(v, 0) / "run.json" for v in variants},
                          {v: d["runs"][0] for v, d in variants.items()}, RUN_STAGES)
     first = params.variants[0]
@@ -66,6 +66,15 @@ def load_dataset(params: Params, files: DatasetFiles) -> dict:
         "tuned": tuned_for(files.best, ran),
         "variants": variants,
     }
+
+
+def read_rows(path: Path, numbers: tuple[str, ...]):
+    """A split's history.csv or predictions.csv, which a finished run never leaves without rows: an
+    empty one would drop the split from every median the report draws, without a word."""
+    table = read_csv(path, RUN_STAGES, numbers=numbers)
+    if table.empty:
+        raise UserError(f"{path}: holds no rows; {RUN_STAGES}")
+    return table
 
 
 def run_settings(path: Path, run: dict) -> dict:
@@ -80,6 +89,9 @@ def run_settings(path: Path, run: dict) -> dict:
         wanted, what = (int, "a whole number of epochs") if key == "train.epochs" else (str, "a name")
         if type(value) is not wanted or (wanted is int and value < 1):
             raise UserError(f"{path}: settings.{key} is {value!r}, not {what}; {RUN_STAGES}")
+    if shown["model.backbone"] not in STAGE_CHANNELS:
+        raise UserError(f"{path}: settings.model.backbone is {shown['model.backbone']!r}, not a backbone pmtiqa "
+                        f"trains (known: {', '.join(STAGE_CHANNELS)}); {RUN_STAGES}")
     return settings
 
 
@@ -134,4 +146,30 @@ def load_cross(path: Path) -> dict | None:
     cross = read_json(path, "run `pmtiqa cross` again")
     if not isinstance(cross, dict) or not isinstance(cross.get("pairs"), dict):
         raise UserError(f"{path}: not a summary written by `pmtiqa cross`; run it again")
+    for pair, by_variant in cross["pairs"].items():
+        if "-to-" not in pair or not isinstance(by_variant, dict):
+            raise UserError(f"{path}: pairs.{pair}: not an A-to-B pair of variants' medians; run `pmtiqa cross` again")
+        for variant, medians in by_variant.items():
+            check_pair(medians, f"{path}: pairs.{pair}.{variant}")
     return cross
+
+
+def check_pair(medians: object, where: str) -> None:
+    """A pair's medians and (from newer summaries) each split's values are correlations or null, its
+    image count a positive whole number or null: anything else would be drawn as a result."""
+    fix = "run `pmtiqa cross` again"
+    if not isinstance(medians, dict) or not {"srcc_median", "plcc_median"} <= set(medians):
+        raise UserError(f"{where}: not a pair's medians; {fix}")
+    values = {key: [medians[key]] for key in ("srcc_median", "plcc_median")}
+    values |= {key: medians[key] for key in ("srcc_splits", "plcc_splits") if medians.get(key) is not None}
+    for key, held in values.items():
+        bad = [v for v in (held if isinstance(held, list) else [held]) if not is_correlation(v)]
+        if bad or not isinstance(held, list):
+            raise UserError(f"{where}.{key}: {(bad or [held])[0]!r} is not a correlation (-1 to 1, or null); {fix}")
+    n = medians.get("n_images")
+    if n is not None and (type(n) is not int or n < 1):
+        raise UserError(f"{where}.n_images: {n!r} is not a number of images; {fix}")
+
+
+def is_correlation(value: object) -> bool:
+    return value is None or (type(value) in (int, float) and -1 <= value <= 1)

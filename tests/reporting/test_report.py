@@ -191,6 +191,16 @@ def replace_cell(path: Path, column: str, value: str) -> None:
     table.to_csv(path, index=False)
 
 
+def cross_summary(workdir: Path, medians: dict | None = None, **changed) -> None:
+    """pmtiqa cross's summary of one pair, its medians changed (None: a list where they belong)."""
+    good = {"srcc_median": 0.5, "plcc_median": 0.4, "srcc_splits": [0.5, 0.6], "plcc_splits": [0.4, 0.4],
+            "n_images": 100}
+    (workdir / "metrics/cross").mkdir(parents=True, exist_ok=True)
+    held = [1, 2] if medians is None and not changed else {**good, **changed}
+    (workdir / "metrics/cross/summary.json").write_text(
+        json.dumps({"pairs": {"livec-to-synthetic": {"ms_pmt": held}}, "selection": "kept"}))
+
+
 # (case, the damage, what the one line says): runs that do not belong together, summaries older than
 # their runs, and files whose values are of the wrong type
 DAMAGED = [
@@ -213,6 +223,23 @@ DAMAGED = [
     ("a predictions.csv with text scores",
      lambda w: replace_cell(w / "runs/train/synthetic/ms_pmt/split0/predictions.csv", "prediction", "high"),
      "runs/train/synthetic/ms_pmt/split0/predictions.csv: row 3: prediction 'high' is not a number"),
+    ("a predictions.csv with no rows",
+     lambda w: (w / "runs/train/synthetic/ms_pmt/split0/predictions.csv").write_text("image,mos,prediction,score\n"),
+     "runs/train/synthetic/ms_pmt/split0/predictions.csv: holds no rows"),
+    ("a run.json of a backbone pmtiqa does not train",
+     lambda w: [every_split(w, "livec", v, lambda r: r["settings"]["model"].update(backbone="resnet999"))
+                for v in VARIANTS],
+     "runs/train/livec/baseline/split0/run.json: settings.model.backbone is 'resnet999', not a backbone pmtiqa trains"),
+    ("a cross summary with text for a split's SRCC", lambda w: cross_summary(w, srcc_splits="abc"),
+     "metrics/cross/summary.json: pairs.livec-to-synthetic.ms_pmt.srcc_splits: 'abc' is not a correlation"),
+    ("a cross summary with an SRCC past 1", lambda w: cross_summary(w, srcc_median=7.5),
+     "metrics/cross/summary.json: pairs.livec-to-synthetic.ms_pmt.srcc_median: 7.5 is not a correlation"),
+    ("a cross summary with a boolean median", lambda w: cross_summary(w, plcc_median=True),
+     "metrics/cross/summary.json: pairs.livec-to-synthetic.ms_pmt.plcc_median: True is not a correlation"),
+    ("a cross summary with text for its image count", lambda w: cross_summary(w, n_images="many"),
+     "metrics/cross/summary.json: pairs.livec-to-synthetic.ms_pmt.n_images: 'many' is not a number of images"),
+    ("a cross pair holding a list", lambda w: cross_summary(w, None),
+     "metrics/cross/summary.json: pairs.livec-to-synthetic.ms_pmt: not a pair's medians"),
     ("a run.json whose epochs are text",
      lambda w: [every_split(w, "livec", v, lambda r: r["settings"]["train"].update(epochs="two")) for v in VARIANTS],
      "runs/train/livec/baseline/split0/run.json: settings.train.epochs is 'two', not a whole number of epochs"),
