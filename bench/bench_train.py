@@ -8,7 +8,7 @@ Four ways to run the same training step (same model, batch and crop size), measu
   (c) conventional: JPEG files -> PIL decode -> torchvision transforms -> DataLoader with one
                     worker per core, our step as in (a) (so c differs from b by the data path alone)
   (d) authors:      the same conventional pipeline, eager, in fp32 and the default (NCHW) layout,
-                    as the authors' code runs it
+                    under PyTorch's default TF32 flags, as the authors' code runs it
 It prints images per second and the ratios b/a (how close to the ceiling), b/c (the data path)
 and b/d (what a user gains end to end), for each launch mode asked for: eager, and (on a GPU) graph,
 where a, b and c replay each step as one CUDA graph (graphs.py). On a CPU it also prints (e), the convolutions' bound: the
@@ -23,10 +23,12 @@ It imports nothing that the GPU machine lacks.
     python bench/bench_train.py                       # CPU: resnet18 and resnet50
     python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96   # GPU: eager and graph
     python bench/bench_train.py --compile reduce-overhead --step eager   # a torch.compile mode
+    python bench/bench_train.py --precision bf16 tf32   # a, b and c at each precision, a row each
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -42,15 +44,31 @@ from PIL import Image
 from pmtiqa.compute.crops import IMAGENET_MEAN, IMAGENET_STD, random_crop_draws, random_crops
 from pmtiqa.compute.cuda_graphs import StaticCall
 from pmtiqa.compute.device_data import DeviceData
-from pmtiqa.compute.runtime import Runtime, resolve_runtime
+from pmtiqa.compute.runtime import Runtime, resolve_runtime, set_tf32
 from pmtiqa.config.run_settings import Settings
-from pmtiqa.config.sections import COMPILE_MODES, LossParams, ModelParams, TrainParams
+from pmtiqa.config.sections import COMPILE_MODES, PRECISIONS, LossParams, ModelParams, TrainParams
 from pmtiqa.core.torchvision_shim import import_torchvision
 from pmtiqa.method.losses import pmt_loss, quality_level
 from pmtiqa.method.model import build_model
 from pmtiqa.training.trainer import Trainer
 
 from photos import write_jpegs  # bench/photos.py, beside this script
+
+
+# PyTorch's TF32 flags as a process starts (TF32 convolutions on, matmuls off): the authors' code never
+# sets them, so (d) runs under these whatever our precision set for a, b and c.
+PYTORCH_DEFAULT_TF32 = {"matmul": False, "conv": True}
+
+
+@contextlib.contextmanager
+def tf32_flags(matmul: bool, conv: bool):
+    """CUDA's TF32 switches set for the block, and put back as they were after it."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, conv
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 class JpegDataset(torch.utils.data.Dataset):
@@ -163,6 +181,7 @@ def bench_one(backbone: str, batch: int, steps: int, warmup: int, crop: int, jpe
     probe = conv_probe(backbone, batch, crop, runtime) if runtime.device.type == "cpu" else None
     per_round = []
     for _ in range(rounds):
+        set_tf32(runtime.precision)  # ours, as a run at this precision sets them
         rates = bench_round(ours, trainer, authors, batch, steps, warmup, crop, jpegs, cache, runtime.device)
         if probe:
             rates["e"] = probe()
@@ -214,7 +233,8 @@ def bench_round(ours, trainer, authors, batch: int, steps: int, warmup: int, cro
                     return
 
     results["c"] = timed(ours, loader_batches(True), warmup, device)
-    results["d"] = timed(authors, loader_batches(False), warmup, device)
+    with tf32_flags(**PYTORCH_DEFAULT_TF32):
+        results["d"] = timed(authors, loader_batches(False), warmup, device)
     return results
 
 
@@ -232,39 +252,46 @@ def main() -> None:
                         help="torch.compile mode of a, b and c (runtime.compile)")
     parser.add_argument("--step", nargs="+", choices=("eager", "graph"),
                         help="launch modes of a, b and c (runtime.step; default: eager, and graph on a GPU)")
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["auto"],
+                        help="precisions of a, b and c (runtime.precision), a row each; d stays the authors' fp32")
     parser.add_argument("--json", type=Path, help="also write the rows to this file (bench/gpu_table.py reads it)")
     args = parser.parse_args()
 
-    runtimes = {}
     device = resolve_runtime(args.device, "auto", 0).device
-    for mode in args.step or (["eager", "graph"] if device.type == "cuda" and args.compile == "none" else ["eager"]):
-        runtimes[mode] = resolve_runtime(args.device, "auto", 0, args.compile, mode)
-    runtime = next(iter(runtimes.values()))
-    gpu = runtime.device.type == "cuda"
+    modes = args.step or (["eager", "graph"] if device.type == "cuda" and args.compile == "none" else ["eager"])
+    runtimes = {}  # by what they compute: off CUDA, tf32 is fp32
+    for precision in args.precision:
+        for mode in modes:
+            rt = resolve_runtime(args.device, precision, 0, args.compile, mode)
+            runtimes.setdefault((rt.precision, mode), rt)
+    runtimes = list(runtimes.values())
+    gpu = device.type == "cuda"
     steps = args.steps or (30 if gpu else 5)
     warmup = args.warmup or (5 if gpu else 1)
     count = args.images or (600 if gpu else 96)
     name = torch.cuda.get_device_name() if gpu else f"CPU, {os.cpu_count()} cores"
-    print(f"device: {name}; our precision: {runtime.precision}, compile: {runtime.compile}; torch {torch.__version__}; "
-          f"{count} JPEGs 500x500, crop {args.crop}, {steps} measured steps after {warmup} warm-up, "
-          f"medians over {args.rounds} rounds")
+    print(f"device: {name}; our precision: {', '.join(dict.fromkeys(rt.precision for rt in runtimes))}, "
+          f"compile: {args.compile}; torch {torch.__version__}; {count} JPEGs 500x500, crop {args.crop}, "
+          f"{steps} measured steps after {warmup} warm-up, medians over {args.rounds} rounds")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         jpegs = write_jpegs(Path(tmp), count, (500, 500))
-        cache = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB")) for p in jpegs])).to(runtime.device)
-        bound = runtime.device.type == "cpu"
-        header = f"{'backbone':<9} {'batch':>5} {'step':<5} | {'a ceiling':>9} {'b pmtiqa':>9} {'c conv':>9} " \
-                 f"{'d authors':>9} | {'b/a':>5} {'b/c':>5} {'b/d':>5}"
+        cache = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB")) for p in jpegs])).to(device)
+        bound = device.type == "cpu"
+        header = f"{'backbone':<9} {'batch':>5} {'step':<5} {'ours':<5} | {'a ceiling':>9} {'b pmtiqa':>9} " \
+                 f"{'c conv':>9} {'d authors':>9} | {'b/a':>5} {'b/c':>5} {'b/d':>5}"
         header += (f" | {'e convs':>8} {'e/d':>5}" if bound else "") + "   (images/s)"
         print(header)
         print("-" * len(header))
         for backbone in args.backbones:
             for batch in args.batch_sizes:
-                for mode, rt in runtimes.items():
+                for rt in runtimes:
+                    mode = "graph" if rt.graphs else "eager"
                     r, q = bench_one(backbone, batch, steps, warmup, args.crop, jpegs, cache, rt, args.rounds)
-                    rows.append({"backbone": backbone, "batch": batch, "step": mode, **r, **q})
-                    line = f"{backbone:<9} {batch:>5} {mode:<5} | {r['a']:>9.1f} {r['b']:>9.1f} {r['c']:>9.1f} " \
-                           f"{r['d']:>9.1f} | {q['b/a']:>5.2f} {q['b/c']:>5.2f} {q['b/d']:>5.2f}"
+                    rows.append({"backbone": backbone, "batch": batch, "step": mode, "precision": rt.precision,
+                                 **r, **q})
+                    line = f"{backbone:<9} {batch:>5} {mode:<5} {rt.precision:<5} | {r['a']:>9.1f} {r['b']:>9.1f} " \
+                           f"{r['c']:>9.1f} {r['d']:>9.1f} | {q['b/a']:>5.2f} {q['b/c']:>5.2f} {q['b/d']:>5.2f}"
                     if bound:
                         line += f" | {r['e']:>8.1f} {q['e/d']:>5.2f}"
                     print(line, flush=True)

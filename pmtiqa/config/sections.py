@@ -25,9 +25,10 @@ from pmtiqa.method.variants import VARIANTS
 KNOWN_DATASETS = ("synthetic", "bid", "livec", "live", "csiq", "koniq")
 DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")  # runtime.device and predict --device
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+PRECISIONS = ("auto", "bf16", "tf32", "fp32")  # runtime.precision (compute/runtime.py says what each computes)
 STEP_MODES = ("auto", "eager", "graph")  # runtime.step: how a training step and a test batch are launched
 TARGETS = ("published", "unit")
-LEVELS = ("equal", "rounded")  # loss.levels: how a score's quality level is cut (compute/device_data.py)
+LEVELS = ("equal", "rounded")  # loss.levels: how a score's quality level is cut (method/losses.py)
 PROTOCOL = "protocol"  # a value that means: as the dataset's protocol has it (its module says)
 OWN_SIZE = "own"  # augment.size: images keep their own sizes
 
@@ -43,7 +44,7 @@ SEED = Bounds(0, 2**32 - 1)
 class RuntimeParams(Section):
     device: str = "auto"  # auto (cuda when present) | cpu | cuda | cuda:N
     # auto: bf16 where computed natively, else fp32; tf32: fp32 with TF32 matmuls on CUDA (fp32 elsewhere)
-    precision: str = setting("auto", choices=("auto", "bf16", "tf32", "fp32"))
+    precision: str = setting("auto", choices=PRECISIONS)
     compile: str = setting("none", choices=COMPILE_MODES)  # none (eager) or a torch.compile mode
     step: str = setting("auto", choices=STEP_MODES)  # auto: graph on a CUDA device, eager elsewhere
     parallel_splits: int = setting(1, Bounds(1))  # splits `pmtiqa train` trains at once, a process each

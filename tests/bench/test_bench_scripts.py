@@ -1,11 +1,14 @@
 """The benchmarks run and print their tables (tiny sizes: this checks the scripts, not the speed)."""
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from pmtiqa.compute.runtime import set_tf32
 from tests.builders import ROOT
 
 pytestmark = pytest.mark.slow
@@ -31,7 +34,7 @@ def bench_train(tmp_path_factory) -> tuple[str, Path]:
 
 def test_bench_train_prints_rates_ratios_and_the_convolutions_bound(bench_train):
     out, _ = bench_train
-    row = re.search(rf"resnet18 +12 eager +\|((?: +{NUMBER}){{4}}) \|((?: +{NUMBER}){{3}}) \|((?: +{NUMBER}){{2}})", out)
+    row = re.search(rf"resnet18 +12 eager +(?:bf16|fp32) +\|((?: +{NUMBER}){{4}}) \|((?: +{NUMBER}){{3}}) \|((?: +{NUMBER}){{2}})", out)
     assert row, out
     values = [float(v) for group in row.groups() for v in group.split()]
     assert all(v > 0 for v in values)
@@ -62,6 +65,48 @@ def test_bench_concurrent_and_the_gpu_table_print_their_rows(bench_train, tmp_pa
                     "64", "--crop", "32", "--backbone", "cnn4", "--json", str(tmp_path / "concurrent.json"))
     rows = re.findall(rf"^ +([12]) \| +({NUMBER}) +({NUMBER})% +({NUMBER}) \| +({NUMBER}) +({NUMBER})$", out, re.M)
     assert [int(r[0]) for r in rows] == [1, 2] and all(float(v) > 0 for r in rows for v in r[1:]), out
-    table = run_bench("gpu_table.py", str(bench_train[1]), str(tmp_path / "concurrent.json"))
-    assert re.search(rf"b/d at batch 12 +\| +{NUMBER} \| +-", table), table  # no graph rows on a CPU
+    table = run_bench("gpu_table.py", "--train", str(bench_train[1]), "--concurrent", str(tmp_path / "concurrent.json"))
+    assert re.search(rf"(bf16|fp32): b/d at batch 12 +\| +{NUMBER} \| +-", table), table  # no graph rows on a CPU
     assert len(re.findall(rf"paper grid, hours +\| +[12] \| +{NUMBER}", table)) == 2, table
+
+
+@pytest.fixture
+def tf32_flags_kept():
+    """CUDA's TF32 switches put back after the test (they are process-wide)."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def test_the_authors_way_runs_under_pytorch_s_default_tf32_flags(monkeypatch, tf32_flags_kept):
+    """(d) times the authors' step as their code runs it: with the TF32 flags PyTorch starts with
+    (convolutions on, matmuls off), whatever our precision set for a, b and c."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_train
+
+    seen = {}
+
+    def fake_timed(step_fn, batches, warmup, device):
+        seen[step_fn.__name__] = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        return 1.0
+
+    def ours(x, t): ...
+    def trainer(i, _): ...
+    def authors(x, t): ...
+    monkeypatch.setattr(bench_train, "timed", fake_timed)
+    set_tf32("bf16")  # TF32 matmuls and convolutions on, as a bf16 run sets them
+    cache = torch.zeros(4, 40, 40, 3, dtype=torch.uint8)
+    bench_train.bench_round(ours, trainer, authors, 2, 1, 1, 32, [Path("x.jpg")] * 4, cache, torch.device("cpu"))
+    assert seen == {"ours": (True, True), "trainer": (True, True), "authors": (False, True)}
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (True, True)  # ours back
+
+
+def test_the_gpu_script_keeps_to_its_budget_and_still_prints_its_table(tmp_path):
+    """bench/on_gpu.sh with no time left skips every step, saying so, and prints the table of dashes."""
+    env = {**os.environ, "BUDGET": "0", "OUT": str(tmp_path),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(["bash", str(ROOT / "bench" / "on_gpu.sh")], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert len(re.findall(r"^=== skipped, 0 s of the budget left: python ", result.stdout, re.M)) == 4, result.stdout
+    assert "GPU measurement: device unknown; no training-step rows" in result.stdout, result.stdout
