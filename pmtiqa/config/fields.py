@@ -66,6 +66,8 @@ def convert(tp: Any, value: Any, source: str, key: str) -> Any:
         (item,) = typing.get_args(tp)
         return [convert(item, v, source, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
+        if value is None:  # a mapping whose keys are all commented out: empty, as a section so left keeps its defaults
+            value = {}
         if not isinstance(value, dict):
             fail(source, key, f"expected a mapping, got {value!r}")
         _, item = typing.get_args(tp)

@@ -49,8 +49,6 @@ def _check_override_names(params: Params) -> None:
     for dataset, sections in params.overrides.items():
         if dataset not in params.known_datasets:
             fail(params.source, f"overrides.{dataset}", f"unknown dataset (known: {', '.join(params.known_datasets)})")
-        if not isinstance(sections, dict):
-            fail(params.source, f"overrides.{dataset}", f"expected a mapping of sections, got {sections!r}")
         for name in sections:
             if name not in OVERRIDABLE:
                 fail(params.source, f"overrides.{dataset}.{name}", f"not a section that can be overridden "

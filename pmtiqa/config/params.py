@@ -65,7 +65,7 @@ class Params:
     cross: CrossParams = field(default_factory=CrossParams)
     custom_datasets: dict[str, CustomDatasetParams] = field(default_factory=dict)
     # What a user changes for one dataset's stages: {dataset: {section: {key: value}}}
-    overrides: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = ""  # the file these params came from, for messages
 
     @property
@@ -91,7 +91,10 @@ class Params:
 
 
 def _override_section(section: Any, values: Any, source: str, key: str) -> Any:
-    """A section with some of its keys replaced, type-checked like the section itself."""
+    """A section with some of its keys replaced, type-checked like the section itself; as it is where
+    ``values`` is null (its keys all commented out)."""
+    if values is None:
+        return section
     if not isinstance(values, dict):
         fail(source, key, f"expected a mapping, got {values!r}")
     return build(type(section), {**dataclasses.asdict(section), **values}, source, key)

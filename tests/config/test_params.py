@@ -335,6 +335,16 @@ def test_bad_overrides_name_the_key(overrides, key):
     assert "(for synthetic" not in str(err.value)  # the key path says whose value it is
 
 
+@pytest.mark.parametrize("raw", [
+    {"train": None}, {"overrides": None}, {"overrides": {"synthetic": None}}, {"overrides": {"synthetic": {"train": None}}},
+    {"custom_datasets": None}, {"download": {"sources": None}},
+], ids=str)
+def test_a_mapping_left_empty_is_as_if_absent(raw):
+    """YAML reads a key whose entries are all commented out as null: a section, an override or a
+    mapping so left means what leaving it out means, wherever it stands."""
+    assert params_from_dict({**MINIMAL, **raw}).for_dataset("synthetic") == params_from_dict(MINIMAL).for_dataset("synthetic")
+
+
 def test_own_size_datasets_have_no_training_size(tmp_path):
     p = params_from_dict({**MINIMAL, "datasets": ["live"], "train": {"crop_size": 600}})
     assert p.for_dataset("live").image_size is None  # its protocol keeps the images' own sizes; train checks the crop
