@@ -1,7 +1,8 @@
 """Does the recipe learn? ms_pmt from scratch on the synthetic dataset, on the CPU.
 
 Trains the variant on splits of the synthetic dataset with the model and train settings of
-`overrides.synthetic` (optionally changed on the command line), and prints per split the test
+`overrides.synthetic` (the backbone, train settings and loss target optionally changed on the
+command line), and prints per split the test
 SRCC of the final epoch, the last epoch's loss parts (L1 on the scale of loss.target, CE), the wall
 time, and the SRCC of the same network untrained (its initial weights, same seed) as the floor. The
 splits are the protocol's, not the demo's: the top-level `split` section of params.yaml (80/20,
@@ -11,6 +12,7 @@ stages run first if data/cache/synthetic is missing.
 
     python bench/learn_synthetic.py --splits 0 1 2 --epochs 12 --crop-size 64 --threads 2
     python bench/learn_synthetic.py --target unit      # the regression target on 0..1 (loss.target)
+    python bench/learn_synthetic.py --backbone resnet18 --lr 1e-3   # another network, from scratch
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from pmtiqa.config.sections import TARGETS, SplitParams
 from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.data.splits import make_splits
 from pmtiqa.method.metrics import srcc
+from pmtiqa.method.model import STAGE_CHANNELS
 from pmtiqa.method.score_scales import to_published
 from pmtiqa.training.split_run import train_split
 from pmtiqa.training.trainer import Trainer
@@ -69,6 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--variant", default="ms_pmt")
+    parser.add_argument("--backbone", choices=list(STAGE_CHANNELS), help="replace model.backbone")
     parser.add_argument("--splits", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--subset", type=float, default=1.0, help="share of the references used (split.subset)")
     parser.add_argument("--val-fraction", type=float, help="replace split.val_fraction (the demo's: 0.2)")
@@ -82,8 +86,10 @@ def main() -> None:
     params = load_params(args.params).for_dataset(DATASET)
     changes = {key: getattr(args, key) for key in TRAIN_OPTIONS if getattr(args, key) is not None}
     loss = {key: getattr(args, key) for key in ("target", "gamma") if getattr(args, key) is not None}
+    model = {"backbone": args.backbone} if args.backbone else {}
     params = dataclasses.replace(params, train=dataclasses.replace(params.train, use_tuned=False, **changes),
-                                 loss=dataclasses.replace(params.loss, **loss))
+                                 loss=dataclasses.replace(params.loss, **loss),
+                                 model=dataclasses.replace(params.model, **model))
     ensure_dataset(args.params)
     t, r = params.train, params.runtime
     runtime = resolve_runtime(r.device, r.precision, args.threads if args.threads is not None else r.threads,
