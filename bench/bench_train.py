@@ -91,7 +91,7 @@ class JpegDataset(torch.utils.data.Dataset):
 
 def make_step(backbone: str, runtime: Runtime, channels_last: bool):
     """A fresh model and its Adam, and a training step on given crops as Trainer.step computes it
-    (replayed as a CUDA graph under runtime.graphs)."""
+    (replayed as a CUDA graph under runtime.graphs; ``step.captured`` is the part a graph holds)."""
     device = runtime.device
     cuda = device.type == "cuda"
     torch.manual_seed(0)
@@ -103,14 +103,19 @@ def make_step(backbone: str, runtime: Runtime, channels_last: bool):
                                  capturable=cuda and runtime.graphs)
     forward = runtime.compiled(model)
 
-    def step(x, target):
+    def update(x, target, level):
         with runtime.autocast():
             score, logits = forward(x)
-        loss = pmt_loss(score, logits, target, quality_level(target, 10), 0.5, 0.5).total
+        loss = pmt_loss(score, logits, target, level, 0.5, 0.5).total
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    return StaticCall(step, capture=cuda) if runtime.graphs else step
+    captured = StaticCall(update, capture=cuda) if runtime.graphs else update
+
+    def step(x, target):  # the levels outside the graph, as the trainer's are: their check reads the host
+        captured(x, target, quality_level(target, 10))
+    step.captured = captured
+    return step
 
 
 def trainer_step(backbone: str, batch: int, crop: int, cache: torch.Tensor, runtime: Runtime):

@@ -21,11 +21,12 @@ step() {  # step SECONDS command...: run it within its limit and the budget left
   if [ "$left" -lt "$limit" ]; then limit=$left; fi
   if [ "$limit" -lt 30 ]; then echo "=== skipped, $((left > 0 ? left : 0)) s of the budget left: $*"; return; fi
   echo "=== $* (limit ${limit} s)"
-  timeout "$limit" "$@"; echo "=== exit $?"
+  # SIGINT first: pytest then prints its failures before it stops, a bench script its traceback
+  timeout -s INT --kill-after=15 "$limit" "$@"; echo "=== exit $?"
 }
 run() {
   case "$1" in
-    tests) step 150 python -m pytest -q -p no:cacheprovider tests/compute/test_gpu.py ;;
+    tests) step 150 python -m pytest -q -rfE --tb=short -p no:cacheprovider tests/compute/test_gpu.py ;;
     train) step 170 python bench/bench_train.py --backbones resnet50 --batch-sizes 12 96 --rounds 2 \
              --json "$out/train.json" ;;
     concurrent) step 220 python bench/bench_concurrent.py --at-once 1 2 4 8 --epochs 3 --json "$out/concurrent.json" ;;

@@ -42,7 +42,11 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"runtime.device: {name!r} asked for, but this torch sees no CUDA device "
                         f"(use auto or cpu)")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"runtime.device: {name!r}: torch sees {torch.cuda.device_count()} CUDA device(s), "
+                        f"numbered from 0")
+    return device
 
 
 def bf16_is_native(device: torch.device) -> bool:

@@ -13,6 +13,7 @@ tensor that keeps its storage: the learning rate, the task weights, the loss sum
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +33,7 @@ from pmtiqa.method.schedule import learning_rate, task_weights
 from pmtiqa.method.score_scales import target_scale
 from pmtiqa.method.variants import get_variant
 
+log = logging.getLogger(__name__)
 
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite."""
@@ -171,15 +173,29 @@ class Trainer:
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(), "epoch": self.epoch,
-                "history": self.history}
+                "generator": self.generator.get_state(), "generator_device": self.generator.device.type,
+                "torch_rng": torch.get_rng_state(), "epoch": self.epoch, "history": self.history}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         load_optimizer_state(self.optimizer, state["optimizer"])
-        self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self.epoch, self.history = state["epoch"], state["history"]
+        self.restore_crop_draws(state["generator"], state.get("generator_device"))
+
+    def restore_crop_draws(self, saved: torch.Tensor, device_type: str | None) -> None:
+        """The crop generator where the checkpoint left it. Its state belongs to its kind of device (a
+        CPU generator cannot take a CUDA one's): a run resumed on another kind draws its crops from a
+        generator seeded by the split's seed and the epoch, the same on every such resume."""
+        own = self.generator.device.type
+        if device_type == own or (device_type is None and saved.numel() == self.generator.get_state().numel()):
+            self.generator.set_state(saved)
+            return
+        seed = int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0])
+        self.generator.manual_seed(seed)
+        log.warning("the checkpoint's crop draws were made on %s; resumed on %s, epochs %d on draw anew "
+                    "(seeded by the split and the epoch)", device_type or "another kind of device", own,
+                    self.epoch + 1)
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict) -> None:

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from pmtiqa.compute.runtime import set_tf32
+from pmtiqa.compute.runtime import Runtime, set_tf32
+from pmtiqa.method.losses import quality_level
 from tests.builders import ROOT
+from tests.builders.host_traffic import HostTraffic, refuse
 
 pytestmark = pytest.mark.slow
 NUMBER = r"\d+\.\d+"
@@ -110,3 +112,22 @@ def test_the_gpu_script_keeps_to_its_budget_and_still_prints_its_table(tmp_path)
     assert result.returncode == 0, result.stderr
     assert len(re.findall(r"^=== skipped, 0 s of the budget left: python ", result.stdout, re.M)) == 4, result.stdout
     assert "GPU measurement: device unknown; no training-step rows" in result.stdout, result.stdout
+
+
+def test_the_benchmark_s_graphed_step_holds_nothing_a_cuda_graph_cannot(monkeypatch):
+    """bench_train's step as a graph captures it, on the CPU: after the warm-up it makes no tensor from
+    Python data and reads nothing back (Adam's step left out: on a CPU it reads its count back)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_train
+
+    runtime = Runtime(torch.device("cpu"), "fp32", graphs=True)
+    step = bench_train.make_step("cnn4", runtime, channels_last=True)
+    x, target = torch.rand(4, 3, 32, 32), torch.rand(4)
+    level = quality_level(target, 10)
+    step(x, target)  # the warm-up: Adam's state is made here
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, closure=None: None)
+    for name in ("cpu", "numpy", "tolist", "item"):
+        monkeypatch.setattr(torch.Tensor, name, refuse(name))
+    with HostTraffic() as traffic:
+        step.captured(x, target, level)
+    assert traffic.seen == []

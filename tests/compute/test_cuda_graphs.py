@@ -14,6 +14,7 @@ from pmtiqa.core.errors import UserError
 from pmtiqa.method.model import build_model
 from pmtiqa.training.split_run import train_split
 from pmtiqa.training.trainer import Trainer
+from tests.builders.host_traffic import HostTraffic, refuse
 from tests.builders.training import tiny_data, tiny_own_size_data, tiny_settings
 
 EAGER = Runtime(torch.device("cpu"), "fp32")
@@ -113,6 +114,13 @@ def test_graphed_batches_are_as_equal_as_can_be(n, most, expected):
     assert scorer.images_per_batch(n) == expected and math.ceil(n / expected) == math.ceil(n / most)
 
 
+@pytest.mark.parametrize("crop,crops,expected", [(224, 10, 25), (224, 1, 256), (32, 10, 102), (500, 10, 5)])
+def test_graphed_batches_hold_at_most_so_many_pixels(crop, crops, expected):
+    """A graph keeps its batch's activations: 256 crops of 224 pixels at most, 1024 of smaller ones."""
+    scorer = CropMeans(torch.nn.Identity(), torch.zeros(1, 1, 1, 3), crop, crops, STATIC, graphed=True)
+    assert scorer.images_per_batch(1000) <= expected and scorer.images_per_batch(expected) == expected
+
+
 def test_the_step_setting_picks_graphs_only_on_a_cuda_device():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert not uses_graphs(cpu, "auto", "none") and not uses_graphs(cpu, "eager", "none")
@@ -122,27 +130,6 @@ def test_the_step_setting_picks_graphs_only_on_a_cuda_device():
         resolve_runtime("cpu", "fp32", 1, step="graph")
     with pytest.raises(UserError, match="choose one"):
         uses_graphs(cuda, "graph", "reduce-overhead")
-
-
-class HostTraffic(torch.utils._python_dispatch.TorchDispatchMode):
-    """Records the ops that a CUDA graph cannot hold and that show on a CPU: a tensor made from
-    Python data (a copy from the host), a value read back to the host (.item(), a branch on a
-    tensor), and ops whose output size depends on values (nonzero, masked_select, boolean masks),
-    which read back a count. A copy between devices cannot show on a CPU: .cpu(), .numpy() and
-    .tolist() are refused outright while it records."""
-
-    FORBIDDEN = ("aten.lift_fresh", "aten._local_scalar_dense", "aten.nonzero", "aten.masked_select",
-                 "aten.index.Tensor", "aten.index_put")
-
-    def __init__(self):
-        super().__init__()
-        self.seen = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if str(func).startswith(self.FORBIDDEN) and not (str(func) == "aten.index.Tensor" and not any(
-                isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1] if i is not None)):
-            self.seen.append(str(func))
-        return func(*args, **(kwargs or {}))
 
 
 def test_a_captured_step_and_test_batch_neither_copy_from_nor_read_back_to_the_host(monkeypatch):
@@ -170,12 +157,6 @@ def test_a_captured_step_and_test_batch_neither_copy_from_nor_read_back_to_the_h
         with torch.no_grad():
             trainer.scorer.scores(image, top, left)
     assert traffic.seen == []
-
-
-def refuse(name):
-    def refused(*args, **kwargs):
-        raise AssertionError(f"Tensor.{name}() inside a region a CUDA graph captures")
-    return refused
 
 
 def test_the_host_traffic_check_sees_what_a_graph_cannot_hold():

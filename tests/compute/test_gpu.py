@@ -35,10 +35,11 @@ def test_crops_on_cuda_equal_crops_on_cpu():
     assert random_crops(images.cuda(), index.cuda(), 32, gen, sizes.cuda()).shape == (3, 3, 32, 32)
 
 
-def test_training_on_cuda_in_bf16(tmp_path):
+@pytest.mark.parametrize("step", ["eager", "auto"])  # auto: CUDA graphs, a real run's default
+def test_training_on_cuda_in_bf16(tmp_path, step):
     settings, _ = tiny_settings()
-    runtime = resolve_runtime("cuda", "auto", 0)
-    assert runtime.precision == "bf16"
+    runtime = resolve_runtime("cuda", "auto", 0, "none", step)
+    assert runtime.precision == "bf16" and runtime.graphs == (step == "auto")
     metrics = train_split(settings, to_cuda(tiny_data()), runtime, tmp_path, progress=False)
     assert all(torch.isfinite(torch.tensor(m["srcc"])) for m in metrics.values())
     assert torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]["regress.weight"].device.type == "cpu"
@@ -46,13 +47,15 @@ def test_training_on_cuda_in_bf16(tmp_path):
 
 def test_cuda_graphs_are_the_default_and_train_as_eager_does():
     """Captured steps and test batches replay; the losses and scores follow the eager ones (fp32:
-    the kernels are the same, cuDNN's choices aside)."""
-    settings, _ = tiny_settings(epochs=4)
+    the kernels are the same, cuDNN's choices aside). The learning rate steps every epoch, and each
+    epoch ends on a partial batch (a second shape, captured in epoch 4): a rate or a shape frozen at
+    capture would show. lr 1e-4 keeps the two runs' rounding from growing into a difference."""
+    settings, _ = tiny_settings(epochs=4, lr=1e-4, lr_step=1)
     assert resolve_runtime("cuda", "fp32", 0).graphs is False  # resolve_runtime's own default: eager
     runs = {}
     for step in ("eager", "auto"):
         runtime = resolve_runtime("cuda", "fp32", 0, "none", step)
-        data = to_cuda(tiny_data(n=96))  # 6 full batches an epoch: past the warm-up within the first
+        data = to_cuda(tiny_data(n=100))  # 6 batches of 8 and one of 2 an epoch
         trainer = Trainer(settings, data, runtime)
         rows, scores = [], []
         for _ in range(4):  # the test part scored after each epoch: warm-up, capture, replays
@@ -60,23 +63,26 @@ def test_cuda_graphs_are_the_default_and_train_as_eager_does():
             scores.append(trainer.predict(data.splits[0]["test"]))
         runs[step] = (trainer, [r["loss"] for r in rows], scores)
     graphed, losses, scores = runs["auto"]
-    assert graphed.runtime.graphs and graphed.step.captured == 1 and graphed.scorer.score_batch.captured == 1
+    assert graphed.runtime.graphs and graphed.step.captured == 2 and graphed.scorer.score_batch.captured == 1
     np.testing.assert_allclose(losses, runs["eager"][1], rtol=2e-3)
     for epoch, (got, expected) in enumerate(zip(scores, runs["eager"][2])):  # replays see the new weights
         np.testing.assert_allclose(got, expected, rtol=1e-2, atol=1e-3, err_msg=f"after epoch {epoch + 1}")
 
 
-def test_graphed_test_batches_on_cuda_score_as_eager_ones():
+def test_graphed_test_batches_on_cuda_score_as_eager_ones(monkeypatch):
     """Each call other images (in two batches, the last padded) and other weights: a replay that
     scored stale inputs or ran nothing would show."""
+    from pmtiqa.compute import crop_means
+
+    monkeypatch.setattr(crop_means, "GRAPH_BATCH_CROPS", 60)  # 20 images of 3 crops at most a batch
     data = to_cuda(tiny_data(n=40))
     model = build_model("ms_pmt", "resnet18", "none").cuda().eval()
-    runtime = resolve_runtime("cuda", "bf16", 0, "none", "graph")
+    runtime = resolve_runtime("cuda", "fp32", 0, "none", "graph")  # fp32: batch sizes differ from eager's
     graphed = CropMeans(model, data.images, 32, 3, runtime, 1.0, graphed=True)
     eager = CropMeans(model, data.images, 32, 3, runtime, 1.0)
     generator = torch.Generator().manual_seed(0)
     for _ in range(6):  # warm-up, capture, replays
-        ids = torch.randperm(40, generator=generator)[:37].cuda()  # 37 images: 341 crops a batch, two batches
+        ids = torch.randperm(40, generator=generator)[:37].cuda()  # 37 images: two batches of 19, one padded
         with torch.no_grad():
             for parameter in model.parameters():
                 parameter.mul_(1.01)
@@ -95,7 +101,7 @@ def test_a_graphed_run_on_another_cuda_device_captures_its_kernels():
     data.splits = [{k: v.to("cuda:1") for k, v in s.items()} for s in data.splits]
     trainer = Trainer(settings, data, runtime)
     losses = [trainer.train_epoch(data.splits[0]["train"], progress=False)["loss"] for _ in range(2)]
-    assert trainer.step.captured == 1 and losses[1] < losses[0]
+    assert trainer.step.captured == 1 and all(np.isfinite(losses))  # CE alone, then L1 alone: not comparable
 
 
 def test_splits_train_at_once_on_one_gpu(tmp_path, monkeypatch):
@@ -115,7 +121,7 @@ def test_splits_train_at_once_on_one_gpu(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
 def test_compiled_training_on_cuda(tmp_path, mode):
-    settings, _ = tiny_settings(compile=mode)
+    settings, _ = tiny_settings()  # the CUDA runtime below compiles; tiny_settings' own is a CPU one
     runtime = resolve_runtime("cuda", "auto", 0, mode)
     metrics = train_split(settings, to_cuda(tiny_data()), runtime, tmp_path, progress=False)
     assert all(torch.isfinite(torch.tensor(m["srcc"])) for m in metrics.values())

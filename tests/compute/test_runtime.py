@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from pmtiqa.compute.runtime import resolve_precision, resolve_runtime, set_tf32
+from pmtiqa.compute.runtime import resolve_device, resolve_precision, resolve_runtime, set_tf32
+from pmtiqa.core.errors import UserError
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
@@ -43,3 +44,14 @@ def test_tf32_on_a_cpu_is_fp32_and_leaves_the_flags_alone(flags):
     finally:
         torch.set_num_threads(threads)
     assert runtime.precision == "fp32" and flags() == (True, True)
+
+
+@pytest.mark.parametrize("name, ok", [("cuda:0", True), ("cuda:1", True), ("cuda:2", False), ("cuda", True)])
+def test_a_cuda_device_the_machine_lacks_is_named(monkeypatch, name, ok):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    if ok:
+        assert str(resolve_device(name)) == name
+    else:
+        with pytest.raises(UserError, match=r"runtime.device: 'cuda:2': torch sees 2 CUDA device\(s\), numbered from 0"):
+            resolve_device(name)

@@ -590,3 +590,34 @@ def test_a_warning_names_the_split_folder_never_its_temporary_one(tmp_path: Path
         train_split(settings, tiny_data(), runtime, out, progress=False)
     warned = [r.getMessage() for r in caplog.records if "outside 0..1" in r.getMessage()]
     assert warned and all(m.startswith(f"{out} (epoch ") for m in warned), warned
+
+
+@pytest.mark.parametrize("saved_on", ["cuda", None])  # None: a checkpoint that does not say (16 bytes: CUDA's)
+def test_a_checkpoint_from_another_kind_of_device_resumes_with_crop_draws_seeded_anew(saved_on, caplog):
+    """A CUDA generator's state cannot go into a CPU generator (nor the reverse): the resumed run
+    draws from a generator seeded by the split and the epoch, the same on every such resume, and says so."""
+    settings, runtime = tiny_settings()
+    data = tiny_data()
+    state = Trainer(settings, data, runtime).state_dict()
+    state.update(generator=torch.zeros(16, dtype=torch.uint8), generator_device=saved_on, epoch=1)
+    draws = []
+    for _ in range(2):
+        trainer = Trainer(settings, data, runtime)
+        with caplog.at_level(logging.WARNING, logger="pmtiqa.training.trainer"):
+            trainer.load_state_dict(state)
+        draws.append(torch.rand(4, generator=trainer.generator))
+    assert torch.equal(draws[0], draws[1]) and trainer.epoch == 1
+    assert not torch.equal(draws[0], torch.rand(4, generator=torch.Generator().manual_seed(trainer.seed)))
+    assert "resumed on cpu, epochs 2 on draw anew" in caplog.text
+
+
+def test_a_checkpoint_from_the_same_kind_of_device_resumes_its_crop_draws_exactly():
+    settings, runtime = tiny_settings()
+    data = tiny_data()
+    first = Trainer(settings, data, runtime)
+    torch.rand(3, generator=first.generator)  # draws made before the checkpoint
+    state = first.state_dict()
+    expected = torch.rand(4, generator=first.generator)
+    resumed = Trainer(settings, data, runtime)
+    resumed.load_state_dict(state)
+    assert torch.equal(torch.rand(4, generator=resumed.generator), expected)
