@@ -1,7 +1,8 @@
 """The GPU measurement as one table, from what bench_train.py and bench_concurrent.py wrote (--json):
 b/a, b/d and b's images per second at each precision and batch, eager and graphed; a paper split's
 minutes and its scoring share; the paper grid's hours with 1..8 runs sharing the device. A measurement
-cut short shows as a dash.
+cut short shows as a dash. Several training files are one device's (`on_gpu.sh`'s bf16 and tf32 runs):
+files of different devices, or two rows of the same measurement, are refused.
 
     python bench/gpu_table.py --train TRAIN_JSON [TRAIN_JSON ...] --concurrent CONCURRENT_JSON
 """
@@ -9,24 +10,64 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+NUMBER, WHOLE, TEXT, STEP = "a number", "a whole number", "a string", "eager or graph"
+TRAIN = {"backbone": TEXT, "batch": WHOLE, "step": STEP, "b": NUMBER, "b/a": NUMBER, "b/d": NUMBER}
+CONCURRENT = {"at_once": WHOLE, "run_min": NUMBER, "scoring_share": NUMBER, "grid_h": NUMBER}
 
-def read_rows(path: str, needs: set[str]) -> tuple[str, list[dict]]:
+
+def refuse(message: str):
+    """One line on stderr and status 2, as for any bad input."""
+    print(f"gpu_table.py: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def is_a(value, kind: str) -> bool:
+    if isinstance(value, bool):
+        return False
+    return {NUMBER: isinstance(value, (int, float)), WHOLE: isinstance(value, int), TEXT: isinstance(value, str),
+            STEP: value in ("eager", "graph")}[kind]
+
+
+def read_rows(path: str, needs: dict[str, str]) -> tuple[str, list[dict]]:
     """(device, rows) of a file a benchmark wrote; none where it did not write one (a step cut
-    short), said on a line; SystemExit naming the file where it holds something else."""
+    short), said on a line; refused, naming the file, where it holds something else."""
     file = Path(path)
     if not file.is_file():
-        print(f"({path}: not written; its rows show as dashes)")
+        print(f"({path}: not written; what it would have measured is left out)")
         return "", []
     try:
         content = json.loads(file.read_text())
-        rows = content["rows"]
-        if not isinstance(rows, list) or not all(isinstance(r, dict) and needs <= r.keys() for r in rows):
-            raise ValueError(f"rows without {', '.join(sorted(needs))}")
-    except (ValueError, KeyError, TypeError) as err:
-        raise SystemExit(f"gpu_table.py: {path}: not what the benchmark writes ({err})") from None
-    return content.get("device", ""), rows
+        rows, device = content["rows"], content.get("device", "")
+        if not isinstance(rows, list) or not isinstance(device, str):
+            raise ValueError("no list of rows")
+        for i, row in enumerate(rows):
+            wrong = [f"{key} not {kind}" for key, kind in {**needs, "precision": TEXT}.items()
+                     if not isinstance(row, dict) or not (key == "precision" and key not in row or is_a(row.get(key), kind))]
+            if wrong:
+                raise ValueError(f"row {i + 1}: {', '.join(wrong)}")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        refuse(f"{path}: not what the benchmark writes ({err})")
+    return device, rows
+
+
+def one_device(files: list[tuple[str, str, list[dict]]]) -> tuple[str, list[dict]]:
+    """(device, rows) of the training files, which must be one device's measurements, each once."""
+    devices = {device for _, device, _ in files if device}
+    if len(devices) > 1:
+        refuse(f"--train: files of different devices ({', '.join(sorted(devices))}); "
+                         f"one table is one device's")
+    rows, seen = [], set()
+    for path, _, file_rows in files:
+        for row in file_rows:
+            key = (row["backbone"], row.get("precision", ""), row["batch"], row["step"])
+            if key in seen:
+                refuse(f"{path}: measures {', '.join(map(str, key))} again")
+            seen.add(key)
+            rows.append(row)
+    return next(iter(devices), ""), rows
 
 
 def training_lines(train: list[dict]) -> list[tuple[str, str, str]]:
@@ -50,12 +91,8 @@ def main() -> None:
     parser.add_argument("--train", nargs="+", default=[], help="what bench_train.py wrote (--json), one file or more")
     parser.add_argument("--concurrent", help="what bench_concurrent.py wrote (--json)")
     args = parser.parse_args()
-    device, train = "", []
-    for path in args.train:
-        named, rows = read_rows(path, {"backbone", "batch", "step", "b", "b/a", "b/d"})
-        device, train = device or named, train + rows
-    _, concurrent = read_rows(args.concurrent, {"at_once", "run_min", "scoring_share", "grid_h"}) \
-        if args.concurrent else ("", [])
+    device, train = one_device([(path, *read_rows(path, TRAIN)) for path in args.train])
+    _, concurrent = read_rows(args.concurrent, CONCURRENT) if args.concurrent else ("", [])
     lines = [("quantity", "eager", "graph"), *(training_lines(train) if train else [])]
     lines.append(("quantity", "runs at once", "value"))
     for row in concurrent:

@@ -32,6 +32,7 @@ from pmtiqa.compute.runtime import resolve_runtime
 from pmtiqa.config.load import load_params
 from pmtiqa.config.run_settings import settings_for
 from pmtiqa.config.sections import TARGETS, SplitParams
+from pmtiqa.core.errors import exit_status
 from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.data.splits import make_splits
 from pmtiqa.method.metrics import srcc
@@ -126,4 +127,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # bad params or options (a backbone its weights do not fit, say): one line and status 2, as pmtiqa's own
+    sys.exit(exit_status(lambda: main() or 0, lambda message: print(f"learn_synthetic.py: error: {message}",
+                                                                       file=sys.stderr)))

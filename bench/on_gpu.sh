@@ -15,6 +15,7 @@ export PYTHONUNBUFFERED=1
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 out=${OUT:-$(mktemp -d)}
 budget=${BUDGET:-560}
+[[ $budget =~ ^[0-9]+$ ]] || { echo "on_gpu.sh: BUDGET '$budget': whole seconds expected" >&2; exit 2; }
 table_s=20  # kept for the table at the end
 step() {  # step SECONDS command...: run it within its limit and the budget left, say how it ended, go on
   local limit=$1 left=$((budget - table_s - SECONDS)); shift

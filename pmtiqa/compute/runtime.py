@@ -42,11 +42,11 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"runtime.device: {name!r} asked for, but this torch sees no CUDA device "
                         f"(use auto or cpu)")
-    device = torch.device(name)
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+    index = name.partition(":")[2]  # read here: torch keeps a device's index in 8 bits (cuda:256 is cuda:0)
+    if name.startswith("cuda") and index and int(index) >= torch.cuda.device_count():
         raise UserError(f"runtime.device: {name!r}: torch sees {torch.cuda.device_count()} CUDA device(s), "
                         f"numbered from 0")
-    return device
+    return torch.device(name)
 
 
 def bf16_is_native(device: torch.device) -> bool:

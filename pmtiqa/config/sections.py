@@ -23,7 +23,8 @@ from pmtiqa.data.images import DECODINGS
 from pmtiqa.method.variants import VARIANTS
 
 KNOWN_DATASETS = ("synthetic", "bid", "livec", "live", "csiq", "koniq")
-DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")  # runtime.device and predict --device
+# runtime.device and predict --device: ASCII digits, no leading zero (torch refuses "cuda:01")
+DEVICE_NAME = re.compile(r"auto|cpu|cuda(:(0|[1-9][0-9]{0,3}))?")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 PRECISIONS = ("auto", "bf16", "tf32", "fp32")  # runtime.precision (compute/runtime.py says what each computes)
 STEP_MODES = ("auto", "eager", "graph")  # runtime.step: how a training step and a test batch are launched

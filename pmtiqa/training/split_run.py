@@ -151,7 +151,11 @@ def resume(trainer: Trainer, checkpoint: Path, identity: dict) -> dict | None:
         log.warning("%s: written with %s; starting this split afresh", checkpoint,
                     what_differs(state["identity"], identity))
         return None
-    trainer.load_state_dict(state["trainer"])
+    try:
+        trainer.load_state_dict(state["trainer"])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:  # torch's words for a damaged state
+        raise UserError(f"{checkpoint}: not a checkpoint that can be resumed ({type(err).__name__}: {err}); "
+                        f"{delete}") from None
     log.info("%s: resuming at epoch %d/%d", checkpoint, trainer.epoch + 1, trainer.settings.train.epochs)
     return state["best"]
 

@@ -1,4 +1,5 @@
 """The benchmarks run and print their tables (tiny sizes: this checks the scripts, not the speed)."""
+import json
 import os
 import re
 import subprocess
@@ -131,3 +132,33 @@ def test_the_benchmark_s_graphed_step_holds_nothing_a_cuda_graph_cannot(monkeypa
     with HostTraffic() as traffic:
         step.captured(x, target, level)
     assert traffic.seen == []
+
+
+ROW = {"backbone": "resnet50", "batch": 12, "step": "eager", "precision": "bf16", "b": 400.0, "b/a": 0.9, "b/d": 1.1}
+
+
+@pytest.mark.parametrize("files, message", [
+    ([{"device": "H100", "rows": [{**ROW, "b/a": None}]}], "row 1: b/a not a number"),
+    ([{"device": "H100", "rows": [{**ROW, "batch": "12"}]}], "row 1: batch not a whole number"),
+    ([{"device": "H100", "rows": [{**ROW, "step": "graphs"}]}], "row 1: step not eager or graph"),
+    ([{"device": "H100", "rows": [ROW, 3]}], "row 2: backbone not a string"),
+    ([{"device": "H100", "rows": [ROW]}, {"device": "H200", "rows": [{**ROW, "precision": "tf32"}]}],
+     "files of different devices (H100, H200)"),
+    ([{"device": "H100", "rows": [ROW]}, {"device": "H100", "rows": [ROW]}], "measures resnet50, bf16, 12, eager again"),
+], ids=["null", "text batch", "odd step", "not a row", "two devices", "twice"])
+def test_the_gpu_table_refuses_what_would_mislead(tmp_path, files, message):
+    paths = []
+    for i, content in enumerate(files):
+        paths.append(tmp_path / f"train{i}.json")
+        paths[-1].write_text(json.dumps(content))
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_table.py"), "--train", *map(str, paths)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr and "GPU measurement" not in result.stdout, result
+
+
+@pytest.mark.parametrize("budget", ["10m", "-5", "SECONDS[$(echo INJECTED >&2)]"])
+def test_the_gpu_script_refuses_a_budget_that_is_not_whole_seconds(tmp_path, budget):
+    result = subprocess.run(["bash", str(ROOT / "bench" / "on_gpu.sh")], env={**os.environ, "BUDGET": budget,
+                            "OUT": str(tmp_path)}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stderr == f"on_gpu.sh: BUDGET '{budget}': whole seconds expected\n"
+    assert result.stdout == ""

@@ -46,12 +46,13 @@ def test_tf32_on_a_cpu_is_fp32_and_leaves_the_flags_alone(flags):
     assert runtime.precision == "fp32" and flags() == (True, True)
 
 
-@pytest.mark.parametrize("name, ok", [("cuda:0", True), ("cuda:1", True), ("cuda:2", False), ("cuda", True)])
+@pytest.mark.parametrize("name, ok", [("cuda:0", True), ("cuda:1", True), ("cuda:2", False), ("cuda", True),
+                                      ("cuda:256", False), ("cuda:129", False)])  # torch keeps 8 bits: 256 is 0
 def test_a_cuda_device_the_machine_lacks_is_named(monkeypatch, name, ok):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     if ok:
         assert str(resolve_device(name)) == name
     else:
-        with pytest.raises(UserError, match=r"runtime.device: 'cuda:2': torch sees 2 CUDA device\(s\), numbered from 0"):
+        with pytest.raises(UserError, match=rf"runtime.device: '{name}': torch sees 2 CUDA device\(s\), numbered from 0"):
             resolve_device(name)

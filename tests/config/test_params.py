@@ -112,6 +112,8 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({**MINIMAL, "runtime": {"threads": -1}}, "runtime.threads"),
         ({**MINIMAL, "runtime": {"device": "gpu"}}, "runtime.device"),
         ({**MINIMAL, "runtime": {"device": "cuda:x"}}, "runtime.device"),
+        ({**MINIMAL, "runtime": {"device": "cuda:01"}}, "runtime.device"),  # torch refuses a leading zero
+        ({**MINIMAL, "runtime": {"device": "cuda:\u0663"}}, "runtime.device"),  # an Arabic-Indic 3
         ({**MINIMAL, "runtime": {"precision": "fp16"}}, "runtime.precision"),
         ({**MINIMAL, "runtime": {"step": "graphs"}}, "runtime.step"),
         ({**MINIMAL, "runtime": {"step": True}}, "runtime.step"),

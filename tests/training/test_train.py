@@ -621,3 +621,27 @@ def test_a_checkpoint_from_the_same_kind_of_device_resumes_its_crop_draws_exactl
     resumed = Trainer(settings, data, runtime)
     resumed.load_state_dict(state)
     assert torch.equal(torch.rand(4, generator=resumed.generator), expected)
+
+
+@pytest.mark.parametrize("damage", [
+    {"generator": torch.zeros(16, dtype=torch.uint8), "generator_device": "cpu"},  # another size, said to be ours
+    {"generator": torch.zeros(5056, dtype=torch.float32), "generator_device": "cpu"},
+    {"generator": None},
+    {"generator": "x", "generator_device": None},
+], ids=["size", "dtype", "none", "text"])
+def test_a_checkpoint_whose_state_is_damaged_is_named_with_the_way_out(tmp_path, monkeypatch, damage):
+    settings, runtime = tiny_settings(epochs=2)
+    real_epoch = Trainer.train_epoch
+    monkeypatch.setattr(Trainer, "train_epoch",
+                        lambda self, *a, **k: (_ for _ in ()).throw(KeyboardInterrupt) if self.epoch == 1
+                        else real_epoch(self, *a, **k))
+    with pytest.raises(KeyboardInterrupt):
+        train_split(settings, tiny_data(), runtime, tmp_path, progress=False)
+    monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
+    checkpoint = train_mod.work_dir(tmp_path) / "checkpoint.pt"
+    state = torch.load(checkpoint, weights_only=False)
+    state["trainer"].update(damage)
+    torch.save(state, checkpoint)
+    with pytest.raises(UserError, match=r"checkpoint.pt: not a checkpoint that can be resumed \(.*\); delete it"):
+        train_split(settings, tiny_data(), runtime, tmp_path, progress=False)
+    assert checkpoint.exists()  # left for the user to look at or delete
