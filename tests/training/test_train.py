@@ -141,15 +141,20 @@ def test_resume_after_an_interruption_gives_the_same_result(tmp_path, finished, 
     assert train_split(settings, tiny_data(), runtime, tmp_path, progress=False) == uninterrupted
 
 
+def killed_in_epoch_two(settings, runtime, out: Path, monkeypatch) -> Path:
+    """Train until the second epoch starts, then stop as a kill would: the checkpoint of epoch 1."""
+    real_epoch = Trainer.train_epoch
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "train_epoch", lambda self, *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)
+                      if self.epoch == 1 else real_epoch(self, *a, **k))
+        with pytest.raises(KeyboardInterrupt):
+            train_split(settings, tiny_data(), runtime, out, progress=False)
+    return train_mod.work_dir(out) / "checkpoint.pt"
+
+
 def test_checkpoint_of_other_params_is_not_resumed(tmp_path, monkeypatch):
     settings, runtime = tiny_settings(epochs=2)
-    real_epoch = Trainer.train_epoch
-    monkeypatch.setattr(Trainer, "train_epoch",
-                        lambda self, *a, **k: (_ for _ in ()).throw(KeyboardInterrupt) if self.epoch == 1
-                        else real_epoch(self, *a, **k))
-    with pytest.raises(KeyboardInterrupt):
-        train_split(settings, tiny_data(), runtime, tmp_path, progress=False)
-    monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
+    killed_in_epoch_two(settings, runtime, tmp_path, monkeypatch)
     other, _ = tiny_settings(epochs=2, lr=5e-4)
     assert train_split(other, tiny_data(), runtime, tmp_path, progress=False)["final"]["epoch"] == 2
     history = pd.read_csv(tmp_path / "history.csv")
@@ -631,14 +636,7 @@ def test_a_checkpoint_from_the_same_kind_of_device_resumes_its_crop_draws_exactl
 ], ids=["size", "dtype", "none", "text"])
 def test_a_checkpoint_whose_state_is_damaged_is_named_with_the_way_out(tmp_path, monkeypatch, damage):
     settings, runtime = tiny_settings(epochs=2)
-    real_epoch = Trainer.train_epoch
-    monkeypatch.setattr(Trainer, "train_epoch",
-                        lambda self, *a, **k: (_ for _ in ()).throw(KeyboardInterrupt) if self.epoch == 1
-                        else real_epoch(self, *a, **k))
-    with pytest.raises(KeyboardInterrupt):
-        train_split(settings, tiny_data(), runtime, tmp_path, progress=False)
-    monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
-    checkpoint = train_mod.work_dir(tmp_path) / "checkpoint.pt"
+    checkpoint = killed_in_epoch_two(settings, runtime, tmp_path, monkeypatch)
     state = torch.load(checkpoint, weights_only=False)
     state["trainer"].update(damage)
     torch.save(state, checkpoint)
