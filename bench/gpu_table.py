@@ -12,13 +12,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 NUMBER, WHOLE, TEXT, STEP = "a number", "a whole number", "a string", "eager or graph"
 TRAIN = {"backbone": TEXT, "batch": WHOLE, "step": STEP, "b": NUMBER, "b/a": NUMBER, "b/d": NUMBER}
 CONCURRENT = {"at_once": WHOLE, "run_min": NUMBER, "scoring_share": NUMBER, "grid_h": NUMBER}
 
 
-def refuse(message: str):
+def refuse(message: str) -> NoReturn:
     """One line on stderr and status 2, as for any bad input."""
     print(f"gpu_table.py: {message}", file=sys.stderr)
     raise SystemExit(2)
@@ -43,11 +44,14 @@ def read_rows(path: str, needs: dict[str, str]) -> tuple[str, list[dict]]:
         rows, device = content["rows"], content.get("device", "")
         if not isinstance(rows, list) or not isinstance(device, str):
             raise ValueError("no list of rows")
-        for i, row in enumerate(rows):
-            wrong = [f"{key} not {kind}" for key, kind in {**needs, "precision": TEXT}.items()
-                     if not isinstance(row, dict) or not (key == "precision" and key not in row or is_a(row.get(key), kind))]
+        for i, row in enumerate(rows, start=1):
+            if not isinstance(row, dict):
+                raise ValueError(f"row {i}: not a mapping")
+            wrong = [f"{key} not {kind}" for key, kind in needs.items() if not is_a(row.get(key), kind)]
+            if "precision" in row and not is_a(row["precision"], TEXT):  # older files have none
+                wrong.append(f"precision not {TEXT}")
             if wrong:
-                raise ValueError(f"row {i + 1}: {', '.join(wrong)}")
+                raise ValueError(f"row {i}: {', '.join(wrong)}")
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
         refuse(f"{path}: not what the benchmark writes ({err})")
     return device, rows
@@ -57,8 +61,7 @@ def one_device(files: list[tuple[str, str, list[dict]]]) -> tuple[str, list[dict
     """(device, rows) of the training files, which must be one device's measurements, each once."""
     devices = {device for _, device, _ in files if device}
     if len(devices) > 1:
-        refuse(f"--train: files of different devices ({', '.join(sorted(devices))}); "
-                         f"one table is one device's")
+        refuse(f"--train: files of different devices ({', '.join(sorted(devices))}); one table is one device's")
     rows, seen = [], set()
     for path, _, file_rows in files:
         for row in file_rows:

@@ -35,6 +35,7 @@ from pmtiqa.method.variants import get_variant
 
 log = logging.getLogger(__name__)
 
+
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite."""
 

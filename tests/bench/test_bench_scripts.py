@@ -141,7 +141,7 @@ ROW = {"backbone": "resnet50", "batch": 12, "step": "eager", "precision": "bf16"
     ([{"device": "H100", "rows": [{**ROW, "b/a": None}]}], "row 1: b/a not a number"),
     ([{"device": "H100", "rows": [{**ROW, "batch": "12"}]}], "row 1: batch not a whole number"),
     ([{"device": "H100", "rows": [{**ROW, "step": "graphs"}]}], "row 1: step not eager or graph"),
-    ([{"device": "H100", "rows": [ROW, 3]}], "row 2: backbone not a string"),
+    ([{"device": "H100", "rows": [ROW, 3]}], "row 2: not a mapping"),
     ([{"device": "H100", "rows": [ROW]}, {"device": "H200", "rows": [{**ROW, "precision": "tf32"}]}],
      "files of different devices (H100, H200)"),
     ([{"device": "H100", "rows": [ROW]}, {"device": "H100", "rows": [ROW]}], "measures resnet50, bf16, 12, eager again"),
