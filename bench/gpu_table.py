@@ -1,7 +1,8 @@
 """The GPU measurement as one table, from what bench_train.py and bench_concurrent.py wrote (--json):
 b/a, b/d and b's images per second at each precision and batch, eager and graphed; a paper split's
-minutes and its scoring share; the paper grid's hours with 1..8 runs sharing the device. A measurement
-cut short shows as a dash. Several training files are one device's (`on_gpu.sh`'s bf16 and tf32 runs):
+minutes and its scoring share; the paper grid's hours with 1..8 runs sharing the device. A mode or batch
+a file lacks shows as a dash; a file not written (its step skipped or cut short before its first row)
+is named and left out. Several training files are one device's (`on_gpu.sh`'s bf16 and tf32 runs):
 files of different devices, or two rows of the same measurement, are refused.
 
     python bench/gpu_table.py --train TRAIN_JSON [TRAIN_JSON ...] --concurrent CONCURRENT_JSON

@@ -1,5 +1,5 @@
 """An image's score as the test images are scored: the mean of the network's scores over its test
-crops, in batches larger than training's (inference keeps no activations). Used by train (every
+crops, in batches larger than training's (inference keeps no activations for a backward pass). Used by train (every
 epoch's test and validation parts), tune (the trials' held-out part), cross and predict."""
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ read_model (checked key by key before any of it is used) and model_from (the net
 It holds the kept epoch's weights and what scoring an image needs: the variant and backbone, the
 dataset's published scale, the crops, the regression head's target scale, and the size images
 are resized to (None where the training images kept their own sizes; max_image_size then bounds
-the size an image is scored at).
+the size an image is scored at), and how its training images were decoded (``decode``, which
+predict repeats; absent in an older model.pt: upright).
 """
 from __future__ import annotations
 

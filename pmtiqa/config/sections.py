@@ -44,7 +44,7 @@ SEED = Bounds(0, 2**32 - 1)
 @dataclass(frozen=True)
 class RuntimeParams(Section):
     device: str = "auto"  # auto (cuda when present) | cpu | cuda | cuda:N
-    # auto: bf16 where computed natively, else fp32; tf32: fp32 with TF32 matmuls on CUDA (fp32 elsewhere)
+    # auto: bf16 where computed natively, else fp32; tf32: fp32 with TF32 matmuls and convolutions on CUDA (fp32 elsewhere)
     precision: str = setting("auto", choices=PRECISIONS)
     compile: str = setting("none", choices=COMPILE_MODES)  # none (eager) or a torch.compile mode
     step: str = setting("auto", choices=STEP_MODES)  # auto: graph on a CUDA device, eager elsewhere

@@ -8,7 +8,8 @@ such datasets only) says how much of its row each one fills, so that crops are d
 
 Layout of ``data/cache/<name>/``: ``images.npy``, ``labels.csv`` (a copy of the rows it was built
 from, same order) and ``meta.json`` (where it was built from: the source labels.csv and its sha256,
-the raw folder, the sha256 of images.npy, and the images that decoded with a warning). The folder is
+the raw folder, the sha256 of the pixels, the size they were resized to, how they were decoded, and
+the images that decoded with a warning). The folder is
 written under a temporary name and swapped in at the end, so a failed build leaves an earlier
 cache untouched.
 """

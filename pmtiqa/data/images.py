@@ -1,8 +1,8 @@
 """An image file as the pipeline sees it: the 8-bit RGB picture a viewer shows, resized with
 Pillow's bilinear filter where a size is asked for, decoded one of two ways.
 
-``upright`` (predict, the Python API, and the augment stage of most datasets) applies the EXIF
-rotation and lets the JPEG decoder downscale on the way. ``stored`` decodes every pixel and keeps
+``upright`` (the synthetic set and datasets of one's own; predict and the Python API for models
+trained on them, as model.pt records) applies the EXIF rotation and lets the JPEG decoder downscale on the way. ``stored`` decodes every pixel and keeps
 the stored orientation, as the authors' loader (Pillow's open and convert("RGB")) does; a dataset's
 protocol or augment.decode chooses it.
 

@@ -29,7 +29,7 @@ rule cross:
 
 
 rule report:
-    """Write the report of the selected datasets and variants: reports/report.md, its figures, metrics.json."""
+    """Write the report of the selected datasets and variants: reports/report.md and report.html, its figures, metrics.json."""
     input:
         runs=report_inputs,
     output:
