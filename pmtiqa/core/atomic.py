@@ -175,6 +175,18 @@ def write_json(dest: str | os.PathLike, data: Any) -> None:
     write_text(dest, json.dumps(finite_or_null(data), indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
+def null_as_nan(data: Any) -> Any:
+    """finite_or_null undone: the numbers of a summary as written, null back to NaN (what every
+    computation on them skips or shows as a dash)."""
+    if data is None:
+        return math.nan
+    if isinstance(data, dict):
+        return {key: null_as_nan(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [null_as_nan(value) for value in data]
+    return data
+
+
 def finite_or_null(data: Any) -> Any:
     if isinstance(data, float) and not math.isfinite(data):
         return None

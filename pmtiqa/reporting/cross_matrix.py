@@ -10,7 +10,6 @@ import math
 from pmtiqa.method.metrics import aggregate
 from pmtiqa.method.variants import VARIANTS
 from pmtiqa.reporting.sample_size import split_test_sizes
-from pmtiqa.reporting.statistics import split_values
 from pmtiqa.training.selections import honest_selection
 
 
@@ -22,24 +21,24 @@ def matrix_variants(pairs: dict, variants: list[str]) -> list[str]:
 
 def pair_cell(medians: dict) -> dict:
     """A cross pair's cell; a summary of an older `pmtiqa cross`, without each split's values, gives
-    the median alone. A null split (an undefined correlation) is skipped, as evaluate skips it."""
-    cell = {"within": False, "n": medians.get("n_images")}
+    the median alone. An undefined split value (NaN) is skipped, as evaluate skips it."""
+    n = medians.get("n_images")
+    cell = {"within": False, "n": None if n is None or math.isnan(n) else n}
     for m in ("srcc", "plcc"):
         splits = medians.get(f"{m}_splits")
-        held = aggregate(splits) if splits else dict.fromkeys(("q1", "q3", "iqr"), math.nan)
-        median = medians.get(f"{m}_median")
-        cell[m] = {**held, "median": math.nan if median is None else median}
+        held = aggregate(splits) if isinstance(splits, list) else dict.fromkeys(("q1", "q3", "iqr"), math.nan)
+        cell[m] = {**held, "median": medians[f"{m}_median"]}
     return cell
 
 
 def within_cell(result: dict, variant: str) -> dict | None:
-    """The diagonal: the variant's test metrics over its dataset's splits on the honest selection
-    (aggregated from the splits, not read from evaluate's summary, which holds null where the cells need NaN)."""
+    """The diagonal: the variant's test metrics over its dataset's splits on the honest selection,
+    as evaluate's summary holds them."""
     if variant not in result["variants"]:
         return None
-    metrics, selection = result["variants"][variant]["metrics"], honest_selection(result["selections"])
-    return {"within": True, "n": min(split_test_sizes(result)),
-            **{m: aggregate(split_values(metrics, selection, m)) for m in ("srcc", "plcc")}}
+    summary = result["variants"][variant]["metrics"]["summary"][honest_selection(result["selections"])]
+    sizes = split_test_sizes(result)  # n, the fewest, decides the dagger
+    return {"within": True, "n": min(sizes), "sizes": sizes, **{m: summary[m] for m in ("srcc", "plcc")}}
 
 
 def cross_matrix(pairs: dict, results: dict, variants: list[str]) -> dict:

@@ -1,7 +1,8 @@
 """The training curves as numbers: one CSV per quantity, reports/curves/<quantity>.csv, with the
 columns dataset, variant, epoch and the quantity, a row per (dataset, variant, epoch) holding the
-median over splits of that epoch's history.csv value. The report draws them (figures.py); these files
-are for other tools and for diffing revisions' numbers.
+median over splits of that epoch's history.csv value, as the report's curves figure draws it
+(figures.py computes its medians from the same histories); these files are for other tools and for
+diffing revisions' numbers.
 
 One long file per quantity, not a file per run: a plotting tool draws a panel per dataset with a line
 per variant from it directly.
@@ -31,7 +32,7 @@ def curve_rows(dataset: str, variant: str, curve: pd.DataFrame, quantity: str) -
                          quantity: curve[quantity]})
 
 
-def write_plot_curves(results: dict, folder: Path) -> None:
+def write_curves(results: dict, folder: Path) -> None:
     """``results`` as pmtiqa.reporting.results.load_results returns them."""
     folder.mkdir(parents=True, exist_ok=True)
     curves = {(ds, v): median_curve(d["histories"]) for ds, r in results.items() for v, d in r["variants"].items()}

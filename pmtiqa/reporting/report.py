@@ -21,7 +21,7 @@ from pmtiqa.config.params import Params
 from pmtiqa.core.atomic import atomic_dir, write_json
 from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.reporting.cross_matrix import cross_matrix
-from pmtiqa.reporting.curves import write_plot_curves
+from pmtiqa.reporting.curves import write_curves
 from pmtiqa.reporting.figures import ablation_figure, cross_figure, curves_figure, scatter_figure
 from pmtiqa.reporting.html_page import report_html
 from pmtiqa.reporting.names import PAPER_BACKBONE, backbones, shown_names
@@ -217,7 +217,8 @@ def render(params: Params, results: dict, tests: dict, matrix: dict | None, file
 
 
 def write_report(params: Params, files: dict[str, DatasetFiles], cross: Path, reports: Path, summary: Path) -> None:
-    """The folder ``reports`` (report.md, figures/, curves/) and the ``summary`` (metrics.json) of the
+    """The folder ``reports`` (report.md and report.html, results.csv and results.html, figures/,
+    curves/) and the ``summary`` (metrics.json) of the
     selected datasets (their ``files``) and variants, and of pmtiqa cross's ``cross`` summary where
     there is one."""
     import matplotlib
@@ -239,7 +240,7 @@ def write_report(params: Params, files: dict[str, DatasetFiles], cross: Path, re
                           tmp / "figures" / f"curves_{ds}.png")
             scatter_figure(ds, r["variants"][focus]["predictions"], focus, honest_selection(r["selections"]),
                            tmp / "figures" / f"scatter_{ds}.png")
-        write_plot_curves(results, tmp / "curves")
+        write_curves(results, tmp / "curves")
         table = results_csv(results, params.report.selections)
         table.to_csv(tmp / "results.csv", index=False)
         table.to_html(tmp / "results.html", index=False)  # shown as a table by `snakemake --report`

@@ -11,11 +11,13 @@ from pathlib import Path
 
 from pmtiqa.config.params import Params
 from pmtiqa.config.sections import TUNABLE_SETTINGS
+from pmtiqa.core.atomic import null_as_nan
 from pmtiqa.core.errors import UserError
 from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.core.readers import read_csv, read_json
 from pmtiqa.method.metrics import STATISTICS
 from pmtiqa.method.model import STAGE_CHANNELS
+from pmtiqa.method.variants import VARIANTS
 from pmtiqa.training.finished import check_runs, check_variants_alike
 from pmtiqa.training.selections import REQUIRED_SELECTIONS, held_selections, same_selections
 
@@ -48,6 +50,7 @@ def load_dataset(params: Params, files: DatasetFiles) -> dict:
             raise UserError(f"{path}: not a summary written by `pmtiqa evaluate`; {RUN_STAGES}")
         n = n if n is not None else metrics.get("n_splits")  # paired tests: every variant over the same splits
         check_metrics(metrics, path, n, f"run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
+        metrics["summary"] = null_as_nan(metrics["summary"])  # an undefined median (constant predictions): NaN
         runs = [files.run(v, k) for k in range(n)]
         recorded = check_runs(ds, v, [r / "run.json" for r in runs], RUN_STAGES)
         check_fresh(metrics, path, runs, f"run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
@@ -60,7 +63,7 @@ def load_dataset(params: Params, files: DatasetFiles) -> dict:
     first = params.variants[0]
     ran = run_settings(files.run(first, 0) / "run.json", variants[first]["runs"][0])
     return {
-        "settings": {"split.n_splits": n, "model.backbone": ran["model"]["backbone"],
+        "settings": {"model.backbone": ran["model"]["backbone"],
                      "model.weights": ran["model"]["weights"], "train.epochs": ran["train"]["epochs"]},
         "selections": common_selections(files, variants),
         "tuned": tuned_for(files.best, ran),
@@ -147,10 +150,14 @@ def load_cross(path: Path) -> dict | None:
     if not isinstance(cross, dict) or not isinstance(cross.get("pairs"), dict):
         raise UserError(f"{path}: not a summary written by `pmtiqa cross`; run it again")
     for pair, by_variant in cross["pairs"].items():
-        if "-to-" not in pair or not isinstance(by_variant, dict):
+        if len([ds for ds in pair.split("-to-") if ds]) != 2 or not isinstance(by_variant, dict) or not by_variant:
             raise UserError(f"{path}: pairs.{pair}: not an A-to-B pair of variants' medians; run `pmtiqa cross` again")
         for variant, medians in by_variant.items():
+            if variant not in VARIANTS:
+                raise UserError(f"{path}: pairs.{pair}.{variant}: not a variant (known: {', '.join(VARIANTS)}); "
+                                f"run `pmtiqa cross` again")
             check_pair(medians, f"{path}: pairs.{pair}.{variant}")
+            by_variant[variant] = null_as_nan(medians)  # an undefined correlation: NaN, as evaluate's
     return cross
 
 
@@ -163,9 +170,11 @@ def check_pair(medians: object, where: str) -> None:
     values = {key: [medians[key]] for key in ("srcc_median", "plcc_median")}
     values |= {key: medians[key] for key in ("srcc_splits", "plcc_splits") if medians.get(key) is not None}
     for key, held in values.items():
-        bad = [v for v in (held if isinstance(held, list) else [held]) if not is_correlation(v)]
-        if bad or not isinstance(held, list):
-            raise UserError(f"{where}.{key}: {(bad or [held])[0]!r} is not a correlation (-1 to 1, or null); {fix}")
+        if not isinstance(held, list):
+            raise UserError(f"{where}.{key}: {held!r} is not a list of each split's values; {fix}")
+        bad = [v for v in held if not is_correlation(v)]
+        if bad:
+            raise UserError(f"{where}.{key}: {bad[0]!r} is not a correlation (-1 to 1, or null); {fix}")
     n = medians.get("n_images")
     if n is not None and (type(n) is not int or n < 1):
         raise UserError(f"{where}.n_images: {n!r} is not a number of images; {fix}")

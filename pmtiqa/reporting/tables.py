@@ -127,7 +127,7 @@ def cross_cell(cell: dict | None) -> str:
         return "-"
     s, p, n = cell["srcc"], cell["plcc"], cell["n"]
     text = f"{_f(s['median'])}{mark(s['median'], n)} ({_f(s['iqr'])}) / {_f(p['median'])}{mark(p['median'], n, 'plcc')}"
-    return f"within ({n} test images): {text}" if cell["within"] else text
+    return f"within ({sizes_range(cell['sizes'])} test images): {text}" if cell["within"] else text
 
 
 def cross_table(matrix: dict) -> list[str]:

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from pmtiqa.reporting.curves import QUANTITIES, write_plot_curves
+from pmtiqa.reporting.curves import QUANTITIES, write_curves
 
 
 def history(split: int, with_val: bool, multitask: bool) -> pd.DataFrame:
@@ -23,7 +23,7 @@ def results(with_val: dict[str, bool]) -> dict:
 
 
 def test_one_long_file_per_quantity(tmp_path):
-    write_plot_curves(results({"livec": True, "bid": False}), tmp_path)
+    write_curves(results({"livec": True, "bid": False}), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{q}.csv" for q in QUANTITIES)
     l1 = pd.read_csv(tmp_path / "l1.csv")
     assert list(l1.columns) == ["dataset", "variant", "epoch", "l1"]
@@ -39,11 +39,11 @@ def test_one_long_file_per_quantity(tmp_path):
     ("test_srcc", {(ds, v) for ds in ("livec", "bid") for v in ("baseline", "ms_pmt")}),
 ])
 def test_only_runs_that_have_the_quantity(tmp_path, quantity, rows):
-    write_plot_curves(results({"livec": True, "bid": False}), tmp_path)
+    write_curves(results({"livec": True, "bid": False}), tmp_path)
     table = pd.read_csv(tmp_path / f"{quantity}.csv")
     assert set(zip(table["dataset"], table["variant"])) == rows
 
 
 def test_a_quantity_no_run_has_keeps_its_header(tmp_path):
-    write_plot_curves(results({"bid": False}), tmp_path)
+    write_curves(results({"bid": False}), tmp_path)
     assert (tmp_path / "val_srcc.csv").read_text().splitlines() == ["dataset,variant,epoch,val_srcc"]

@@ -10,6 +10,7 @@ matplotlib = pytest.importorskip("matplotlib")  # the report's figures (absent o
 matplotlib.use("Agg")
 
 from pmtiqa.core import paths  # noqa: E402
+from pmtiqa.core.atomic import null_as_nan  # noqa: E402
 from pmtiqa.method.metrics import aggregate  # noqa: E402
 from pmtiqa.reporting import figures  # noqa: E402
 from pmtiqa.reporting.cross_matrix import cross_matrix  # noqa: E402
@@ -137,15 +138,16 @@ def test_scatter_states_the_median_srcc_and_marks_what_lies_off_the_scale(drawn,
 
 def cross_pairs() -> dict:
     """pmtiqa cross's pairs: koniq's ms_pmt models rank livec's images backwards; baseline is missing
-    one pair (null medians) and the other has no per-split values (an older summary)."""
-    return {"livec-to-koniq": {"ms_pmt": {"srcc_median": 0.61, "plcc_median": 0.6, "srcc_splits": [0.5, 0.6, 0.61,
+    one pair (null medians) and the other has no per-split values (an older summary); as the report
+    reads them (results.load_cross: null as NaN)."""
+    return null_as_nan({"livec-to-koniq": {"ms_pmt": {"srcc_median": 0.61, "plcc_median": 0.6, "srcc_splits": [0.5, 0.6, 0.61,
                                                                                                    0.7, 0.72],
                                           "plcc_splits": [0.6] * 5, "n_images": 10073},
                                "baseline": {"srcc_median": 0.52, "plcc_median": 0.5}},
             "koniq-to-livec": {"ms_pmt": {"srcc_median": -0.2, "plcc_median": -0.1, "srcc_splits": [-0.3, -0.25, -0.2,
                                                                                                     -0.1, 0.0],
                                           "plcc_splits": [-0.1] * 5, "n_images": 1162},
-                               "baseline": {"srcc_median": None, "plcc_median": None}}}
+                               "baseline": {"srcc_median": None, "plcc_median": None}}})
 
 
 def test_cross_figure_fills_the_diagonal_and_centres_its_scale_on_zero(drawn, tmp_path):

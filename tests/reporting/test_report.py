@@ -191,14 +191,15 @@ def replace_cell(path: Path, column: str, value: str) -> None:
     table.to_csv(path, index=False)
 
 
-def cross_summary(workdir: Path, medians: dict | None = None, **changed) -> None:
-    """pmtiqa cross's summary of one pair, its medians changed (None: a list where they belong)."""
+def cross_summary(workdir: Path, held=None, pair="livec-to-synthetic", variant="ms_pmt", **changed) -> None:
+    """pmtiqa cross's summary of one pair of one variant (None: of none), its medians changed or
+    replaced by ``held``."""
     good = {"srcc_median": 0.5, "plcc_median": 0.4, "srcc_splits": [0.5, 0.6], "plcc_splits": [0.4, 0.4],
             "n_images": 100}
     (workdir / "metrics/cross").mkdir(parents=True, exist_ok=True)
-    held = [1, 2] if medians is None and not changed else {**good, **changed}
+    by_variant = {} if variant is None else {variant: {**good, **changed} if held is None else held}
     (workdir / "metrics/cross/summary.json").write_text(
-        json.dumps({"pairs": {"livec-to-synthetic": {"ms_pmt": held}}, "selection": "kept"}))
+        json.dumps({"pairs": {pair: by_variant}, "selection": "kept"}))
 
 
 # (case, the damage, what the one line says): runs that do not belong together, summaries older than
@@ -230,15 +231,23 @@ DAMAGED = [
      lambda w: [every_split(w, "livec", v, lambda r: r["settings"]["model"].update(backbone="resnet999"))
                 for v in VARIANTS],
      "runs/train/livec/baseline/split0/run.json: settings.model.backbone is 'resnet999', not a backbone pmtiqa trains"),
-    ("a cross summary with text for a split's SRCC", lambda w: cross_summary(w, srcc_splits="abc"),
+    ("a cross summary with text for a split's SRCC", lambda w: cross_summary(w, srcc_splits=["abc", 0.5]),
      "metrics/cross/summary.json: pairs.livec-to-synthetic.ms_pmt.srcc_splits: 'abc' is not a correlation"),
+    ("a cross summary with one number for the splits' values", lambda w: cross_summary(w, srcc_splits=0.5),
+     "metrics/cross/summary.json: pairs.livec-to-synthetic.ms_pmt.srcc_splits: 0.5 is not a list of each split's"),
+    ("a cross pair of three datasets", lambda w: cross_summary(w, pair="livec-to-synthetic-to-bid"),
+     "metrics/cross/summary.json: pairs.livec-to-synthetic-to-bid: not an A-to-B pair"),
+    ("a cross pair of no variants", lambda w: cross_summary(w, variant=None),
+     "metrics/cross/summary.json: pairs.livec-to-synthetic: not an A-to-B pair"),
+    ("a cross pair of a variant pmtiqa does not train", lambda w: cross_summary(w, variant="ms_best"),
+     "metrics/cross/summary.json: pairs.livec-to-synthetic.ms_best: not a variant"),
     ("a cross summary with an SRCC past 1", lambda w: cross_summary(w, srcc_median=7.5),
      "metrics/cross/summary.json: pairs.livec-to-synthetic.ms_pmt.srcc_median: 7.5 is not a correlation"),
     ("a cross summary with a boolean median", lambda w: cross_summary(w, plcc_median=True),
      "metrics/cross/summary.json: pairs.livec-to-synthetic.ms_pmt.plcc_median: True is not a correlation"),
     ("a cross summary with text for its image count", lambda w: cross_summary(w, n_images="many"),
      "metrics/cross/summary.json: pairs.livec-to-synthetic.ms_pmt.n_images: 'many' is not a number of images"),
-    ("a cross pair holding a list", lambda w: cross_summary(w, None),
+    ("a cross pair holding a list", lambda w: cross_summary(w, held=[1, 2]),
      "metrics/cross/summary.json: pairs.livec-to-synthetic.ms_pmt: not a pair's medians"),
     ("a run.json whose epochs are text",
      lambda w: [every_split(w, "livec", v, lambda r: r["settings"]["train"].update(epochs="two")) for v in VARIANTS],
@@ -255,6 +264,21 @@ def test_report_inputs_that_do_not_belong_or_hold_the_wrong_type_are_named(workd
         report(params)
     assert str(err.value).startswith(says), str(err.value)
     assert not (workdir / "reports").exists()  # nothing half-written
+
+
+def test_undefined_medians_are_reported_as_such(workdir):
+    """An SRCC that is undefined in every split (constant predictions) is null in evaluate's and cross's
+    summaries: the report shows it as n/a or a dash and draws the rest, not a traceback."""
+    params = make_params()
+    fabricate(params)
+    for selection in ("final", "val"):
+        edit_json(workdir / "metrics/livec/ms_pmt.json",
+                  lambda m: m["summary"][selection].update(srcc=dict.fromkeys(m["summary"][selection]["srcc"])))
+    cross_summary(workdir, srcc_median=None, srcc_splits=[None, None], n_images=None)
+    report(params)
+    text = (workdir / "reports/report.md").read_text()
+    assert "| `ms_pmt` | PMT-IQA | n/a (n/a) |" in text and "| `ms_pmt` | livec | - | - |" in text, text
+    assert json.loads((workdir / "metrics.json").read_text())["livec"]["ms_pmt"]["srcc"] is None
 
 
 def test_the_report_reads_each_run_json_once(workdir, monkeypatch):
