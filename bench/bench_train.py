@@ -91,7 +91,7 @@ class JpegDataset(torch.utils.data.Dataset):
 
 def make_step(backbone: str, runtime: Runtime, channels_last: bool):
     """A fresh model and its Adam, and a training step on given crops as Trainer.step computes it
-    (replayed as a CUDA graph under runtime.graphs; ``step.captured`` is the part a graph holds)."""
+    (replayed as a CUDA graph under runtime.graphs), called with (crops, targets, quality levels)."""
     device = runtime.device
     cuda = device.type == "cuda"
     torch.manual_seed(0)
@@ -110,12 +110,9 @@ def make_step(backbone: str, runtime: Runtime, channels_last: bool):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    captured = StaticCall(update, capture=cuda) if runtime.graphs else update
-
-    def step(x, target):  # the levels outside the graph, as the trainer's are: their check reads the host
-        captured(x, target, quality_level(target, 10))
-    step.captured = captured
-    return step
+    # quality levels come with each batch, computed before it reaches the device, as the trainer's are
+    # computed once with its data: quality_level's check reads the host, which a graph cannot hold
+    return StaticCall(update, capture=cuda) if runtime.graphs else update
 
 
 def trainer_step(backbone: str, batch: int, crop: int, cache: torch.Tensor, runtime: Runtime):
@@ -142,17 +139,18 @@ def conv_probe(backbone: str, batch: int, crop: int, runtime: Runtime):
 
     eager = dataclasses.replace(runtime, compile="none", graphs=False)
     x, target = torch.randn(batch, 3, crop, crop), torch.rand(batch)
+    level = quality_level(target, 10)
     layouts = [(make_step(backbone, eager, last), x.contiguous(memory_format=torch.channels_last) if last else x)
                for last in (True, False)]
     for step, inputs in layouts:
-        step(inputs, target)  # oneDNN builds its kernels on the first call
+        step(inputs, target, level)  # oneDNN builds its kernels on the first call
 
     def measure() -> float:
         seconds = []
         for step, inputs in layouts:
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 for _ in range(2):
-                    step(inputs, target)
+                    step(inputs, target, level)
             conv_us = sum(e.self_cpu_time_total for e in prof.key_averages() if "convolution" in e.key)
             seconds.append(conv_us / 1e6 / 2)
         return batch / min(seconds)
@@ -160,15 +158,15 @@ def conv_probe(backbone: str, batch: int, crop: int, runtime: Runtime):
 
 
 def timed(step_fn, batches, warmup: int, device) -> float:
-    """Images per second over the batches after `warmup` of them."""
+    """Images per second over the batches (each the arguments of one step) after `warmup` of them."""
     count, started = 0, None
-    for i, (x, target) in enumerate(batches):
+    for i, batch in enumerate(batches):
         if i == warmup:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             started, count = time.perf_counter(), 0
-        step_fn(x, target)
-        count += len(x)
+        step_fn(*batch)
+        count += len(batch[0])
     if device.type == "cuda":
         torch.cuda.synchronize()
     return count / (time.perf_counter() - started)
@@ -212,8 +210,8 @@ def bench_round(ours, trainer, authors, batch: int, steps: int, warmup: int, cro
     # (a) ceiling: crops made in advance, already on the device
     premade = [random_crops(cache, torch.randint(0, n, (batch,), device=device), crop,
                             torch.Generator(device).manual_seed(i)) for i in range(min(total, 4))]
-    target = scores[:batch].to(device)
-    results["a"] = timed(ours, ((premade[i % len(premade)], target) for i in range(total)), warmup, device)
+    target, level = scores[:batch].to(device), quality_level(scores[:batch], 10).to(device)
+    results["a"] = timed(ours, ((premade[i % len(premade)], target, level) for i in range(total)), warmup, device)
 
     # (b) pmtiqa: the trainer's step, which gathers its crops from the on-device uint8 cache
     gen = torch.Generator(device).manual_seed(1)
@@ -231,8 +229,9 @@ def bench_round(ours, trainer, authors, batch: int, steps: int, warmup: int, cro
         produced = 0
         while produced < total:
             for x, y in loader:
-                x = x.to(device, non_blocking=True)
-                yield (x.contiguous(memory_format=torch.channels_last) if last else x), y.to(device).float()
+                x, y = x.to(device, non_blocking=True), y.float()
+                yield ((x.contiguous(memory_format=torch.channels_last) if last else x), y.to(device),
+                       quality_level(y, 10).to(device))
                 produced += 1
                 if produced == total:
                     return

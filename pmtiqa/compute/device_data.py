@@ -46,8 +46,8 @@ def split_tensors(raw_splits: list[dict], device: torch.device) -> list[dict[str
 CACHE_IDENTITY = ("labels_sha256", "images_sha256", "size")
 
 
-def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int, crop: int,
-                     custom: dict | None = None, levels: str = "equal") -> DeviceData:
+def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int, crop: int, custom: dict | None,
+                     levels: str) -> DeviceData:
     """The dataset's cache and splits on the device, each image's quality level cut by ``levels``
     (loss.levels); stops, naming the image, where one is smaller than crop."""
     dataset = files.dataset

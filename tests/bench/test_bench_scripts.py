@@ -93,9 +93,9 @@ def test_the_authors_way_runs_under_pytorch_s_default_tf32_flags(monkeypatch, tf
         seen[step_fn.__name__] = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
         return 1.0
 
-    def ours(x, t): ...
+    def ours(x, t, level): ...
     def trainer(i, _): ...
-    def authors(x, t): ...
+    def authors(x, t, level): ...
     monkeypatch.setattr(bench_train, "timed", fake_timed)
     set_tf32("bf16")  # TF32 matmuls and convolutions on, as a bf16 run sets them
     cache = torch.zeros(4, 40, 40, 3, dtype=torch.uint8)
@@ -125,12 +125,12 @@ def test_the_benchmark_s_graphed_step_holds_nothing_a_cuda_graph_cannot(monkeypa
     step = bench_train.make_step("cnn4", runtime, channels_last=True)
     x, target = torch.rand(4, 3, 32, 32), torch.rand(4)
     level = quality_level(target, 10)
-    step(x, target)  # the warm-up: Adam's state is made here
+    step(x, target, level)  # the warm-up: Adam's state is made here
     monkeypatch.setattr(torch.optim.Adam, "step", lambda self, closure=None: None)
     for name in ("cpu", "numpy", "tolist", "item"):
         monkeypatch.setattr(torch.Tensor, name, refuse(name))
     with HostTraffic() as traffic:
-        step.captured(x, target, level)
+        step(x, target, level)
     assert traffic.seen == []
 
 
