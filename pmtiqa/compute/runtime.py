@@ -36,16 +36,16 @@ class Runtime:
         return model if self.compile == "none" else torch.compile(model, mode=self.compile)
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, key: str = "runtime.device") -> torch.device:
+    """The device ``name`` (checked as config.DEVICE_NAME) names, where this machine has it; ``key``:
+    where the user gave it, for messages."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"runtime.device: {name!r} asked for, but this torch sees no CUDA device "
-                        f"(use auto or cpu)")
+        raise UserError(f"{key} {name!r}: this torch sees no CUDA device (use auto or cpu)")
     index = name.partition(":")[2]  # read here: torch keeps a device's index in 8 bits (cuda:256 is cuda:0)
     if name.startswith("cuda") and index and int(index) >= torch.cuda.device_count():
-        raise UserError(f"runtime.device: {name!r}: torch sees {torch.cuda.device_count()} CUDA device(s), "
-                        f"numbered from 0")
+        raise UserError(f"{key} {name!r}: torch sees {torch.cuda.device_count()} CUDA device(s), numbered from 0")
     return torch.device(name)
 
 

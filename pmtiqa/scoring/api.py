@@ -26,7 +26,7 @@ from PIL import Image, ImageOps
 from pmtiqa.compute.crop_means import crop_means
 from pmtiqa.compute.crops import IMAGENET_MEAN, IMAGENET_STD, eval_crop_offsets
 from pmtiqa.compute.model_file import model_from, read_model
-from pmtiqa.compute.runtime import Runtime, resolve_runtime
+from pmtiqa.compute.runtime import Runtime, resolve_device, resolve_runtime
 from pmtiqa.config.sections import DEVICE_NAME
 from pmtiqa.core.errors import UserError
 from pmtiqa.data.images import UPRIGHT, as_viewed, decode, decoded_size
@@ -46,11 +46,7 @@ def runtime_on(device: str) -> Runtime:
     """The runtime a scorer runs on; a device the machine cannot give is named as such."""
     if not DEVICE_NAME.fullmatch(device):
         raise UserError(f"--device {device!r}: not a device (auto, cpu, cuda or cuda:N)")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: this torch sees no CUDA device (use auto or cpu)")
-    if ":" in device and int(device.split(":")[1]) >= torch.cuda.device_count():
-        raise UserError(f"--device {device}: torch sees {torch.cuda.device_count()} CUDA device(s), "
-                        f"numbered from 0")
+    resolve_device(device, "--device")  # named as the option where the machine lacks it
     return resolve_runtime(device, "auto", 0)
 
 

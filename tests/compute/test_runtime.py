@@ -54,5 +54,5 @@ def test_a_cuda_device_the_machine_lacks_is_named(monkeypatch, name, ok):
     if ok:
         assert str(resolve_device(name)) == name
     else:
-        with pytest.raises(UserError, match=rf"runtime.device: '{name}': torch sees 2 CUDA device\(s\), numbered from 0"):
+        with pytest.raises(UserError, match=rf"runtime.device '{name}': torch sees 2 CUDA device\(s\), numbered from 0"):
             resolve_device(name)

@@ -231,9 +231,9 @@ def test_a_table_of_an_earlier_run_in_the_scored_folder_is_replaced_not_scored(m
 @pytest.mark.parametrize("device, why", [
     ("tpu", "--device 'tpu': not a device (auto, cpu, cuda or cuda:N)"),
     ("cuda:x", "--device 'cuda:x': not a device"),
-    pytest.param("cuda", "--device cuda: this torch sees no CUDA device", marks=pytest.mark.skipif(
+    pytest.param("cuda", "--device 'cuda': this torch sees no CUDA device", marks=pytest.mark.skipif(
         torch.cuda.is_available(), reason="CUDA is present")),
-    pytest.param("cuda:99", "--device cuda:99: torch sees", marks=pytest.mark.skipif(
+    pytest.param("cuda:99", "--device 'cuda:99': torch sees", marks=pytest.mark.skipif(
         not torch.cuda.is_available(), reason="no CUDA: refused as 'cuda' is")),
 ])
 def test_a_device_that_is_not_here_is_named_as_the_option(model_pt, folder, device, why, capsys):
