@@ -119,9 +119,11 @@ def open_study(storage, name: str, identity: dict, pruner) -> optuna.Study:
     """The study of this search: the one in the storage whose recorded identity is equal, else a new
     one (name, then name-2, name-3, ... where another search took the name). Nothing is deleted: the
     trials of an earlier search stay in the storage. A study without an identity or trials is one that
-    a worker starting beside this one has just created: it is this search's too."""
+    a worker starting beside this one has just created: it is this search's too. A study recorded by
+    an older pmtiqa holds the identity itself, not its digest: it is found too, and its trials go on."""
+    attributes = study_attributes(identity)
     studies = optuna.get_all_study_summaries(storage, include_best_trial=False)
-    same = [s.study_name for s in studies if s.user_attrs.get("identity") == digest(identity)]
+    same = [s.study_name for s in studies if s.user_attrs.get("identity") in (attributes["identity"], identity)]
     taken = {s.study_name for s in studies if "identity" in s.user_attrs or s.n_trials}
     if same:
         name = same[0]
@@ -129,7 +131,7 @@ def open_study(storage, name: str, identity: dict, pruner) -> optuna.Study:
         name = next(f"{name}-{n}" for n in range(2, len(taken) + 3) if f"{name}-{n}" not in taken)
     study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize",
                                 pruner=pruner)
-    for key, value in study_attributes(identity).items():
+    for key, value in attributes.items():
         study.set_user_attr(key, value)
     with warnings.catch_warnings():  # experimental in Optuna, stable in its storage format
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

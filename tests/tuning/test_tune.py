@@ -228,3 +228,11 @@ def test_a_study_is_reused_only_for_an_equal_search(tmp_path: Path, monkeypatch)
     assert again["study"] == first["study"] and again["n_trials"] == 2
     assert tune(2, 1, code="2")["study"] == first["study"] + "-3"  # other code: another search
     assert len(optuna.get_all_study_names(f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db")) == 3
+    # a study an older pmtiqa recorded, with the identity itself where the digest is now: its trials go on
+    storage = f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db"
+    params = tiny_params(epochs=2)
+    params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, epochs=0, batch_size=[4, 8]))
+    _, identity = pmtiqa.tuning.tune.study_identity(params, tiny_data(n=48), {"modules": {"pmtiqa.method.losses": "1"}})
+    optuna.load_study(study_name=first["study"], storage=storage).set_user_attr("identity", identity)
+    resumed = tune(2, 3)
+    assert resumed["study"] == first["study"] and resumed["n_trials"] == 3
