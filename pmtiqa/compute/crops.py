@@ -17,6 +17,7 @@ import torch
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TEST_CROP_SEED = 20230103  # fixes the test-crop positions once and for all
+RESUMED_CROP_SEED = 20230104  # a training run's crop draws, resumed where its own cannot go on (trainer.py)
 
 
 def gather_crops(images: torch.Tensor, index: torch.Tensor, top: torch.Tensor, left: torch.Tensor,
@@ -90,7 +91,13 @@ def eval_crop_offsets(height: int, width: int, crop: int, count: int) -> tuple[t
 def test_crop_generator(seed: int, epoch: int) -> torch.Generator:
     """The generator of an epoch's random test crops (train.random_test_crops, the authors' habit):
     new positions every epoch, the same ones again after a resume."""
-    return torch.Generator().manual_seed(TEST_CROP_SEED + 1_000_003 * seed + epoch)
+    return torch.Generator().manual_seed(epoch_seed(TEST_CROP_SEED, seed, epoch))
+
+
+def epoch_seed(kind: int, seed: int, epoch: int) -> int:
+    """The seed of one kind of draws (a *_CROP_SEED) in one epoch of the run seeded ``seed``: the same
+    after a resume, different for every run, epoch and kind."""
+    return kind + 1_000_003 * seed + epoch
 
 
 def random_crop_offsets(shapes: torch.Tensor, crop: int, count: int,

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from pmtiqa.compute.crop_means import CropMeans
-from pmtiqa.compute.crops import gather_crops, random_crop_draws, test_crop_generator
+from pmtiqa.compute.crops import RESUMED_CROP_SEED, epoch_seed, gather_crops, random_crop_draws, test_crop_generator
 from pmtiqa.compute.cuda_graphs import StaticCall
 from pmtiqa.compute.device_data import DeviceData
 from pmtiqa.compute.runtime import Runtime, seed_everything
@@ -174,29 +174,28 @@ class Trainer:
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state(), "generator_device": self.generator.device.type,
-                "torch_rng": torch.get_rng_state(), "epoch": self.epoch, "history": self.history}
+                "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(), "epoch": self.epoch,
+                "history": self.history}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         load_optimizer_state(self.optimizer, state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         self.epoch, self.history = state["epoch"], state["history"]
-        self.restore_crop_draws(state["generator"], state.get("generator_device"))
+        self.restore_crop_draws(state["generator"])
 
-    def restore_crop_draws(self, saved: torch.Tensor, device_type: str | None) -> None:
-        """The crop generator where the checkpoint left it. Its state belongs to its kind of device (a
-        CPU generator cannot take a CUDA one's): a run resumed on another kind draws its crops from a
+    def restore_crop_draws(self, saved: torch.Tensor) -> None:
+        """The crop generator where the checkpoint left it. Its state is its kind of device's (a CPU
+        generator's is 5056 bytes, a CUDA one's 16): a run resumed on another kind draws its crops from a
         generator seeded by the split's seed and the epoch, the same on every such resume."""
-        own = self.generator.device.type
-        if device_type == own or (device_type is None and saved.numel() == self.generator.get_state().numel()):
+        own = self.generator.get_state()
+        if saved.numel() == own.numel():
             self.generator.set_state(saved)
             return
-        seed = int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0])
-        self.generator.manual_seed(seed)
-        log.warning("the checkpoint's crop draws were made on %s; resumed on %s, epochs %d on draw anew "
-                    "(seeded by the split and the epoch)", device_type or "another kind of device", own,
-                    self.epoch + 1)
+        self.generator.manual_seed(epoch_seed(RESUMED_CROP_SEED, self.seed, self.epoch))
+        log.warning("the checkpoint's crop draws were made on another kind of device (a generator state of %d "
+                    "bytes, %s's is %d): epochs %d on draw anew, seeded by the split and the epoch", saved.numel(),
+                    self.generator.device.type, own.numel(), self.epoch + 1)
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict) -> None:
