@@ -70,7 +70,7 @@ def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int
         splits=split_tensors(raw_splits, device),
         inputs=[{"cache": cache_identity, "parts": split} for split in raw_splits],
         groups=labels["group"].astype(str).to_numpy(),
-        decode=cache.meta.get("decode", UPRIGHT),  # caches written before augment.decode: upright
+        decode=cache.meta["decode"],
     )
     check_crops_fit(data.names, cache.source_sizes, crop, files.cache)
     return data

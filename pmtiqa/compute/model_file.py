@@ -37,6 +37,7 @@ def read_model(checkpoint: Path) -> dict:
         raise UserError(f"{checkpoint}: an empty file, {NOT_A_MODEL}")
     saved = load_tensors(checkpoint, NOT_A_MODEL)
     check_model(checkpoint, saved)
+    saved.setdefault("decode", UPRIGHT)  # a model.pt of an older pmtiqa: its images were decoded upright
     return saved
 
 

@@ -33,7 +33,7 @@ from pmtiqa.core.errors import UserError
 from pmtiqa.core.processes import die_with_parent
 from pmtiqa.core.progress import progress_bar
 from pmtiqa.core.readers import image_files, read_json, read_labels
-from pmtiqa.data.images import UPRIGHT, decode, decoded_size
+from pmtiqa.data.images import DECODINGS, UPRIGHT, decode, decoded_size
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,10 @@ def load_cache(cache_dir: Path) -> Cache:
         raise UserError(f"{cache_dir / IMAGES}: damaged ({err}); {rerun}") from None
     labels = read_labels(cache_dir / LABELS, rerun)
     meta = read_json(cache_dir / META, rerun)
+    if not isinstance(meta, dict):
+        raise UserError(f"{cache_dir / META}: not what augment writes; {rerun}")
+    if meta.setdefault("decode", UPRIGHT) not in DECODINGS:  # a cache of an older augment: upright
+        raise UserError(f"{cache_dir / META}: decode is {meta['decode']!r}, not one of {', '.join(DECODINGS)}; {rerun}")
     if images.ndim != 4 or images.shape[0] != len(labels) or images.dtype != np.uint8:
         raise UserError(f"{cache_dir / IMAGES}: shape {images.shape} {images.dtype} does not match "
                         f"{len(labels)} labels; run `pmtiqa augment` again")

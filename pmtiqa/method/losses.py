@@ -22,10 +22,7 @@ def quality_level(score: torch.Tensor, num_classes: int) -> torch.Tensor:
 
     The authors' code can emit class K for the top score; here 1.0 falls in class K-1.
     """
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-    if not torch.is_floating_point(score):
-        raise TypeError(f"scores must be a float tensor, got {score.dtype}")
+    check_level_inputs(score, num_classes)
     bad = ~((score >= 0) & (score <= 1))  # also catches NaN
     if bad.any():
         raise ValueError(f"scores must lie in [0, 1]; got {score[bad][:5].tolist()}")
@@ -34,16 +31,20 @@ def quality_level(score: torch.Tensor, num_classes: int) -> torch.Tensor:
     return torch.floor(score.double() * num_classes + 1e-6).long().clamp_(max=num_classes - 1)
 
 
+def check_level_inputs(score: torch.Tensor, num_classes: int) -> None:
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    if not torch.is_floating_point(score):
+        raise TypeError(f"scores must be a float tensor, got {score.dtype}")
+
+
 def rounded_level(published: torch.Tensor, low: float, high: float, num_classes: int) -> torch.Tensor:
     """round((y - low) * K / (high - low)), halves to even, clipped to 0..K-1: bins of width
     (high - low) / K centred on its multiples, counted from the scale's low end whichever end is
     better. With K = 10 this is the authors' round(MOS / 10) on 0..100 and round(DMOS * 10) on 0..1
     (numpy's round, which theirs calls, also takes halves to even). Their top bin (the scale's last
     half-width) is class K, which has no logit; here it joins class K-1, as does a score off the scale."""
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-    if not torch.is_floating_point(published):
-        raise TypeError(f"scores must be a float tensor, got {published.dtype}")
+    check_level_inputs(published, num_classes)
     if published.isnan().any():
         raise ValueError("scores must be numbers; got NaN")
     steps = (published.double() - low) * num_classes / (high - low)  # multiplied first: 35 * 10 / 100 is 3.5
@@ -76,8 +77,8 @@ def pmt_loss(score: torch.Tensor, logits: torch.Tensor, target: torch.Tensor, le
     """lambda1 * L1 + gamma * lambda2 * CE, with the parts (both always computed, for the history).
     The weights may be 0-dim tensors (a captured training step reads them anew each replay).
 
-    level is the quality level of the target's normalised score, computed once per dataset rather
-    than on every step.
+    level is the target's quality level (loss.levels: quality_levels), computed once per dataset
+    rather than on every step.
     """
     l1 = F.l1_loss(score.float(), target.float())
     ce = F.cross_entropy(logits.float(), level)

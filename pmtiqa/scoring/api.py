@@ -142,7 +142,7 @@ class Scorer:
         if not isinstance(image, Image.Image):
             raise UserError(f"cannot score a {type(image).__name__}: give a path, a Pillow image, an HxWx3 uint8 "
                             f"array or a float tensor (N, 3, H, W) in 0..1")
-        if self.saved.get("decode", UPRIGHT) == UPRIGHT:  # turned as its EXIF says, as a file is decoded
+        if self.saved["decode"] == UPRIGHT:  # turned as its EXIF says, as a file is decoded
             image = ImageOps.exif_transpose(image)
         image = as_viewed(image)  # 8-bit RGB
         if min(image.size) < self.crop:
@@ -204,7 +204,7 @@ def prepared(path: Path, saved: dict) -> tuple[np.ndarray, str | None]:
     """A file as the model sees it, plus a decoding warning or None; Unscorable naming why not.
     Its own size decides whether it holds a crop: the resize to the training size would upscale it."""
     crop, size = saved["crop_size"], saved["image_size"]  # (width, height); None: each image's own
-    how = saved.get("decode", UPRIGHT)  # as the training images were decoded
+    how = saved["decode"]  # as the training images were decoded
     width, height = image_size_of(path, how)
     if min(width, height) < crop:
         raise Unscorable(f"{width}x{height} is smaller than the model's {crop}x{crop} crops")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,22 @@ def test_meta_records_the_build(tmp_path: Path) -> None:
     assert meta == {"labels_csv": str(labels), "labels_sha256": sha256_file(labels), "raw_dir": str(raw),
                     "size": [12, 10], "decode": "upright", "warnings": {}}
     assert len(pixels) == 64 and pixels != sha256_file(labels)
+
+
+@pytest.mark.parametrize("meta, says", [
+    ("[]", "meta.json: not what augment writes"),
+    ('{"decode": "sideways"}', "meta.json: decode is 'sideways', not one of upright, stored"),
+    ("{}", None),  # a cache of an older augment: upright
+])
+def test_a_cache_s_decoding_is_read_from_its_meta(tmp_path: Path, meta: str, says) -> None:
+    labels, raw = make_dataset(tmp_path)
+    build_cache(labels, raw, tmp_path / "cache", size=(12, 10), workers=1)
+    (tmp_path / "cache" / "meta.json").write_text(meta)
+    if says is None:
+        assert load_cache(tmp_path / "cache").meta["decode"] == "upright"
+    else:
+        with pytest.raises(UserError, match=re.escape(says) + "; run `pmtiqa augment`"):
+            load_cache(tmp_path / "cache")
 
 
 def test_native_sizes_keep_every_image_whole_at_the_top_left_of_its_row(tmp_path: Path) -> None:
