@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 NUMBER, WHOLE, TEXT, STEP = "a number", "a whole number", "a string", "eager or graph"
-TRAIN = {"backbone": TEXT, "batch": WHOLE, "step": STEP, "b": NUMBER, "b/a": NUMBER, "b/d": NUMBER}
+TRAIN = {"backbone": TEXT, "batch": WHOLE, "step": STEP, "precision": TEXT, "b": NUMBER, "b/a": NUMBER, "b/d": NUMBER}
 CONCURRENT = {"at_once": WHOLE, "run_min": NUMBER, "scoring_share": NUMBER, "grid_h": NUMBER}
 
 
@@ -48,9 +48,9 @@ def read_rows(path: str, needs: dict[str, str]) -> tuple[str, list[dict]]:
         for i, row in enumerate(rows, start=1):
             if not isinstance(row, dict):
                 raise ValueError(f"row {i}: not a mapping")
+            if "precision" in needs:
+                row.setdefault("precision", "")  # older files have none
             wrong = [f"{key} not {kind}" for key, kind in needs.items() if not is_a(row.get(key), kind)]
-            if "precision" in row and not is_a(row["precision"], TEXT):  # older files have none
-                wrong.append(f"precision not {TEXT}")
             if wrong:
                 raise ValueError(f"row {i}: {', '.join(wrong)}")
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
@@ -66,7 +66,7 @@ def one_device(files: list[tuple[str, str, list[dict]]]) -> tuple[str, list[dict
     rows, seen = [], set()
     for path, _, file_rows in files:
         for row in file_rows:
-            key = (row["backbone"], row.get("precision", ""), row["batch"], row["step"])
+            key = (row["backbone"], row["precision"], row["batch"], row["step"])
             if key in seen:
                 refuse(f"{path}: measures {', '.join(map(str, key))} again")
             seen.add(key)
@@ -80,10 +80,10 @@ def training_lines(train: list[dict]) -> list[tuple[str, str, str]]:
     backbone = train[0]["backbone"]
     rows = [r for r in train if r["backbone"] == backbone]
     lines = []
-    for precision in dict.fromkeys(r.get("precision", "") for r in rows):
+    for precision in dict.fromkeys(r["precision"] for r in rows):
         label = f"{precision}: " if precision else ""
-        for batch in sorted({r["batch"] for r in rows if r.get("precision", "") == precision}):
-            by_mode = {r["step"]: r for r in rows if r["batch"] == batch and r.get("precision", "") == precision}
+        for batch in sorted({r["batch"] for r in rows if r["precision"] == precision}):
+            by_mode = {r["step"]: r for r in rows if r["batch"] == batch and r["precision"] == precision}
             for key, what, form in (("b/a", "b/a", ".2f"), ("b/d", "b/d", ".2f"), ("b", "b images/s", ".0f")):
                 lines.append((f"{label}{what} at batch {batch}",
                               *(format(by_mode[m][key], form) if m in by_mode else "-" for m in ("eager", "graph"))))

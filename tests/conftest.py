@@ -1,5 +1,7 @@
-"""Fixtures more than one test module uses (small trained models), and the order tests start in."""
+"""Fixtures more than one test module uses (small trained models, the TF32 switches kept), and the
+order tests start in."""
 import pytest
+import torch
 
 from pmtiqa.training.split_run import train_split
 from tests.builders.training import tiny_data, tiny_own_size_data, tiny_settings
@@ -22,6 +24,15 @@ def model_pt(tmp_path_factory):
 def own_size_model_pt(tmp_path_factory):
     """A model of a dataset whose images kept their own sizes (augment.size own)."""
     return trained(tmp_path_factory, tiny_own_size_data())
+
+
+@pytest.fixture
+def tf32_flags():
+    """CUDA's two TF32 switches as a pair (matmul, convolution), put back after the test: they are
+    process-wide."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    yield lambda: (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def pytest_collection_modifyitems(items):

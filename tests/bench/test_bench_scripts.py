@@ -73,15 +73,7 @@ def test_bench_concurrent_and_the_gpu_table_print_their_rows(bench_train, tmp_pa
     assert len(re.findall(rf"paper grid, hours +\| +[12] \| +{NUMBER}", table)) == 2, table
 
 
-@pytest.fixture
-def tf32_flags_kept():
-    """CUDA's TF32 switches put back after the test (they are process-wide)."""
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    yield
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-
-
-def test_the_authors_way_runs_under_pytorch_s_default_tf32_flags(monkeypatch, tf32_flags_kept):
+def test_the_authors_way_runs_under_pytorch_s_default_tf32_flags(monkeypatch, tf32_flags):
     """(d) times the authors' step as their code runs it: with the TF32 flags PyTorch starts with
     (convolutions on, matmuls off), whatever our precision set for a, b and c."""
     sys.path.insert(0, str(ROOT / "bench"))
@@ -101,7 +93,7 @@ def test_the_authors_way_runs_under_pytorch_s_default_tf32_flags(monkeypatch, tf
     cache = torch.zeros(4, 40, 40, 3, dtype=torch.uint8)
     bench_train.bench_round(ours, trainer, authors, 2, 1, 1, 32, [Path("x.jpg")] * 4, cache, torch.device("cpu"))
     assert seen == {"ours": (True, True), "trainer": (True, True), "authors": (False, True)}
-    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (True, True)  # ours back
+    assert tf32_flags() == (True, True)  # ours back
 
 
 def test_the_gpu_script_keeps_to_its_budget_and_still_prints_its_table(tmp_path):

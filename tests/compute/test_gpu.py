@@ -15,11 +15,39 @@ from tests.builders.training import tiny_data, tiny_settings
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
-def to_cuda(data):
-    data.images, data.score, data.level = data.images.cuda(), data.score.cuda(), data.level.cuda()
-    data.sizes = None if data.sizes is None else data.sizes.cuda()
-    data.splits = [{k: v.cuda() for k, v in s.items()} for s in data.splits]
+def to_cuda(data, device: str = "cuda"):
+    data.images, data.score, data.level = (t.to(device) for t in (data.images, data.score, data.level))
+    data.sizes = None if data.sizes is None else data.sizes.to(device)
+    data.splits = [{k: v.to(device) for k, v in s.items()} for s in data.splits]
     return data
+
+
+def eager_and_graphed(device: str, graphed_step: str) -> dict:
+    """The same 4 epochs on ``device``, eager and under ``graphed_step``, each epoch's test part scored
+    after it (warm-up, capture, replays): {step: (trainer, losses, scores)}. The learning rate steps
+    every epoch, and each epoch ends on a partial batch (a second shape, captured in epoch 4): a rate
+    or a shape frozen at capture would show. fp32 at lr 1e-4 keeps the two runs' rounding (cuDNN's
+    choices may differ) from growing into a difference."""
+    settings, _ = tiny_settings(epochs=4, lr=1e-4, lr_step=1)
+    runs = {}
+    for step in ("eager", graphed_step):
+        runtime = resolve_runtime(device, "fp32", 0, "none", step)
+        data = to_cuda(tiny_data(n=100), device)  # 6 batches of 8 and one of 2 an epoch
+        trainer = Trainer(settings, data, runtime)
+        rows, scores = [], []
+        for _ in range(4):
+            rows.append(trainer.train_epoch(data.splits[0]["train"], progress=False))
+            scores.append(trainer.predict(data.splits[0]["test"]))
+        runs[step] = (trainer, [r["loss"] for r in rows], scores)
+    return runs
+
+
+def assert_graphs_follow_eager(runs: dict, graphed_step: str) -> None:
+    graphed, losses, scores = runs[graphed_step]
+    assert graphed.runtime.graphs and graphed.step.captured == 2 and graphed.scorer.score_batch.captured == 1
+    np.testing.assert_allclose(losses, runs["eager"][1], rtol=2e-3)
+    for epoch, (got, expected) in enumerate(zip(scores, runs["eager"][2])):
+        np.testing.assert_allclose(got, expected, rtol=1e-2, atol=1e-3, err_msg=f"after epoch {epoch + 1}")
 
 
 def test_crops_on_cuda_equal_crops_on_cpu():
@@ -46,27 +74,9 @@ def test_training_on_cuda_in_bf16(tmp_path, step):
 
 
 def test_cuda_graphs_are_the_default_and_train_as_eager_does():
-    """Captured steps and test batches replay; the losses and scores follow the eager ones (fp32:
-    the kernels are the same, cuDNN's choices aside). The learning rate steps every epoch, and each
-    epoch ends on a partial batch (a second shape, captured in epoch 4): a rate or a shape frozen at
-    capture would show. lr 1e-4 keeps the two runs' rounding from growing into a difference."""
-    settings, _ = tiny_settings(epochs=4, lr=1e-4, lr_step=1)
+    """Captured steps and test batches replay; the losses and scores follow the eager ones."""
     assert resolve_runtime("cuda", "fp32", 0).graphs is False  # resolve_runtime's own default: eager
-    runs = {}
-    for step in ("eager", "auto"):
-        runtime = resolve_runtime("cuda", "fp32", 0, "none", step)
-        data = to_cuda(tiny_data(n=100))  # 6 batches of 8 and one of 2 an epoch
-        trainer = Trainer(settings, data, runtime)
-        rows, scores = [], []
-        for _ in range(4):  # the test part scored after each epoch: warm-up, capture, replays
-            rows.append(trainer.train_epoch(data.splits[0]["train"], progress=False))
-            scores.append(trainer.predict(data.splits[0]["test"]))
-        runs[step] = (trainer, [r["loss"] for r in rows], scores)
-    graphed, losses, scores = runs["auto"]
-    assert graphed.runtime.graphs and graphed.step.captured == 2 and graphed.scorer.score_batch.captured == 1
-    np.testing.assert_allclose(losses, runs["eager"][1], rtol=2e-3)
-    for epoch, (got, expected) in enumerate(zip(scores, runs["eager"][2])):  # replays see the new weights
-        np.testing.assert_allclose(got, expected, rtol=1e-2, atol=1e-3, err_msg=f"after epoch {epoch + 1}")
+    assert_graphs_follow_eager(eager_and_graphed("cuda", "auto"), "auto")
 
 
 def test_graphed_test_batches_on_cuda_score_as_eager_ones(monkeypatch):
@@ -91,17 +101,11 @@ def test_graphed_test_batches_on_cuda_score_as_eager_ones(monkeypatch):
 
 
 def test_a_graphed_run_on_another_cuda_device_captures_its_kernels():
-    """cuda:N is made the current device, where graphs are captured."""
+    """cuda:N is made the current device, where graphs are captured: a graph recorded on another
+    device's stream would hold nothing, and its losses and scores would leave the eager run's."""
     if torch.cuda.device_count() < 2:
         pytest.skip("needs two CUDA devices")
-    settings, _ = tiny_settings(epochs=2)
-    runtime = resolve_runtime("cuda:1", "fp32", 0, "none", "graph")
-    data = tiny_data(n=96)
-    data.images, data.score, data.level = (t.to("cuda:1") for t in (data.images, data.score, data.level))
-    data.splits = [{k: v.to("cuda:1") for k, v in s.items()} for s in data.splits]
-    trainer = Trainer(settings, data, runtime)
-    losses = [trainer.train_epoch(data.splits[0]["train"], progress=False)["loss"] for _ in range(2)]
-    assert trainer.step.captured == 1 and all(np.isfinite(losses))  # CE alone, then L1 alone: not comparable
+    assert_graphs_follow_eager(eager_and_graphed("cuda:1", "graph"), "graph")
 
 
 def test_splits_train_at_once_on_one_gpu(tmp_path, monkeypatch):

@@ -8,19 +8,11 @@ from pmtiqa.core.errors import UserError
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
 
-@pytest.fixture
-def flags():
-    """The two TF32 flags, restored after the test (they are process-wide)."""
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    yield lambda: (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-
-
 @pytest.mark.parametrize("precision, tf32", [("fp32", False), ("tf32", True), ("bf16", True)])
-def test_only_fp32_keeps_cuda_products_in_full_fp32(flags, precision, tf32):
+def test_only_fp32_keeps_cuda_products_in_full_fp32(tf32_flags, precision, tf32):
     set_tf32("fp32" if tf32 else "tf32")  # start from the other setting
     set_tf32(precision)
-    assert flags() == (tf32, tf32)
+    assert tf32_flags() == (tf32, tf32)
 
 
 @pytest.mark.parametrize("asked, on_cuda, on_cpu", [
@@ -36,14 +28,14 @@ def test_auto_is_bf16_where_native(monkeypatch):
     assert resolve_precision("auto", CUDA) == "fp32"
 
 
-def test_tf32_on_a_cpu_is_fp32_and_leaves_the_flags_alone(flags):
+def test_tf32_on_a_cpu_is_fp32_and_leaves_the_flags_alone(tf32_flags):
     threads = torch.get_num_threads()
     set_tf32("tf32")
     try:
         runtime = resolve_runtime("cpu", "tf32", 1)
     finally:
         torch.set_num_threads(threads)
-    assert runtime.precision == "fp32" and flags() == (True, True)
+    assert runtime.precision == "fp32" and tf32_flags() == (True, True)
 
 
 @pytest.mark.parametrize("name, ok", [("cuda:0", True), ("cuda:1", True), ("cuda:2", False), ("cuda", True),
