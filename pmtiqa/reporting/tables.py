@@ -28,9 +28,14 @@ def _f(x, digits: int = 3) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
 
-def _med_iqr(summary: dict, sel: str, name: str, n: int) -> str:
-    s = summary[sel][name]
-    return f"{_f(s['median'])}{mark(s['median'], n, name)} ({_f(s['iqr'])})"
+def _marked(value: float, n: int, metric: str) -> str:
+    """A correlation with its dagger where ``n`` test images are too few for it."""
+    return f"{_f(value)}{mark(value, n, metric)}"
+
+
+def _med_iqr(stats: dict, n: int, metric: str) -> str:
+    """Median (IQR) of ``metric``'s statistics over splits."""
+    return f"{_marked(stats['median'], n, metric)} ({_f(stats['iqr'])})"
 
 
 def results_table(variants: dict, selections: list[str], backbone: str, sizes: list[int]) -> list[str]:
@@ -41,7 +46,7 @@ def results_table(variants: dict, selections: list[str], backbone: str, sizes: l
     lines = [head, "|" + "---|" * (2 + 2 * len(selections))]
     for v, data in variants.items():
         summary = data["metrics"]["summary"]
-        cells = " | ".join(f"{_med_iqr(summary, s, 'srcc', n)} | {_med_iqr(summary, s, 'plcc', n)}"
+        cells = " | ".join(f"{_med_iqr(summary[s]['srcc'], n, 'srcc')} | {_med_iqr(summary[s]['plcc'], n, 'plcc')}"
                            for s in selections)
         lines.append(f"| `{v}` | {shown_name(v, backbone)} | {cells} |")
     return lines
@@ -65,7 +70,7 @@ def results_csv(results: dict, selections: list[str]) -> pd.DataFrame:
 def paper_pair(summary: dict, selection: str, n: int) -> str:
     """Our SRCC / PLCC of a selection, each with its dagger where ``n`` test images are too few."""
     s, p = summary[selection]["srcc"]["median"], summary[selection]["plcc"]["median"]
-    return f"{_f(s)}{mark(s, n)} / {_f(p)}{mark(p, n, 'plcc')}"
+    return f"{_marked(s, n, 'srcc')} / {_marked(p, n, 'plcc')}"
 
 
 def paper_table(results: dict) -> list[str]:
@@ -126,7 +131,7 @@ def cross_cell(cell: dict | None) -> str:
     if cell is None or not np.isfinite(cell["srcc"]["median"]):
         return "-"
     s, p, n = cell["srcc"], cell["plcc"], cell["n"]
-    text = f"{_f(s['median'])}{mark(s['median'], n)} ({_f(s['iqr'])}) / {_f(p['median'])}{mark(p['median'], n, 'plcc')}"
+    text = f"{_med_iqr(s, n, 'srcc')} / {_marked(p['median'], n, 'plcc')}"
     return f"within ({sizes_range(cell['sizes'])} test images): {text}" if cell["within"] else text
 
 
