@@ -60,7 +60,13 @@ class RuntimeParams(Section):
         need(DEVICE_NAME.fullmatch(self.device) is not None, f"{name}.device",
              f"expected auto, cpu or cuda[:N], got {self.device!r}")
         problem = storage_url_problem(self.tune_storage)
-        need(problem is None, f"{name}.tune_storage", f"{problem}, got {self.tune_storage!r}")
+        need(problem is None, f"{name}.tune_storage", f"{problem}, got {password_masked(self.tune_storage)!r}")
+
+
+def password_masked(url: str) -> str:
+    """``url`` with what lies between 'user:' (after '://', or at the start where the scheme is missing)
+    and the host's last '@' masked: a message never shows a password, even of a URL that does not parse."""
+    return re.sub(r"((?:^|://)[^/@:]*:)[^/]*@", r"\1***@", url)
 
 
 STORAGE_URL = re.compile(r"[A-Za-z][A-Za-z0-9]*(\+[A-Za-z0-9_]+)?://.+")  # dialect[+driver]://...
@@ -199,8 +205,10 @@ class ReportParams(Section):
     reference_variant: str = setting("ms_pmt", choices=tuple(VARIANTS))  # tested against every other one
 
     def check_more(self, need, name: str) -> None:
+        need(len(self.selections) > 0, f"{name}.selections", "empty: name at least one of final, val, best_test")
         for i, sel in enumerate(self.selections):
             need(sel in ("final", "val", "best_test"), f"{name}.selections[{i}]", f"unknown selection {sel!r}")
+            need(sel not in self.selections[:i], f"{name}.selections[{i}]", f"{sel!r} named twice")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ selections the splits hold (training/selections.py), refusing splits that do not
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 from pmtiqa.config.params import DatasetParams
@@ -37,6 +38,18 @@ def check_same_metrics(per_split: list[dict], files: list[Path], selections, rer
                     v is None or isinstance(v, (int, float)) and not isinstance(v, bool) for v in held.values()):
                 raise UserError(f"{path}: its `{sel}` selection is not the metrics of {files[0]} "
                                 f"({', '.join(per_split[0][sel])}) as numbers; {rerun}")
+            for key, value in held.items():
+                if value is not None and not plausible(key, value):
+                    raise UserError(f"{path}: {sel}.{key} is {value!r}, which no run computes; {rerun}")
+
+
+def plausible(key: str, value: float) -> bool:
+    """A value a metrics.json can hold: a correlation in -1..1, an RMSE of 0 or more, an epoch from 1."""
+    if key == "rmse":
+        return math.isfinite(value) and value >= 0
+    if key == "epoch":
+        return value == int(value) and value >= 1
+    return abs(value) <= 1 + 1e-9  # srcc, plcc, plcc_logistic, krcc (a perfect one may round past 1)
 
 
 def evaluate_variant(params: DatasetParams, dataset_files: DatasetFiles, variant: str) -> dict:

@@ -68,6 +68,14 @@ def expand_inputs(inputs: list[Path]) -> tuple[list[Path], list[tuple[Path, str]
     return [p for p, why in reasons if why is None], [(p, why) for p, why in reasons if why is not None]
 
 
+SCORES_HEADER = "image,prediction,score"  # the first line of what predict writes
+
+
+def first_line(path: Path) -> str:
+    with path.open("rb") as file:
+        return file.readline(200).decode("utf-8", "replace").strip()
+
+
 def check_output(output: Path, checkpoint: Path) -> None:
     """Refuse, before any image is scored, an --output that cannot be written or whose writing would
     destroy the model or an image (an earlier table is what it is for, and is replaced)."""
@@ -77,6 +85,9 @@ def check_output(output: Path, checkpoint: Path) -> None:
         raise UserError(f"--output {output}: the model file; writing scores there would destroy it")
     if output.exists() and is_image(output):
         raise UserError(f"--output {output}: an image; writing scores there would destroy it")
+    if output.is_file() and output.stat().st_size and first_line(output) != SCORES_HEADER:
+        raise UserError(f"--output {output}: a file that is not an earlier table of scores (its first line is not "
+                        f"{SCORES_HEADER!r}); writing there would destroy it: name another, or remove it first")
     folder = next(p for p in output.absolute().parents if p.exists())  # the write creates those missing
     if not folder.is_dir():
         raise UserError(f"--output {output}: {folder} is a file, not a folder")
@@ -121,7 +132,7 @@ def say_skipped(path: Path, reason: str) -> None:
 
 
 def write_table(rows: list[dict], output: Path | None) -> None:
-    table = pd.DataFrame(rows, columns=["image", "prediction", "score"])
+    table = pd.DataFrame(rows, columns=SCORES_HEADER.split(","))
     if output is None:
         table.to_csv(sys.stdout, index=False)
     else:

@@ -19,6 +19,7 @@ from pathlib import Path
 import optuna
 import sqlalchemy
 
+from pmtiqa.config.sections import password_masked
 from pmtiqa.core.errors import UserError
 
 KEY = "runtime.tune_storage"
@@ -33,7 +34,7 @@ def storage_url(template: str, dataset: str) -> str:
 def shown(url: str) -> str:
     """The URL as messages show it: its password masked, even where the URL does not parse or holds
     a raw '@' (SQLAlchemy ends the password at the first one, and would show the rest)."""
-    masked = re.sub(r"(://[^/@]*?:)[^/]*@", r"\1***@", url)  # up to the host's last '@'
+    masked = password_masked(url)
     if raw_ats(url):
         return masked
     try:

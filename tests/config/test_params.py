@@ -113,6 +113,8 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({**MINIMAL, "runtime": {"device": "gpu"}}, "runtime.device"),
         ({**MINIMAL, "runtime": {"device": "cuda:x"}}, "runtime.device"),
         ({**MINIMAL, "runtime": {"device": "cuda:01"}}, "runtime.device"),  # torch refuses a leading zero
+        ({**MINIMAL, "report": {"selections": []}}, "report.selections"),
+        ({**MINIMAL, "report": {"selections": ["val", "val"]}}, "report.selections[1]"),
         ({**MINIMAL, "runtime": {"device": "cuda:\u0663"}}, "runtime.device"),  # an Arabic-Indic 3
         ({**MINIMAL, "runtime": {"precision": "fp16"}}, "runtime.precision"),
         ({**MINIMAL, "runtime": {"step": "graphs"}}, "runtime.step"),
@@ -422,3 +424,11 @@ def test_a_dataset_that_is_not_run_need_not_fit_the_crops():
     assert p.for_dataset("livec").image_size == (64, 64)
     with pytest.raises(ParamsError, match="augment.size: a train.crop_size of 224 does not fit in livec's"):
         params_from_dict({**MINIMAL, "augment": {"size": [64, 64]}})
+
+
+@pytest.mark.parametrize("url", ["postgresql://user:TOPSECRET@host/{data}", "postgresql://user:TOP{SECRET@host/db",
+                                 "user:TOPSECRET@host/db"])
+def test_a_storage_url_refused_by_its_form_never_shows_its_password(url):
+    with pytest.raises(ParamsError) as err:
+        params_from_dict({**MINIMAL, "runtime": {"tune_storage": url}}, source="p.yaml")
+    assert str(err.value).startswith("p.yaml: runtime.tune_storage: ") and "TOPSECRET" not in str(err.value)

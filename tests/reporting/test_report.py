@@ -443,3 +443,16 @@ def test_a_run_json_that_is_not_an_object_is_named(workdir, content):
     (DatasetFiles("livec").run("ms", 3) / "run.json").write_text(content)
     with pytest.raises(UserError, match=re.escape("runs/train/livec/ms/split3/run.json") + ": not a run.json"):
         report(params)
+
+
+@pytest.mark.parametrize("key, value", [("srcc", 7.5), ("plcc", -1.2), ("rmse", -0.1), ("epoch", 0), ("epoch", 2.5)])
+def test_evaluate_refuses_a_value_no_run_computes(workdir, key, value):
+    """An SRCC of 7.5 in one split's metrics.json would become a median of 4 in the report."""
+    from pmtiqa.reporting.evaluate import evaluate_variant
+
+    params = make_params()
+    fabricate(params)
+    path = DatasetFiles("synthetic").run("ms_pmt", 1) / "metrics.json"
+    edit_json(path, lambda m: m["final"].update({key: value}))
+    with pytest.raises(UserError, match=rf"split1/metrics.json: final.{key} is {value!r}, which no run computes"):
+        evaluate_variant(params.for_dataset("synthetic"), DatasetFiles("synthetic"), "ms_pmt")

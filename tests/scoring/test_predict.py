@@ -203,8 +203,19 @@ def output_the_model(tmp_path):
     return tmp_path / "model.pt", "the model file; writing scores there would destroy it"
 
 
+def output_another_model(tmp_path):
+    shutil.copy(tmp_path / "model.pt", tmp_path / "other.pt")
+    return tmp_path / "other.pt", "a file that is not an earlier table of scores"
+
+
+def output_the_params(tmp_path):
+    (tmp_path / "params.yaml").write_text("datasets: [livec]\n")
+    return tmp_path / "params.yaml", "a file that is not an earlier table of scores"
+
+
 @pytest.mark.parametrize("make", [
     output_folder, output_under_a_file, output_an_input_image, output_another_image, output_the_model,
+    output_another_model, output_the_params,
     pytest.param(output_in_a_read_only_folder, marks=pytest.mark.skipif(
         os.geteuid() == 0, reason="root writes into a read-only folder")),
 ])
