@@ -78,9 +78,13 @@ def storage_url_problem(url: str) -> str | None:
     if not STORAGE_URL.fullmatch(url):
         return "expected an SQLAlchemy URL, dialect[+driver]://..., e.g. postgresql://user@host/db"
     try:
-        names = {name for _, name, _, _ in string.Formatter().parse(url) if name is not None}
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(url)
+                  if name is not None]
     except ValueError:
         return "a brace that is not {dataset} (write a literal brace twice: {{ }})"
+    names = {name for name, _, _ in fields}
+    if any(spec or conversion for _, spec, conversion in fields):
+        return "a placeholder is {dataset} alone (no format spec or conversion)"
     if names - {"dataset"}:
         return f"unknown placeholder {{{sorted(names - {'dataset'})[0]}}} (known: {{dataset}})"
     return None

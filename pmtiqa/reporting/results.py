@@ -22,10 +22,13 @@ from pmtiqa.training.finished import check_runs, check_variants_alike
 from pmtiqa.training.selections import REQUIRED_SELECTIONS, held_selections, same_selections
 
 RUN_STAGES = "run the stages before the report (`dvc repro` or `snakemake`)"
-# The columns the report reads as numbers (history.csv's `target` is the loss's target, a word)
+# The columns the report reads as numbers (history.csv's `target` is the loss's target, a word), and
+# those it cannot go without (the figures draw them)
 HISTORY_NUMBERS = ("epoch", "lambda1", "lambda2", "lr", "loss", "l1", "ce", "val_srcc", "val_plcc", "test_srcc",
                    "test_plcc", "seconds", "scoring_seconds")
+HISTORY_NEEDS = ("epoch", "lambda1", "l1", "ce", "test_srcc")
 PREDICTION_NUMBERS = ("mos", "prediction", "score")
+PREDICTION_NEEDS = ("mos", "prediction")
 
 
 def focus_variant(params: Params) -> str:
@@ -55,9 +58,10 @@ def load_dataset(params: Params, files: DatasetFiles) -> dict:
         recorded = check_runs(ds, v, [r / "run.json" for r in runs], RUN_STAGES)
         check_fresh(metrics, path, runs, f"run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
         variants[v] = {"metrics": metrics, "runs": recorded,
-                       "histories": [read_rows(r / "history.csv", HISTORY_NUMBERS) for r in runs]}
+                       "histories": [read_rows(r / "history.csv", HISTORY_NUMBERS, HISTORY_NEEDS) for r in runs]}
         if v == focus:  # only the scatter reads predictions, and only the focus variant's
-            variants[v]["predictions"] = [read_rows(r / "predictions.csv", PREDICTION_NUMBERS) for r in runs]
+            variants[v]["predictions"] = [read_rows(r / "predictions.csv", PREDICTION_NUMBERS, PREDICTION_NEEDS)
+                                          for r in runs]
     check_variants_alike({v: files.run(v, 0) / "run.json" for v in variants},
                          {v: d["runs"][0] for v, d in variants.items()}, RUN_STAGES)
     first = params.variants[0]
@@ -71,10 +75,10 @@ def load_dataset(params: Params, files: DatasetFiles) -> dict:
     }
 
 
-def read_rows(path: Path, numbers: tuple[str, ...]):
-    """A split's history.csv or predictions.csv, which a finished run never leaves without rows: an
-    empty one would drop the split from every median the report draws, without a word."""
-    table = read_csv(path, RUN_STAGES, numbers=numbers)
+def read_rows(path: Path, numbers: tuple[str, ...], needs: tuple[str, ...]):
+    """A split's history.csv or predictions.csv, which a finished run never leaves without rows or the
+    columns ``needs``: an empty one would drop the split from every median the report draws, without a word."""
+    table = read_csv(path, RUN_STAGES, columns=needs, numbers=numbers)
     if table.empty:
         raise UserError(f"{path}: holds no rows; {RUN_STAGES}")
     return table

@@ -114,6 +114,8 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({**MINIMAL, "runtime": {"device": "cuda:x"}}, "runtime.device"),
         ({**MINIMAL, "runtime": {"device": "cuda:01"}}, "runtime.device"),  # torch refuses a leading zero
         ({**MINIMAL, "report": {"selections": []}}, "report.selections"),
+        ({**MINIMAL, "runtime": {"tune_storage": "sqlite:///runs/{dataset!r}/s.db"}}, "runtime.tune_storage"),
+        ({**MINIMAL, "runtime": {"tune_storage": "sqlite:///runs/{dataset:>999999999}/s.db"}}, "runtime.tune_storage"),
         ({**MINIMAL, "report": {"selections": ["val", "val"]}}, "report.selections[1]"),
         ({**MINIMAL, "runtime": {"device": "cuda:\u0663"}}, "runtime.device"),  # an Arabic-Indic 3
         ({**MINIMAL, "runtime": {"precision": "fp16"}}, "runtime.precision"),

@@ -154,6 +154,10 @@ def score_named_twice(lines: list[str]) -> list[str]:
     return [lines[0] + ",rating"] + [line + ",1" for line in lines[1:]]
 
 
+def image_named_twice_behind_a_bom(lines: list[str]) -> list[str]:
+    return ["\ufeff" + lines[0] + ",file"] + [line + ",x.png" for line in lines[1:]]
+
+
 def blank_line_then_a_bad_score(lines: list[str]) -> list[str]:
     """A blank line as line 4; the data line that was line 6 is line 7 in the file, its score 9."""
     file, _, scene = lines[5].split(",")
@@ -174,6 +178,8 @@ def empty_group_cell(lines: list[str]) -> list[str]:
 # (case, an edit of the CSV's lines (the header is line 1), what the one line says)
 CSV_TEXTS = [
     ("the score column named twice", score_named_twice, "ratings.csv): the header names the column 'rating' twice"),
+    ("the image column named twice, the file opening with a BOM", image_named_twice_behind_a_bom,
+     "ratings.csv): the header names the column 'file' twice"),
     ("a blank line before a bad score", blank_line_then_a_bad_score,
      "ratings.csv): row 7: score '9' is not a number in custom_datasets.mylab.range"),
     ("a quoted field over two lines before a bad score", a_field_over_two_lines_then_a_bad_score,

@@ -224,6 +224,10 @@ DAMAGED = [
     ("a predictions.csv with text scores",
      lambda w: replace_cell(w / "runs/train/synthetic/ms_pmt/split0/predictions.csv", "prediction", "high"),
      "runs/train/synthetic/ms_pmt/split0/predictions.csv: row 3: prediction 'high' is not a number"),
+    ("a history.csv without its test SRCC",
+     lambda w: pd.read_csv(w / "runs/train/livec/ms/split1/history.csv").drop(columns="test_srcc").to_csv(
+         w / "runs/train/livec/ms/split1/history.csv", index=False),
+     "runs/train/livec/ms/split1/history.csv: lacks column(s) test_srcc"),
     ("a predictions.csv with no rows",
      lambda w: (w / "runs/train/synthetic/ms_pmt/split0/predictions.csv").write_text("image,mos,prediction,score\n"),
      "runs/train/synthetic/ms_pmt/split0/predictions.csv: holds no rows"),

@@ -32,7 +32,7 @@ IMAGES, LABELS = "images", "labels.csv"  # inside data/raw/<name>/
 def header_and_lines(path: Path) -> tuple[list[str], list[int]]:
     """The CSV's header, and the line each record after it starts on, blank lines included as
     records (as pandas reads them with skip_blank_lines=False)."""
-    with open(path, newline="") as file:
+    with open(path, newline="", encoding="utf-8-sig") as file:  # a BOM is not part of the first name
         reader = csv.reader(file)
         header, lines = next(reader, []), []
         start = reader.line_num + 1
