@@ -2,14 +2,17 @@
 
 Everything is written under a temporary name ``.<name>.<random>.tmp`` in the destination's folder
 and then renamed, which is atomic on POSIX file systems. Each write first removes what a killed
-earlier write of the same destination left behind (its temporaries, a half-swapped folder); the
-stages write one destination at a time, so nothing else can own those names.
+earlier write of the same destination left behind (its temporaries, a half-swapped folder). A writer
+holds a lock (flock) on its temporary until the rename, and the kernel drops it when the writer dies:
+a temporary whose lock can be taken is a dead write's, one whose lock is held belongs to a live
+writer of the same destination (tune workers sharing a folder each write best.json) and is left alone.
 """
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import errno
+import fcntl
 import json
 import math
 import os
@@ -53,9 +56,72 @@ def temporaries(dest: Path) -> list[Path]:
 
 
 def remove_temporaries(dest: Path) -> None:
-    """Delete the temporaries a killed earlier write of ``dest`` left beside it."""
+    """Delete the temporaries a killed earlier write of ``dest`` left beside it (those no live
+    writer holds), whether or not another writer removes or renames them at the same moment."""
     for tmp in temporaries(dest):
-        shutil.rmtree(tmp) if tmp.is_dir() and not tmp.is_symlink() else tmp.unlink()
+        try:
+            fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            if err.errno not in (errno.ELOOP, errno.EACCES, errno.EPERM):
+                raise
+            fd = None  # a symlink, or not ours to open: no live write of ours, removed as a name
+        try:
+            if fd is None or _lock(fd, wait=False):
+                _remove(tmp)
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+
+def _lock(fd: int, wait: bool) -> bool:
+    """flock ``fd``; False where a live writer holds it. A file system without locks (some network
+    mounts) counts as unlocked: its temporaries are removed as dead writes' are."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError as err:
+        if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise
+    return True
+
+
+def _remove(path: Path) -> None:
+    """Remove a file or folder that another process may be removing too."""
+    def gone_is_fine(function, name, err: BaseException) -> None:
+        if not isinstance(err, FileNotFoundError):
+            raise err
+
+    if path.is_dir() and not path.is_symlink():
+        if sys.version_info >= (3, 12):
+            shutil.rmtree(path, onexc=gone_is_fine)
+        else:
+            shutil.rmtree(path, onerror=lambda function, name, info: gone_is_fine(function, name, info[1]))
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _held_temporary(dest: Path, folder: bool) -> tuple[Path, int]:
+    """A new temporary of ``dest`` and an open descriptor holding its lock. Another writer's
+    clearing may remove it between its making and its locking (then it is gone, or its link count
+    is 0), and a fresh one is made."""
+    prefix = f".{dest.name}."
+    while True:
+        if folder:
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=dest.parent))
+            try:
+                fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+        else:
+            fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=dest.parent)
+            tmp = Path(name)
+        _lock(fd, wait=True)
+        if os.fstat(fd).st_nlink:
+            return tmp, fd
+        os.close(fd)
 
 
 def restore_parked(dest: Path) -> None:
@@ -100,9 +166,7 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     with _named_write_errors(dest):
         dest.parent.mkdir(parents=True, exist_ok=True)
         remove_temporaries(dest)
-        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-        os.close(fd)
-    tmp = Path(name)
+        tmp, lock = _held_temporary(dest, folder=False)
     try:
         with _named_as_destination(tmp, dest):
             yield tmp
@@ -111,6 +175,7 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
             os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+        os.close(lock)
 
 
 @contextlib.contextmanager
@@ -126,7 +191,7 @@ def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         restore_parked(dest)
         remove_temporaries(dest)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+        tmp, lock = _held_temporary(dest, folder=True)
     try:
         with _named_as_destination(tmp, dest):
             yield tmp
@@ -135,6 +200,7 @@ def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
             _swap_in(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        os.close(lock)
 
 
 def _swap_in(new: Path, dest: Path) -> None:

@@ -1,10 +1,13 @@
 """What atomic writes say when the writing fails: the file where it was going, never its temporary."""
 import errno
+import multiprocessing
+import os
 from pathlib import Path
 
 import pytest
 
-from pmtiqa.core.atomic import atomic_dir, atomic_path, temporaries
+from pmtiqa.core import atomic
+from pmtiqa.core.atomic import atomic_dir, atomic_path, temporaries, write_text
 
 
 def full_disk(name: Path) -> OSError:
@@ -27,3 +30,60 @@ def test_a_failed_write_names_the_destination(tmp_path, case, writer, failing, n
         raise full_disk(failing(tmp))
     assert err.value.filename == str(named(dest)) and err.value.errno == errno.ENOSPC
     assert not dest.exists() and not temporaries(dest)  # nothing half-written is left
+
+
+# -- writers of one destination side by side (tune workers sharing a folder each write best.json) --
+
+@pytest.mark.parametrize("writer", [atomic_path, atomic_dir], ids=["file", "folder"])
+def test_a_write_leaves_a_live_writers_temporary_alone(tmp_path, writer):
+    """A second write of the same destination, while the first is still writing, removes only what a
+    dead write left: the first one's temporary survives, and the first write completes after it."""
+    dest = tmp_path / "runs" / "best.json"
+    dead = dest.parent / f".{dest.name}.killed.tmp"
+    with writer(dest) as first:
+        dead.parent.mkdir(parents=True, exist_ok=True)
+        dead.write_text("left by a killed write")
+        with writer(dest) as second:
+            assert first.exists() and not dead.exists()
+            assert temporaries(dest) == sorted([first, second])
+    assert dest.exists() and not temporaries(dest)
+
+
+def test_a_temporary_gone_while_being_cleared_is_no_error(tmp_path, monkeypatch):
+    """Two writers may clear the same dead temporary at once, or see another's temporary renamed
+    into place between listing and removing it."""
+    dest = tmp_path / "best.json"
+    monkeypatch.setattr(atomic, "temporaries", lambda dest: [dest.parent / f".{dest.name}.vanished.tmp"])
+    write_text(dest, "{}\n")
+    assert dest.read_text() == "{}\n"
+
+
+def _write_many(dest: str, n: int) -> None:
+    for i in range(n):
+        write_text(dest, f"{i}\n")
+
+
+def test_processes_writing_one_file_at_once_all_succeed(tmp_path):
+    dest = tmp_path / "best.json"
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(3) as pool:
+        pool.starmap(_write_many, [(str(dest), 300)] * 3)
+    assert dest.read_text() == "299\n" and not temporaries(dest)
+
+
+LEFTOVERS = [
+    ("a file", lambda p: p.write_text("half")),
+    ("a folder", lambda p: (p.mkdir(), (p / "a.png").write_text("half"))),
+    ("a symlink to a file elsewhere", lambda p: p.symlink_to(p.parent.parent / "keep.txt")),
+    ("a fifo (opening it would block)", os.mkfifo),
+]
+
+
+@pytest.mark.parametrize("make", [c[1] for c in LEFTOVERS], ids=[c[0] for c in LEFTOVERS])
+def test_what_a_dead_write_left_is_removed(tmp_path, make):
+    dest = tmp_path / "out" / "best.json"
+    dest.parent.mkdir()
+    (tmp_path / "keep.txt").write_text("not a temporary")
+    make(dest.parent / f".{dest.name}.dead.tmp")
+    write_text(dest, "{}\n")
+    assert os.listdir(dest.parent) == ["best.json"] and (tmp_path / "keep.txt").read_text() == "not a temporary"
