@@ -99,7 +99,7 @@ def main() -> None:
     if args.val_fraction is not None:
         protocol = dataclasses.replace(protocol, val_fraction=args.val_fraction)
     data = protocol_splits(load_device_data(FILES, runtime.device, params.model.num_classes, t.crop_size,
-                                            params.custom_datasets, params.loss.levels),
+                                            params.custom_datasets, params.loss.levels, params.made_as),
                            protocol, max(args.splits) + 1)
     print(f"{args.variant} on {DATASET}, {params.model.backbone} weights={params.model.weights}, {runtime.device} "
           f"{runtime.precision}: epochs {t.epochs}, batch {t.batch_size}, lr {t.lr:g} x {t.lr_decay:g} every {t.lr_step} "

@@ -47,11 +47,12 @@ CACHE_IDENTITY = ("labels_sha256", "images_sha256", "size")
 
 
 def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int, crop: int, custom: dict | None,
-                     levels: str) -> DeviceData:
+                     levels: str, made_as: tuple[tuple[int, int] | None, str]) -> DeviceData:
     """The dataset's cache and splits on the device, each image's quality level cut by ``levels``
-    (loss.levels); stops, naming the image, where one is smaller than crop."""
+    (loss.levels); stops where the cache was not made as ``made_as`` (size, decoding: augment.py's
+    load_cache), and, naming the image, where one is smaller than crop."""
     dataset = files.dataset
-    cache = load_cache(files.cache)
+    cache = load_cache(files.cache, made_as)
     labels = cache.labels
     raw_splits = read_splits(files.splits, len(labels), f"run `pmtiqa split --dataset {dataset}`")
     images = torch.from_numpy(np.array(cache.images)).to(device)  # read the memory-mapped cache once

@@ -48,6 +48,11 @@ class DatasetParams:
         size = self.augment.size
         return None if size == OWN_SIZE else (int(size[0]), int(size[1]))
 
+    @property
+    def made_as(self) -> tuple[tuple[int, int] | None, str]:
+        """What the dataset's cache must have been made with: (image_size, augment.decode)."""
+        return self.image_size, self.augment.decode
+
 
 @dataclass(frozen=True)
 class Params:

@@ -162,8 +162,10 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
 
 
-def load_cache(cache_dir: Path) -> Cache:
-    """Open a cache written by ``build_cache``: images memory-mapped read-only, labels, meta."""
+def load_cache(cache_dir: Path, made_as: tuple[tuple[int, int] | None, str] | None = None) -> Cache:
+    """Open a cache written by ``build_cache``: images memory-mapped read-only, labels, meta; with
+    ``made_as`` (the size and decoding params ask: DatasetParams.image_size, augment.decode), stop
+    where it was made otherwise (augment not run again after an edit)."""
     cache_dir = Path(cache_dir)
     rerun = "run `pmtiqa augment` for this dataset"
     if not (cache_dir / IMAGES).is_file():
@@ -181,10 +183,27 @@ def load_cache(cache_dir: Path) -> Cache:
     if images.ndim != 4 or images.shape[0] != len(labels) or images.dtype != np.uint8:
         raise UserError(f"{cache_dir / IMAGES}: shape {images.shape} {images.dtype} does not match "
                         f"{len(labels)} labels; run `pmtiqa augment` again")
+    if made_as is not None:
+        check_made_as(meta, made_as, cache_dir / META, rerun)
     n, height, width, _ = images.shape
     sources = image_sizes(cache_dir / SOURCE_SIZES, n, None)
     sizes = image_sizes(cache_dir / SIZES, n, (width, height)) if (cache_dir / SIZES).is_file() else None
     return Cache(images=images, labels=labels, meta=meta, source_sizes=sources, sizes=sizes)
+
+
+def check_made_as(meta: dict, made_as: tuple[tuple[int, int] | None, str], path: Path, rerun: str) -> None:
+    """meta.json's size and decoding are those params ask."""
+    size, how = made_as
+    asked = None if size is None else list(size)
+    if meta.get("size") != asked:
+        raise UserError(f"{path}: made at size {_size_shown(meta.get('size'))}; params ask augment.size "
+                        f"{_size_shown(asked)}; {rerun}")
+    if meta["decode"] != how:
+        raise UserError(f"{path}: decoded {meta['decode']}; params ask augment.decode {how}; {rerun}")
+
+
+def _size_shown(size: list | None) -> str:
+    return "own" if size is None else str(size)
 
 
 def image_sizes(path: Path, n: int, largest: tuple[int, int] | None) -> np.ndarray:

@@ -96,7 +96,7 @@ def check_inputs(params: Params, views: dict[str, DatasetParams], files: dict[st
                                    RETRAIN)
                 for a in sorted({a for a, _ in pairs(params)}) for v in variants}
     for a, b in pairs(params):
-        cache = load_cache(files[b].cache)
+        cache = load_cache(files[b].cache, params.for_dataset(b).made_as)
         smallest = smallest_side(cache.images.shape, cache.sizes)
         crop = views[a].train.crop_size
         if smallest < crop:

@@ -77,7 +77,7 @@ def check_before_starting(params: DatasetParams, files: DatasetFiles) -> None:
     cache (opened memory-mapped, not read) and the splits file."""
     r = params.runtime
     uses_graphs(resolve_device(r.device), r.step, r.compile)
-    labels = load_cache(files.cache).labels
+    labels = load_cache(files.cache, params.made_as).labels
     held = read_splits(files.splits, len(labels), f"run `pmtiqa split --dataset {files.dataset}`")
     check_split_count(len(held), params.split.n_splits, files.splits, files.dataset)
 

@@ -207,7 +207,7 @@ def train_in_turn(params: DatasetParams, files: DatasetFiles, variant: str, spli
     log.info("training %s/%s on %s at %s (compile: %s, step: %s), splits %s", params.dataset, variant,
              runtime.device, runtime.precision, runtime.compile, "graph" if runtime.graphs else "eager", splits)
     data = load_device_data(files, runtime.device, params.model.num_classes, t.crop_size, params.custom_datasets,
-                            params.loss.levels)
+                            params.loss.levels, params.made_as)
     check_split_count(len(data.splits), params.split.n_splits, files.splits, params.dataset)
     tuned = tuned_values(params, files.best)
     for k in splits:

@@ -211,12 +211,10 @@ def tune(params: DatasetParams, files: DatasetFiles, code: dict) -> dict:
     log_optuna_as_ours()
     dataset = files.dataset
     u = params.tune
-    out = files.tune
-    out.mkdir(parents=True, exist_ok=True)
     t, r = params.train, params.runtime
     runtime = resolve_runtime(r.device, r.precision, r.threads, r.compile, r.step)
     data = load_device_data(files, runtime.device, params.model.num_classes, t.crop_size, params.custom_datasets,
-                            params.loss.levels)
+                            params.loss.levels, params.made_as)
     if u.split >= len(data.splits):
         raise UserError(f"{files.splits}: holds {len(data.splits)} splits, tune.split asks for split {u.split}; "
                         f"run `pmtiqa split --dataset {dataset}` again")
@@ -224,6 +222,7 @@ def tune(params: DatasetParams, files: DatasetFiles, code: dict) -> dict:
     url = storage_url(r.tune_storage, dataset)
     # Heartbeats let another worker, or a later run, mark a killed worker's trial failed instead of
     # leaving it running forever.
+    files.tune.mkdir(parents=True, exist_ok=True)  # the default storage's folder
     storage = open_storage(url, HEARTBEAT_S, params.source or "params.yaml")
     # no trial is cut before an epoch at the first lowered rate (the epochs at the full rate are
     # 1..lr_step + 1, and a step of n_warmup_steps is already prunable): early epochs favour what looks good early

@@ -233,3 +233,22 @@ def test_augment_keeps_live_at_its_images_own_sizes(tmp_path: Path, monkeypatch)
     cache = load_cache(tmp_path / "data" / "cache" / "live")
     assert cache.images.shape == (779, 48, 48, 3)
     assert {tuple(s) for s in cache.sizes.tolist()} == {(48, 32), (32, 48)}
+
+
+STALE = [
+    # (what params ask now: size, decode; the line that names it)
+    ((48, 48), "upright", r"made at size \[32, 24\]; params ask augment.size \[48, 48\]"),
+    (None, "upright", r"made at size \[32, 24\]; params ask augment.size own"),
+    ((32, 24), "stored", r"decoded upright; params ask augment.decode stored"),
+]
+
+
+@pytest.mark.parametrize("size, how, named", STALE, ids=["another size", "own sizes", "another decoding"])
+def test_a_cache_made_otherwise_than_params_ask_is_refused(tmp_path: Path, size, how, named) -> None:
+    """`pmtiqa train` (tune, cross) run by hand after an edit of augment.size or augment.decode would
+    otherwise read the old pixels (the engines rerun augment first)."""
+    labels, raw = make_dataset(tmp_path)
+    build_cache(labels, raw, tmp_path / "cache", size=(32, 24), workers=1)
+    with pytest.raises(UserError, match=rf"cache/meta.json: {named}; run `pmtiqa augment`"):
+        load_cache(tmp_path / "cache", made_as=(size, how))
+    assert load_cache(tmp_path / "cache", made_as=((32, 24), "upright")).images.shape == (6, 24, 32, 3)

@@ -119,7 +119,16 @@ DAMAGED = [
      lambda: [edit_run(MINE.format("baseline", k) + "/run.json", lambda s: s["train"].update(test_crops=7))
               for k in (0, 1)],
      "mylab/baseline/split0/model.pt: a model of test_crops 2, where its run.json has train.test_crops 7"),
+    ("a tested dataset's size edited, its cache not made again",
+     lambda: edit_yaml(lambda p: p["custom_datasets"]["other"].update(size=[40, 40])),
+     "data/cache/other/meta.json: made at size [48, 44]; params ask augment.size [40, 40]"),
 ]
+
+
+def edit_yaml(change) -> None:
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    change(params)
+    Path("params.yaml").write_text(yaml.safe_dump(params))
 
 
 @pytest.mark.parametrize("case, damage, says", DAMAGED, ids=[case[0] for case in DAMAGED])

@@ -64,6 +64,8 @@ def test_splits_trained_at_once_equal_splits_trained_in_turn(project):
     (lambda: Path("data/cache/mylab/images.npy").write_bytes(b"not an array"), "images.npy: damaged"),
     (lambda: edit_params(lambda p: p["split"].update(n_splits=SPLITS + 2)),
      "data/splits/mylab.json: holds 3 splits, params ask for 5"),
+    (lambda: edit_params(lambda p: p.setdefault("augment", {}).update(decode="stored")),
+     "data/cache/mylab/meta.json: decoded upright; params ask augment.decode stored"),
 ])
 def test_what_would_stop_every_split_is_said_once_before_any_starts(project, capsys, break_it, message):
     write_params(project, parallel_splits=2)
@@ -73,6 +75,15 @@ def test_what_would_stop_every_split_is_said_once_before_any_starts(project, cap
     assert "training in process" not in err
     errors = [line for line in err.splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and message in errors[0], err
+
+
+@pytest.mark.parametrize("command", [["train", "--variant", "ms_pmt"], ["tune"]])
+def test_a_cache_made_at_another_size_is_refused_by_each_command_that_reads_it(project, capsys, command):
+    """augment.size edited, and training or tuning run by hand before augment (the engines run it first)."""
+    edit_params(lambda p: p.setdefault("augment", {}).update(size=[48, 40]))
+    assert main([command[0], "--dataset", "mylab", *command[1:]]) == 2
+    assert "data/cache/mylab/meta.json: made at size" in capsys.readouterr().err
+    assert not Path("runs").exists()
 
 
 def edit_params(change) -> None:

@@ -352,7 +352,8 @@ def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
         build_cache(labels, raw, DatasetFiles("synthetic").cache, size=size, workers=1)
         write_splits(labels, DatasetFiles("synthetic").splits, n_splits=n_splits, test_fraction=0.2,
                      val_fraction=0.0, seed=0)
-        return device_data.load_device_data(DatasetFiles("synthetic"), torch.device("cpu"), 10, 32, None, "equal").inputs
+        return device_data.load_device_data(DatasetFiles("synthetic"), torch.device("cpu"), 10, 32, None, "equal",
+                                            (size, "upright")).inputs
 
     two, three = ids(2, (40, 40)), ids(3, (40, 40))
     assert three[:2] == two and three[2] not in two
@@ -361,7 +362,8 @@ def test_more_splits_leave_the_finished_ones_valid(tmp_path, monkeypatch):
     assert ids(2, (40, 40)) != two
     DatasetFiles("synthetic").splits.write_text('{"splits": [{"train": [0], "val": [], "test": [1]}], "n_rows": 9}')
     with pytest.raises(UserError, match=r"n_rows 9, but labels.csv has 10 rows"):
-        device_data.load_device_data(DatasetFiles("synthetic"), torch.device("cpu"), 10, 32, None, "equal")
+        device_data.load_device_data(DatasetFiles("synthetic"), torch.device("cpu"), 10, 32, None, "equal",
+                                     ((40, 40), "upright"))
 
 
 def place_as(finished: Path, folder: Path, k: int) -> None:
