@@ -13,6 +13,7 @@ it is no part of a run's identity. ``protocol`` stands for a value each dataset'
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import string
 from dataclasses import dataclass, field
@@ -101,7 +102,7 @@ class DownloadParams(Section):
 
 @dataclass(frozen=True)
 class SplitParams(Section):
-    n_splits: int = setting(10, Bounds(1))
+    n_splits: int = setting(10, Bounds(1, 1000))  # each a run per variant: more only exhausts memory and time
     test_fraction: float = setting(0.2, FRACTION)
     # share of the train part held out to select an epoch; 0 (the paper's) = train on all of it
     val_fraction: float = setting(0.0, Bounds(0, 1, high_open=True))
@@ -126,7 +127,7 @@ class AugmentParams(Section):
 class ModelParams(Section):
     backbone: str = setting("resnet50", choices=("cnn4", "resnet18", "resnet34", "resnet50"))
     weights: str = "imagenet"  # imagenet | none | a path to a state dict
-    num_classes: int = setting(10, Bounds(2))
+    num_classes: int = setting(10, Bounds(2, 1000))  # quality levels; a head of 2048 weights each
 
     def check_more(self, need, name: str) -> None:
         need(self.weights != "", f"{name}.weights", "expected imagenet, none or a path to a state dict")
@@ -241,8 +242,10 @@ class CustomDatasetParams(Section):
         for key in ("images", "labels", "image_column", "score_column"):
             need(getattr(self, key) != "", f"{name}.{key}", "missing")
         low_high = self.range
-        need(len(low_high) == 2 and low_high[0] < low_high[1], f"{name}.range",
-             f"expected [low, high] of the published scale, low below high, got {low_high}")
+        # a finite width too: scores are (mos - low) / (high - low), all 0 where it overflows
+        need(len(low_high) == 2 and low_high[0] < low_high[1] and math.isfinite(low_high[1] - low_high[0]),
+             f"{name}.range", f"expected [low, high] of the published scale, low below high, both finite and "
+                              f"their difference too, got {low_high}")
         size = self.size
         need(size == OWN_SIZE or isinstance(size, list) and len(size) == 2 and all(
             isinstance(v, int) and not isinstance(v, bool) and SIDE.admits(v) for v in size), f"{name}.size",

@@ -126,10 +126,12 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({**MINIMAL, "runtime": {"parallel_splits": "two"}}, "runtime.parallel_splits"),
         ({**MINIMAL, "split": {"seed": -1}}, "split.seed"),
         ({**MINIMAL, "split": {"n_splits": 0}}, "split.n_splits"),
+        ({**MINIMAL, "split": {"n_splits": 10**7}}, "split.n_splits"),  # ran out of memory writing the splits
         ({**MINIMAL, "split": {"test_fraction": 1}}, "split.test_fraction"),
         ({**MINIMAL, "runtime": {"workers": -1}}, "runtime.workers"),
         ({**MINIMAL, "augment": {"size": [16, 16]}}, "augment.size"),
         ({**MINIMAL, "model": {"num_classes": 1}}, "model.num_classes"),
+        ({**MINIMAL, "model": {"num_classes": 10**7}}, "model.num_classes"),  # a head of 2 * 10^10 weights
         ({**MINIMAL, "model": {"weights": ""}}, "model.weights"),
         ({**MINIMAL, "tune": {"seed": -1}}, "tune.seed"),
         ({**MINIMAL, "tune": {"n_trials": 0}}, "tune.n_trials"),

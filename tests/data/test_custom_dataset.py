@@ -78,6 +78,8 @@ def test_a_bad_table_is_named_by_file_and_key(project, capsys, edit, message):
 @pytest.mark.parametrize("change, key", [
     ({"range": [5, 1]}, "custom_datasets.mylab.range"),
     ({"range": []}, "custom_datasets.mylab.range"),
+    ({"range": [-1e308, 1e308]}, "custom_datasets.mylab.range"),  # its width overflows: every score 0
+    ({"range": [0, float("inf")]}, r"custom_datasets.mylab.range\[1\]"),
     ({"images": ""}, "custom_datasets.mylab.images"),
     ({"size": "protocol"}, "custom_datasets.mylab.size"),
     ({"size": [16, 16]}, "custom_datasets.mylab.size"),
