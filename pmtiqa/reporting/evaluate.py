@@ -14,18 +14,9 @@ from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.core.readers import read_json
 from pmtiqa.method.metrics import aggregate
 from pmtiqa.training.finished import check_runs
-from pmtiqa.training.selections import REQUIRED_SELECTIONS, SELECTION_NOTES, honest_selection, same_selections
+from pmtiqa.training.selections import SELECTION_NOTES, honest_selection, same_selections
 
 log = logging.getLogger(__name__)
-
-
-def split_selections(per_split: list[dict], files: list, rerun: str) -> tuple[str, ...]:
-    """The selections every split's metrics hold, final and best_test among them."""
-    held = same_selections(per_split, files, "its splits", rerun)
-    if not set(REQUIRED_SELECTIONS) <= set(held):
-        raise UserError(f"{files[0]}: holds the selections {', '.join(held) or 'none'}, not final and best_test; "
-                        f"{rerun}")
-    return held
 
 
 def check_same_metrics(per_split: list[dict], files: list[Path], selections, rerun: str) -> None:
@@ -60,7 +51,7 @@ def evaluate_variant(params: DatasetParams, dataset_files: DatasetFiles, variant
     per_split = [read_json(path, f"run `pmtiqa train --dataset {dataset} --variant {variant} --split {k}`")
                  for k, path in enumerate(files)]
     rerun = f"rerun the training of every split of {dataset}/{variant} with the current params (`dvc repro` or `snakemake`)"
-    selections = split_selections(per_split, files, rerun)
+    selections = same_selections(per_split, files, "its splits", rerun)
     check_runs(dataset, variant, [path.with_name("run.json") for path in files], rerun)
     check_same_metrics(per_split, files, selections, rerun)
     summary = {}

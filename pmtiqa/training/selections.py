@@ -45,9 +45,17 @@ def honest_selection(selections) -> str:
 
 
 def same_selections(metrics: list[dict], files: list, what: str, fix: str) -> tuple[str, ...]:
-    """The selections every one of ``metrics`` (read from ``files``) holds; stop, naming the first file
-    that differs, where they disagree: ``what`` were trained with different split.val_fraction (on
-    different training parts), and a summary or comparison over them would mix two protocols."""
+    """The selections every one of ``metrics`` (read from ``files``) holds, final and best_test among
+    them; stop, naming the first file that differs, where they disagree: ``what`` were trained with
+    different split.val_fraction (on different training parts), and a summary or comparison over
+    them would mix two protocols."""
+    for path, held in zip(files, metrics):
+        if not isinstance(held, dict):
+            raise UserError(f"{path}: holds no selections (a JSON {type(held).__name__} where a mapping belongs), "
+                            f"not final and best_test; {fix}")
+        if not set(REQUIRED_SELECTIONS) <= set(held):
+            raise UserError(f"{path}: holds the selections {', '.join(held_selections(held)) or 'none'}, not final "
+                            f"and best_test; {fix}")
     held = held_selections(metrics[0])
     for path, other in zip(files[1:], metrics[1:]):
         if held_selections(other) != held:

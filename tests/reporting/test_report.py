@@ -373,6 +373,20 @@ def test_evaluate_refuses_splits_that_hold_different_selections(workdir, with_va
         _evaluate_livec_ms(params)
 
 
+@pytest.mark.parametrize("split, content", [(0, []), (2, []), (0, {}), (2, {"final": {}}), (1, "7.5")])
+def test_evaluate_names_a_metrics_json_that_holds_no_selections_not_a_val_fraction(workdir, split, content):
+    """A metrics.json of the wrong shape (hand-edited, another tool's) is named as such, whichever split
+    it is; splits of different split.val_fraction are a different complaint."""
+    params = make_params(datasets=("livec",))
+    fabricate(params, with_val=False)
+    path = workdir / f"runs/train/livec/ms/split{split}/metrics.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(UserError) as err:
+        _evaluate_livec_ms(params)
+    assert str(err.value).startswith(f"runs/train/livec/ms/split{split}/metrics.json: ")
+    assert "not final and best_test" in str(err.value) and "val_fraction" not in str(err.value)
+
+
 @pytest.mark.parametrize("broken, content, run, message, output", [
     ("runs/train/livec/ms/split1/history.csv", "", report, "cannot read", "reports"),
     ("runs/train/livec/ms/split0/metrics.json", '{"final": ', _evaluate_livec_ms, "not valid JSON",
