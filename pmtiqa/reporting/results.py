@@ -7,6 +7,7 @@ belong together (a split of another variant or settings, a summary older than it
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from pmtiqa.config.params import Params
@@ -27,6 +28,16 @@ RUN_STAGES = "run the stages before the report (`dvc repro` or `snakemake`)"
 HISTORY_NUMBERS = ("epoch", "lambda1", "lambda2", "lr", "loss", "l1", "ce", "val_srcc", "val_plcc", "test_srcc",
                    "test_plcc", "seconds", "scoring_seconds")
 HISTORY_NEEDS = ("epoch", "lambda1", "l1", "ce", "test_srcc")
+# What a run writes in history.csv's columns, where present: (may the cell be empty, does a value
+# lie in the range, the range in words); a hand-edited or damaged file would otherwise be drawn as written
+HISTORY_VALUES = {
+    **{c: (True, lambda v: abs(v) <= 1 + 1e-9, "a correlation (-1 to 1, or empty)")
+       for c in ("val_srcc", "val_plcc", "test_srcc", "test_plcc")},
+    **{c: (False, lambda v: 0 <= v < math.inf, "a loss (0 or more)") for c in ("loss", "l1", "ce")},
+    **{c: (False, lambda v: 0 <= v <= 1, "a task weight (0 to 1)") for c in ("lambda1", "lambda2")},
+    "lr": (False, lambda v: 0 < v < math.inf, "a learning rate (above 0)"),
+    **{c: (False, lambda v: 0 <= v < math.inf, "a duration (0 or more)") for c in ("seconds", "scoring_seconds")},
+}
 PREDICTION_NUMBERS = ("mos", "prediction", "score")
 PREDICTION_NEEDS = ("mos", "prediction")
 
@@ -58,7 +69,7 @@ def load_dataset(params: Params, files: DatasetFiles) -> dict:
         recorded = check_runs(ds, v, [r / "run.json" for r in runs], RUN_STAGES)
         check_fresh(metrics, path, runs, f"run `pmtiqa evaluate --dataset {ds} --variant {v}` again")
         variants[v] = {"metrics": metrics, "runs": recorded,
-                       "histories": [read_rows(r / "history.csv", HISTORY_NUMBERS, HISTORY_NEEDS) for r in runs]}
+                       "histories": [read_history(r / "history.csv") for r in runs]}
         if v == focus:  # only the scatter reads predictions, and only the focus variant's
             variants[v]["predictions"] = [read_rows(r / "predictions.csv", PREDICTION_NUMBERS, PREDICTION_NEEDS)
                                           for r in runs]
@@ -81,6 +92,21 @@ def read_rows(path: Path, numbers: tuple[str, ...], needs: tuple[str, ...]):
     table = read_csv(path, RUN_STAGES, columns=needs, numbers=numbers)
     if table.empty:
         raise UserError(f"{path}: holds no rows; {RUN_STAGES}")
+    return table
+
+
+def read_history(path: Path):
+    """A split's history.csv, each value one a run writes, its rows epochs 1, 2, ... in order."""
+    table = read_rows(path, HISTORY_NUMBERS, HISTORY_NEEDS)
+    values = {column: [float(v) for v in table[column]] for column in HISTORY_NUMBERS if column in table}
+    for row, epoch in enumerate(values["epoch"]):
+        if epoch != row + 1:
+            raise UserError(f"{path}: row {row + 2}: epoch {epoch!r} where the rows count epochs 1, 2, ...; "
+                            f"{RUN_STAGES}")
+    for column, (may_be_empty, admits, what) in HISTORY_VALUES.items():
+        for row, value in enumerate(values.get(column, ())):
+            if not (admits(value) or may_be_empty and math.isnan(value)):
+                raise UserError(f"{path}: row {row + 2}: {column} {value!r} is not {what}; {RUN_STAGES}")
     return table
 
 
