@@ -16,7 +16,7 @@ from pmtiqa.core.atomic import null_as_nan
 from pmtiqa.core.errors import UserError
 from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.core.readers import read_csv, read_json
-from pmtiqa.method.metrics import STATISTICS
+from pmtiqa.method.metrics import STATISTICS, aggregate
 from pmtiqa.method.model import STAGE_CHANNELS
 from pmtiqa.method.variants import VARIANTS
 from pmtiqa.training.finished import check_runs, check_variants_alike
@@ -158,6 +158,21 @@ def check_fresh(metrics: dict, path: Path, runs: list[Path], fix: str) -> None:
         if held != read_json(run / "metrics.json", RUN_STAGES):
             raise UserError(f"{path}: its split {k} is not {run / 'metrics.json'} as it is now (the summary is older "
                             f"than the runs, or of others); {fix}")
+    check_summary_of_splits(metrics, path, fix)
+
+
+def check_summary_of_splits(metrics: dict, path: Path, fix: str) -> None:
+    """Each statistic of the summary is that of the splits it holds (what evaluate computed): the
+    report draws the summary, and a hand-edited one would be drawn as written."""
+    for sel, by_metric in metrics["summary"].items():
+        for name, held in by_metric.items():
+            computed = aggregate(split[sel][name] for split in metrics["splits"])
+            for stat in STATISTICS:
+                a, b = held.get(stat), computed[stat]
+                same = isinstance(a, (int, float)) and (math.isnan(a) and math.isnan(b) or
+                                                        math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12))
+                if not same:
+                    raise UserError(f"{path}: its {sel} {name} {stat} is {a!r}, not that of its splits ({b!r}); {fix}")
 
 
 def common_selections(files: DatasetFiles, variants: dict) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ pytest.importorskip("matplotlib")  # the report's figures (absent on the GPU mac
 
 from pmtiqa.core.errors import UserError  # noqa: E402
 from pmtiqa.core.paths import DatasetFiles  # noqa: E402
+from pmtiqa.reporting.evaluate import evaluate_variant  # noqa: E402
 from pmtiqa.reporting.statistics import holm, smallest_exact_p, wilcoxon_vs_reference  # noqa: E402
 from tests.builders.results import (  # noqa: E402
     NO_VAL,
@@ -218,6 +219,12 @@ DAMAGED = [
     ("a summary older than a split's retrain",
      lambda w: edit_json(w / "runs/train/livec/ms/split2/metrics.json", lambda m: m["final"].update(srcc=0.123)),
      "metrics/livec/ms.json: its split 2 is not runs/train/livec/ms/split2/metrics.json as it is now"),
+    ("a summary whose median is not its splits'",
+     lambda w: edit_json(w / "metrics/livec/ms.json", lambda m: m["summary"]["final"]["srcc"].update(median=0.99)),
+     "metrics/livec/ms.json: its final srcc median is 0.99, not that of its splits ("),
+    ("a summary whose SRCC lost its splits' spread",
+     lambda w: edit_json(w / "metrics/livec/ms.json", lambda m: m["summary"]["best_test"]["srcc"].update(iqr=None)),
+     "metrics/livec/ms.json: its best_test srcc iqr is nan, not that of its splits ("),
     ("a history.csv with a text epoch",
      lambda w: replace_cell(w / "runs/train/livec/ms/split1/history.csv", "epoch", "two"),
      "runs/train/livec/ms/split1/history.csv: row 3: epoch 'two' is not a number"),
@@ -287,9 +294,10 @@ def test_undefined_medians_are_reported_as_such(workdir):
     summaries: the report shows it as n/a or a dash and draws the rest, not a traceback."""
     params = make_params()
     fabricate(params)
-    for selection in ("final", "val"):
-        edit_json(workdir / "metrics/livec/ms_pmt.json",
-                  lambda m: m["summary"][selection].update(srcc=dict.fromkeys(m["summary"][selection]["srcc"])))
+    for k in range(params.split.n_splits):
+        edit_json(workdir / f"runs/train/livec/ms_pmt/split{k}/metrics.json",
+                  lambda m: [m[selection].update(srcc=None) for selection in ("final", "val")])
+    evaluate_variant(params.for_dataset("livec"), DatasetFiles("livec"), "ms_pmt")
     cross_summary(workdir, srcc_median=None, srcc_splits=[None, None], n_images=None)
     report(params)
     text = (workdir / "reports/report.md").read_text()
@@ -352,8 +360,6 @@ def test_wilcoxon_pairs_by_split():
 
 
 def _evaluate_livec_ms(params):
-    from pmtiqa.reporting.evaluate import evaluate_variant
-
     evaluate_variant(params.for_dataset("livec"), DatasetFiles("livec"), "ms")
 
 
@@ -418,8 +424,6 @@ def test_a_damaged_input_is_named_and_nothing_is_written(workdir, broken, conten
 @pytest.mark.parametrize("damage", [lambda m: m["final"].pop("srcc"), lambda m: m["final"].update(srcc="high"),
                                     lambda m: m.update(final=[1, 2])])
 def test_evaluate_names_a_damaged_metrics_json(workdir, damage):
-    from pmtiqa.reporting.evaluate import evaluate_variant
-
     params = make_params()
     fabricate(params)
     path = DatasetFiles("synthetic").run("ms_pmt", 1) / "metrics.json"
@@ -478,8 +482,6 @@ def test_a_run_json_that_is_not_an_object_is_named(workdir, content):
 @pytest.mark.parametrize("key, value", [("srcc", 7.5), ("plcc", -1.2), ("rmse", -0.1), ("epoch", 0), ("epoch", 2.5)])
 def test_evaluate_refuses_a_value_no_run_computes(workdir, key, value):
     """An SRCC of 7.5 in one split's metrics.json would become a median of 4 in the report."""
-    from pmtiqa.reporting.evaluate import evaluate_variant
-
     params = make_params()
     fabricate(params)
     path = DatasetFiles("synthetic").run("ms_pmt", 1) / "metrics.json"
