@@ -376,7 +376,8 @@ BAD_SPLIT_PARAMS = {  # refused as params.yaml is read, before labels.csv is ope
     "negative-seed": (dict(seed=-1), r"split\.seed: must be in \[0, 4294967295\], got -1"),
     "no-test-part": (dict(test_fraction=0.0), r"split\.test_fraction: must be in \(0, 1\), got 0\.0"),
     "all-test": (dict(test_fraction=1.0), r"split\.test_fraction: must be in \(0, 1\), got 1\.0"),
-    "no-splits": (dict(n_splits=0), r"split\.n_splits: must be at least 1, got 0"),
+    "no-splits": (dict(n_splits=0), r"split\.n_splits: must be in \[1, 1000\], got 0"),
+    "too-many-splits": (dict(n_splits=1001), r"split\.n_splits: must be in \[1, 1000\], got 1001"),
     "subset-0": (dict(subset=0.0), r"split\.subset: must be in \(0, 1\], got 0\.0"),
 }
 
