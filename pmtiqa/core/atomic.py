@@ -46,13 +46,18 @@ def parked_copy(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.old")
 
 
+def is_temporary(path: Path, dest: Path) -> bool:
+    """Is ``path`` a temporary of ``dest`` (``.<name>.<random>.tmp`` beside it), not another name's?
+    The random part never holds a dot, so ``.a.b.x.tmp`` belongs to ``a.b``, not to ``a``."""
+    return path.parent == dest.parent and re.fullmatch(rf"\.{re.escape(dest.name)}\.[A-Za-z0-9_]+\.tmp",
+                                                        path.name) is not None
+
+
 def temporaries(dest: Path) -> list[Path]:
-    """The temporaries of ``dest`` (``.<name>.<random>.tmp`` beside it), not another name's: the
-    random part never holds a dot, so ``.a.b.x.tmp`` belongs to ``a.b``, not to ``a``."""
-    pattern = re.compile(rf"\.{re.escape(dest.name)}\.[A-Za-z0-9_]+\.tmp")
+    """The temporaries of ``dest`` beside it."""
     if not dest.parent.is_dir():
         return []
-    return sorted(p for p in dest.parent.iterdir() if pattern.fullmatch(p.name))
+    return sorted(p for p in dest.parent.iterdir() if is_temporary(p, dest))
 
 
 def remove_temporaries(dest: Path) -> None:
@@ -63,10 +68,12 @@ def remove_temporaries(dest: Path) -> None:
             fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             continue
+        except PermissionError:
+            continue  # another user's: its lock cannot be tested, so it may be a live write
         except OSError as err:
-            if err.errno not in (errno.ELOOP, errno.EACCES, errno.EPERM):
+            if err.errno not in (errno.ELOOP, errno.ENXIO):
                 raise
-            fd = None  # a symlink, or not ours to open: no live write of ours, removed as a name
+            fd = None  # a symlink or a socket: never a write's temporary, removed as a name
         try:
             if fd is None or _lock(fd, wait=False):
                 _remove(tmp)
@@ -91,8 +98,11 @@ def _lock(fd: int, wait: bool) -> bool:
 def _remove(path: Path) -> None:
     """Remove a file or folder that another process may be removing too."""
     def gone_is_fine(function, name, err: BaseException) -> None:
-        if not isinstance(err, FileNotFoundError):
-            raise err
+        if isinstance(err, FileNotFoundError):
+            return
+        if isinstance(err, OSError) and err.errno is not None:  # named by its whole path, not the bare name
+            raise OSError(err.errno, err.strerror, name) from None
+        raise err
 
     if path.is_dir() and not path.is_symlink():
         if sys.version_info >= (3, 12):
@@ -142,7 +152,10 @@ def _named_write_errors(dest: Path) -> Iterator[None]:
     except OSError as err:
         if err.errno is None:
             raise
-        raise UserError(f"{err.filename or dest}: cannot write ({err.strerror})") from None
+        where = err.filename or dest
+        if is_temporary(Path(where), dest):  # a temporary could not be made: the folder is the user's to fix
+            where = dest.parent
+        raise UserError(f"{where}: cannot write ({err.strerror})") from None
 
 
 @contextlib.contextmanager

@@ -2,12 +2,15 @@
 import errno
 import multiprocessing
 import os
+import re
+import socket
 from pathlib import Path
 
 import pytest
 
 from pmtiqa.core import atomic
 from pmtiqa.core.atomic import atomic_dir, atomic_path, temporaries, write_text
+from pmtiqa.core.errors import UserError
 
 
 def full_disk(name: Path) -> OSError:
@@ -76,6 +79,7 @@ LEFTOVERS = [
     ("a folder", lambda p: (p.mkdir(), (p / "a.png").write_text("half"))),
     ("a symlink to a file elsewhere", lambda p: p.symlink_to(p.parent.parent / "keep.txt")),
     ("a fifo (opening it would block)", os.mkfifo),
+    ("a socket (it cannot be opened)", lambda p: socket.socket(socket.AF_UNIX).bind(str(p))),
 ]
 
 
@@ -87,3 +91,47 @@ def test_what_a_dead_write_left_is_removed(tmp_path, make):
     make(dest.parent / f".{dest.name}.dead.tmp")
     write_text(dest, "{}\n")
     assert os.listdir(dest.parent) == ["best.json"] and (tmp_path / "keep.txt").read_text() == "not a temporary"
+
+
+def test_another_users_temporary_is_left_alone(tmp_path, monkeypatch):
+    """Whether its writer lives cannot be tested (its lock needs it open): it may be a live write."""
+    dest = tmp_path / "best.json"
+    theirs = tmp_path / ".best.json.theirs.tmp"
+    theirs.write_text("being written")
+    real_open = os.open
+
+    def refuse_theirs(path, *args, **kwargs):
+        if Path(path) == theirs:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(atomic.os, "open", refuse_theirs)
+    write_text(dest, "{}\n")
+    assert theirs.read_text() == "being written" and dest.read_text() == "{}\n"
+
+
+def test_a_leftover_that_cannot_be_removed_is_named_by_its_whole_path(tmp_path, monkeypatch):
+    dest = tmp_path / "cache"
+    (tmp_path / ".cache.dead.tmp" / "sub").mkdir(parents=True)
+    (tmp_path / ".cache.dead.tmp" / "sub" / "a.png").write_text("left")
+    real_unlink = os.unlink
+
+    def refuse(path, *args, **kwargs):  # what a read-only folder of another user gives
+        if str(path) == "a.png":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", refuse)
+    with pytest.raises(UserError, match=r"^(.*)/\.cache\.dead\.tmp/sub/a\.png: cannot write \(Permission denied\)$"):
+        with atomic_dir(dest):
+            pass
+
+
+def test_a_folder_where_no_temporary_can_be_made_is_named(tmp_path, monkeypatch):
+    """mkstemp names the temporary it tried: the user knows the folder, not that name."""
+    def refuse(*args, dir=None, prefix="", suffix="", **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(Path(dir) / f"{prefix}k2j4h5g6{suffix}"))
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
+    with pytest.raises(UserError, match=rf"^{re.escape(str(tmp_path))}: cannot write \(Permission denied\)$"):
+        write_text(tmp_path / "best.json", "{}\n")
