@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import logging
 import multiprocessing
 import os
@@ -183,11 +184,15 @@ def load_cache(cache_dir: Path, made_as: tuple[tuple[int, int] | None, str] | No
     if images.ndim != 4 or images.shape[0] != len(labels) or images.dtype != np.uint8:
         raise UserError(f"{cache_dir / IMAGES}: shape {images.shape} {images.dtype} does not match "
                         f"{len(labels)} labels; run `pmtiqa augment` again")
-    if made_as is not None:
-        check_made_as(meta, made_as, cache_dir / META, rerun)
     n, height, width, _ = images.shape
     sources = image_sizes(cache_dir / SOURCE_SIZES, n, None)
     sizes = image_sizes(cache_dir / SIZES, n, (width, height)) if (cache_dir / SIZES).is_file() else None
+    if meta.get("size") != (None if sizes is not None else [width, height]):
+        held = "images of their own sizes, with sizes.npy" if sizes is not None else f"{width}x{height} images"
+        raise UserError(f"{cache_dir / META}: size {json.dumps(meta.get('size'))} is not that of the cache, "
+                        f"{held}; {rerun}")
+    if made_as is not None:
+        check_made_as(meta, made_as, cache_dir / META, rerun)
     return Cache(images=images, labels=labels, meta=meta, source_sizes=sources, sizes=sizes)
 
 

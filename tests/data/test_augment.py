@@ -167,7 +167,7 @@ def test_meta_records_the_build(tmp_path: Path) -> None:
 @pytest.mark.parametrize("meta, says", [
     ("[]", "meta.json: not what augment writes"),
     ('{"decode": "sideways"}', "meta.json: decode is 'sideways', not one of upright, stored"),
-    ("{}", None),  # a cache of an older augment: upright
+    ('{"size": [12, 10]}', None),  # a cache of an older augment, which recorded no decoding: upright
 ])
 def test_a_cache_s_decoding_is_read_from_its_meta(tmp_path: Path, meta: str, says) -> None:
     labels, raw = make_dataset(tmp_path)
@@ -252,3 +252,29 @@ def test_a_cache_made_otherwise_than_params_ask_is_refused(tmp_path: Path, size,
     with pytest.raises(UserError, match=rf"cache/meta.json: {named}; run `pmtiqa augment`"):
         load_cache(tmp_path / "cache", made_as=(size, how))
     assert load_cache(tmp_path / "cache", made_as=((32, 24), "upright")).images.shape == (6, 24, 32, 3)
+
+
+@pytest.mark.parametrize("size, named", [
+    ([48, 40], r'size \[48, 40\] is not that of the cache, 32x24 images'),
+    ("[32, 24]", r'size "\[32, 24\]" is not that of the cache, 32x24 images'),
+    (None, r"size null is not that of the cache, 32x24 images"),
+])
+def test_a_meta_json_whose_size_is_not_its_images_is_refused(tmp_path: Path, size, named) -> None:
+    """meta.json is what the made_as check reads: edited to what params ask, it would let the old
+    pixels through."""
+    labels, raw = make_dataset(tmp_path)
+    build_cache(labels, raw, tmp_path / "cache", size=(32, 24), workers=1)
+    meta = json.loads((tmp_path / "cache/meta.json").read_text())
+    (tmp_path / "cache/meta.json").write_text(json.dumps({**meta, "size": size}))
+    with pytest.raises(UserError, match=rf"cache/meta.json: {named}; run `pmtiqa augment`"):
+        load_cache(tmp_path / "cache")
+
+
+def test_a_cache_of_own_sizes_holds_a_null_size(tmp_path: Path) -> None:
+    labels, raw = make_dataset(tmp_path)
+    build_cache(labels, raw, tmp_path / "cache", size=None, workers=1)
+    assert load_cache(tmp_path / "cache", made_as=(None, "upright")).sizes is not None
+    meta = json.loads((tmp_path / "cache/meta.json").read_text())
+    (tmp_path / "cache/meta.json").write_text(json.dumps({**meta, "size": [2000, 1500]}))
+    with pytest.raises(UserError, match=r"size \[2000, 1500\] is not that of the cache, images of their own sizes"):
+        load_cache(tmp_path / "cache")
