@@ -19,6 +19,20 @@ from pmtiqa.training.selections import SELECTION_NOTES, honest_selection, same_s
 log = logging.getLogger(__name__)
 
 
+def checked_splits(per_split: list[dict], files: list[Path], rerun: str) -> tuple[str, ...]:
+    """The selections every split's metrics.json (read from ``files``) holds, each holding the same
+    metrics as numbers a run computes; stop, naming the file, where one does not."""
+    selections = same_selections(per_split, files, "its splits", rerun)
+    check_same_metrics(per_split, files, selections, rerun)
+    return selections
+
+
+def summary_of(per_split: list[dict], selections: tuple[str, ...]) -> dict:
+    """Per selection, each metric's statistics over the splits (method/metrics.py's aggregate)."""
+    return {sel: {name: aggregate(s[sel][name] for s in per_split) for name in per_split[0][sel] if name != "epoch"}
+            for sel in selections}
+
+
 def check_same_metrics(per_split: list[dict], files: list[Path], selections, rerun: str) -> None:
     """Stop, naming the file, where a split's selection lacks a metric of split 0's or is no mapping
     of numbers (a hand-edited or damaged metrics.json)."""
@@ -51,13 +65,9 @@ def evaluate_variant(params: DatasetParams, dataset_files: DatasetFiles, variant
     per_split = [read_json(path, f"run `pmtiqa train --dataset {dataset} --variant {variant} --split {k}`")
                  for k, path in enumerate(files)]
     rerun = f"rerun the training of every split of {dataset}/{variant} with the current params (`dvc repro` or `snakemake`)"
-    selections = same_selections(per_split, files, "its splits", rerun)
+    selections = checked_splits(per_split, files, rerun)
     check_runs(dataset, variant, [path.with_name("run.json") for path in files], rerun)
-    check_same_metrics(per_split, files, selections, rerun)
-    summary = {}
-    for sel in selections:
-        names = [m for m in per_split[0][sel] if m != "epoch"]
-        summary[sel] = {name: aggregate(s[sel][name] for s in per_split) for name in names}
+    summary = summary_of(per_split, selections)
     result = {
         "dataset": dataset,
         "variant": variant,

@@ -16,7 +16,8 @@ from pmtiqa.core.atomic import null_as_nan
 from pmtiqa.core.errors import UserError
 from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.core.readers import read_csv, read_json
-from pmtiqa.method.metrics import STATISTICS, aggregate
+from pmtiqa.reporting.evaluate import checked_splits, summary_of
+from pmtiqa.method.metrics import STATISTICS
 from pmtiqa.method.model import STAGE_CHANNELS
 from pmtiqa.method.variants import VARIANTS
 from pmtiqa.training.finished import check_runs, check_variants_alike
@@ -146,8 +147,9 @@ def check_metrics(metrics: dict, path: Path, n: int | None, fix: str) -> None:
     summary = metrics.get("summary", {}) if isinstance(metrics, dict) else {}
     held = held_selections(summary)
     if not isinstance(n, int) or n < 1 or not set(REQUIRED_SELECTIONS) <= set(held) \
-            or len(metrics.get("splits", [])) != n \
-            or any(not set(STATISTICS) <= set(summary[sel].get("srcc", {})) for sel in held):
+            or not isinstance(metrics.get("splits"), list) or len(metrics["splits"]) != n \
+            or any(not isinstance(summary[sel], dict) or not isinstance(summary[sel].get("srcc"), dict)
+                   or not set(STATISTICS) <= set(summary[sel]["srcc"]) for sel in held):
         raise UserError(f"{path}: not a summary of the same {n} splits as the dataset's other variants; {fix}")
 
 
@@ -158,21 +160,42 @@ def check_fresh(metrics: dict, path: Path, runs: list[Path], fix: str) -> None:
         if held != read_json(run / "metrics.json", RUN_STAGES):
             raise UserError(f"{path}: its split {k} is not {run / 'metrics.json'} as it is now (the summary is older "
                             f"than the runs, or of others); {fix}")
-    check_summary_of_splits(metrics, path, fix)
+    check_summary_of_splits(metrics, path, [run / "metrics.json" for run in runs], fix)
 
 
-def check_summary_of_splits(metrics: dict, path: Path, fix: str) -> None:
-    """Each statistic of the summary is that of the splits it holds (what evaluate computed): the
-    report draws the summary, and a hand-edited one would be drawn as written."""
-    for sel, by_metric in metrics["summary"].items():
-        for name, held in by_metric.items():
-            computed = aggregate(split[sel][name] for split in metrics["splits"])
+def check_summary_of_splits(metrics: dict, path: Path, split_files: list[Path], fix: str) -> None:
+    """The summary is what evaluate computes of the splits it holds (read from ``split_files``): the
+    same selections and metrics, each statistic of the same value. The report draws the summary, and
+    a hand-edited one would be drawn as written."""
+    splits, summary = metrics["splits"], metrics["summary"]
+    expected = summary_of(splits, checked_splits(splits, split_files, RUN_STAGES))
+    if set(summary) != set(expected):
+        raise UserError(f"{path}: its summary holds the selections {', '.join(map(str, summary))}, its splits "
+                        f"{', '.join(expected)}; {fix}")
+    for sel, by_metric in expected.items():
+        if set(summary[sel]) != set(by_metric):
+            raise UserError(f"{path}: its {sel} summary holds {', '.join(map(str, summary[sel]))}, its splits "
+                            f"{', '.join(by_metric)}; {fix}")
+        for name, computed in by_metric.items():
+            held = summary[sel][name]
+            if not isinstance(held, dict):
+                raise UserError(f"{path}: its {sel} {name} is {held!r}, not statistics over its splits; {fix}")
             for stat in STATISTICS:
-                a, b = held.get(stat), computed[stat]
-                same = isinstance(a, (int, float)) and (math.isnan(a) and math.isnan(b) or
-                                                        math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12))
-                if not same:
-                    raise UserError(f"{path}: its {sel} {name} {stat} is {a!r}, not that of its splits ({b!r}); {fix}")
+                value = held.get(stat)
+                if not same_number(value, computed[stat]):
+                    raise UserError(f"{path}: its {sel} {name} {stat} is {value!r}, not that of its splits "
+                                    f"({computed[stat]!r}); {fix}")
+
+
+def same_number(held, computed: float) -> bool:
+    """Is ``held`` (as JSON gave it) the number ``computed``, NaN for NaN, up to float rounding?"""
+    if isinstance(held, bool) or not isinstance(held, (int, float)):
+        return False
+    try:
+        held = float(held)
+    except OverflowError:  # an integer of hundreds of digits
+        return False
+    return math.isnan(held) and math.isnan(computed) or math.isclose(held, computed, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def common_selections(files: DatasetFiles, variants: dict) -> tuple[str, ...]:

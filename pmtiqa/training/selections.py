@@ -56,6 +56,9 @@ def same_selections(metrics: list[dict], files: list, what: str, fix: str) -> tu
         if not set(REQUIRED_SELECTIONS) <= set(held):
             raise UserError(f"{path}: holds the selections {', '.join(held_selections(held)) or 'none'}, not final "
                             f"and best_test; {fix}")
+        for sel in held_selections(held):
+            if not isinstance(held[sel], dict):
+                raise UserError(f"{path}: its `{sel}` selection is {held[sel]!r}, not a mapping of metrics; {fix}")
     held = held_selections(metrics[0])
     for path, other in zip(files[1:], metrics[1:]):
         if held_selections(other) != held:

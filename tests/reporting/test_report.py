@@ -123,10 +123,9 @@ def test_a_dataset_without_validation_beside_one_with_it(workdir):
 def test_variants_trained_with_and_without_validation_are_refused(workdir):
     params = make_params(datasets=("livec",))
     fabricate(params)
-    path = workdir / "metrics/livec/ms.json"
-    metrics = json.loads(path.read_text())
-    del metrics["summary"]["val"]
-    path.write_text(json.dumps(metrics))
+    for k in range(params.split.n_splits):  # ms trained again without a validation part
+        edit_json(workdir / f"runs/train/livec/ms/split{k}/metrics.json", lambda m: m.pop("val"))
+    evaluate_variant(params.for_dataset("livec"), DatasetFiles("livec"), "ms")
     with pytest.raises(UserError, match=re.escape("metrics/livec/ms.json") + ".*split.val_fraction"):
         report(params)
 
@@ -225,6 +224,25 @@ DAMAGED = [
     ("a summary whose SRCC lost its splits' spread",
      lambda w: edit_json(w / "metrics/livec/ms.json", lambda m: m["summary"]["best_test"]["srcc"].update(iqr=None)),
      "metrics/livec/ms.json: its best_test srcc iqr is nan, not that of its splits ("),
+    ("a summary with a metric its splits do not hold",
+     lambda w: edit_json(w / "metrics/livec/ms.json", lambda m: m["summary"]["final"].update(foo={})),
+     "metrics/livec/ms.json: its final summary holds srcc, plcc, plcc_logistic, krcc, rmse, foo, its splits"),
+    ("a summary with a selection its splits do not hold",
+     lambda w: edit_json(w / "metrics/livec/ms.json", lambda m: m["summary"].update(val2=m["summary"]["final"])),
+     "metrics/livec/ms.json: its summary holds the selections final, val, best_test, val2, its splits"),
+    ("a summary whose PLCC is a list",
+     lambda w: edit_json(w / "metrics/livec/ms.json", lambda m: m["summary"]["final"].update(plcc=[0.9])),
+     "metrics/livec/ms.json: its final plcc is [0.9], not statistics over its splits"),
+    ("a summary whose SRCC is one number",
+     lambda w: edit_json(w / "metrics/livec/ms.json", lambda m: m["summary"]["final"].update(srcc=0.9)),
+     "metrics/livec/ms.json: not a summary of the same 5 splits"),
+    ("a summary whose median has 401 digits",
+     lambda w: edit_json(w / "metrics/livec/ms.json", lambda m: m["summary"]["final"]["srcc"].update(median=10**400)),
+     "metrics/livec/ms.json: its final srcc median is 1000"),
+    ("a split's SRCC as text, in its metrics.json and the summary alike",
+     lambda w: [edit_json(f, lambda m: (m["splits"][1] if "splits" in m else m)["final"].update(srcc="abc"))
+                for f in (w / "metrics/livec/ms.json", w / "runs/train/livec/ms/split1/metrics.json")],
+     "runs/train/livec/ms/split1/metrics.json: its `final` selection is not the metrics of"),
     ("a history.csv with a text epoch",
      lambda w: replace_cell(w / "runs/train/livec/ms/split1/history.csv", "epoch", "two"),
      "runs/train/livec/ms/split1/history.csv: row 3: epoch 'two' is not a number"),
@@ -421,16 +439,20 @@ def test_a_damaged_input_is_named_and_nothing_is_written(workdir, broken, conten
     assert after == before and not (workdir / "reports").exists()  # nothing half-written, nothing lost
 
 
-@pytest.mark.parametrize("damage", [lambda m: m["final"].pop("srcc"), lambda m: m["final"].update(srcc="high"),
-                                    lambda m: m.update(final=[1, 2])])
-def test_evaluate_names_a_damaged_metrics_json(workdir, damage):
+@pytest.mark.parametrize("damage, says", [
+    (lambda m: m["final"].pop("srcc"), "is not the metrics of"),
+    (lambda m: m["final"].update(srcc="high"), "is not the metrics of"),
+    (lambda m: m.update(final=[1, 2]), "is [1, 2], not a mapping of metrics"),
+    (lambda m: m.update(final=1, best_test=2), "is 1, not a mapping of metrics"),
+])
+def test_evaluate_names_a_damaged_metrics_json(workdir, damage, says):
     params = make_params()
     fabricate(params)
     path = DatasetFiles("synthetic").run("ms_pmt", 1) / "metrics.json"
     metrics = json.loads(path.read_text())
     damage(metrics)
     path.write_text(json.dumps(metrics))
-    with pytest.raises(UserError, match=r"split1/metrics.json: its `final` selection is not the metrics of"):
+    with pytest.raises(UserError, match=r"split1/metrics.json: its `final` selection " + re.escape(says)):
         evaluate_variant(params.for_dataset("synthetic"), DatasetFiles("synthetic"), "ms_pmt")
 
 
