@@ -16,10 +16,10 @@ from pmtiqa.core.atomic import null_as_nan
 from pmtiqa.core.errors import UserError
 from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.core.readers import read_csv, read_json
-from pmtiqa.reporting.evaluate import checked_splits, summary_of
 from pmtiqa.method.metrics import STATISTICS
 from pmtiqa.method.model import STAGE_CHANNELS
 from pmtiqa.method.variants import VARIANTS
+from pmtiqa.reporting.evaluate import checked_splits, summary_of
 from pmtiqa.training.finished import check_runs, check_variants_alike
 from pmtiqa.training.selections import REQUIRED_SELECTIONS, held_selections, same_selections
 
