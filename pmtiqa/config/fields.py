@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 
 from pmtiqa.core.errors import UserError
 
+FLOAT_MAX = sys.float_info.max
 
 class ParamsError(UserError):
     """A params file that cannot be used; the message names the file and key."""
@@ -92,6 +94,8 @@ def _scalar(tp: type, value: Any, source: str, key: str) -> Any:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail(source, key, f"expected a number, got {value!r}")
+        if isinstance(value, int) and not -FLOAT_MAX <= value <= FLOAT_MAX:  # no float holds it
+            fail(source, key, f"expected a finite number, got an integer of {len(str(abs(value)))} digits")
         if not math.isfinite(value):  # YAML's .inf and .nan: numbers no setting means
             fail(source, key, f"expected a finite number, got {value!r}")
         return float(value)

@@ -44,6 +44,8 @@ def read_csv(path: Path, fix: str, columns: Iterable[str] = (), numbers: Iterabl
     if lacking:
         raise UserError(f"{path}: lacks column(s) {', '.join(lacking)}; {fix}")
     for column in [c for c in numbers if c in table.columns]:
+        if table[column].dtype == bool:  # a column of True and False alone: pandas would count them as 1 and 0
+            raise UserError(f"{path}: row 2: {column} {bool(table[column].iloc[0])} is not a number; {fix}")
         text = table[column].notna() & pd.to_numeric(table[column], errors="coerce").isna()
         if text.any():
             row = int(text.to_numpy().nonzero()[0][0])

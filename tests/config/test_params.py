@@ -127,6 +127,7 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({**MINIMAL, "split": {"seed": -1}}, "split.seed"),
         ({**MINIMAL, "split": {"n_splits": 0}}, "split.n_splits"),
         ({**MINIMAL, "split": {"n_splits": 10**7}}, "split.n_splits"),  # ran out of memory writing the splits
+        ({**MINIMAL, "train": {"lr": 10**400}}, "train.lr"),  # an OverflowError: no float holds it
         ({**MINIMAL, "split": {"test_fraction": 1}}, "split.test_fraction"),
         ({**MINIMAL, "runtime": {"workers": -1}}, "runtime.workers"),
         ({**MINIMAL, "augment": {"size": [16, 16]}}, "augment.size"),

@@ -249,6 +249,10 @@ DAMAGED = [
     ("a history.csv with a test SRCC past 1",
      lambda w: replace_cell(w / "runs/train/livec/ms/split1/history.csv", "test_srcc", "7.5"),
      "runs/train/livec/ms/split1/history.csv: row 3: test_srcc 7.5 is not a correlation (-1 to 1, or empty)"),
+    ("a history.csv whose test SRCC column is True and False",
+     lambda w: pd.read_csv(w / "runs/train/livec/ms/split1/history.csv").assign(test_srcc=True).to_csv(
+         w / "runs/train/livec/ms/split1/history.csv", index=False),
+     "runs/train/livec/ms/split1/history.csv: row 2: test_srcc True is not a number"),
     ("a history.csv with a negative loss",
      lambda w: replace_cell(w / "runs/train/livec/ms/split1/history.csv", "l1", "-0.5"),
      "runs/train/livec/ms/split1/history.csv: row 3: l1 -0.5 is not a loss (0 or more)"),
