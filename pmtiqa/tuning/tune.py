@@ -117,18 +117,15 @@ def study_identity(params: DatasetParams, data, code: dict) -> tuple[str, dict]:
 
 def open_study(storage, name: str, identity: dict, pruner) -> optuna.Study:
     """The study of this search: the one in the storage whose recorded identity is equal, else a new
-    one (name, then name-2, name-3, ... where another search took the name). Nothing is deleted: the
-    trials of an earlier search stay in the storage. A study without an identity or trials is one that
-    a worker starting beside this one has just created: it is this search's too. A study recorded by
-    an older pmtiqa holds the identity itself, not its digest: it is found too, and its trials go on."""
+    one named ``name`` and the first 8 characters of the identity's digest. Workers of one search
+    starting together thus create one study, and two searches of one name (their searched ranges)
+    two, however close together they start. Nothing is deleted: the trials of an earlier search stay
+    in the storage. A study recorded by an older pmtiqa (named ``name`` alone, or ``name-2`` ...; its
+    identity whole, not a digest) is found by its identity too, and its trials go on."""
     attributes = study_attributes(identity)
     studies = optuna.get_all_study_summaries(storage, include_best_trial=False)
     same = [s.study_name for s in studies if s.user_attrs.get("identity") in (attributes["identity"], identity)]
-    taken = {s.study_name for s in studies if "identity" in s.user_attrs or s.n_trials}
-    if same:
-        name = same[0]
-    elif name in taken:
-        name = next(f"{name}-{n}" for n in range(2, len(taken) + 3) if f"{name}-{n}" not in taken)
+    name = same[0] if same else f"{name}-{attributes['identity'][:8]}"
     study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize",
                                 pruner=pruner)
     for key, value in attributes.items():

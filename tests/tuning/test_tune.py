@@ -202,7 +202,7 @@ def test_a_trial_runs_the_real_schedule_on_a_held_out_part_of_train(tmp_path: Pa
     assert study.metric_names == ["val SRCC"]
     assert attrs["split images"] == {part: len(ids) for part, ids in data.splits[0].items()}
     assert all(len(json.dumps(value)) < 1000 for value in attrs.values()), {k: len(json.dumps(v)) for k, v in attrs.items()}
-    assert result["study"] == "synthetic-ms_pmt-lr0.0001..0.001-batch_size4..8-gamma0.01..100"
+    assert result["study"] == f"synthetic-ms_pmt-lr0.0001..0.001-batch_size4..8-gamma0.01..100-{attrs['identity'][:8]}"
 
 
 def test_a_study_is_reused_only_for_an_equal_search(tmp_path: Path, monkeypatch) -> None:
@@ -223,10 +223,11 @@ def test_a_study_is_reused_only_for_an_equal_search(tmp_path: Path, monkeypatch)
 
     first = tune(2, 1)
     other = tune(3, 1)
-    assert other["study"] == first["study"] + "-2"
+    base = first["study"].rsplit("-", 1)[0]  # the searched ranges, then the identity's digest
+    assert other["study"].rsplit("-", 1)[0] == base and other["study"] != first["study"]
     again = tune(2, 2)  # one more trial for the first search: its first trial is kept
     assert again["study"] == first["study"] and again["n_trials"] == 2
-    assert tune(2, 1, code="2")["study"] == first["study"] + "-3"  # other code: another search
+    assert tune(2, 1, code="2")["study"] not in (first["study"], other["study"])  # other code: another search
     assert len(optuna.get_all_study_names(f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db")) == 3
     # a study an older pmtiqa recorded, with the identity itself where the digest is now: its trials go on
     storage = f"sqlite:///{tmp_path}/runs/tune/synthetic/study.db"
@@ -236,3 +237,38 @@ def test_a_study_is_reused_only_for_an_equal_search(tmp_path: Path, monkeypatch)
     optuna.load_study(study_name=first["study"], storage=storage).set_user_attr("identity", identity)
     resumed = tune(2, 3)
     assert resumed["study"] == first["study"] and resumed["n_trials"] == 3
+
+
+def _open_at_once(url: str, identity: dict, barrier, names) -> None:
+    import pmtiqa.tuning.tune
+    from pmtiqa.tuning.storage import open_storage
+
+    storage = open_storage(url, 60, "params.yaml")
+    barrier.wait()
+    names.put(pmtiqa.tuning.tune.open_study(storage, "synthetic-ms_pmt-lr0.0001..0.001", identity,
+                                            optuna.pruners.NopPruner()).study_name)
+
+
+def test_two_searches_starting_at_once_keep_studies_of_their_own(tmp_path: Path) -> None:
+    """Under one name (their searched ranges), two searches of other settings, started together against
+    one storage (two projects, or queued experiments, sharing a database): neither sees the other's
+    study yet, and a study named by the ranges alone would take both searches' trials."""
+    import multiprocessing
+
+    from pmtiqa.tuning.storage import open_storage
+
+    url = f"sqlite:///{tmp_path}/shared.db"
+    open_storage(url, 60, "params.yaml")
+    identities = [{"tune": {"lr": [1e-4, 1e-3]}, "settings": {"train": {"epochs": epochs}}, "code": {},
+                   "inputs": {"parts": {"train": [0, 1], "val": [2]}}} for epochs in (2, 3)]
+    for _ in range(3):
+        ctx = multiprocessing.get_context("spawn")
+        barrier, names = ctx.Barrier(2), ctx.Queue()
+        workers = [ctx.Process(target=_open_at_once, args=(url, identity, barrier, names)) for identity in identities]
+        for w in workers:
+            w.start()
+        found = {names.get(timeout=60) for _ in workers}
+        for w in workers:
+            w.join()
+        assert len(found) == 2, found
+    assert len(optuna.get_all_study_names(url)) == 2  # and each search found its own again
