@@ -75,24 +75,37 @@ def remove_temporaries(dest: Path) -> None:
                 raise
             fd = None  # a symlink or a socket: never a write's temporary, removed as a name
         try:
-            if fd is None or _lock(fd, wait=False):
+            if fd is None or _try_lock(fd):
                 _remove(tmp)
         finally:
             if fd is not None:
                 os.close(fd)
 
 
-def _lock(fd: int, wait: bool) -> bool:
-    """flock ``fd``; False where a live writer holds it. A file system without locks (some network
-    mounts) counts as unlocked: its temporaries are removed as dead writes' are."""
+NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)  # a file system without flock (some network mounts)
+
+
+def _try_lock(fd: int) -> bool:
+    """Take ``fd``'s lock; False where a live writer holds it, or where the file system has no locks:
+    there a live write's temporary cannot be told from a dead one's, and is left in place."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
     except OSError as err:
-        if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-            raise
+        if err.errno in NO_LOCKS:
+            return False
+        raise
     return True
+
+
+def _hold_lock(fd: int) -> None:
+    """Take ``fd``'s lock, waiting for a moment's holder; without locks, the write goes on unheld."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as err:
+        if err.errno not in NO_LOCKS:
+            raise
 
 
 def _remove(path: Path) -> None:
@@ -128,7 +141,7 @@ def _held_temporary(dest: Path, folder: bool) -> tuple[Path, int]:
         else:
             fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=dest.parent)
             tmp = Path(name)
-        _lock(fd, wait=True)
+        _hold_lock(fd)
         if os.fstat(fd).st_nlink:
             return tmp, fd
         os.close(fd)
@@ -153,8 +166,8 @@ def _named_write_errors(dest: Path) -> Iterator[None]:
         if err.errno is None:
             raise
         where = err.filename or dest
-        if is_temporary(Path(where), dest):  # a temporary could not be made: the folder is the user's to fix
-            where = dest.parent
+        if is_temporary(Path(where), dest):  # the user knows where the file was going, never its temporary
+            where = dest
         raise UserError(f"{where}: cannot write ({err.strerror})") from None
 
 

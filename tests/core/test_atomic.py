@@ -122,16 +122,31 @@ def test_a_leftover_that_cannot_be_removed_is_named_by_its_whole_path(tmp_path, 
         return real_unlink(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "unlink", refuse)
-    with pytest.raises(UserError, match=r"^(.*)/\.cache\.dead\.tmp/sub/a\.png: cannot write \(Permission denied\)$"):
-        with atomic_dir(dest):
-            pass
+    named = r"^(.*)/\.cache\.dead\.tmp/sub/a\.png: cannot write \(Permission denied\)$"
+    with pytest.raises(UserError, match=named), atomic_dir(dest):
+        pass
 
 
-def test_a_folder_where_no_temporary_can_be_made_is_named(tmp_path, monkeypatch):
-    """mkstemp names the temporary it tried: the user knows the folder, not that name."""
+def test_a_file_whose_temporary_cannot_be_made_is_named(tmp_path, monkeypatch):
+    """mkstemp names the temporary it tried: the user knows the destination, not that name."""
     def refuse(*args, dir=None, prefix="", suffix="", **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(Path(dir) / f"{prefix}k2j4h5g6{suffix}"))
 
     monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
-    with pytest.raises(UserError, match=rf"^{re.escape(str(tmp_path))}: cannot write \(Permission denied\)$"):
+    with pytest.raises(UserError, match=rf"^{re.escape(str(tmp_path))}/best.json: cannot write \(Permission denied\)$"):
         write_text(tmp_path / "best.json", "{}\n")
+
+
+def test_on_a_file_system_without_locks_temporaries_are_left(tmp_path, monkeypatch):
+    """There a live writer's temporary cannot be told from a killed one's: removing it would break
+    the live write (tune workers on several nodes, each writing best.json as it stops)."""
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(atomic.fcntl, "flock", no_locks)
+    dest = tmp_path / "best.json"
+    with atomic_path(dest) as first:
+        first.write_text("1\n")
+        write_text(dest, "2\n")
+        assert first.exists()
+    assert dest.read_text() == "1\n" and not temporaries(dest)
