@@ -43,7 +43,7 @@ def snakemake_plan(project: Path) -> tuple[set[str], set[str]]:
     outputs = {line.split("\t")[0] for line in lines[header + 1:] if line.strip()}
     dry = snakemake(project, "-n", "--printshellcmds")
     assert dry.returncode == 0, dry.stderr
-    commands = set(re.findall(r"^\s*(?:Shell command: )?(pmtiqa .+)$", dry.stdout + dry.stderr, re.M))
+    commands = set(re.findall(r"^\s*(?:Shell command: )?(python -m pmtiqa .+)$", dry.stdout + dry.stderr, re.M))
     return outputs, commands
 
 

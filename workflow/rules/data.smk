@@ -19,7 +19,7 @@ rule download:
     conda:
         ENV
     shell:
-        "pmtiqa download --dataset {wildcards.dataset} > {log} 2>&1"
+        "python -m pmtiqa download --dataset {wildcards.dataset} > {log} 2>&1"
 
 
 rule prepare:
@@ -35,7 +35,7 @@ rule prepare:
     conda:
         ENV
     shell:
-        "pmtiqa prepare --dataset {wildcards.dataset} > {log} 2>&1"
+        "python -m pmtiqa prepare --dataset {wildcards.dataset} > {log} 2>&1"
 
 
 rule split:
@@ -52,7 +52,7 @@ rule split:
     conda:
         ENV
     shell:
-        "pmtiqa split --dataset {wildcards.dataset} > {log} 2>&1"
+        "python -m pmtiqa split --dataset {wildcards.dataset} > {log} 2>&1"
 
 
 rule augment:
@@ -71,4 +71,4 @@ rule augment:
     conda:
         ENV
     shell:
-        "pmtiqa augment --dataset {wildcards.dataset} > {log} 2>&1"
+        "python -m pmtiqa augment --dataset {wildcards.dataset} > {log} 2>&1"

@@ -25,7 +25,7 @@ rule cross:
     conda:
         ENV
     shell:
-        "pmtiqa cross > {log} 2>&1"
+        "python -m pmtiqa cross > {log} 2>&1"
 
 
 rule report:
@@ -53,4 +53,4 @@ rule report:
     conda:
         ENV
     shell:
-        "pmtiqa report > {log} 2>&1"
+        "python -m pmtiqa report > {log} 2>&1"

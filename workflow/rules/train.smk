@@ -28,7 +28,7 @@ rule train:
     conda:
         ENV
     shell:
-        "pmtiqa train --dataset {wildcards.dataset} --variant {wildcards.variant} --split {wildcards.k}"
+        "python -m pmtiqa train --dataset {wildcards.dataset} --variant {wildcards.variant} --split {wildcards.k}"
         " > {log} 2>&1"
 
 
@@ -46,4 +46,4 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "pmtiqa evaluate --dataset {wildcards.dataset} --variant {wildcards.variant} > {log} 2>&1"
+        "python -m pmtiqa evaluate --dataset {wildcards.dataset} --variant {wildcards.variant} > {log} 2>&1"

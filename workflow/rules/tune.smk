@@ -21,4 +21,4 @@ rule tune:
     conda:
         ENV
     shell:
-        "pmtiqa tune --dataset {wildcards.dataset} > {log} 2>&1"
+        "python -m pmtiqa tune --dataset {wildcards.dataset} > {log} 2>&1"
