@@ -6,6 +6,8 @@ earlier write of the same destination left behind (its temporaries, a half-swapp
 holds a lock (flock) on its temporary until the rename, and the kernel drops it when the writer dies:
 a temporary whose lock can be taken is a dead write's, one whose lock is held belongs to a live
 writer of the same destination (tune workers sharing a folder each write best.json) and is left alone.
+A folder has one writer at a time: where the system cannot exchange two names in one step (not
+Linux), atomic_dir's swap is two renames, which a second writer of the same folder could interleave.
 """
 from __future__ import annotations
 
