@@ -67,15 +67,11 @@ def remove_temporaries(dest: Path) -> None:
     writer holds), whether or not another writer removes or renames them at the same moment."""
     for tmp in temporaries(dest):
         try:
-            fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = _open_leftover(tmp)
         except FileNotFoundError:
-            continue
+            continue  # removed, or renamed into place, by another writer meanwhile
         except PermissionError:
             continue  # another user's: its lock cannot be tested, so it may be a live write
-        except OSError as err:
-            if err.errno not in (errno.ELOOP, errno.ENXIO):
-                raise
-            fd = None  # a symlink or a socket: never a write's temporary, removed as a name
         try:
             if fd is None or _try_lock(fd):
                 _remove(tmp)
@@ -84,7 +80,24 @@ def remove_temporaries(dest: Path) -> None:
                 os.close(fd)
 
 
-NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)  # a file system without flock (some network mounts)
+def _open_leftover(tmp: Path) -> int | None:
+    """A descriptor to lock ``tmp`` by: read-write for a file (NFS locks a file only through a
+    descriptor open for writing), read-only for a folder; None for a symlink or a socket, which no
+    write makes (removed as a name)."""
+    flags = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a fifo opens without waiting for a writer
+    try:
+        return os.open(tmp, os.O_RDWR | flags)
+    except IsADirectoryError:
+        return os.open(tmp, os.O_RDONLY | flags)
+    except OSError as err:
+        if err.errno in (errno.ELOOP, errno.ENXIO):
+            return None
+        raise
+
+
+# A file system without flock (an NFS mount without lock support), or one that cannot lock this kind
+# of descriptor (a folder on NFS: EBADF)
+NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF)
 
 
 def _try_lock(fd: int) -> bool:
@@ -160,15 +173,17 @@ def restore_parked(dest: Path) -> None:
 
 
 @contextlib.contextmanager
-def _named_write_errors(dest: Path) -> Iterator[None]:
-    """An OSError of the file system (read-only, no space, no permission) as one line naming the path."""
+def _named_write_errors(dest: Path, own_temporary: bool = False) -> Iterator[None]:
+    """An OSError of the file system (read-only, no space, no permission) as one line naming the path;
+    with ``own_temporary`` (making or renaming this write's temporary), a temporary's name as
+    ``dest``: the user knows where the file was going, never its temporary."""
     try:
         yield
     except OSError as err:
         if err.errno is None:
             raise
         where = err.filename or dest
-        if is_temporary(Path(where), dest):  # the user knows where the file was going, never its temporary
+        if own_temporary and is_temporary(Path(where), dest):
             where = dest
         raise UserError(f"{where}: cannot write ({err.strerror})") from None
 
@@ -194,11 +209,12 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     with _named_write_errors(dest):
         dest.parent.mkdir(parents=True, exist_ok=True)
         remove_temporaries(dest)
+    with _named_write_errors(dest, own_temporary=True):
         tmp, lock = _held_temporary(dest, folder=False)
     try:
         with _named_as_destination(tmp, dest):
             yield tmp
-        with _named_write_errors(dest):
+        with _named_write_errors(dest, own_temporary=True):
             _publish_mode(tmp, 0o666)
             os.replace(tmp, dest)
     finally:
@@ -219,11 +235,12 @@ def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         restore_parked(dest)
         remove_temporaries(dest)
+    with _named_write_errors(dest, own_temporary=True):
         tmp, lock = _held_temporary(dest, folder=True)
     try:
         with _named_as_destination(tmp, dest):
             yield tmp
-        with _named_write_errors(dest):
+        with _named_write_errors(dest, own_temporary=True):
             _publish_mode(tmp, 0o777)
             _swap_in(tmp, dest)
     finally:

@@ -71,12 +71,12 @@ TINY = {  # every section present: DVC tracks each (params.yaml, overrides)
 
 
 def environment(tmp: Path) -> dict:
-    """`pmtiqa` on PATH for the engines' shell commands, run by this Python (the project's copy of the
-    package comes first on sys.path: it is the one DVC hashes as the stages' code deps)."""
+    """`python` on PATH for the engines' shell commands (`python -m pmtiqa`): this Python, which finds
+    the project's copy of the package first (the one DVC hashes as the stages' code deps)."""
     bin_dir = tmp / "bin"
     bin_dir.mkdir(exist_ok=True)
-    shim = bin_dir / "pmtiqa"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m pmtiqa "$@"\n')
+    shim = bin_dir / "python"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     shim.chmod(0o755)
     env = dict(os.environ)
     # the engines' own commands beside this Python too: DVC's queue starts `dvc` by name

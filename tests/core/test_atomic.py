@@ -150,3 +150,38 @@ def test_on_a_file_system_without_locks_temporaries_are_left(tmp_path, monkeypat
         write_text(dest, "2\n")
         assert first.exists()
     assert dest.read_text() == "1\n" and not temporaries(dest)
+
+
+def test_a_dead_temporary_that_cannot_be_removed_is_named_by_its_own_path(tmp_path, monkeypatch):
+    dest = tmp_path / "best.json"
+    dead = tmp_path / ".best.json.dead.tmp"
+    dead.write_text("left")
+    real_unlink = Path.unlink
+
+    def refuse(path, *args, **kwargs):  # what a folder of another user's with the sticky bit gives
+        if path == dead:
+            raise PermissionError(errno.EPERM, "Operation not permitted", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    with pytest.raises(UserError, match=rf"^{re.escape(str(dead))}: cannot write \(Operation not permitted\)$"):
+        write_text(dest, "{}\n")
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_a_lock_refused_for_the_descriptor_s_kind_leaves_the_temporary(tmp_path, monkeypatch, kind):
+    """NFS locks a file only through a descriptor open for writing, and a folder not at all (EBADF):
+    a leftover there cannot be told from a live write's."""
+    real_flock = atomic.fcntl.flock
+
+    def nfs_flock(fd, operation):
+        if atomic.fcntl.fcntl(fd, atomic.fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(atomic.fcntl, "flock", nfs_flock)
+    dest = tmp_path / "out"
+    left = tmp_path / ".out.left.tmp"
+    left.mkdir() if kind == "folder" else left.write_text("left by a killed write")
+    write_text(dest, "1\n")
+    assert left.exists() == (kind == "folder") and dest.read_text() == "1\n"  # a file's lock is taken: removed

@@ -117,8 +117,11 @@ def test_slurm_runs_the_graph_through_sbatch_to_a_local_runs_metrics(tmp_path):
     # A job that fails on its node is reported failed, by its SLURM job id, after the profile's retry.
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "pmtiqa").write_text("#!/bin/sh\necho 'pmtiqa: broken on purpose' >&2\nexit 1\n")
-    (broken / "pmtiqa").chmod(0o755)
+    # the rules run `python -m pmtiqa`: a python first on PATH that fails just that
+    (broken / "python").write_text('#!/bin/sh\nif [ "$1" = -m ] && [ "$2" = pmtiqa ]; then\n'
+                                   "  echo 'pmtiqa: broken on purpose' >&2; exit 1\nfi\n"
+                                   f'exec "{sys.executable}" "$@"\n')
+    (broken / "python").chmod(0o755)
     failing_env = {**env, "PATH": f"{broken}{os.pathsep}{env['PATH']}"}
     result = snakemake(on_slurm, failing_env, *ON_TEST_CLUSTER, "-f", "runs/train/synthetic/baseline/split0/metrics.json")
     log = result.stdout + result.stderr
