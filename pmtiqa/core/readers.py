@@ -33,7 +33,8 @@ def read_csv(path: Path, fix: str, columns: Iterable[str] = (), numbers: Iterabl
     """The CSV at ``path`` as a DataFrame with at least ``columns``, its ``numbers`` columns (where
     present) holding numbers or nothing; a missing or unreadable file, or one without them or with
     text for a number, stops with its path and, for a value, its row (``fix`` says what to run)."""
-    import pandas as pd  # here, not at the top: the graph engines import this package's light modules
+    import numpy as np  # here, not at the top: the graph engines import this package's light modules
+    import pandas as pd
 
     _require_regular(path, fix)
     try:
@@ -44,12 +45,14 @@ def read_csv(path: Path, fix: str, columns: Iterable[str] = (), numbers: Iterabl
     if lacking:
         raise UserError(f"{path}: lacks column(s) {', '.join(lacking)}; {fix}")
     for column in [c for c in numbers if c in table.columns]:
-        if table[column].dtype == bool:  # a column of True and False alone: pandas would count them as 1 and 0
-            raise UserError(f"{path}: row 2: {column} {bool(table[column].iloc[0])} is not a number; {fix}")
-        text = table[column].notna() & pd.to_numeric(table[column], errors="coerce").isna()
-        if text.any():
-            row = int(text.to_numpy().nonzero()[0][0])
-            raise UserError(f"{path}: row {row + 2}: {column} {table[column].iloc[row]!r} is not a number; {fix}")
+        # True and False: pandas would count them 1 and 0
+        not_number = table[column].map(lambda v: isinstance(v, (bool, np.bool_))) | (
+            table[column].notna() & pd.to_numeric(table[column], errors="coerce").isna())
+        if not_number.any():
+            row = int(not_number.to_numpy().nonzero()[0][0])
+            value = table[column].iloc[row]
+            shown = repr(bool(value)) if isinstance(value, (bool, np.bool_)) else repr(value)
+            raise UserError(f"{path}: row {row + 2}: {column} {shown} is not a number; {fix}")
     return table
 
 

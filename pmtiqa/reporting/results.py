@@ -7,6 +7,7 @@ belong together (a split of another variant or settings, a summary older than it
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -144,8 +145,8 @@ def tuned_for(best_json: Path, ran: dict) -> dict | None:
 def check_metrics(metrics: dict, path: Path, n: int | None, fix: str) -> None:
     """Paired tests need every variant over the same splits, in order; the figures need every statistic
     of each selection it holds (a file that an older pmtiqa wrote may lack some)."""
-    summary = metrics.get("summary", {}) if isinstance(metrics, dict) else {}
-    held = held_selections(summary)
+    summary = metrics.get("summary") if isinstance(metrics, dict) else None
+    held = held_selections(summary) if isinstance(summary, dict) else ()
     if not isinstance(n, int) or n < 1 or not set(REQUIRED_SELECTIONS) <= set(held) \
             or not isinstance(metrics.get("splits"), list) or len(metrics["splits"]) != n \
             or any(not isinstance(summary[sel], dict) or not isinstance(summary[sel].get("srcc"), dict)
@@ -183,8 +184,17 @@ def check_summary_of_splits(metrics: dict, path: Path, split_files: list[Path], 
             for stat in STATISTICS:
                 value = held.get(stat)
                 if not same_number(value, computed[stat]):
-                    raise UserError(f"{path}: its {sel} {name} {stat} is {value!r}, not that of its splits "
-                                    f"({computed[stat]!r}); {fix}")
+                    raise UserError(f"{path}: its {sel} {name} {stat} is {json_shown(value)}, not that of its "
+                                    f"splits ({json_shown(computed[stat])}); {fix}")
+
+
+def json_shown(value) -> str:
+    """A value as JSON writes it (NaN as the null it was), an integer of hundreds of digits by its length."""
+    if isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) > 20:
+        return f"an integer of {len(str(abs(value)))} digits"
+    if isinstance(value, float) and math.isnan(value):
+        return "null"
+    return json.dumps(value)
 
 
 def same_number(held, computed: float) -> bool:

@@ -101,9 +101,10 @@ def objective(trial: optuna.Trial, params: DatasetParams, data, runtime, parts) 
 
 
 def study_identity(params: DatasetParams, data, code: dict) -> tuple[str, dict]:
-    """(name, identity) of the study. The identity is everything that decides the search, as plain
+    """(prefix, identity) of the study. The identity is everything that decides the search, as plain
     values: the tune section (but n_trials, which a rerun may raise), the settings it does not search,
-    the inputs of the tuned split and the tune stage's code; the name says what it searches."""
+    the inputs of the tuned split and the tune stage's code; the prefix of its name says what it
+    searches (open_study ends the name with the identity's digest)."""
     u = params.tune
     ranges = {name: getattr(u, name) for name in searched(u)}
     train, loss = apply_tuned(params.train, params.loss, dict.fromkeys(ranges))  # searched: None
@@ -115,17 +116,17 @@ def study_identity(params: DatasetParams, data, code: dict) -> tuple[str, dict]:
     return f"{params.dataset}-{u.variant}-{shown}", {"tune": search, **fixed}
 
 
-def open_study(storage, name: str, identity: dict, pruner) -> optuna.Study:
+def open_study(storage, prefix: str, identity: dict, pruner) -> optuna.Study:
     """The study of this search: the one in the storage whose recorded identity is equal, else a new
-    one named ``name`` and the first 8 characters of the identity's digest. Workers of one search
-    starting together thus create one study, and two searches of one name (their searched ranges)
+    one named ``prefix`` and the first 8 characters of the identity's digest. Workers of one search
+    starting together thus create one study, and two searches of one prefix (their searched ranges)
     two, however close together they start. Nothing is deleted: the trials of an earlier search stay
-    in the storage. A study recorded by an older pmtiqa (named ``name`` alone, or ``name-2`` ...; its
-    identity whole, not a digest) is found by its identity too, and its trials go on."""
+    in the storage. A study recorded by an older pmtiqa (named ``prefix`` alone, or ``prefix-2`` ...;
+    its identity whole, not a digest) is found by its identity too, and its trials go on."""
     attributes = study_attributes(identity)
     studies = optuna.get_all_study_summaries(storage, include_best_trial=False)
     same = [s.study_name for s in studies if s.user_attrs.get("identity") in (attributes["identity"], identity)]
-    name = same[0] if same else f"{name}-{attributes['identity'][:8]}"
+    name = same[0] if same else f"{prefix}-{attributes['identity'][:8]}"
     study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize",
                                 pruner=pruner)
     for key, value in attributes.items():
@@ -215,20 +216,20 @@ def tune(params: DatasetParams, files: DatasetFiles, code: dict) -> dict:
     if u.split >= len(data.splits):
         raise UserError(f"{files.splits}: holds {len(data.splits)} splits, tune.split asks for split {u.split}; "
                         f"run `pmtiqa split --dataset {dataset}` again")
-    name, identity = study_identity(params, data, code)
+    parts = trial_parts(params, data)  # checked before anything is written
+    prefix, identity = study_identity(params, data, code)
     url = storage_url(r.tune_storage, dataset)
+    files.tune.mkdir(parents=True, exist_ok=True)  # the default storage's folder
     # Heartbeats let another worker, or a later run, mark a killed worker's trial failed instead of
     # leaving it running forever.
-    files.tune.mkdir(parents=True, exist_ok=True)  # the default storage's folder
     storage = open_storage(url, HEARTBEAT_S, params.source or "params.yaml")
     # no trial is cut before an epoch at the first lowered rate (the epochs at the full rate are
     # 1..lr_step + 1, and a step of n_warmup_steps is already prunable): early epochs favour what looks good early
     with storage_failures(url, params.source or "params.yaml"):
-        study = open_study(storage, name, identity, optuna.pruners.MedianPruner(n_startup_trials=2,
-                                                                                n_warmup_steps=t.lr_step + 2))
+        study = open_study(storage, prefix, identity, optuna.pruners.MedianPruner(n_startup_trials=2,
+                                                                                  n_warmup_steps=t.lr_step + 2))
         name = study.study_name
         log.info("study %s in %s: %d of %d trials finished", name, shown(url), len(counted(study)), u.n_trials)
-        parts = trial_parts(params, data)
         run_trials(study, lambda trial: objective(trial, params, data, runtime, parts), u.n_trials, u.seed)
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:

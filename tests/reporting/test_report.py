@@ -223,7 +223,7 @@ DAMAGED = [
      "metrics/livec/ms.json: its final srcc median is 0.99, not that of its splits ("),
     ("a summary whose SRCC lost its splits' spread",
      lambda w: edit_json(w / "metrics/livec/ms.json", lambda m: m["summary"]["best_test"]["srcc"].update(iqr=None)),
-     "metrics/livec/ms.json: its best_test srcc iqr is nan, not that of its splits ("),
+     "metrics/livec/ms.json: its best_test srcc iqr is null, not that of its splits ("),
     ("a summary with a metric its splits do not hold",
      lambda w: edit_json(w / "metrics/livec/ms.json", lambda m: m["summary"]["final"].update(foo={})),
      "metrics/livec/ms.json: its final summary holds srcc, plcc, plcc_logistic, krcc, rmse, foo, its splits"),
@@ -236,9 +236,12 @@ DAMAGED = [
     ("a summary whose SRCC is one number",
      lambda w: edit_json(w / "metrics/livec/ms.json", lambda m: m["summary"]["final"].update(srcc=0.9)),
      "metrics/livec/ms.json: not a summary of the same 5 splits"),
+    ("a summary whose summary is a list",
+     lambda w: edit_json(w / "metrics/livec/ms.json", lambda m: m.update(summary=["final", "best_test"])),
+     "metrics/livec/ms.json: not a summary of the same 5 splits"),
     ("a summary whose median has 401 digits",
      lambda w: edit_json(w / "metrics/livec/ms.json", lambda m: m["summary"]["final"]["srcc"].update(median=10**400)),
-     "metrics/livec/ms.json: its final srcc median is 1000"),
+     "metrics/livec/ms.json: its final srcc median is an integer of 401 digits, not that of its splits"),
     ("a split's SRCC as text, in its metrics.json and the summary alike",
      lambda w: [edit_json(f, lambda m: (m["splits"][1] if "splits" in m else m)["final"].update(srcc="abc"))
                 for f in (w / "metrics/livec/ms.json", w / "runs/train/livec/ms/split1/metrics.json")],
@@ -251,6 +254,10 @@ DAMAGED = [
      "runs/train/livec/ms/split1/history.csv: row 3: test_srcc 7.5 is not a correlation (-1 to 1, or empty)"),
     ("a history.csv whose test SRCC column is True and False",
      lambda w: pd.read_csv(w / "runs/train/livec/ms/split1/history.csv").assign(test_srcc=True).to_csv(
+         w / "runs/train/livec/ms/split1/history.csv", index=False),
+     "runs/train/livec/ms/split1/history.csv: row 2: test_srcc True is not a number"),
+    ("a history.csv whose test SRCC column is True and an empty cell",
+     lambda w: pd.read_csv(w / "runs/train/livec/ms/split1/history.csv").assign(test_srcc=[True, None, None]).to_csv(
          w / "runs/train/livec/ms/split1/history.csv", index=False),
      "runs/train/livec/ms/split1/history.csv: row 2: test_srcc True is not a number"),
     ("a history.csv with a negative loss",

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 
@@ -272,3 +273,17 @@ def test_two_searches_starting_at_once_keep_studies_of_their_own(tmp_path: Path)
             w.join()
         assert len(found) == 2, found
     assert len(optuna.get_all_study_names(url)) == 2  # and each search found its own again
+
+
+def test_a_train_part_that_cannot_be_parted_is_refused_before_anything_is_written(tmp_path: Path, monkeypatch) -> None:
+    import pmtiqa.tuning.tune
+    from pmtiqa.core.errors import UserError
+    from tests.builders.training import tiny_data, tiny_params
+
+    data = tiny_data(n=48)
+    data.groups = np.zeros(48, dtype=int).astype(str)  # one group: nothing to hold out
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pmtiqa.tuning.tune, "load_device_data", lambda *args: data)
+    with pytest.raises(UserError, match=r"^tune.val_fraction: split 0's train part cannot be parted"):
+        pmtiqa.tuning.tune.tune(tiny_params(), DatasetFiles("synthetic"), {})
+    assert not Path("runs").exists()
