@@ -1,5 +1,5 @@
-# The stage graph (docs/engines.md) for Snakemake: the same `pmtiqa <command>` calls on the same paths as
-# dvc.yaml, but per split, so that one target builds alone and independent jobs run in parallel:
+# The stage graph (docs/engines.md) for Snakemake: the same `python -m pmtiqa <command>` calls on the same
+# paths as dvc.yaml, but per split, so that one target builds alone and independent jobs run in parallel:
 #
 #   snakemake                                               # everything params.yaml selects
 #   snakemake runs/train/livec/ms_pmt/split3/metrics.json   # one training run (and what it needs)
