@@ -11,7 +11,7 @@ import torch
 
 from pmtiqa.core.errors import UserError
 from pmtiqa.core.paths import DatasetFiles
-from pmtiqa.data.augment import load_cache
+from pmtiqa.data.augment import MadeAs, load_cache
 from pmtiqa.data.datasets import score_bounds
 from pmtiqa.data.images import UPRIGHT
 from pmtiqa.data.splits import read_splits
@@ -47,7 +47,7 @@ CACHE_IDENTITY = ("labels_sha256", "images_sha256", "size")
 
 
 def load_device_data(files: DatasetFiles, device: torch.device, num_classes: int, crop: int, custom: dict | None,
-                     levels: str, made_as: tuple[tuple[int, int] | None, str]) -> DeviceData:
+                     levels: str, made_as: MadeAs) -> DeviceData:
     """The dataset's cache and splits on the device, each image's quality level cut by ``levels``
     (loss.levels); stops where the cache was not made as ``made_as`` (size, decoding: augment.py's
     load_cache), and, naming the image, where one is smaller than crop."""

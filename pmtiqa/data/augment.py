@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 IMAGES, LABELS, META, SIZES = "images.npy", "labels.csv", "meta.json", "sizes.npy"
 SOURCE_SIZES = "source_sizes.npy"  # each image's own (width, height), as decoded, before any resize
+MadeAs = tuple[tuple[int, int] | None, str]  # the size (None: their own) and decoding a cache is made with
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
 
 
-def load_cache(cache_dir: Path, made_as: tuple[tuple[int, int] | None, str] | None = None) -> Cache:
+def load_cache(cache_dir: Path, made_as: MadeAs | None = None) -> Cache:
     """Open a cache written by ``build_cache``: images memory-mapped read-only, labels, meta; with
     ``made_as`` (the size and decoding params ask: DatasetParams.image_size, augment.decode), stop
     where it was made otherwise (augment not run again after an edit)."""
@@ -196,15 +197,17 @@ def load_cache(cache_dir: Path, made_as: tuple[tuple[int, int] | None, str] | No
     return Cache(images=images, labels=labels, meta=meta, source_sizes=sources, sizes=sizes)
 
 
-def check_made_as(meta: dict, made_as: tuple[tuple[int, int] | None, str], path: Path, rerun: str) -> None:
-    """meta.json's size and decoding are those params ask."""
+def check_made_as(meta: dict, made_as: MadeAs, path: Path, rerun: str) -> None:
+    """meta.json's size and decoding are those params ask (augment.size and augment.decode, or where
+    they say protocol, the dataset's own: its module's, or custom_datasets.<name>.size)."""
     size, how = made_as
     asked = None if size is None else list(size)
     if meta.get("size") != asked:
-        raise UserError(f"{path}: made at size {_size_shown(meta.get('size'))}; params ask augment.size "
-                        f"{_size_shown(asked)}; {rerun}")
+        raise UserError(f"{path}: made at size {_size_shown(meta.get('size'))}; params ask size {_size_shown(asked)} "
+                        f"(augment.size, or the dataset's protocol size); {rerun}")
     if meta["decode"] != how:
-        raise UserError(f"{path}: decoded {meta['decode']}; params ask augment.decode {how}; {rerun}")
+        raise UserError(f"{path}: decoded {meta['decode']}; params ask decoding {how} (augment.decode, or the "
+                        f"dataset's protocol decoding); {rerun}")
 
 
 def _size_shown(size: list | None) -> str:

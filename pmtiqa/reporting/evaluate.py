@@ -12,14 +12,14 @@ from pmtiqa.core.atomic import write_json
 from pmtiqa.core.errors import UserError
 from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.core.readers import read_json
-from pmtiqa.method.metrics import aggregate
+from pmtiqa.method.metrics import aggregate, correlation_in_range
 from pmtiqa.training.finished import check_runs
 from pmtiqa.training.selections import SELECTION_NOTES, honest_selection, same_selections
 
 log = logging.getLogger(__name__)
 
 
-def checked_splits(per_split: list[dict], files: list[Path], rerun: str) -> tuple[str, ...]:
+def checked_selections(per_split: list[dict], files: list[Path], rerun: str) -> tuple[str, ...]:
     """The selections every split's metrics.json (read from ``files``) holds, each holding the same
     metrics as numbers a run computes; stop, naming the file, where one does not."""
     selections = same_selections(per_split, files, "its splits", rerun)
@@ -39,7 +39,7 @@ def check_same_metrics(per_split: list[dict], files: list[Path], selections, rer
     for path, metrics in zip(files, per_split):
         for sel in selections:
             held = metrics[sel]
-            if not isinstance(held, dict) or set(held) != set(per_split[0][sel]) or not all(
+            if set(held) != set(per_split[0][sel]) or not all(
                     v is None or isinstance(v, (int, float)) and not isinstance(v, bool) for v in held.values()):
                 raise UserError(f"{path}: its `{sel}` selection is not the metrics of {files[0]} "
                                 f"({', '.join(per_split[0][sel])}) as numbers; {rerun}")
@@ -54,7 +54,7 @@ def plausible(key: str, value: float) -> bool:
         return math.isfinite(value) and value >= 0
     if key == "epoch":
         return value == int(value) and value >= 1
-    return abs(value) <= 1 + 1e-9  # srcc, plcc, plcc_logistic, krcc (a perfect one may round past 1)
+    return correlation_in_range(value)  # srcc, plcc, plcc_logistic, krcc
 
 
 def evaluate_variant(params: DatasetParams, dataset_files: DatasetFiles, variant: str) -> dict:
@@ -65,7 +65,7 @@ def evaluate_variant(params: DatasetParams, dataset_files: DatasetFiles, variant
     per_split = [read_json(path, f"run `pmtiqa train --dataset {dataset} --variant {variant} --split {k}`")
                  for k, path in enumerate(files)]
     rerun = f"rerun the training of every split of {dataset}/{variant} with the current params (`dvc repro` or `snakemake`)"
-    selections = checked_splits(per_split, files, rerun)
+    selections = checked_selections(per_split, files, rerun)
     check_runs(dataset, variant, [path.with_name("run.json") for path in files], rerun)
     summary = summary_of(per_split, selections)
     result = {

@@ -17,10 +17,10 @@ from pmtiqa.core.atomic import null_as_nan
 from pmtiqa.core.errors import UserError
 from pmtiqa.core.paths import DatasetFiles
 from pmtiqa.core.readers import read_csv, read_json
-from pmtiqa.method.metrics import STATISTICS
+from pmtiqa.method.metrics import STATISTICS, correlation_in_range
 from pmtiqa.method.model import STAGE_CHANNELS
 from pmtiqa.method.variants import VARIANTS
-from pmtiqa.reporting.evaluate import checked_splits, summary_of
+from pmtiqa.reporting.evaluate import checked_selections, summary_of
 from pmtiqa.training.finished import check_runs, check_variants_alike
 from pmtiqa.training.selections import REQUIRED_SELECTIONS, held_selections, same_selections
 
@@ -33,7 +33,7 @@ HISTORY_NEEDS = ("epoch", "lambda1", "l1", "ce", "test_srcc")
 # What a run writes in history.csv's columns, where present: (may the cell be empty, does a value
 # lie in the range, the range in words); a hand-edited or damaged file would otherwise be drawn as written
 HISTORY_VALUES = {
-    **{c: (True, lambda v: abs(v) <= 1 + 1e-9, "a correlation (-1 to 1, or empty)")
+    **{c: (True, correlation_in_range, "a correlation (-1 to 1, or empty)")
        for c in ("val_srcc", "val_plcc", "test_srcc", "test_plcc")},
     **{c: (False, lambda v: 0 <= v < math.inf, "a loss (0 or more)") for c in ("loss", "l1", "ce")},
     **{c: (False, lambda v: 0 <= v <= 1, "a task weight (0 to 1)") for c in ("lambda1", "lambda2")},
@@ -169,7 +169,7 @@ def check_summary_of_splits(metrics: dict, path: Path, split_files: list[Path], 
     same selections and metrics, each statistic of the same value. The report draws the summary, and
     a hand-edited one would be drawn as written."""
     splits, summary = metrics["splits"], metrics["summary"]
-    expected = summary_of(splits, checked_splits(splits, split_files, RUN_STAGES))
+    expected = summary_of(splits, checked_selections(splits, split_files, RUN_STAGES))
     if set(summary) != set(expected):
         raise UserError(f"{path}: its summary holds the selections {', '.join(map(str, summary))}, its splits "
                         f"{', '.join(expected)}; {fix}")
@@ -259,4 +259,4 @@ def check_pair(medians: object, where: str) -> None:
 
 
 def is_correlation(value: object) -> bool:
-    return value is None or (type(value) in (int, float) and -1 <= value <= 1)
+    return value is None or (type(value) in (int, float) and correlation_in_range(value))

@@ -7,6 +7,8 @@ where summaries and reports read them back.
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from pmtiqa.core.errors import UserError
@@ -44,6 +46,13 @@ def honest_selection(selections) -> str:
     return "val" if "val" in selections else "final"
 
 
+def json_kind(value: object) -> str:
+    """What JSON calls the kind of a value it gave."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return {list: "an array", str: "a string", dict: "an object"}.get(type(value), "a number")
+
+
 def same_selections(metrics: list[dict], files: list, what: str, fix: str) -> tuple[str, ...]:
     """The selections every one of ``metrics`` (read from ``files``) holds, final and best_test among
     them; stop, naming the first file that differs, where they disagree: ``what`` were trained with
@@ -51,8 +60,8 @@ def same_selections(metrics: list[dict], files: list, what: str, fix: str) -> tu
     them would mix two protocols."""
     for path, held in zip(files, metrics):
         if not isinstance(held, dict):
-            raise UserError(f"{path}: holds no selections (a JSON {type(held).__name__} where a mapping belongs), "
-                            f"not final and best_test; {fix}")
+            raise UserError(f"{path}: holds no selections ({json_kind(held)} where a mapping belongs), not final and "
+                            f"best_test; {fix}")
         if not set(REQUIRED_SELECTIONS) <= set(held):
             raise UserError(f"{path}: holds the selections {', '.join(held_selections(held)) or 'none'}, not final "
                             f"and best_test; {fix}")

@@ -237,9 +237,9 @@ def test_augment_keeps_live_at_its_images_own_sizes(tmp_path: Path, monkeypatch)
 
 STALE = [
     # (what params ask now: size, decode; the line that names it)
-    ((48, 48), "upright", r"made at size \[32, 24\]; params ask augment.size \[48, 48\]"),
-    (None, "upright", r"made at size \[32, 24\]; params ask augment.size own"),
-    ((32, 24), "stored", r"decoded upright; params ask augment.decode stored"),
+    ((48, 48), "upright", r"made at size \[32, 24\]; params ask size \[48, 48\] \(augment.size, or the dataset's"),
+    (None, "upright", r"made at size \[32, 24\]; params ask size own \(augment.size"),
+    ((32, 24), "stored", r"decoded upright; params ask decoding stored \(augment.decode, or the dataset's"),
 ]
 
 
@@ -249,7 +249,7 @@ def test_a_cache_made_otherwise_than_params_ask_is_refused(tmp_path: Path, size,
     otherwise read the old pixels (the engines rerun augment first)."""
     labels, raw = make_dataset(tmp_path)
     build_cache(labels, raw, tmp_path / "cache", size=(32, 24), workers=1)
-    with pytest.raises(UserError, match=rf"cache/meta.json: {named}; run `pmtiqa augment`"):
+    with pytest.raises(UserError, match=rf"cache/meta.json: {named}.*\); run `pmtiqa augment`"):
         load_cache(tmp_path / "cache", made_as=(size, how))
     assert load_cache(tmp_path / "cache", made_as=((32, 24), "upright")).images.shape == (6, 24, 32, 3)
 

@@ -420,8 +420,15 @@ def test_evaluate_refuses_splits_that_hold_different_selections(workdir, with_va
         _evaluate_livec_ms(params)
 
 
-@pytest.mark.parametrize("split, content", [(0, []), (2, []), (0, {}), (2, {"final": {}}), (1, "7.5")])
-def test_evaluate_names_a_metrics_json_that_holds_no_selections_not_a_val_fraction(workdir, split, content):
+@pytest.mark.parametrize("split, content, says", [
+    (0, [], "holds no selections (an array where a mapping belongs)"),
+    (2, [], "holds no selections (an array where a mapping belongs)"),
+    (0, {}, "holds the selections none"),
+    (2, {"final": {}}, "holds the selections final,"),
+    (1, "7.5", "holds no selections (a string where a mapping belongs)"),
+    (1, None, "holds no selections (null where a mapping belongs)"),
+])
+def test_evaluate_names_a_metrics_json_that_holds_no_selections_not_a_val_fraction(workdir, split, content, says):
     """A metrics.json of the wrong shape (hand-edited, another tool's) is named as such, whichever split
     it is; splits of different split.val_fraction are a different complaint."""
     params = make_params(datasets=("livec",))
@@ -430,7 +437,7 @@ def test_evaluate_names_a_metrics_json_that_holds_no_selections_not_a_val_fracti
     path.write_text(json.dumps(content))
     with pytest.raises(UserError) as err:
         _evaluate_livec_ms(params)
-    assert str(err.value).startswith(f"runs/train/livec/ms/split{split}/metrics.json: ")
+    assert str(err.value).startswith(f"runs/train/livec/ms/split{split}/metrics.json: {says}")
     assert "not final and best_test" in str(err.value) and "val_fraction" not in str(err.value)
 
 

@@ -121,7 +121,7 @@ DAMAGED = [
      "mylab/baseline/split0/model.pt: a model of test_crops 2, where its run.json has train.test_crops 7"),
     ("a tested dataset's size edited, its cache not made again",
      lambda: edit_yaml(lambda p: p["custom_datasets"]["other"].update(size=[40, 40])),
-     "data/cache/other/meta.json: made at size [48, 44]; params ask augment.size [40, 40]"),
+     "data/cache/other/meta.json: made at size [48, 44]; params ask size [40, 40] (augment.size, or the dataset's"),
 ]
 
 

@@ -65,7 +65,7 @@ def test_splits_trained_at_once_equal_splits_trained_in_turn(project):
     (lambda: edit_params(lambda p: p["split"].update(n_splits=SPLITS + 2)),
      "data/splits/mylab.json: holds 3 splits, params ask for 5"),
     (lambda: edit_params(lambda p: p.setdefault("augment", {}).update(decode="stored")),
-     "data/cache/mylab/meta.json: decoded upright; params ask augment.decode stored"),
+     "data/cache/mylab/meta.json: decoded upright; params ask decoding stored (augment.decode"),
 ])
 def test_what_would_stop_every_split_is_said_once_before_any_starts(project, capsys, break_it, message):
     write_params(project, parallel_splits=2)
