@@ -37,8 +37,8 @@ class Runtime:
 
 
 def resolve_device(name: str, key: str = "runtime.device") -> torch.device:
-    """The device ``name`` (checked as config.DEVICE_NAME) names, where this machine has it; ``key``:
-    where the user gave it, for messages."""
+    """The device ``name`` (a form config.sections.DEVICE_NAME admits) names, where torch sees it;
+    ``key``: where the user gave it, for messages."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
