@@ -20,6 +20,7 @@ from pmtiqa.core.errors import UserError
 
 FLOAT_MAX = sys.float_info.max
 
+
 class ParamsError(UserError):
     """A params file that cannot be used; the message names the file and key."""
 

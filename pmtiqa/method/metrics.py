@@ -111,12 +111,12 @@ def all_metrics(predictions, targets) -> dict[str, float]:
     return {name: fn(predictions, targets) for name, fn in METRICS.items()}
 
 
-# What aggregate gives for each metric over splits (the report relies on every one).
 def correlation_in_range(value: float) -> bool:
     """In -1..1, as a correlation is; a perfect one may round past 1 by float error."""
     return abs(value) <= 1 + 1e-9
 
 
+# What aggregate gives for each metric over splits (the report relies on every one).
 STATISTICS = ("median", "mean", "std", "iqr", "q1", "q3", "min", "max", "n")
 
 

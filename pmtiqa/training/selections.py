@@ -67,7 +67,8 @@ def same_selections(metrics: list[dict], files: list, what: str, fix: str) -> tu
                             f"and best_test; {fix}")
         for sel in held_selections(held):
             if not isinstance(held[sel], dict):
-                raise UserError(f"{path}: its `{sel}` selection is {held[sel]!r}, not a mapping of metrics; {fix}")
+                raise UserError(f"{path}: its `{sel}` selection is {json.dumps(held[sel])}, not a mapping of metrics; "
+                                f"{fix}")
     held = held_selections(metrics[0])
     for path, other in zip(files[1:], metrics[1:]):
         if held_selections(other) != held:
