@@ -516,10 +516,11 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _kill_at(proc: subprocess.Popen, delay: float) -> set[int]:
-    """SIGKILL ``proc`` after ``delay`` seconds; return the pool workers it had started by then."""
+def _kill_at(proc: subprocess.Popen, delay: float, once_working: bool = False) -> set[int]:
+    """SIGKILL ``proc`` after ``delay`` seconds, or with ``once_working`` as soon as its pool has
+    workers (at the latest after ``delay``); return the pool workers it had started by then."""
     workers, deadline = set(), time.monotonic() + delay
-    while time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and proc.poll() is None and not (once_working and workers):
         workers |= _children(proc.pid)
         time.sleep(0.005)
     proc.kill()
@@ -543,8 +544,11 @@ def test_sigkill_during_augment_leaves_nothing_a_rerun_does_not_clean(project: P
     os.replace(project / CACHE, ref)  # a finished cache beside the one the killed runs write
 
     rng, seen_workers = random.Random(0), set()
-    for _ in range(5):
-        seen_workers |= _kill_at(_start_augment(project), rng.uniform(0.05, full))
+    for attempt in range(5):  # at random moments, the last as soon as the pool works (on a loaded machine
+        # the random ones may all land before or after it)
+        once_working = attempt == 4
+        seen_workers |= _kill_at(_start_augment(project), 10 * full if once_working else rng.uniform(0.05, full),
+                                 once_working)
         time.sleep(0.2)  # PR_SET_PDEATHSIG is delivered at once; give the kernel a moment to reap
         assert not [pid for pid in seen_workers if _alive(pid)], "a pool worker outlived its killed parent"
         assert ref.is_dir()  # another destination's folder is never touched
