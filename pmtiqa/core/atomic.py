@@ -51,7 +51,7 @@ def parked_copy(dest: Path) -> Path:
 def is_temporary(path: Path, dest: Path) -> bool:
     """Is ``path`` a temporary of ``dest`` (``.<name>.<random>.tmp`` beside it), not another name's?
     The random part never holds a dot, so ``.a.b.x.tmp`` belongs to ``a.b``, not to ``a``."""
-    return path.parent == dest.parent and re.fullmatch(rf"\.{re.escape(dest.name)}\.[A-Za-z0-9_]+\.tmp",
+    return os.path.abspath(path.parent) == os.path.abspath(dest.parent) and re.fullmatch(rf"\.{re.escape(dest.name)}\.[A-Za-z0-9_]+\.tmp",
                                                         path.name) is not None
 
 
@@ -244,7 +244,10 @@ def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
             _publish_mode(tmp, 0o777)
             _swap_in(tmp, dest)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:  # the swap left a file that stood at ``dest`` here
+            tmp.unlink(missing_ok=True)
         os.close(lock)
 
 

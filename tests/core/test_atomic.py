@@ -185,3 +185,20 @@ def test_a_lock_refused_for_the_descriptor_s_kind_leaves_the_temporary(tmp_path,
     left.mkdir() if kind == "folder" else left.write_text("left by a killed write")
     write_text(dest, "1\n")
     assert left.exists() == (kind == "folder") and dest.read_text() == "1\n"  # a file's lock is taken: removed
+
+
+def test_a_destination_given_relative_is_named_not_its_temporary(tmp_path, monkeypatch):
+    """mkstemp names its temporary by an absolute path; the commands give relative destinations."""
+    monkeypatch.chdir(tmp_path)
+    Path("metrics").mkdir()
+    Path("metrics/ms.json").mkdir()  # a folder where the file goes
+    with pytest.raises(UserError, match=r"^metrics/ms.json: cannot write \(Is a directory\)$"):
+        write_text("metrics/ms.json", "{}\n")
+
+
+def test_a_folder_written_where_a_file_stood_leaves_no_temporary(tmp_path):
+    dest = tmp_path / "split0"
+    dest.write_text("a file in the folder's place")
+    with atomic_dir(dest) as tmp:
+        (tmp / "metrics.json").write_text("{}")
+    assert (dest / "metrics.json").is_file() and os.listdir(tmp_path) == ["split0"]
