@@ -46,8 +46,12 @@ def read_csv(path: Path, fix: str, columns: Iterable[str] = (), numbers: Iterabl
         raise UserError(f"{path}: lacks column(s) {', '.join(lacking)}; {fix}")
     for column in [c for c in numbers if c in table.columns]:
         # True and False: pandas would count them 1 and 0
+        try:
+            numbers_of = pd.to_numeric(table[column], errors="coerce")
+        except OverflowError:  # integers no float holds, a whole column of them
+            raise UserError(f"{path}: {column}: holds integers too large for a number; {fix}") from None
         not_number = table[column].map(lambda v: isinstance(v, (bool, np.bool_))) | (
-            table[column].notna() & pd.to_numeric(table[column], errors="coerce").isna())
+            table[column].notna() & numbers_of.isna())
         if not_number.any():
             row = int(not_number.to_numpy().nonzero()[0][0])
             value = table[column].iloc[row]

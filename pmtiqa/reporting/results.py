@@ -147,7 +147,7 @@ def check_metrics(metrics: dict, path: Path, n: int | None, fix: str) -> None:
     of each selection it holds (a file that an older pmtiqa wrote may lack some)."""
     summary = metrics.get("summary") if isinstance(metrics, dict) else None
     held = held_selections(summary) if isinstance(summary, dict) else ()
-    if not isinstance(n, int) or n < 1 or not set(REQUIRED_SELECTIONS) <= set(held) \
+    if type(n) is not int or n < 1 or metrics.get("n_splits") != n or not set(REQUIRED_SELECTIONS) <= set(held) \
             or not isinstance(metrics.get("splits"), list) or len(metrics["splits"]) != n \
             or any(not isinstance(summary[sel], dict) or not isinstance(summary[sel].get("srcc"), dict)
                    or not set(STATISTICS) <= set(summary[sel]["srcc"]) for sel in held):
