@@ -19,6 +19,7 @@ from typing import Any
 from pmtiqa.core.errors import UserError
 
 FLOAT_MAX = sys.float_info.max
+INT_MAX = 10**18 - 1  # within a 64-bit integer
 
 
 class ParamsError(UserError):
@@ -86,6 +87,8 @@ def _scalar(tp: type, value: Any, source: str, key: str) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             fail(source, key, f"expected an integer, got {value!r}")
+        if not -INT_MAX <= value <= INT_MAX:  # torch and numpy take 64-bit integers: beyond, a traceback
+            fail(source, key, f"expected an integer of at most 18 digits, got one of {len(str(abs(value)))}")
         return value
     if tp is float:
         if isinstance(value, str):  # YAML reads 1e-4 (no dot) as a string

@@ -128,6 +128,8 @@ def test_yaml_is_loaded_into_typed_sections(tmp_path):
         ({**MINIMAL, "split": {"n_splits": 0}}, "split.n_splits"),
         ({**MINIMAL, "split": {"n_splits": 10**7}}, "split.n_splits"),  # ran out of memory writing the splits
         ({**MINIMAL, "train": {"lr": 10**400}}, "train.lr"),  # an OverflowError: no float holds it
+        ({**MINIMAL, "train": {"batch_size": 10**28}}, "train.batch_size"),  # torch: "Overflow when unpacking"
+        ({**MINIMAL, "train": {"epochs": 10**28}}, "train.epochs"),  # trained without end
         ({**MINIMAL, "split": {"test_fraction": 1}}, "split.test_fraction"),
         ({**MINIMAL, "runtime": {"workers": -1}}, "runtime.workers"),
         ({**MINIMAL, "augment": {"size": [16, 16]}}, "augment.size"),
