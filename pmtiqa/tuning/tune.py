@@ -74,6 +74,11 @@ def trial_parts(params: DatasetParams, data) -> tuple:
     except ValueError as err:
         raise UserError(f"tune.val_fraction: split {u.split}'s train part cannot be parted ({err}); use a larger "
                         f"split.subset") from None
+    scores = data.score[torch.as_tensor(held, device=data.score.device)].cpu().numpy()
+    if len(held) < 3 or len(np.unique(scores)) < 2:  # every trial's val SRCC undefined: best.json arbitrary
+        raise UserError(f"tune.val_fraction: {u.val_fraction:g} holds out {len(held)} image(s) of split {u.split}'s "
+                        f"train part, of {len(np.unique(scores))} different score(s); an SRCC needs at least 3 "
+                        f"images of two different scores: raise tune.val_fraction")
     return (torch.as_tensor(kept, device=train.device), torch.as_tensor(held, device=train.device))
 
 

@@ -287,3 +287,18 @@ def test_a_train_part_that_cannot_be_parted_is_refused_before_anything_is_writte
     with pytest.raises(UserError, match=r"^tune.val_fraction: split 0's train part cannot be parted"):
         pmtiqa.tuning.tune.tune(tiny_params(), DatasetFiles("synthetic"), {})
     assert not Path("runs").exists()
+
+
+def test_a_held_out_part_too_small_for_an_srcc_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """Every trial's val SRCC would be undefined, scored -1, and best.json an arbitrary trial's."""
+    import pmtiqa.tuning.tune
+    from pmtiqa.core.errors import UserError
+    from tests.builders.training import tiny_data, tiny_params
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pmtiqa.tuning.tune, "load_device_data", lambda *args: tiny_data(n=48))
+    params = tiny_params()
+    params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, val_fraction=0.01))
+    with pytest.raises(UserError, match=r"^tune.val_fraction: 0.01 holds out 1 image\(s\) of split 0's train part"):
+        pmtiqa.tuning.tune.tune(params, DatasetFiles("synthetic"), {})
+    assert not Path("runs").exists()
